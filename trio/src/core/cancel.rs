@@ -1,0 +1,896 @@
+//! Cancel scopes and the cancel status tree.
+//!
+//! # The model (Trio's, mapped to `Result`)
+//!
+//! Every [`CancelScope`] that has been entered is a node of a tree: its parent is
+//! the scope that was current when it was entered; the scope of a nursery is the
+//! parent of its children's code. A node is *effectively cancelled* when its own
+//! `cancel()` was called, or when its parent is effectively cancelled and it is not
+//! shielded. The flag is cached in each node and recomputed eagerly, top-down, when
+//! something changes (`recalc`), so a checkpoint answers "am I cancelled?" with one
+//! load.
+//!
+//! Cancellation is *level-triggered*: it is not an event that is delivered once, it
+//! is a state. Every checkpoint inside an effectively cancelled scope returns
+//! `Err(Cancelled)`, again and again, until the code leaves the scope. A blocked
+//! task learns of it because every suspension registers its waker with the node it
+//! suspended in (`CancelWait`); when a node becomes cancelled, `recalc` wakes
+//! every waiter of every node in the now-cancelled subtree, and each one, re-polled,
+//! finds itself cancelled, undoes its registration and returns `Err(Cancelled)`.
+//!
+//! When the code leaves the scope with an error that is a cancellation, the scope
+//! swallows it if it is effectively cancelled and its parent's cancellation is not
+//! visible to it (otherwise an outer scope is the one unwinding, and the error goes
+//! on up to it). That is Trio's rule, and it means a `Cancelled` always reaches the
+//! outermost cancelled scope and stops there.
+//!
+//! # Alternatives not taken
+//!
+//! * Walking up the tree at each checkpoint instead of caching the flag: cheaper
+//!   scope entry, but every checkpoint would cost the depth of the tree.
+//! * Registering tasks rather than suspensions: cheaper parking, but our tasks are
+//!   nested futures, and a future blocked under a foreign combinator (say a
+//!   `FuturesUnordered` branch) would never be re-polled by waking its task.
+//!   Registering each suspension's own waker reaches it wherever it sits.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use slab::Slab;
+
+use super::context::{self, PollGuard};
+use crate::error::{CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, TooSlow};
+use crate::time::Instant;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Fresh,
+    Active,
+    Exited,
+}
+
+/// One node of the cancel status tree (and the state of one cancel scope).
+pub(crate) struct ScopeState {
+    me: Weak<ScopeState>,
+    /// The scope that was current when this one was entered. Set once, on entry.
+    parent: RefCell<Option<Rc<ScopeState>>>,
+    /// Our slot in the parent's `children`.
+    key_in_parent: Cell<usize>,
+    /// Entered scopes whose parent is this one (weak: a child unlinks itself on exit).
+    children: RefCell<Slab<Weak<ScopeState>>>,
+    /// Wakers of suspensions currently blocked with this node as their status.
+    waiters: RefCell<Slab<Waker>>,
+    cancel_called: Cell<bool>,
+    /// Source and reason of the first `cancel` call.
+    reason: RefCell<Option<Cancelled>>,
+    shield: Cell<bool>,
+    deadline: Cell<Instant>,
+    /// A deadline relative to entry, resolved when the scope is entered.
+    relative: Cell<Option<Duration>>,
+    /// Cached: `cancel_called || (!shield && parent.effectively_cancelled)`.
+    effectively_cancelled: Cell<bool>,
+    cancelled_caught: Cell<bool>,
+    phase: Cell<Phase>,
+    /// Sequence number of this scope's live entry in the deadline heap (0: none).
+    pub(crate) deadline_seq: Cell<u64>,
+}
+
+impl ScopeState {
+    pub(crate) fn new() -> Rc<ScopeState> {
+        Rc::new_cyclic(|me| ScopeState {
+            me: me.clone(),
+            parent: RefCell::new(None),
+            key_in_parent: Cell::new(usize::MAX),
+            children: RefCell::new(Slab::new()),
+            waiters: RefCell::new(Slab::new()),
+            cancel_called: Cell::new(false),
+            reason: RefCell::new(None),
+            shield: Cell::new(false),
+            deadline: Cell::new(Instant::INFINITY),
+            relative: Cell::new(None),
+            effectively_cancelled: Cell::new(false),
+            cancelled_caught: Cell::new(false),
+            phase: Cell::new(Phase::Fresh),
+            deadline_seq: Cell::new(0),
+        })
+    }
+
+    pub(crate) fn rc(&self) -> Rc<ScopeState> {
+        self.me.upgrade().expect("scope state is alive while borrowed")
+    }
+
+    #[inline]
+    pub(crate) fn effectively_cancelled(&self) -> bool {
+        self.effectively_cancelled.get()
+    }
+
+    /// Links this scope under `parent` and arms its deadline. Errors if it was
+    /// entered before.
+    pub(crate) fn enter(&self, parent: Option<Rc<ScopeState>>) -> Result<(), Error> {
+        if self.phase.get() != Phase::Fresh {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                "a cancel scope can be entered only once",
+            ));
+        }
+        self.phase.set(Phase::Active);
+        if let Some(p) = &parent {
+            let key = p.children.borrow_mut().insert(self.me.clone());
+            self.key_in_parent.set(key);
+        }
+        *self.parent.borrow_mut() = parent;
+        if let Some(rel) = self.relative.take() {
+            let now = context::with_runner(|r| r.current_time()).unwrap_or(Instant::ZERO);
+            self.deadline.set(now.saturating_add(rel));
+        }
+        self.arm_deadline();
+        self.recalc();
+        Ok(())
+    }
+
+    /// Unlinks this scope from its parent; its deadline entry goes stale.
+    pub(crate) fn exit(&self) {
+        if self.phase.get() != Phase::Active {
+            return;
+        }
+        self.phase.set(Phase::Exited);
+        self.forget_deadline();
+        if let Some(p) = self.parent.borrow_mut().take() {
+            let key = self.key_in_parent.get();
+            let mut ch = p.children.borrow_mut();
+            if ch.contains(key) {
+                ch.remove(key);
+            }
+        }
+    }
+
+    /// Makes this scope's heap entry (if any) stale.
+    fn forget_deadline(&self) {
+        if self.deadline_seq.replace(0) != 0 {
+            context::with_runner(|r| r.deadlines.borrow_mut().note_stale());
+        }
+    }
+
+    fn arm_deadline(&self) {
+        if self.phase.get() != Phase::Active {
+            return;
+        }
+        self.forget_deadline();
+        let d = self.deadline.get();
+        if d == Instant::INFINITY {
+            return;
+        }
+        let seq = context::with_runner(|r| r.deadlines.borrow_mut().add(d, self.me.clone()))
+            .unwrap_or(0);
+        self.deadline_seq.set(seq);
+    }
+
+    pub(crate) fn set_deadline(&self, d: Instant) {
+        self.relative.set(None);
+        self.deadline.set(d);
+        self.arm_deadline();
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        match self.relative.get() {
+            Some(rel) => context::with_runner(|r| r.current_time())
+                .unwrap_or(Instant::ZERO)
+                .saturating_add(rel),
+            None => self.deadline.get(),
+        }
+    }
+
+    pub(crate) fn cancel(&self, source: CancelSource, reason: Option<Arc<str>>) {
+        if self.cancel_called.get() || self.phase.get() == Phase::Exited {
+            return;
+        }
+        *self.reason.borrow_mut() = Some(Cancelled::new(source, reason));
+        self.cancel_called.set(true);
+        self.recalc();
+    }
+
+    pub(crate) fn set_shield(&self, shield: bool) {
+        self.shield.set(shield);
+        self.recalc();
+    }
+
+    /// True if an enclosing scope's cancellation reaches through this one.
+    pub(crate) fn parent_cancellation_visible(&self) -> bool {
+        !self.shield.get()
+            && self
+                .parent
+                .borrow()
+                .as_ref()
+                .is_some_and(|p| p.effectively_cancelled())
+    }
+
+    /// Recomputes the cached flag here and, if it changed, in the subtree below;
+    /// wakes every suspension in a subtree that became cancelled.
+    fn recalc(&self) {
+        let parent_cancelled = self
+            .parent
+            .borrow()
+            .as_ref()
+            .is_some_and(|p| p.effectively_cancelled());
+        let new = self.cancel_called.get() || (!self.shield.get() && parent_cancelled);
+        if new == self.effectively_cancelled.get() {
+            return;
+        }
+        self.effectively_cancelled.set(new);
+        if new {
+            let wakers: Vec<Waker> = self.waiters.borrow().iter().map(|(_, w)| w.clone()).collect();
+            for w in wakers {
+                w.wake();
+            }
+        }
+        let children: Vec<Rc<ScopeState>> = self
+            .children
+            .borrow()
+            .iter()
+            .filter_map(|(_, c)| c.upgrade())
+            .collect();
+        for c in children {
+            c.recalc();
+        }
+    }
+
+    /// The error a checkpoint delivers in this (effectively cancelled) scope: it
+    /// names the cancelled scope that reaches here.
+    pub(crate) fn cancelled_error(&self) -> Error {
+        let mut cur = Some(self.rc());
+        while let Some(s) = cur {
+            if s.cancel_called.get() {
+                if let Some(c) = s.reason.borrow().clone() {
+                    return Error::from_cancelled(c);
+                }
+            }
+            if s.shield.get() {
+                break;
+            }
+            cur = s.parent.borrow().clone();
+        }
+        Error::from_cancelled(Cancelled::new(CancelSource::Explicit, None))
+    }
+
+    /// The nearest deadline that applies here, or -infinity if cancelled.
+    pub(crate) fn effective_deadline(&self) -> Instant {
+        if self.effectively_cancelled() {
+            return Instant::NEG_INFINITY;
+        }
+        let mut best = Instant::INFINITY;
+        let mut cur = Some(self.rc());
+        while let Some(s) = cur {
+            best = best.min(s.deadline.get());
+            if s.shield.get() {
+                break;
+            }
+            cur = s.parent.borrow().clone();
+        }
+        best
+    }
+
+    /// Registers a suspension's waker; returns its key.
+    fn add_waiter(&self, waker: &Waker) -> usize {
+        self.waiters.borrow_mut().insert(waker.clone())
+    }
+
+    fn remove_waiter(&self, key: usize) {
+        let mut w = self.waiters.borrow_mut();
+        if w.contains(key) {
+            w.remove(key);
+        }
+    }
+
+    fn update_waiter(&self, key: usize, waker: &Waker) {
+        if let Some(w) = self.waiters.borrow_mut().get_mut(key) {
+            if !w.will_wake(waker) {
+                *w = waker.clone();
+            }
+        }
+    }
+}
+
+impl Drop for ScopeState {
+    fn drop(&mut self) {
+        if let Some(p) = self.parent.get_mut().take() {
+            let key = self.key_in_parent.get();
+            let mut ch = p.children.borrow_mut();
+            if ch.contains(key) {
+                ch.remove(key);
+            }
+        }
+    }
+}
+
+/// The part of every suspension that listens for cancellation: registered with the
+/// current cancel status while blocked, so that cancelling the scope wakes it.
+#[derive(Default)]
+pub(crate) struct CancelWait {
+    reg: Option<(Rc<ScopeState>, usize)>,
+}
+
+impl CancelWait {
+    /// `Ready(err)` if the current status is cancelled (registration undone);
+    /// otherwise registers `cx`'s waker with it and returns `Pending`.
+    pub(crate) fn poll_cancelled(&mut self, cx: &Context<'_>) -> Poll<Error> {
+        context::with_current_status(|status| {
+            let Some(status) = status else {
+                return Poll::Ready(outside_trio());
+            };
+            if status.effectively_cancelled() {
+                self.clear();
+                return Poll::Ready(status.cancelled_error());
+            }
+            match &self.reg {
+                Some((s, key)) if std::ptr::eq(Rc::as_ptr(s), status) => {
+                    s.update_waiter(*key, cx.waker());
+                }
+                _ => {
+                    self.clear();
+                    let key = status.add_waiter(cx.waker());
+                    self.reg = Some((status.rc(), key));
+                }
+            }
+            Poll::Pending
+        })
+    }
+
+    /// Undoes the registration, if any.
+    pub(crate) fn clear(&mut self) {
+        if let Some((s, key)) = self.reg.take() {
+            s.remove_waiter(key);
+        }
+    }
+}
+
+impl Drop for CancelWait {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+pub(crate) fn outside_trio() -> Error {
+    Error::new(
+        ErrorKind::Usage,
+        "trio operation used outside trio::run (no trio loop on this thread)",
+    )
+}
+
+/// Is the current task effectively cancelled? (`Err` outside trio.)
+pub(crate) fn check_cancelled() -> Result<(), Error> {
+    context::with_current_status(|s| match s {
+        None => Err(outside_trio()),
+        Some(s) if s.effectively_cancelled() => Err(s.cancelled_error()),
+        Some(_) => Ok(()),
+    })
+}
+
+// ---- the public cancel scope -------------------------------------------------
+
+/// A region of code that can be cancelled, by a call or by a deadline (Trio's
+/// `CancelScope`).
+///
+/// Code runs inside a scope through [`run`](CancelScope::run). While the scope is
+/// cancelled, every checkpoint inside it returns `Err(Cancelled)` (again and again,
+/// until the code leaves the scope); when the code leaves with that error, the scope
+/// swallows it and `run` returns `Ok(None)`. A scope is a cheap handle: clone it and
+/// hand the clone to another task to cancel it from there.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # trio::run(async {
+/// let scope = trio::CancelScope::with_timeout(Duration::from_millis(10));
+/// let out = scope.run(async {
+///     trio::sleep(Duration::from_secs(3600)).await?;
+///     Ok::<_, trio::Error>("slept")
+/// }).await?;
+/// assert_eq!(out, None);
+/// assert!(scope.cancelled_caught());
+/// # Ok(()) }).unwrap();
+/// ```
+///
+/// Cancelling from another task:
+///
+/// ```
+/// # trio::run(async {
+/// let scope = trio::CancelScope::new();
+/// let handle = scope.clone();
+/// trio::open_nursery(async |n| {
+///     n.start_soon(async move {
+///         trio::testing::wait_all_tasks_blocked().await?;
+///         handle.cancel();
+///         Ok(())
+///     })?;
+///     let r = scope.run(trio::sleep_forever()).await?;
+///     assert!(r.is_none());
+///     Ok(())
+/// }).await
+/// # }).unwrap();
+/// ```
+///
+/// # Cancellation
+///
+/// A scope swallows only the cancellation it is responsible for: if an enclosing
+/// scope is cancelled too (and this one is not shielded), the error goes on to it.
+#[derive(Clone)]
+pub struct CancelScope {
+    state: Rc<ScopeState>,
+}
+
+impl Default for CancelScope {
+    fn default() -> Self {
+        CancelScope::new()
+    }
+}
+
+impl fmt::Debug for CancelScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelScope")
+            .field("deadline", &self.state.deadline.get())
+            .field("shield", &self.state.shield.get())
+            .field("cancel_called", &self.state.cancel_called.get())
+            .field("cancelled_caught", &self.state.cancelled_caught.get())
+            .finish()
+    }
+}
+
+impl CancelScope {
+    /// A scope with no deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let scope = trio::CancelScope::new();
+    /// assert!(!scope.cancel_called());
+    /// assert_eq!(scope.deadline(), trio::Instant::INFINITY);
+    /// ```
+    pub fn new() -> CancelScope {
+        CancelScope {
+            state: ScopeState::new(),
+        }
+    }
+
+    pub(crate) fn from_state(state: Rc<ScopeState>) -> CancelScope {
+        CancelScope { state }
+    }
+
+    /// A scope that is cancelled when the clock reaches `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let scope = trio::CancelScope::with_deadline(trio::current_time());
+    /// assert_eq!(scope.run(trio::sleep_forever()).await?, None);
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn with_deadline(deadline: Instant) -> CancelScope {
+        let s = CancelScope::new();
+        s.state.deadline.set(deadline);
+        s
+    }
+
+    /// A scope cancelled `timeout` after it is entered (Trio's `relative_deadline`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let scope = trio::CancelScope::with_timeout(std::time::Duration::from_secs(1));
+    /// assert_eq!(scope.relative_deadline(), Some(std::time::Duration::from_secs(1)));
+    /// ```
+    pub fn with_timeout(timeout: Duration) -> CancelScope {
+        let s = CancelScope::new();
+        s.state.relative.set(Some(timeout));
+        s
+    }
+
+    /// Makes a fresh scope shielded (builder form of [`set_shield`](Self::set_shield)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(trio::CancelScope::new().shielded().shield());
+    /// ```
+    pub fn shielded(self) -> CancelScope {
+        self.state.shield.set(true);
+        self
+    }
+
+    /// Runs `fut` inside this scope.
+    ///
+    /// Returns `Ok(Some(v))` when `fut` finished with `Ok(v)`, `Ok(None)` when the
+    /// scope caught the cancellation it caused, and `Err(e)` for any other error
+    /// (including a cancellation that belongs to an enclosing scope).
+    ///
+    /// # Errors
+    ///
+    /// The errors of `fut`; an error of kind [`ErrorKind::Usage`] if the scope was
+    /// entered before (a scope is entered once), or if called outside trio.
+    ///
+    /// # Cancellation
+    ///
+    /// Not a checkpoint by itself: entering and leaving a scope never blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let scope = trio::CancelScope::new();
+    /// scope.cancel();
+    /// let r = scope.run(async { trio::lowlevel::checkpoint().await?; Ok::<_, trio::Error>(1) }).await?;
+    /// assert_eq!(r, None);
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn run<F, T, E>(&self, fut: F) -> ScopeRun<F>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: MaybeCancelled + From<Error>,
+    {
+        ScopeRun {
+            state: self.state.clone(),
+            fut,
+            entered: false,
+        }
+    }
+
+    /// Cancels the scope: every checkpoint inside it now returns `Err(Cancelled)`
+    /// (source [`CancelSource::Explicit`]). Idempotent; a no-op after the scope exited.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = trio::CancelScope::new();
+    /// s.cancel();
+    /// assert!(s.cancel_called());
+    /// ```
+    pub fn cancel(&self) {
+        self.state.cancel(CancelSource::Explicit, None);
+    }
+
+    /// Cancels the scope, recording `reason` in the resulting [`Cancelled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = trio::CancelScope::new();
+    /// s.cancel_with_reason("shutting down");
+    /// assert!(s.cancel_called());
+    /// ```
+    pub fn cancel_with_reason(&self, reason: impl Into<String>) {
+        let r: Arc<str> = Arc::from(reason.into());
+        self.state.cancel(CancelSource::Explicit, Some(r));
+    }
+
+    /// True once [`cancel`](Self::cancel) was called or the deadline expired.
+    pub fn cancel_called(&self) -> bool {
+        self.state.cancel_called.get()
+    }
+
+    /// True if the scope swallowed a cancellation on exit.
+    pub fn cancelled_caught(&self) -> bool {
+        self.state.cancelled_caught.get()
+    }
+
+    /// The absolute deadline ([`Instant::INFINITY`] if none). For an unentered scope
+    /// made with [`with_timeout`](Self::with_timeout), the deadline it would have if
+    /// entered now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = trio::CancelScope::new();
+    /// assert_eq!(s.deadline(), trio::Instant::INFINITY);
+    /// ```
+    pub fn deadline(&self) -> Instant {
+        self.state.deadline()
+    }
+
+    /// Changes the deadline, also while the scope is running: moving it earlier
+    /// cancels sooner, moving it later (or to [`Instant::INFINITY`]) postpones.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = trio::CancelScope::new();
+    /// s.set_deadline(trio::Instant::ZERO);
+    /// assert_eq!(s.deadline(), trio::Instant::ZERO);
+    /// ```
+    pub fn set_deadline(&self, deadline: Instant) {
+        self.state.set_deadline(deadline);
+    }
+
+    /// The relative deadline of a scope not yet entered, if it has one.
+    pub fn relative_deadline(&self) -> Option<Duration> {
+        self.state.relative.get()
+    }
+
+    /// Sets a deadline relative to entry; on a scope already entered, sets the
+    /// deadline to now + `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = trio::CancelScope::new();
+    /// s.set_relative_deadline(std::time::Duration::from_secs(2));
+    /// assert_eq!(s.relative_deadline(), Some(std::time::Duration::from_secs(2)));
+    /// ```
+    pub fn set_relative_deadline(&self, timeout: Duration) {
+        if self.state.phase.get() == Phase::Fresh {
+            self.state.relative.set(Some(timeout));
+        } else {
+            let now = context::with_runner(|r| r.current_time()).unwrap_or(Instant::ZERO);
+            self.state.set_deadline(now.saturating_add(timeout));
+        }
+    }
+
+    /// True if the scope is shielded: cancellations of enclosing scopes do not reach
+    /// inside it (its own `cancel` and deadline still do).
+    pub fn shield(&self) -> bool {
+        self.state.shield.get()
+    }
+
+    /// Shields or unshields the scope, also while it runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = trio::CancelScope::new();
+    /// s.set_shield(true);
+    /// assert!(s.shield());
+    /// ```
+    pub fn set_shield(&self, shield: bool) {
+        self.state.set_shield(shield);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future returned by [`CancelScope::run`] and [`move_on_after`].
+    ///
+    /// Output: `Result<Option<T>, E>` — `Ok(None)` when the scope caught its cancellation.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct ScopeRun<F> {
+        state: Rc<ScopeState>,
+        #[pin]
+        fut: F,
+        entered: bool,
+    }
+
+    impl<F> PinnedDrop for ScopeRun<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if this.entered {
+                this.state.exit();
+            }
+        }
+    }
+}
+
+impl<F, T, E> Future for ScopeRun<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: MaybeCancelled + From<Error>,
+{
+    type Output = Result<Option<T>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if !*this.entered {
+            let parent = context::current_status();
+            if parent.is_none() {
+                return Poll::Ready(Err(E::from(outside_trio())));
+            }
+            if let Err(e) = this.state.enter(parent) {
+                return Poll::Ready(Err(E::from(e)));
+            }
+            *this.entered = true;
+        }
+        let out = {
+            let _g = PollGuard::status(this.state);
+            match this.fut.poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(out) => out,
+            }
+        };
+        let state = this.state;
+        let catchable = state.effectively_cancelled() && !state.parent_cancellation_visible();
+        state.exit();
+        *this.entered = false;
+        Poll::Ready(match out {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if catchable => {
+                let had_cancel = e.is_cancelled();
+                match e.strip_cancelled() {
+                    None => {
+                        state.cancelled_caught.set(true);
+                        Ok(None)
+                    }
+                    Some(rest) => {
+                        if had_cancel {
+                            state.cancelled_caught.set(true);
+                        }
+                        Err(rest)
+                    }
+                }
+            }
+            Err(e) => Err(e),
+        })
+    }
+}
+
+/// Runs `fut` with a timeout: cancels it `timeout` after it starts and returns
+/// `Ok(None)` in that case (Trio's `move_on_after`).
+///
+/// # Errors
+///
+/// The errors of `fut`, except the cancellation caused by the timeout.
+///
+/// # Cancellation
+///
+/// `fut` sees the timeout as `Err(Cancelled)` at its checkpoints; an enclosing
+/// cancellation passes through as an error.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # trio::run(async {
+/// let r = trio::move_on_after(Duration::from_millis(5), trio::sleep_forever()).await?;
+/// assert!(r.is_none());
+/// let r = trio::move_on_after(Duration::from_secs(5), async { Ok::<_, trio::Error>(7) }).await?;
+/// assert_eq!(r, Some(7));
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn move_on_after<F, T, E>(timeout: Duration, fut: F) -> ScopeRun<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: MaybeCancelled + From<Error>,
+{
+    CancelScope::with_timeout(timeout).run(fut)
+}
+
+/// Runs `fut` until `deadline`; `Ok(None)` if the deadline cancelled it (Trio's
+/// `move_on_at`).
+///
+/// # Errors
+///
+/// As [`move_on_after`].
+///
+/// # Cancellation
+///
+/// As [`move_on_after`].
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let at = trio::current_time() + std::time::Duration::from_millis(5);
+/// assert!(trio::move_on_at(at, trio::sleep_forever()).await?.is_none());
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn move_on_at<F, T, E>(deadline: Instant, fut: F) -> ScopeRun<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: MaybeCancelled + From<Error>,
+{
+    CancelScope::with_deadline(deadline).run(fut)
+}
+
+pin_project_lite::pin_project! {
+    /// The future returned by [`fail_after`] and [`fail_at`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct FailAfter<F> {
+        #[pin]
+        inner: ScopeRun<F>,
+    }
+}
+
+impl<F, T, E> Future for FailAfter<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: MaybeCancelled + From<Error> + From<TooSlow>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().inner.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Some(v))) => Poll::Ready(Ok(v)),
+            Poll::Ready(Ok(None)) => Poll::Ready(Err(E::from(TooSlow::new()))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+/// Runs `fut` with a timeout, failing with [`TooSlow`] if it expires (Trio's
+/// `fail_after`).
+///
+/// # Errors
+///
+/// [`ErrorKind::TooSlow`] (or [`std::io::ErrorKind::TimedOut`] for `io::Error`) when
+/// the timeout cancelled `fut`; otherwise the errors of `fut`.
+///
+/// # Cancellation
+///
+/// As [`move_on_after`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # trio::run(async {
+/// let r = trio::fail_after(Duration::from_millis(1), trio::sleep_forever()).await;
+/// assert_eq!(r.unwrap_err().kind(), trio::ErrorKind::TooSlow);
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn fail_after<F, T, E>(timeout: Duration, fut: F) -> FailAfter<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: MaybeCancelled + From<Error> + From<TooSlow>,
+{
+    FailAfter {
+        inner: move_on_after(timeout, fut),
+    }
+}
+
+/// Runs `fut` until `deadline`, failing with [`TooSlow`] if it is reached (Trio's
+/// `fail_at`).
+///
+/// # Errors
+///
+/// As [`fail_after`].
+///
+/// # Cancellation
+///
+/// As [`move_on_after`].
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let r = trio::fail_at(trio::current_time(), trio::sleep_forever()).await;
+/// assert!(r.is_err());
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn fail_at<F, T, E>(deadline: Instant, fut: F) -> FailAfter<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: MaybeCancelled + From<Error> + From<TooSlow>,
+{
+    FailAfter {
+        inner: move_on_at(deadline, fut),
+    }
+}
+
+/// The nearest deadline that applies to the current code: the minimum over the
+/// enclosing cancel scopes up to the nearest shield, [`Instant::INFINITY`] if none,
+/// [`Instant::NEG_INFINITY`] if the code is already cancelled.
+///
+/// # Panics
+///
+/// If called outside [`trio::run`](crate::run).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # trio::run(async {
+/// assert_eq!(trio::current_effective_deadline(), trio::Instant::INFINITY);
+/// trio::move_on_after(Duration::from_secs(5), async {
+///     assert!(trio::current_effective_deadline() < trio::Instant::INFINITY);
+///     Ok::<_, trio::Error>(())
+/// }).await?;
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn current_effective_deadline() -> Instant {
+    context::with_current_status(|s| {
+        s.expect("trio::current_effective_deadline called outside trio::run")
+            .effective_deadline()
+    })
+}

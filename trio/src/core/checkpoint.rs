@@ -1,0 +1,251 @@
+//! Checkpoints and sleeping.
+//!
+//! A *checkpoint* is where a task may be cancelled and where the scheduler may
+//! switch to another task. Every blocking trio operation is one; so is
+//! [`checkpoint`], which blocks for no reason but to be one. Trio's rule, kept here:
+//! a checkpoint first yields to the scheduler (a schedule point), then checks for
+//! cancellation — so that deadlines the scheduler just expired are seen.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::cancel::{CancelWait, check_cancelled, move_on_at};
+use super::context;
+use crate::error::Result;
+use crate::time::Instant;
+
+/// The future of [`checkpoint`] and [`cancel_shielded_checkpoint`].
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct Checkpoint {
+    yielded: bool,
+    check: bool,
+}
+
+impl Future for Checkpoint {
+    type Output = Result<()>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if !self.yielded {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if self.check {
+            Poll::Ready(check_cancelled())
+        } else {
+            Poll::Ready(Ok(()))
+        }
+    }
+}
+
+/// A checkpoint: yields to the scheduler, then returns `Err(Cancelled)` if the
+/// current code is cancelled (Trio's `trio.lowlevel.checkpoint`).
+///
+/// # Errors
+///
+/// `Cancelled` inside an effectively cancelled scope; [`ErrorKind::Usage`]
+/// outside trio.
+///
+/// [`ErrorKind::Usage`]: crate::ErrorKind::Usage
+///
+/// # Cancellation
+///
+/// This *is* the cancellation point.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// for _ in 0..3 {
+///     trio::lowlevel::checkpoint().await?; // lets other tasks run
+/// }
+/// # Ok(()) }).unwrap();
+/// ```
+#[inline]
+pub fn checkpoint() -> Checkpoint {
+    Checkpoint {
+        yielded: false,
+        check: true,
+    }
+}
+
+/// A schedule point that ignores cancellation (Trio's `cancel_shielded_checkpoint`).
+///
+/// # Errors
+///
+/// Never fails.
+///
+/// # Cancellation
+///
+/// Not a cancellation point.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let s = trio::CancelScope::new();
+/// s.cancel();
+/// s.run(async {
+///     trio::lowlevel::cancel_shielded_checkpoint().await?; // not cancelled
+///     Ok::<_, trio::Error>(())
+/// }).await?;
+/// # Ok(()) }).unwrap();
+/// ```
+#[inline]
+pub fn cancel_shielded_checkpoint() -> Checkpoint {
+    Checkpoint {
+        yielded: false,
+        check: false,
+    }
+}
+
+/// Returns `Err(Cancelled)` if the current code is cancelled, without yielding
+/// otherwise (Trio's `checkpoint_if_cancelled`).
+///
+/// # Errors
+///
+/// As [`checkpoint`].
+///
+/// # Cancellation
+///
+/// A cancellation point but not a schedule point.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// trio::lowlevel::checkpoint_if_cancelled()?;
+/// # Ok(()) }).unwrap();
+/// ```
+#[inline]
+pub fn checkpoint_if_cancelled() -> Result<()> {
+    check_cancelled()
+}
+
+/// The future of [`sleep_forever`].
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Default)]
+pub struct SleepForever {
+    cancel: CancelWait,
+}
+
+impl std::fmt::Debug for SleepForever {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SleepForever")
+    }
+}
+
+impl Future for SleepForever {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        match self.cancel.poll_cancelled(cx) {
+            Poll::Ready(e) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Sleeps until cancelled (Trio's `sleep_forever`). Never returns `Ok`.
+///
+/// # Errors
+///
+/// Always: `Cancelled` once an enclosing scope is cancelled.
+///
+/// # Cancellation
+///
+/// A checkpoint; the only way out.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # trio::run(async {
+/// let r = trio::move_on_after(Duration::from_millis(1), trio::sleep_forever()).await?;
+/// assert_eq!(r, None);
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn sleep_forever() -> SleepForever {
+    SleepForever::default()
+}
+
+/// Sleeps for `duration` on the run's clock (Trio's `sleep`). `sleep(ZERO)` is a
+/// checkpoint.
+///
+/// # Errors
+///
+/// `Cancelled` if an enclosing scope is cancelled first.
+///
+/// # Cancellation
+///
+/// A checkpoint.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # trio::run(async {
+/// let t0 = trio::current_time();
+/// trio::sleep(Duration::from_millis(10)).await?;
+/// assert!(trio::current_time() - t0 >= Duration::from_millis(10));
+/// # Ok(()) }).unwrap();
+/// ```
+pub async fn sleep(duration: Duration) -> Result<()> {
+    if duration.is_zero() {
+        return checkpoint().await;
+    }
+    sleep_until(current_time().saturating_add(duration)).await
+}
+
+/// Sleeps until the run's clock reaches `deadline` (Trio's `sleep_until`).
+///
+/// # Errors
+///
+/// `Cancelled` if an enclosing scope is cancelled first.
+///
+/// # Cancellation
+///
+/// A checkpoint, even if `deadline` has passed.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # trio::run(async {
+/// let wake = trio::current_time() + Duration::from_millis(5);
+/// trio::sleep_until(wake).await?;
+/// assert!(trio::current_time() >= wake);
+/// # Ok(()) }).unwrap();
+/// ```
+pub async fn sleep_until(deadline: Instant) -> Result<()> {
+    if deadline <= current_time() {
+        return checkpoint().await;
+    }
+    match move_on_at(deadline, sleep_forever()).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The current time on the run's clock (Trio's `current_time`).
+///
+/// # Panics
+///
+/// If called outside [`trio::run`](crate::run).
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let a = trio::current_time();
+/// assert!(trio::current_time() >= a);
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn current_time() -> Instant {
+    context::with_runner(|r| r.current_time())
+        .expect("trio::current_time called outside trio::run")
+}

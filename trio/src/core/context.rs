@@ -1,0 +1,138 @@
+//! The thread-local context of the run loop: which loop runs on this thread, which
+//! task is being polled, and which cancel status is current.
+//!
+//! Why thread-locals: a task is a tree of nested futures polled by nested nurseries;
+//! the only thing every level shares is the thread it runs on. Each level that
+//! changes the context (the run loop for a root task, a nursery for a child, a cancel
+//! scope for its body) sets it for the duration of one `poll` and restores it after,
+//! through a guard, so a panic unwinding out of a poll restores it too.
+//!
+//! Invariant: the raw pointers stored here point to objects kept alive by the code
+//! that set them, for as long as the guard that set them lives. They are only read
+//! while that guard is alive (inside the poll it wraps).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use super::cancel::ScopeState;
+use super::runner::Runner;
+use super::task::TaskCell;
+
+thread_local! {
+    static RUNNER: RefCell<Option<Rc<Runner>>> = const { RefCell::new(None) };
+    static LOOP_ID: Cell<u64> = const { Cell::new(0) };
+    static TASK: Cell<*const TaskCell> = const { Cell::new(std::ptr::null()) };
+    static STATUS: Cell<*const ScopeState> = const { Cell::new(std::ptr::null()) };
+    static THREAD_TOKEN: u8 = const { 0 };
+}
+
+/// A number unique to this thread while it lives.
+pub(crate) fn thread_token() -> usize {
+    THREAD_TOKEN.with(|t| t as *const u8 as usize)
+}
+
+/// The id of the loop running on this thread, or 0.
+#[inline]
+pub(crate) fn current_loop_id() -> u64 {
+    LOOP_ID.with(Cell::get)
+}
+
+/// Runs `f` with the runner of this thread's loop, if one is running.
+#[inline]
+pub(crate) fn with_runner<R>(f: impl FnOnce(&Rc<Runner>) -> R) -> Option<R> {
+    RUNNER.with(|r| r.borrow().as_ref().map(f))
+}
+
+/// The runner of this thread's loop, if one is running.
+pub(crate) fn runner() -> Option<Rc<Runner>> {
+    RUNNER.with(|r| r.borrow().clone())
+}
+
+/// Installs `runner` as this thread's loop until the guard drops.
+pub(crate) struct RunnerGuard(());
+
+impl RunnerGuard {
+    pub(crate) fn enter(runner: Rc<Runner>) -> RunnerGuard {
+        LOOP_ID.with(|l| l.set(runner.loop_id));
+        RUNNER.with(|r| *r.borrow_mut() = Some(runner));
+        RunnerGuard(())
+    }
+}
+
+impl Drop for RunnerGuard {
+    fn drop(&mut self) {
+        LOOP_ID.with(|l| l.set(0));
+        let old = RUNNER.with(|r| r.borrow_mut().take());
+        drop(old);
+        TASK.with(|t| t.set(std::ptr::null()));
+        STATUS.with(|s| s.set(std::ptr::null()));
+    }
+}
+
+/// The task being polled on this thread, as a strong reference.
+pub(crate) fn current_task_arc() -> Option<std::sync::Arc<TaskCell>> {
+    let p = TASK.with(Cell::get);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: every `TaskCell` lives in an `Arc` (`TaskCell::new` returns one), and a
+    // non-null pointer here is kept alive by the guard that stored it (module
+    // invariant), so adding a strong count and rebuilding an `Arc` is sound.
+    unsafe {
+        std::sync::Arc::increment_strong_count(p);
+        Some(std::sync::Arc::from_raw(p))
+    }
+}
+
+/// Runs `f` with the current cancel status, if any.
+#[inline]
+pub(crate) fn with_current_status<R>(f: impl FnOnce(Option<&ScopeState>) -> R) -> R {
+    let p = STATUS.with(Cell::get);
+    // SAFETY: as in `with_current_task`: a non-null pointer was set by a live guard
+    // whose creator keeps the `ScopeState` alive (an `Rc` held for the guard's life).
+    let status = unsafe { p.as_ref() };
+    f(status)
+}
+
+/// The current cancel status as a strong reference.
+pub(crate) fn current_status() -> Option<Rc<ScopeState>> {
+    with_current_status(|s| s.map(ScopeState::rc))
+}
+
+/// Sets the current task and cancel status for one poll; restores them on drop.
+pub(crate) struct PollGuard {
+    prev_task: *const TaskCell,
+    prev_status: *const ScopeState,
+}
+
+impl PollGuard {
+    /// The caller must keep `task` and `status` alive while the guard lives.
+    #[inline]
+    pub(crate) fn task(task: &TaskCell, status: &Rc<ScopeState>) -> PollGuard {
+        let prev_task = TASK.with(|t| t.replace(task));
+        let prev_status = STATUS.with(|s| s.replace(Rc::as_ptr(status)));
+        PollGuard {
+            prev_task,
+            prev_status,
+        }
+    }
+
+    /// Sets only the cancel status (a cancel scope around part of a task).
+    #[inline]
+    pub(crate) fn status(status: &Rc<ScopeState>) -> PollGuard {
+        let prev_task = TASK.with(Cell::get);
+        let prev_status = STATUS.with(|s| s.replace(Rc::as_ptr(status)));
+        PollGuard {
+            prev_task,
+            prev_status,
+        }
+    }
+}
+
+impl Drop for PollGuard {
+    #[inline]
+    fn drop(&mut self) {
+        TASK.with(|t| t.set(self.prev_task));
+        STATUS.with(|s| s.set(self.prev_status));
+    }
+}

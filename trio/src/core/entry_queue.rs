@@ -1,0 +1,197 @@
+//! Reaching the loop from other threads: [`TrioToken`] and forwarded wake-ups.
+//!
+//! The run loop owns everything single-threaded; other threads reach it through one
+//! `Mutex`-protected queue of jobs (a callback to run, or a waker to replay on the
+//! loop thread), an atomic "something is queued" flag the loop checks cheaply on
+//! every iteration, and a [`mio::Waker`] (an eventfd) that interrupts the loop when
+//! it is blocked in `epoll_wait`. When the run ends the queue is closed: later
+//! `run_sync_soon` calls get [`ErrorKind::RunFinished`], and forwarded wake-ups are
+//! dropped (their tasks are gone).
+//!
+//! Loops are found by id through a small global registry, so a task's waker only
+//! stores a number, not a reference to the loop.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::Waker;
+
+use crate::error::{Error, ErrorKind, Result};
+
+pub(crate) enum Job {
+    Wake(Waker),
+    Call(Box<dyn FnOnce() + Send + 'static>),
+}
+
+struct Queue {
+    jobs: VecDeque<Job>,
+    closed: bool,
+}
+
+/// The part of a loop shared with other threads.
+pub(crate) struct LoopShared {
+    pub(crate) loop_id: u64,
+    queue: Mutex<Queue>,
+    pending: AtomicBool,
+    waker: mio::Waker,
+    /// Set by the Ctrl-C watchdog; consumed by the loop.
+    pub(crate) ki_pending: AtomicBool,
+    /// Set by the loop when it has seen a Ctrl-C (the watchdog waits for it).
+    pub(crate) ki_seen: AtomicBool,
+}
+
+static REGISTRY: Mutex<Vec<(u64, Weak<LoopShared>)>> = Mutex::new(Vec::new());
+
+impl LoopShared {
+    pub(crate) fn new(loop_id: u64, waker: mio::Waker) -> Arc<LoopShared> {
+        let shared = Arc::new(LoopShared {
+            loop_id,
+            queue: Mutex::new(Queue {
+                jobs: VecDeque::new(),
+                closed: false,
+            }),
+            pending: AtomicBool::new(false),
+            waker,
+            ki_pending: AtomicBool::new(false),
+            ki_seen: AtomicBool::new(false),
+        });
+        let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        reg.retain(|(_, w)| w.strong_count() > 0);
+        reg.push((loop_id, Arc::downgrade(&shared)));
+        shared
+    }
+
+    fn push(&self, job: Job) -> std::result::Result<(), Job> {
+        {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if q.closed {
+                return Err(job);
+            }
+            q.jobs.push_back(job);
+        }
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            self.wake_loop();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn wake_loop(&self) {
+        let _ = self.waker.wake();
+    }
+
+    /// True if jobs are waiting (cheap; checked on every loop iteration).
+    #[inline]
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire) || self.ki_pending.load(Ordering::Acquire)
+    }
+
+    /// Takes every queued job.
+    pub(crate) fn drain(&self) -> VecDeque<Job> {
+        if !self.pending.swap(false, Ordering::AcqRel) {
+            return VecDeque::new();
+        }
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut q.jobs)
+    }
+
+    pub(crate) fn queue_len(&self) -> usize {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).jobs.len()
+    }
+
+    /// Refuses new jobs; returns those still queued.
+    pub(crate) fn close(&self) -> VecDeque<Job> {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.closed = true;
+        std::mem::take(&mut q.jobs)
+    }
+}
+
+impl Drop for LoopShared {
+    fn drop(&mut self) {
+        if let Ok(mut reg) = REGISTRY.lock() {
+            reg.retain(|(id, w)| *id != self.loop_id && w.strong_count() > 0);
+        }
+    }
+}
+
+fn lookup(loop_id: u64) -> Option<Arc<LoopShared>> {
+    let reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    reg.iter()
+        .find(|(id, _)| *id == loop_id)
+        .and_then(|(_, w)| w.upgrade())
+}
+
+/// Replays `waker` on its loop's thread (a wake-up from another thread).
+pub(crate) fn forward_wake(loop_id: u64, waker: Waker) {
+    if let Some(shared) = lookup(loop_id) {
+        // If the loop has finished, the task is gone: dropping the waker is right.
+        let _ = shared.push(Job::Wake(waker));
+    }
+}
+
+/// A handle to a run loop, usable from any thread (Trio's `TrioToken`).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::mpsc;
+/// # trio::run(async {
+/// let token = trio::lowlevel::current_trio_token();
+/// let (tx, rx) = mpsc::channel();
+/// std::thread::spawn(move || {
+///     token.run_sync_soon(move || tx.send(std::thread::current().id()).unwrap()).unwrap();
+/// }).join().unwrap();
+/// trio::sleep(std::time::Duration::from_millis(1)).await?;
+/// assert_eq!(rx.recv().unwrap(), std::thread::current().id()); // ran on the loop thread
+/// # Ok(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct TrioToken {
+    pub(crate) shared: Arc<LoopShared>,
+}
+
+impl TrioToken {
+    /// Schedules `f` to run on the loop's thread soon, and wakes the loop (Trio's
+    /// `run_sync_soon`). Callbacks run in order, outside any task; a callback that
+    /// panics crashes the run with an internal error.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::RunFinished`] if the run has ended; `f` is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = trio::run(async { Ok(trio::lowlevel::current_trio_token()) }).unwrap();
+    /// let err = token.run_sync_soon(|| ()).unwrap_err();
+    /// assert_eq!(err.kind(), trio::ErrorKind::RunFinished);
+    /// ```
+    pub fn run_sync_soon<F>(&self, f: F) -> Result<()>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.shared.push(Job::Call(Box::new(f))).map_err(|_| {
+            Error::new(
+                ErrorKind::RunFinished,
+                "run_sync_soon: the trio run this token belongs to has finished",
+            )
+        })
+    }
+}
+
+impl PartialEq for TrioToken {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl Eq for TrioToken {}
+
+impl fmt::Debug for TrioToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrioToken")
+            .field("loop_id", &self.shared.loop_id)
+            .finish()
+    }
+}

@@ -1,0 +1,415 @@
+//! The I/O reactor: waiting for file descriptors on `mio` (epoll / kqueue).
+//!
+//! # Contract
+//!
+//! [`wait_readable`] / [`wait_writable`] block until a raw file descriptor is
+//! readable / writable, with *level* semantics as in Trio: if the fd is ready when
+//! the wait starts, it returns at the next scheduler pass. At most one task may wait
+//! for each direction of an fd (a second gets [`ErrorKind::BusyResource`]).
+//! [`notify_closing`] wakes the waiters of an fd that is about to be closed with
+//! [`ErrorKind::ClosedResource`].
+//!
+//! # How level semantics come out of mio
+//!
+//! mio registers fds edge-triggered. Each new wait re-arms the registration
+//! (`EPOLL_CTL_MOD`, or `ADD` the first time), which makes the kernel re-evaluate
+//! readiness and report the fd again if it is ready now — exactly Trio's epoll
+//! backend, which uses `EPOLLONESHOT` and a `MOD` per wait. The registration is kept
+//! between waits (no `DEL` per wait); if the fd was closed and its number reused,
+//! the `MOD` fails with `ENOENT` and we `ADD` instead.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll as MioPoll, Token};
+
+use super::cancel::{CancelWait, check_cancelled};
+use super::context;
+use crate::error::{Error, ErrorKind, Result};
+
+pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
+
+struct IoSlot {
+    fired: Cell<bool>,
+    closed: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl IoSlot {
+    fn fire(&self, closed: bool) {
+        if closed {
+            self.closed.set(true);
+        } else {
+            self.fired.set(true);
+        }
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+#[derive(Default)]
+struct FdEntry {
+    registered: bool,
+    read: Option<Rc<IoSlot>>,
+    write: Option<Rc<IoSlot>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Dir {
+    Read,
+    Write,
+}
+
+/// The reactor of one run loop.
+pub(crate) struct Reactor {
+    poll: RefCell<MioPoll>,
+    events: RefCell<Events>,
+    fds: RefCell<HashMap<RawFd, FdEntry>>,
+    waiting_read: Cell<usize>,
+    waiting_write: Cell<usize>,
+}
+
+impl Reactor {
+    pub(crate) fn new() -> io::Result<(Reactor, mio::Waker)> {
+        let poll = MioPoll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        Ok((
+            Reactor {
+                poll: RefCell::new(poll),
+                events: RefCell::new(Events::with_capacity(1024)),
+                fds: RefCell::new(HashMap::new()),
+                waiting_read: Cell::new(0),
+                waiting_write: Cell::new(0),
+            },
+            waker,
+        ))
+    }
+
+    /// Number of tasks blocked on I/O.
+    pub(crate) fn waiters(&self) -> usize {
+        self.waiting_read.get() + self.waiting_write.get()
+    }
+
+    pub(crate) fn statistics(&self) -> (usize, usize) {
+        (self.waiting_read.get(), self.waiting_write.get())
+    }
+
+    /// Waits for events (at most `timeout`) and wakes their waiters. Returns true if
+    /// the cross-thread waker fired.
+    pub(crate) fn wait(&self, timeout: Duration) -> io::Result<bool> {
+        let mut events = self.events.borrow_mut();
+        let res = self.poll.borrow_mut().poll(&mut events, Some(timeout));
+        match res {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        let mut woke = false;
+        let mut to_fire: Vec<(Rc<IoSlot>, bool)> = Vec::new();
+        {
+            let mut fds = self.fds.borrow_mut();
+            for ev in events.iter() {
+                if ev.token() == WAKER_TOKEN {
+                    woke = true;
+                    continue;
+                }
+                let fd = ev.token().0 as RawFd;
+                let Some(entry) = fds.get_mut(&fd) else {
+                    continue;
+                };
+                let err = ev.is_error();
+                if ev.is_readable() || ev.is_read_closed() || err {
+                    if let Some(s) = entry.read.take() {
+                        to_fire.push((s, false));
+                    }
+                }
+                if ev.is_writable() || ev.is_write_closed() || err {
+                    if let Some(s) = entry.write.take() {
+                        to_fire.push((s, false));
+                    }
+                }
+            }
+        }
+        for (slot, closed) in to_fire {
+            slot.fire(closed);
+        }
+        Ok(woke)
+    }
+
+    fn add_waiter(&self, fd: RawFd, dir: Dir, slot: Rc<IoSlot>) -> Result<()> {
+        let mut fds = self.fds.borrow_mut();
+        let entry = fds.entry(fd).or_default();
+        let taken = match dir {
+            Dir::Read => &mut entry.read,
+            Dir::Write => &mut entry.write,
+        };
+        if taken.is_some() {
+            return Err(Error::new(
+                ErrorKind::BusyResource,
+                format!("another task is already waiting for fd {fd} to become {}", dir_word(dir)),
+            ));
+        }
+        *taken = Some(slot);
+        let interest = match (entry.read.is_some(), entry.write.is_some()) {
+            (true, true) => Interest::READABLE | Interest::WRITABLE,
+            (false, true) => Interest::WRITABLE,
+            _ => Interest::READABLE,
+        };
+        let poll = self.poll.borrow();
+        let reg = poll.registry();
+        let token = Token(fd as usize);
+        let res = if entry.registered {
+            match reg.reregister(&mut SourceFd(&fd), token, interest) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    reg.register(&mut SourceFd(&fd), token, interest)
+                }
+                r => r,
+            }
+        } else {
+            match reg.register(&mut SourceFd(&fd), token, interest) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    reg.reregister(&mut SourceFd(&fd), token, interest)
+                }
+                r => r,
+            }
+        };
+        match res {
+            Ok(()) => {
+                entry.registered = true;
+                match dir {
+                    Dir::Read => self.waiting_read.set(self.waiting_read.get() + 1),
+                    Dir::Write => self.waiting_write.set(self.waiting_write.get() + 1),
+                }
+                Ok(())
+            }
+            Err(e) => {
+                match dir {
+                    Dir::Read => entry.read = None,
+                    Dir::Write => entry.write = None,
+                }
+                Err(Error::from(e))
+            }
+        }
+    }
+
+    fn remove_waiter(&self, fd: RawFd, dir: Dir, slot: &Rc<IoSlot>) {
+        match dir {
+            Dir::Read => self.waiting_read.set(self.waiting_read.get() - 1),
+            Dir::Write => self.waiting_write.set(self.waiting_write.get() - 1),
+        }
+        let mut fds = self.fds.borrow_mut();
+        if let Some(entry) = fds.get_mut(&fd) {
+            let s = match dir {
+                Dir::Read => &mut entry.read,
+                Dir::Write => &mut entry.write,
+            };
+            if s.as_ref().is_some_and(|s| Rc::ptr_eq(s, slot)) {
+                *s = None;
+            }
+        }
+    }
+
+    fn notify_closing(&self, fd: RawFd) {
+        let entry = self.fds.borrow_mut().remove(&fd);
+        if let Some(entry) = entry {
+            if entry.registered {
+                let _ = self.poll.borrow().registry().deregister(&mut SourceFd(&fd));
+            }
+            for s in [entry.read, entry.write].into_iter().flatten() {
+                s.fire(true);
+            }
+        }
+    }
+}
+
+fn dir_word(dir: Dir) -> &'static str {
+    match dir {
+        Dir::Read => "readable",
+        Dir::Write => "writable",
+    }
+}
+
+/// The future of [`wait_readable`] and [`wait_writable`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct WaitFd {
+    fd: RawFd,
+    dir: Dir,
+    slot: Option<Rc<IoSlot>>,
+    cancel: CancelWait,
+}
+
+impl std::fmt::Debug for WaitFd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitFd")
+            .field("fd", &self.fd)
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+impl WaitFd {
+    fn unregister(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            context::with_runner(|r| r.io.remove_waiter(self.fd, self.dir, &slot));
+        }
+    }
+}
+
+impl Future for WaitFd {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = &mut *self;
+        let slot = match &this.slot {
+            Some(s) => s.clone(),
+            None => {
+                check_cancelled()?;
+                let slot = Rc::new(IoSlot {
+                    fired: Cell::new(false),
+                    closed: Cell::new(false),
+                    waker: RefCell::new(Some(cx.waker().clone())),
+                });
+                let fd = this.fd;
+                let dir = this.dir;
+                let s2 = slot.clone();
+                context::with_runner(|r| r.io.add_waiter(fd, dir, s2))
+                    .unwrap_or_else(|| Err(super::cancel::outside_trio()))?;
+                this.slot = Some(slot.clone());
+                slot
+            }
+        };
+        if slot.fired.get() {
+            this.unregister();
+            this.cancel.clear();
+            return Poll::Ready(Ok(()));
+        }
+        if slot.closed.get() {
+            this.unregister();
+            this.cancel.clear();
+            return Poll::Ready(Err(Error::new(
+                ErrorKind::ClosedResource,
+                format!("fd {} was closed while a task waited on it", this.fd),
+            )));
+        }
+        if let Poll::Ready(e) = this.cancel.poll_cancelled(cx) {
+            this.unregister();
+            return Poll::Ready(Err(e));
+        }
+        let mut w = slot.waker.borrow_mut();
+        if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *w = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for WaitFd {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+/// Blocks until `fd` is readable (Trio's `wait_readable`).
+///
+/// The fd is not owned: the caller keeps it open for the duration of the wait,
+/// and calls [`notify_closing`] before closing it while others may be waiting.
+///
+/// # Errors
+///
+/// [`ErrorKind::BusyResource`] if another task waits for the same fd to be readable;
+/// [`ErrorKind::ClosedResource`] if [`notify_closing`] was called; an I/O error if
+/// the fd cannot be registered (for example, it is not open).
+///
+/// # Cancellation
+///
+/// A checkpoint; a cancelled wait leaves nothing registered.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsRawFd;
+/// # trio::run(async {
+/// let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
+/// b.write_all(b"x")?;
+/// trio::lowlevel::wait_readable(a.as_raw_fd()).await?;
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn wait_readable(fd: RawFd) -> WaitFd {
+    WaitFd {
+        fd,
+        dir: Dir::Read,
+        slot: None,
+        cancel: CancelWait::default(),
+    }
+}
+
+/// Blocks until `fd` is writable (Trio's `wait_writable`).
+///
+/// # Errors
+///
+/// As [`wait_readable`].
+///
+/// # Cancellation
+///
+/// As [`wait_readable`].
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// # trio::run(async {
+/// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+/// trio::lowlevel::wait_writable(a.as_raw_fd()).await?;
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn wait_writable(fd: RawFd) -> WaitFd {
+    WaitFd {
+        fd,
+        dir: Dir::Write,
+        slot: None,
+        cancel: CancelWait::default(),
+    }
+}
+
+/// Tells trio that `fd` is about to be closed: tasks waiting on it get
+/// [`ErrorKind::ClosedResource`], and its registration is dropped (Trio's
+/// `notify_closing`).
+///
+/// # Panics
+///
+/// If called outside [`trio::run`](crate::run).
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// # trio::run(async {
+/// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+/// let fd = a.as_raw_fd();
+/// trio::open_nursery(async |n| {
+///     n.start_soon(async move {
+///         let e = trio::lowlevel::wait_readable(fd).await.unwrap_err();
+///         assert_eq!(e.kind(), trio::ErrorKind::ClosedResource);
+///         Ok(())
+///     })?;
+///     trio::testing::wait_all_tasks_blocked().await?;
+///     trio::lowlevel::notify_closing(fd);
+///     Ok(())
+/// }).await?;
+/// drop(a);
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn notify_closing(fd: RawFd) {
+    context::with_runner(|r| r.io.notify_closing(fd))
+        .expect("trio::lowlevel::notify_closing called outside trio::run");
+}

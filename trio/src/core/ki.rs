@@ -1,0 +1,133 @@
+//! Ctrl-C (SIGINT) while a run is active.
+//!
+//! # What happens
+//!
+//! 1. The first Ctrl-C cancels the main task's scope with source
+//!    [`CancelSource::CtrlC`](crate::CancelSource::CtrlC). Clean-up code runs,
+//!    shielded scopes included, and `run` returns [`ErrorKind::Interrupted`] so the
+//!    caller can tell an interrupted run from a normal result.
+//! 2. A second Ctrl-C kills the process the default way, whatever the program is
+//!    doing (stuck clean-up included).
+//! 3. If the loop does not notice the first Ctrl-C within [`GRACE`] — a task that
+//!    never reaches a checkpoint keeps it from running — the process exits with
+//!    status 130, after saying why on stderr.
+//!
+//! # Why a watchdog thread
+//!
+//! Rust cannot raise an exception inside running code as Python does, and almost
+//! nothing is allowed inside a signal handler. So the handler only does two
+//! async-signal-safe things (via `signal-hook`): it arms the "second Ctrl-C kills"
+//! flag, and writes a byte to a pipe. A watchdog thread, started once per process,
+//! reads the pipe, tells the loop that owns Ctrl-C (setting a flag and waking it
+//! through its cross-thread waker), and waits for the loop to acknowledge.
+//!
+//! Only one run at a time owns Ctrl-C: the first to start while none does. When no
+//! run owns it, the "kill" flag is set, so Ctrl-C behaves as if trio were not there.
+//!
+//! [`ErrorKind::Interrupted`]: crate::ErrorKind::Interrupted
+
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::entry_queue::LoopShared;
+
+/// How long the loop has to notice a Ctrl-C before the process is stopped.
+pub(crate) const GRACE: Duration = Duration::from_secs(3);
+
+struct KiGlobal {
+    /// True: SIGINT performs its default action (kills the process).
+    kill: Arc<AtomicBool>,
+    owner: Mutex<Option<Arc<LoopShared>>>,
+}
+
+static KI: OnceLock<Option<KiGlobal>> = OnceLock::new();
+
+fn global() -> Option<&'static KiGlobal> {
+    KI.get_or_init(|| {
+        let kill = Arc::new(AtomicBool::new(true));
+        let (mut reader, writer) = UnixStream::pair().ok()?;
+        // Order matters: the conditional default runs first and sees the flag as
+        // it was before this signal; the second action then arms it.
+        signal_hook::flag::register_conditional_default(signal_hook::consts::SIGINT, kill.clone())
+            .ok()?;
+        signal_hook::flag::register(signal_hook::consts::SIGINT, kill.clone()).ok()?;
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, writer).ok()?;
+        std::thread::Builder::new()
+            .name("trio-ctrl-c".into())
+            .spawn(move || {
+                let mut byte = [0u8; 1];
+                while let Ok(n) = reader.read(&mut byte) {
+                    if n == 0 {
+                        break;
+                    }
+                    watchdog_notify();
+                }
+            })
+            .ok()?;
+        Some(KiGlobal {
+            kill,
+            owner: Mutex::new(None),
+        })
+    })
+    .as_ref()
+}
+
+fn watchdog_notify() {
+    let Some(g) = global() else { return };
+    let owner = g.owner.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let Some(shared) = owner else {
+        return;
+    };
+    shared.ki_seen.store(false, Ordering::Release);
+    shared.ki_pending.store(true, Ordering::Release);
+    shared.wake_loop();
+    let start = Instant::now();
+    while start.elapsed() < GRACE {
+        if shared.ki_seen.load(Ordering::Acquire) {
+            return;
+        }
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+    if !shared.ki_seen.load(Ordering::Acquire) {
+        eprintln!(
+            "trio: Ctrl-C was not handled within {GRACE:?} (a task never reached a checkpoint); exiting"
+        );
+        std::process::exit(130);
+    }
+}
+
+/// While alive, the run it was made for owns Ctrl-C.
+pub(crate) struct KiGuard {
+    shared: Arc<LoopShared>,
+}
+
+impl KiGuard {
+    /// Claims Ctrl-C for `shared`'s loop, unless another run owns it.
+    pub(crate) fn claim(shared: &Arc<LoopShared>) -> Option<KiGuard> {
+        let g = global()?;
+        let mut owner = g.owner.lock().unwrap_or_else(|e| e.into_inner());
+        if owner.is_some() {
+            return None;
+        }
+        *owner = Some(shared.clone());
+        g.kill.store(false, Ordering::Release);
+        Some(KiGuard {
+            shared: shared.clone(),
+        })
+    }
+}
+
+impl Drop for KiGuard {
+    fn drop(&mut self) {
+        if let Some(g) = global() {
+            let mut owner = g.owner.lock().unwrap_or_else(|e| e.into_inner());
+            if owner.as_ref().is_some_and(|o| Arc::ptr_eq(o, &self.shared)) {
+                *owner = None;
+                g.kill.store(true, Ordering::Release);
+            }
+        }
+    }
+}

@@ -1,0 +1,1194 @@
+//! Nurseries: where every task lives.
+//!
+//! # Why children are polled inside the nursery's future
+//!
+//! Children may borrow from the code that opened the nursery (`'env` data), with no
+//! `'static` bound and no `Arc`. That is sound only if a child can never run after
+//! the data it borrows is gone. Two things could make it run: the run loop polling it
+//! directly, and a child surviving its nursery. So the run loop never sees children
+//! at all: a child's future is owned by its nursery's state and polled only from the
+//! nursery future's `poll` — which runs only while the code that opened the nursery
+//! is itself being polled, i.e. while `'env` is alive. If the nursery future is
+//! leaked (`mem::forget`), its children are leaked with it and never polled again;
+//! if it is dropped, its `Drop` drops every child first. No lifetime is erased:
+//! children are stored as `Pin<Box<dyn Future + 'env>>` in a `NurseryState<'env>`.
+//!
+//! # Tasks nonetheless
+//!
+//! Each child is still a logical task of the run loop: it has a [`TaskCell`] (id,
+//! name, waker) that is non-generic, so the task tree, instruments and statistics can
+//! see it. A child's waker queues the child's slot in its nursery's ready queue and,
+//! if that queue was empty, wakes the task that polls the nursery; wake-ups climb the
+//! tree that way up to a root task, which the run loop polls. A nursery polls only its
+//! ready children, in batches: the batch is taken before the body is polled, so a
+//! child woken (or started) during a batch runs in the next one, as in Trio.
+//!
+//! # Errors
+//!
+//! A child's error (not a cancellation) cancels the nursery's scope — so the body and
+//! every sibling see `Err(Cancelled)` at their next checkpoint — and is kept. When
+//! everything has finished, the nursery's scope swallows the cancellations it caused
+//! and the rest come out as one error or a group. A panic cancels the same way and
+//! is resumed in the parent once every child has finished, as `std::thread::scope`
+//! does.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use slab::Slab;
+
+use super::cancel::{CancelScope, ScopeState, outside_trio};
+use super::context::{self, PollGuard};
+use super::parking_lot::ParkingLot;
+use super::task::{TaskCell, WakerRef};
+use crate::error::{CancelSource, Error, ErrorKind, Result};
+
+pub(crate) type ChildFuture<'env> = Pin<Box<dyn Future<Output = Result<()>> + 'env>>;
+type Panic = Box<dyn Any + Send + 'static>;
+
+/// The non-generic part of a nursery: ready queue, scope, and the cells of its
+/// children (for the task tree). Shared with the children's cells (`owner`).
+pub(crate) struct NurseryCore {
+    pub(crate) id: u64,
+    /// Slots of children woken since the last batch.
+    ready: RefCell<Vec<usize>>,
+    /// A spare vector, swapped with `ready` at each batch to avoid allocating.
+    spare: RefCell<Vec<usize>>,
+    /// True while the nursery is being polled: wake-ups then need not wake the parent.
+    polling: Cell<bool>,
+    /// The waker of the task that polls this nursery (`None` for the run loop's roots).
+    parent_waker: RefCell<Option<Waker>>,
+    pub(crate) scope: Rc<ScopeState>,
+    pub(crate) parent_task: Option<Arc<TaskCell>>,
+    /// The cells of the live children; slot numbers match `NurseryState::futures`.
+    pub(crate) children: RefCell<Slab<Arc<TaskCell>>>,
+    closed: Cell<bool>,
+    /// `start()` calls in flight whose child will move here: the nursery waits for them.
+    pending_starts: Cell<usize>,
+}
+
+impl NurseryCore {
+    pub(crate) fn new(id: u64, scope: Rc<ScopeState>, parent_task: Option<Arc<TaskCell>>) -> Self {
+        NurseryCore {
+            id,
+            ready: RefCell::new(Vec::new()),
+            spare: RefCell::new(Vec::new()),
+            polling: Cell::new(false),
+            parent_waker: RefCell::new(None),
+            scope,
+            parent_task,
+            children: RefCell::new(Slab::new()),
+            closed: Cell::new(false),
+            pending_starts: Cell::new(0),
+        }
+    }
+
+    /// Queues a child slot for the next batch; wakes the parent if needed.
+    #[inline]
+    pub(crate) fn push_ready(&self, key: usize) {
+        let was_empty = {
+            let mut r = self.ready.borrow_mut();
+            let was_empty = r.is_empty();
+            r.push(key);
+            was_empty
+        };
+        if was_empty && !self.polling.get() {
+            self.wake_parent();
+        }
+    }
+
+    pub(crate) fn wake_parent(&self) {
+        let w = self.parent_waker.borrow().clone();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.borrow().is_empty()
+    }
+
+    fn set_parent_waker(&self, waker: &Waker) {
+        let mut pw = self.parent_waker.borrow_mut();
+        if !pw.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *pw = Some(waker.clone());
+        }
+    }
+
+    /// Takes the current ready queue as a batch (shuffled per the run's seed).
+    pub(crate) fn take_batch(&self) -> Vec<usize> {
+        let mut batch = std::mem::take(&mut *self.spare.borrow_mut());
+        std::mem::swap(&mut batch, &mut *self.ready.borrow_mut());
+        if batch.len() > 1 {
+            context::with_runner(|r| r.shuffle(&mut batch));
+        }
+        batch
+    }
+
+    pub(crate) fn return_batch(&self, mut batch: Vec<usize>) {
+        batch.clear();
+        let mut spare = self.spare.borrow_mut();
+        if spare.capacity() < batch.capacity() {
+            *spare = batch;
+        }
+    }
+
+    pub(crate) fn ready_len(&self) -> usize {
+        self.ready.borrow().len()
+    }
+}
+
+/// Everything a nursery owns, including its children's futures (`'env`).
+pub(crate) struct NurseryState<'env> {
+    pub(crate) core: Rc<NurseryCore>,
+    futures: RefCell<Slab<Option<ChildFuture<'env>>>>,
+    errors: RefCell<Vec<Error>>,
+    panic: RefCell<Option<Panic>>,
+}
+
+impl<'env> NurseryState<'env> {
+    /// A nursery whose scope is entered under the current status, belonging to the
+    /// current task.
+    pub(crate) fn open() -> Result<Rc<NurseryState<'env>>> {
+        let runner = context::runner().ok_or_else(outside_trio)?;
+        let parent = context::current_status().ok_or_else(outside_trio)?;
+        let scope = ScopeState::new();
+        scope.enter(Some(parent))?;
+        let parent_task = context::current_task_arc();
+        let core = Rc::new(NurseryCore::new(runner.next_id(), scope, parent_task));
+        if let Some(t) = &core.parent_task {
+            if let Some(l) = t.local() {
+                l.child_nurseries.borrow_mut().push(Rc::downgrade(&core));
+            }
+        }
+        Ok(Rc::new(NurseryState::with_core(core)))
+    }
+
+    pub(crate) fn with_core(core: Rc<NurseryCore>) -> NurseryState<'env> {
+        NurseryState {
+            core,
+            futures: RefCell::new(Slab::new()),
+            errors: RefCell::new(Vec::new()),
+            panic: RefCell::new(None),
+        }
+    }
+
+    /// Reserves a slot with no future (the run loop's main task uses this).
+    pub(crate) fn reserve_slot(&self, cell: Arc<TaskCell>) -> usize {
+        let key = self.futures.borrow_mut().insert(None);
+        let k2 = self.core.children.borrow_mut().insert(cell.clone());
+        debug_assert_eq!(key, k2);
+        let l = cell.l();
+        l.key.set(key);
+        *l.owner.borrow_mut() = Some(self.core.clone());
+        *l.status.borrow_mut() = Some(self.core.scope.clone());
+        key
+    }
+
+    /// Frees a slot made with `reserve_slot` (the main task, when it finishes).
+    pub(crate) fn release_slot(&self, key: usize) {
+        let mut f = self.futures.borrow_mut();
+        if f.contains(key) {
+            f.remove(key);
+        }
+        drop(f);
+        let mut c = self.core.children.borrow_mut();
+        if c.contains(key) {
+            c.remove(key);
+        }
+    }
+
+    pub(crate) fn spawn(&self, name: Cow<'static, str>, fut: ChildFuture<'env>) -> Result<Arc<TaskCell>> {
+        if self.core.closed.get() {
+            return Err(Error::new(
+                ErrorKind::NurseryClosed,
+                "this nursery has finished and accepts no new children",
+            ));
+        }
+        let runner = context::runner().ok_or_else(outside_trio)?;
+        let cell = TaskCell::new(runner.loop_id, runner.next_id(), name);
+        self.adopt(cell.clone(), fut);
+        runner.task_spawned(&cell);
+        Ok(cell)
+    }
+
+    /// Makes `cell`/`fut` a child of this nursery and schedules it.
+    fn adopt(&self, cell: Arc<TaskCell>, fut: ChildFuture<'env>) {
+        let key = self.futures.borrow_mut().insert(Some(fut));
+        let k2 = self.core.children.borrow_mut().insert(cell.clone());
+        debug_assert_eq!(key, k2);
+        let l = cell.l();
+        l.key.set(key);
+        *l.owner.borrow_mut() = Some(self.core.clone());
+        *l.status.borrow_mut() = Some(self.core.scope.clone());
+        l.scheduled.set(false);
+        cell.schedule_local(l);
+    }
+
+    /// Removes a child without ending it (to move it to another nursery).
+    fn take_child(&self, key: usize) -> Option<(Arc<TaskCell>, ChildFuture<'env>)> {
+        let fut = {
+            let mut f = self.futures.borrow_mut();
+            if !f.contains(key) {
+                return None;
+            }
+            f.remove(key)?
+        };
+        let cell = self.core.children.borrow_mut().remove(key);
+        Some((cell, fut))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.futures.borrow().is_empty()
+    }
+
+    pub(crate) fn add_error(&self, e: Error) {
+        if !e.is_cancelled() {
+            self.core.scope.cancel(CancelSource::Nursery, None);
+        }
+        self.errors.borrow_mut().push(e);
+    }
+
+    pub(crate) fn add_panic(&self, p: Panic) {
+        self.core.scope.cancel(CancelSource::Nursery, None);
+        let mut slot = self.panic.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(p);
+        }
+    }
+
+    pub(crate) fn take_errors(&self) -> Vec<Error> {
+        std::mem::take(&mut *self.errors.borrow_mut())
+    }
+
+    pub(crate) fn take_panic(&self) -> Option<Panic> {
+        self.panic.borrow_mut().take()
+    }
+
+    /// Polls one batch of ready children.
+    pub(crate) fn run_batch(&self, batch: &[usize]) {
+        for &key in batch {
+            self.poll_child(key);
+        }
+    }
+
+    /// Polls the child in slot `key` if it is scheduled.
+    pub(crate) fn poll_child(&self, key: usize) {
+        let cell_ptr: *const TaskCell = match self.core.children.borrow().get(key) {
+            Some(c) => Arc::as_ptr(c),
+            None => return,
+        };
+        // SAFETY: the `Arc` in `core.children[key]` keeps the cell alive; that slot is
+        // only vacated by `child_done`, `take_child` or `abandon`, none of which can run
+        // while this function is between here and its own call to `child_done` (a
+        // child's poll cannot reach its own nursery's internals, and the nursery is not
+        // dropped while it is being polled). Using the raw pointer instead of cloning
+        // the `Arc` saves two atomic operations on every poll of every task.
+        let cell: &TaskCell = unsafe { &*cell_ptr };
+        let l = cell.l();
+        if !l.scheduled.get() {
+            return;
+        }
+        let Some(mut fut) = self.futures.borrow_mut().get_mut(key).and_then(Option::take) else {
+            return;
+        };
+        l.scheduled.set(false);
+        let status = l.status.borrow().clone().expect("a live task has a status");
+        let runner = context::runner().expect("children are polled inside the run loop");
+        runner.before_task_step(cell);
+        let outcome = {
+            let _g = PollGuard::task(cell, &status);
+            // SAFETY: see above: the cell outlives this poll.
+            let waker = unsafe { WakerRef::from_ptr(cell_ptr) };
+            let mut cx = Context::from_waker(&waker);
+            match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+                Ok(Poll::Pending) => None,
+                Ok(Poll::Ready(r)) => Some(Ok(r)),
+                Err(p) => Some(Err(p)),
+            }
+        };
+        runner.after_task_step(cell);
+        match outcome {
+            None => {
+                if let Some(slot) = self.futures.borrow_mut().get_mut(key) {
+                    *slot = Some(fut);
+                }
+            }
+            Some(o) => {
+                {
+                    // Drop the future as the task, so its destructors see their task.
+                    let _g = PollGuard::task(cell, &status);
+                    drop(fut);
+                }
+                self.child_done(key, o);
+            }
+        }
+    }
+
+    fn child_done(&self, key: usize, outcome: std::result::Result<Result<()>, Panic>) {
+        {
+            let mut f = self.futures.borrow_mut();
+            if f.contains(key) {
+                f.remove(key);
+            }
+        }
+        let cell = self.core.children.borrow_mut().remove(key);
+        context::with_runner(|r| r.task_exited(&cell));
+        cell.release();
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.add_error(e),
+            Err(p) => self.add_panic(p),
+        }
+    }
+
+    /// Drops every child (the nursery future was dropped before finishing).
+    pub(crate) fn abandon(&self) {
+        let futures: Vec<Option<ChildFuture<'env>>> =
+            std::mem::take(&mut *self.futures.borrow_mut()).into_iter().map(|(_, f)| f).collect();
+        let cells: Vec<Arc<TaskCell>> = std::mem::take(&mut *self.core.children.borrow_mut())
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        for (fut, cell) in futures.into_iter().zip(cells) {
+            {
+                let status = cell.l().status.borrow().clone();
+                let _g = status.as_ref().map(|s| PollGuard::task(&cell, s));
+                drop(fut);
+            }
+            context::with_runner(|r| r.task_exited(&cell));
+            cell.release();
+        }
+        self.close();
+    }
+
+    fn close(&self) {
+        if self.core.closed.replace(true) {
+            return;
+        }
+        self.core.scope.exit();
+        if let Some(t) = &self.core.parent_task {
+            if let Some(l) = t.local() {
+                let me = Rc::as_ptr(&self.core);
+                l.child_nurseries.borrow_mut().retain(|w| w.as_ptr() != me);
+            }
+        }
+        self.core.parent_waker.borrow_mut().take();
+    }
+}
+
+/// Handle to an open nursery, given to the body of [`open_nursery`] (Trio's `Nursery`).
+///
+/// Start children with [`start_soon`](Self::start_soon), [`start`](Self::start) or
+/// [`spawn`](Self::spawn). Clone it into children so they can start siblings
+/// ("nursery passing"). Children may borrow anything that outlives the
+/// `open_nursery` call (the `'env` lifetime) — bind references outside and move them
+/// in with `async move`.
+///
+/// A child cannot borrow data created inside the body, because the child may outlive
+/// the body:
+///
+/// ```compile_fail
+/// # trio::run(async {
+/// trio::open_nursery(async |n| {
+///     let local = vec![1, 2, 3];
+///     n.start_soon(async { println!("{:?}", local); Ok(()) })?;
+///     Ok(())
+/// }).await
+/// # }).unwrap();
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+/// # trio::run(async {
+/// let total = Cell::new(0);
+/// let t = &total;
+/// trio::open_nursery(async |n| {
+///     for i in 1..=3 {
+///         n.start_soon(async move { t.set(t.get() + i); Ok(()) })?;
+///     }
+///     Ok(())
+/// }).await?;
+/// assert_eq!(total.get(), 6);
+/// # Ok(()) }).unwrap();
+/// ```
+pub struct Nursery<'env> {
+    state: Rc<NurseryState<'env>>,
+    _invariant: PhantomData<&'env mut &'env ()>,
+}
+
+impl Clone for Nursery<'_> {
+    fn clone(&self) -> Self {
+        Nursery {
+            state: self.state.clone(),
+            _invariant: PhantomData,
+        }
+    }
+}
+
+impl fmt::Debug for Nursery<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Nursery")
+            .field("id", &self.state.core.id)
+            .field("children", &self.state.core.children.borrow().len())
+            .field("closed", &self.state.core.closed.get())
+            .finish()
+    }
+}
+
+fn default_name<F>() -> Cow<'static, str> {
+    let full = std::any::type_name::<F>();
+    let trimmed = full
+        .trim_end_matches("::{{closure}}")
+        .trim_end_matches("::{{closure}}");
+    Cow::Borrowed(trimmed)
+}
+
+impl<'env> Nursery<'env> {
+    /// Starts `fut` as a new child; it begins running at the next batch (Trio's
+    /// `start_soon`). Its name is taken from the future's type.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NurseryClosed`] if the nursery has already finished (only
+    /// possible through a clone of the handle kept past the nursery).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     n.start_soon(async { trio::sleep(std::time::Duration::from_millis(1)).await })?;
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
+    pub fn start_soon<F>(&self, fut: F) -> Result<()>
+    where
+        F: Future<Output = Result<()>> + 'env,
+    {
+        self.state.spawn(default_name::<F>(), Box::pin(fut)).map(drop)
+    }
+
+    /// [`start_soon`](Self::start_soon) with an explicit task name.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_soon`](Self::start_soon).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     n.start_soon_named("worker-1", async {
+    ///         assert_eq!(trio::lowlevel::current_task().name(), "worker-1");
+    ///         Ok(())
+    ///     })?;
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
+    pub fn start_soon_named<F>(&self, name: impl Into<Cow<'static, str>>, fut: F) -> Result<()>
+    where
+        F: Future<Output = Result<()>> + 'env,
+    {
+        self.state.spawn(name.into(), Box::pin(fut)).map(drop)
+    }
+
+    /// Starts a child and waits until it reports that it is ready (Trio's
+    /// `nursery.start`).
+    ///
+    /// `f` receives a [`TaskStatus`]; the child runs "under" this call — inside the
+    /// caller's cancel scopes — until it calls [`TaskStatus::started`], whose value
+    /// `start` returns; from then on it is a child of this nursery.
+    ///
+    /// # Errors
+    ///
+    /// An error of the child before it called `started`; [`ErrorKind::Usage`] if it
+    /// returned without calling `started`; [`ErrorKind::NurseryClosed`] if the
+    /// nursery has finished.
+    ///
+    /// # Cancellation
+    ///
+    /// Cancelling the caller before `started` cancels the child, and `start` returns
+    /// the child's result (normally `Err(Cancelled)`).
+    ///
+    /// # Panics
+    ///
+    /// A panic in the child before `started` is resumed here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     let port: u16 = n.start(async |status| {
+    ///         status.started(8080);
+    ///         trio::sleep(std::time::Duration::from_millis(1)).await
+    ///     }).await?;
+    ///     assert_eq!(port, 8080);
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
+    pub async fn start<V, F>(&self, f: F) -> Result<V>
+    where
+        F: AsyncFnOnce(TaskStatus<V>) -> Result<()> + 'env,
+        V: 'env,
+    {
+        self.start_inner(default_name::<F>(), f).await
+    }
+
+    /// [`start`](Self::start) with an explicit task name.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    ///
+    /// # Cancellation
+    ///
+    /// As [`start`](Self::start).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     n.start_named("server", async |status| { status.started(()); Ok(()) }).await
+    /// }).await
+    /// # }).unwrap();
+    /// ```
+    pub async fn start_named<V, F>(&self, name: impl Into<Cow<'static, str>>, f: F) -> Result<V>
+    where
+        F: AsyncFnOnce(TaskStatus<V>) -> Result<()> + 'env,
+        V: 'env,
+    {
+        self.start_inner(name.into(), f).await
+    }
+
+    async fn start_inner<V, F>(&self, name: Cow<'static, str>, f: F) -> Result<V>
+    where
+        F: AsyncFnOnce(TaskStatus<V>) -> Result<()> + 'env,
+        V: 'env,
+    {
+        let target = self.state.clone();
+        if target.core.closed.get() {
+            return Err(Error::new(
+                ErrorKind::NurseryClosed,
+                "this nursery has finished and accepts no new children",
+            ));
+        }
+        let shared = Rc::new(StartShared {
+            value: RefCell::new(None),
+        });
+        let status = TaskStatus {
+            shared: shared.clone(),
+        };
+        let temp: Rc<NurseryState<'env>> = NurseryState::open()?;
+        let _pending = PendingStart::new(&target.core);
+        let _temp_guard = AbandonOnDrop(temp.clone());
+        temp.spawn(name, Box::pin(async move { f(status).await }))?;
+        poll_fn(|cx| {
+            temp.core.set_parent_waker(cx.waker());
+            temp.core.polling.set(true);
+            let batch = temp.core.take_batch();
+            temp.run_batch(&batch);
+            temp.core.return_batch(batch);
+            temp.core.polling.set(false);
+            let value = shared.value.borrow_mut().take();
+            if let Some(v) = value {
+                // Move the child (if it still runs) and anything it left behind.
+                let keys: Vec<usize> = temp.futures.borrow().iter().map(|(k, _)| k).collect();
+                for k in keys {
+                    if let Some((cell, fut)) = temp.take_child(k) {
+                        target.adopt(cell, fut);
+                    }
+                }
+                for e in temp.take_errors() {
+                    target.add_error(e);
+                }
+                if let Some(p) = temp.take_panic() {
+                    target.add_panic(p);
+                }
+                temp.close();
+                return Poll::Ready(Ok(v));
+            }
+            if temp.is_empty() {
+                temp.close();
+                if let Some(p) = temp.take_panic() {
+                    resume_unwind(p);
+                }
+                return Poll::Ready(Err(Error::group(temp.take_errors()).unwrap_or_else(|| {
+                    Error::new(
+                        ErrorKind::Usage,
+                        "a task started with Nursery::start returned without calling TaskStatus::started",
+                    )
+                })));
+            }
+            if temp.core.has_ready() {
+                cx.waker().wake_by_ref();
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Starts `fut` as a child and returns a handle to await its value or cancel it
+    /// on its own (anyio's `TaskHandle`).
+    ///
+    /// The child runs in its own cancel scope inside the nursery. Its `Ok` value goes
+    /// to the handle; an error still goes to the nursery (cancelling the siblings),
+    /// as for any child, and the handle reports [`ErrorKind::TaskFailed`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NurseryClosed`] if the nursery has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     let mut h = n.spawn(async { Ok(6 * 7) })?;
+    ///     assert_eq!(h.join().await?, 42);
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
+    pub fn spawn<T, F>(&self, fut: F) -> Result<TaskHandle<T>>
+    where
+        F: Future<Output = Result<T>> + 'env,
+        T: 'env,
+    {
+        self.spawn_inner(default_name::<F>(), fut)
+    }
+
+    /// [`spawn`](Self::spawn) with an explicit task name.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     let h = n.spawn_named("compute", async { Ok(1) })?;
+    ///     assert_eq!(h.task().name(), "compute");
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
+    pub fn spawn_named<T, F>(&self, name: impl Into<Cow<'static, str>>, fut: F) -> Result<TaskHandle<T>>
+    where
+        F: Future<Output = Result<T>> + 'env,
+        T: 'env,
+    {
+        self.spawn_inner(name.into(), fut)
+    }
+
+    fn spawn_inner<T, F>(&self, name: Cow<'static, str>, fut: F) -> Result<TaskHandle<T>>
+    where
+        F: Future<Output = Result<T>> + 'env,
+        T: 'env,
+    {
+        let shared = Rc::new(HandleShared {
+            result: RefCell::new(None),
+            done: ParkingLot::new(),
+            scope: CancelScope::new(),
+        });
+        let s = shared.clone();
+        let child = async move {
+            let out = s.scope.run(fut).await;
+            let (slot, ret) = match out {
+                Ok(Some(v)) => (Ok(v), Ok(())),
+                Ok(None) => (
+                    Err(Error::new(ErrorKind::TaskCancelled, "the task was cancelled through its handle")),
+                    Ok(()),
+                ),
+                Err(e) => (
+                    Err(Error::new(ErrorKind::TaskFailed, format!("the task failed: {e}"))),
+                    Err(e),
+                ),
+            };
+            *s.result.borrow_mut() = Some(slot);
+            s.done.unpark_all();
+            ret
+        };
+        let cell = self.state.spawn(name, Box::pin(child))?;
+        Ok(TaskHandle {
+            shared,
+            task: Task::from_cell(cell),
+        })
+    }
+
+    /// The nursery's cancel scope: cancelling it cancels the body and every child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     n.start_soon(trio::sleep_forever())?;
+    ///     n.cancel_scope().cancel();
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
+    pub fn cancel_scope(&self) -> CancelScope {
+        CancelScope::from_state(self.state.core.scope.clone())
+    }
+
+    /// A handle to inspect the nursery in the task tree.
+    pub fn info(&self) -> NurseryInfo {
+        NurseryInfo {
+            core: self.state.core.clone(),
+        }
+    }
+}
+
+/// Keeps a target nursery open while a `start()` is in flight.
+struct PendingStart(Rc<NurseryCore>);
+
+impl PendingStart {
+    fn new(core: &Rc<NurseryCore>) -> PendingStart {
+        core.pending_starts.set(core.pending_starts.get() + 1);
+        PendingStart(core.clone())
+    }
+}
+
+impl Drop for PendingStart {
+    fn drop(&mut self) {
+        let c = &self.0;
+        c.pending_starts.set(c.pending_starts.get() - 1);
+        if c.pending_starts.get() == 0 {
+            c.wake_parent();
+        }
+    }
+}
+
+struct AbandonOnDrop<'env>(Rc<NurseryState<'env>>);
+
+impl Drop for AbandonOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.0.core.closed.get() {
+            self.0.abandon();
+        }
+    }
+}
+
+struct StartShared<V> {
+    value: RefCell<Option<V>>,
+}
+
+/// Given to a child started with [`Nursery::start`]: call
+/// [`started`](TaskStatus::started) once the child is ready (Trio's `task_status`).
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// trio::open_nursery(async |n| {
+///     let v = n.start(async |status: trio::TaskStatus<&str>| {
+///         status.started("ready");
+///         Ok(())
+///     }).await?;
+///     assert_eq!(v, "ready");
+///     Ok(())
+/// }).await
+/// # }).unwrap();
+/// ```
+pub struct TaskStatus<V> {
+    shared: Rc<StartShared<V>>,
+}
+
+impl<V> TaskStatus<V> {
+    /// Reports that the child is ready: `start()` returns `value`, and the child
+    /// moves into the nursery. Consumes the status, so it can be called only once.
+    pub fn started(self, value: V) {
+        *self.shared.value.borrow_mut() = Some(value);
+    }
+}
+
+impl<V> fmt::Debug for TaskStatus<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TaskStatus")
+    }
+}
+
+struct HandleShared<T> {
+    result: RefCell<Option<Result<T>>>,
+    done: ParkingLot,
+    scope: CancelScope,
+}
+
+/// A child started with [`Nursery::spawn`]: await its value, or cancel it alone.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// trio::open_nursery(async |n| {
+///     let mut h = n.spawn(async { trio::sleep_forever().await?; Ok(()) })?;
+///     h.cancel();
+///     let err = h.join().await.unwrap_err();
+///     assert_eq!(err.kind(), trio::ErrorKind::TaskCancelled);
+///     Ok(())
+/// }).await
+/// # }).unwrap();
+/// ```
+pub struct TaskHandle<T> {
+    shared: Rc<HandleShared<T>>,
+    task: Task,
+}
+
+impl<T> fmt::Debug for TaskHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("task", &self.task)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl<T> TaskHandle<T> {
+    /// Waits for the child to finish and takes its value.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TaskCancelled`] if the child was cancelled through
+    /// [`cancel`](Self::cancel); [`ErrorKind::TaskFailed`] if it failed (its error went
+    /// to the nursery); [`ErrorKind::Usage`] if the value was already taken.
+    ///
+    /// # Cancellation
+    ///
+    /// A checkpoint. If the caller is cancelled, `join` returns `Err(Cancelled)` and
+    /// the value stays in the handle for a later `join`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     let mut h = n.spawn(async { Ok("done") })?;
+    ///     assert_eq!(h.join().await?, "done");
+    ///     assert_eq!(h.join().await.unwrap_err().kind(), trio::ErrorKind::Usage);
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
+    pub async fn join(&mut self) -> Result<T> {
+        loop {
+            if let Some(r) = self.shared.result.borrow_mut().as_mut() {
+                let taken = std::mem::replace(
+                    r,
+                    Err(Error::new(ErrorKind::Usage, "the task's value was already taken by join")),
+                );
+                crate::lowlevel::checkpoint().await?;
+                return taken;
+            }
+            self.shared.done.park().await?;
+        }
+    }
+
+    /// Cancels the child alone (its siblings and the nursery go on).
+    pub fn cancel(&self) {
+        self.shared.scope.cancel();
+    }
+
+    /// True once the child has finished.
+    pub fn is_finished(&self) -> bool {
+        self.shared.result.borrow().is_some()
+    }
+
+    /// The child's task.
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+}
+
+/// Opens a nursery, runs `body` with it, and returns when the body *and every child*
+/// have finished (Trio's `open_nursery`).
+///
+/// The body and the children run inside the nursery's cancel scope: if the body or
+/// any child fails, the scope is cancelled, so everyone else sees `Err(Cancelled)` at
+/// their next checkpoint; then all errors come out together.
+///
+/// # Errors
+///
+/// The body's error and every child's error: one error as itself, several as an
+/// [`ErrorKind::Group`]. The cancellations the nursery caused itself are removed.
+/// If the nursery's own scope was cancelled explicitly and the body returned the
+/// resulting `Cancelled` instead of a value, that cancellation is returned.
+///
+/// # Cancellation
+///
+/// Cancelling an enclosing scope cancels the body and all children; the nursery
+/// still waits for them all to finish before returning.
+///
+/// # Panics
+///
+/// A panic in the body or a child cancels the rest and is resumed here once every
+/// child has finished.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # trio::run(async {
+/// let r = trio::open_nursery(async |n| {
+///     n.start_soon(async { Err(trio::Error::new(trio::ErrorKind::Other, "boom")) })?;
+///     n.start_soon(async { trio::sleep(Duration::from_secs(3600)).await })?; // cancelled
+///     Ok(())
+/// }).await;
+/// assert_eq!(r.unwrap_err().to_string(), "boom");
+/// # Ok(()) }).unwrap();
+/// ```
+pub async fn open_nursery<'env, B, T>(body: B) -> Result<T>
+where
+    B: for<'n> AsyncFnOnce(&'n Nursery<'env>) -> Result<T>,
+{
+    let state: Rc<NurseryState<'env>> = NurseryState::open()?;
+    let _guard = AbandonOnDrop(state.clone());
+    let nursery = Nursery {
+        state,
+        _invariant: PhantomData,
+    };
+    let body_fut = body(&nursery);
+    let mut body_fut = std::pin::pin!(body_fut);
+    let mut body_out: Option<Result<T>> = None;
+    let mut body_done = false;
+    let state = &nursery.state;
+    poll_fn(move |cx| {
+        let core = &state.core;
+        core.set_parent_waker(cx.waker());
+        core.polling.set(true);
+        let batch = core.take_batch();
+        if !body_done {
+            let _g = PollGuard::status(&core.scope);
+            match catch_unwind(AssertUnwindSafe(|| body_fut.as_mut().poll(cx))) {
+                Ok(Poll::Pending) => {}
+                Ok(Poll::Ready(r)) => {
+                    body_done = true;
+                    body_out = Some(r);
+                }
+                Err(p) => {
+                    body_done = true;
+                    state.add_panic(p);
+                }
+            }
+        }
+        if let Some(Err(_)) = &body_out {
+            if let Some(Err(e)) = body_out.take() {
+                state.add_error(e);
+            }
+        }
+        state.run_batch(&batch);
+        core.return_batch(batch);
+        core.polling.set(false);
+        if body_done && state.is_empty() && core.pending_starts.get() == 0 {
+            let catchable =
+                core.scope.effectively_cancelled() && !core.scope.parent_cancellation_visible();
+            state.close();
+            if let Some(p) = state.take_panic() {
+                resume_unwind(p);
+            }
+            let mut errors = state.take_errors();
+            let mut caught_cancel = None;
+            if catchable {
+                errors = errors
+                    .into_iter()
+                    .filter_map(|e| {
+                        if e.is_cancelled() {
+                            caught_cancel.get_or_insert(e);
+                            None
+                        } else {
+                            e.strip_cancelled_inner()
+                        }
+                    })
+                    .collect();
+            }
+            return Poll::Ready(match Error::group(errors) {
+                Some(e) => Err(e),
+                None => match body_out.take() {
+                    Some(Ok(v)) => Ok(v),
+                    _ => Err(caught_cancel.unwrap_or_else(|| {
+                        Error::new(ErrorKind::Internal, "nursery body produced no value")
+                    })),
+                },
+            });
+        }
+        if core.has_ready() {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+// ---- the task tree -------------------------------------------------------------
+
+/// A task of the run loop (Trio's `trio.lowlevel.Task`): its name, id and place in
+/// the task tree.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let me = trio::lowlevel::current_task();
+/// assert!(me.parent_nursery().is_some());
+/// println!("running in {} (#{})", me.name(), me.id());
+/// # Ok(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Task {
+    cell: Arc<TaskCell>,
+    _not_send: PhantomData<Rc<()>>,
+}
+
+impl Task {
+    pub(crate) fn from_cell(cell: Arc<TaskCell>) -> Task {
+        Task {
+            cell,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The task's name: given at spawn, or derived from the future's type.
+    pub fn name(&self) -> &str {
+        &self.cell.name
+    }
+
+    /// The task's id, unique within the run.
+    pub fn id(&self) -> u64 {
+        self.cell.id
+    }
+
+    /// True until the task finishes.
+    pub fn is_alive(&self) -> bool {
+        self.cell.local().is_some_and(|l| l.alive.get())
+    }
+
+    /// The nursery this task is a child of (`None` for the root task and for tasks
+    /// that have finished).
+    pub fn parent_nursery(&self) -> Option<NurseryInfo> {
+        let l = self.cell.local()?;
+        let core = l.owner.borrow().clone()?;
+        Some(NurseryInfo { core })
+    }
+
+    /// The nurseries currently open inside this task.
+    pub fn child_nurseries(&self) -> Vec<NurseryInfo> {
+        let Some(l) = self.cell.local() else {
+            return Vec::new();
+        };
+        l.child_nurseries
+            .borrow()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|core| NurseryInfo { core })
+            .collect()
+    }
+}
+
+impl PartialEq for Task {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.cell, &other.cell)
+    }
+}
+
+impl Eq for Task {}
+
+impl std::hash::Hash for Task {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.cell).hash(state)
+    }
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.cell.id)
+            .field("name", &self.cell.name)
+            .finish()
+    }
+}
+
+/// A nursery seen from the task tree.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// trio::open_nursery(async |n| {
+///     n.start_soon(trio::sleep_forever())?;
+///     trio::testing::wait_all_tasks_blocked().await?;
+///     assert_eq!(n.info().child_tasks().len(), 1);
+///     n.cancel_scope().cancel();
+///     Ok(())
+/// }).await
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct NurseryInfo {
+    core: Rc<NurseryCore>,
+}
+
+impl NurseryInfo {
+    /// The task that opened the nursery.
+    pub fn parent_task(&self) -> Option<Task> {
+        self.core.parent_task.clone().map(Task::from_cell)
+    }
+
+    /// The nursery's live children.
+    pub fn child_tasks(&self) -> Vec<Task> {
+        self.core
+            .children
+            .borrow()
+            .iter()
+            .map(|(_, c)| Task::from_cell(c.clone()))
+            .collect()
+    }
+
+    /// The nursery's id, unique within the run.
+    pub fn id(&self) -> u64 {
+        self.core.id
+    }
+
+    /// True once the nursery has finished.
+    pub fn is_closed(&self) -> bool {
+        self.core.closed.get()
+    }
+}
+
+impl PartialEq for NurseryInfo {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.core, &other.core)
+    }
+}
+
+impl fmt::Debug for NurseryInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NurseryInfo")
+            .field("id", &self.core.id)
+            .field("children", &self.core.children.borrow().len())
+            .finish()
+    }
+}

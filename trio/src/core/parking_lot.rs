@@ -1,0 +1,381 @@
+//! The parking lot: the fair FIFO wait queue under every trio primitive.
+//!
+//! Trio builds every synchronization primitive on one object, `ParkingLot`: tasks
+//! `park` in FIFO order, and the primitive decides when to `unpark` the longest
+//! waiter. Keeping the queueing, cancellation and fairness logic in one place means
+//! every primitive gets them right in the same way. We do the same, with one Rust
+//! addition: `unpark` can hand the woken task a value (`ParkingLot<T>`), which is how
+//! a channel gives an item straight to a waiting receiver, and a lock gives itself to
+//! the next owner, without a window where a third task could barge in.
+//!
+//! Waiting is cancellable in Trio's sense: a `park` that is cancelled left the queue
+//! and received nothing; a `park` that was unparked returns its value even if a
+//! cancellation arrived in the meantime (the unpark happened first, so the operation
+//! did happen).
+//!
+//! Each waiter is a small shared slot (`Rc<Slot>`) that the queue and the waiting
+//! future both point to; the future finds its slot wherever `repark` moved it.
+//! The queue is a slab plus a FIFO of `(key, seq)` pairs; removing a waiter from the
+//! middle (cancellation) leaves a stale pair that is skipped later, and the FIFO is
+//! compacted when stale pairs outnumber live ones.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+
+use slab::Slab;
+
+use super::cancel::{CancelWait, check_cancelled};
+use super::context;
+use super::nursery::Task;
+use crate::error::{Error, ErrorKind, Result};
+
+enum SlotState<T> {
+    Waiting,
+    Unparked(T),
+    Broken,
+    Done,
+}
+
+struct Slot<T> {
+    state: RefCell<SlotState<T>>,
+    waker: RefCell<Option<Waker>>,
+    /// The lot the slot is queued in now (it changes on `repark`).
+    lot: RefCell<Weak<RefCell<LotInner<T>>>>,
+    key: Cell<usize>,
+    task: Option<Task>,
+}
+
+struct LotInner<T> {
+    slots: Slab<(Rc<Slot<T>>, u64)>,
+    order: VecDeque<(usize, u64)>,
+    seq: u64,
+    broken: bool,
+}
+
+impl<T> LotInner<T> {
+    fn push(&mut self, slot: Rc<Slot<T>>, me: &Weak<RefCell<LotInner<T>>>) {
+        self.seq += 1;
+        let seq = self.seq;
+        *slot.lot.borrow_mut() = me.clone();
+        let key = self.slots.insert((slot.clone(), seq));
+        slot.key.set(key);
+        self.order.push_back((key, seq));
+    }
+
+    fn pop(&mut self) -> Option<Rc<Slot<T>>> {
+        while let Some((key, seq)) = self.order.pop_front() {
+            if self.slots.get(key).is_some_and(|(_, s)| *s == seq) {
+                return Some(self.slots.remove(key).0);
+            }
+        }
+        None
+    }
+
+    fn remove(&mut self, slot: &Slot<T>) {
+        let key = slot.key.get();
+        if let Some((s, _)) = self.slots.get(key) {
+            if std::ptr::eq(Rc::as_ptr(s), slot) {
+                self.slots.remove(key);
+                if self.order.len() > 32 && self.order.len() > 2 * self.slots.len() {
+                    let slots = &self.slots;
+                    self.order
+                        .retain(|(k, seq)| slots.get(*k).is_some_and(|(_, s)| s == seq));
+                }
+            }
+        }
+    }
+}
+
+/// A fair FIFO queue of parked tasks (Trio's `trio.lowlevel.ParkingLot`), optionally
+/// handing each woken task a value of type `T`.
+///
+/// # Examples
+///
+/// ```
+/// use trio::lowlevel::ParkingLot;
+/// # trio::run(async {
+/// let lot: ParkingLot<u32> = ParkingLot::new();
+/// let lot = &lot;
+/// trio::open_nursery(async |n| {
+///     n.start_soon(async move {
+///         assert_eq!(lot.park().await?, 7);
+///         Ok(())
+///     })?;
+///     trio::testing::wait_all_tasks_blocked().await?;
+///     assert!(lot.unpark_with(7).is_ok());
+///     Ok(())
+/// }).await
+/// # }).unwrap();
+/// ```
+pub struct ParkingLot<T = ()> {
+    inner: Rc<RefCell<LotInner<T>>>,
+}
+
+impl<T> Default for ParkingLot<T> {
+    fn default() -> Self {
+        ParkingLot::new()
+    }
+}
+
+impl<T> fmt::Debug for ParkingLot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParkingLot")
+            .field("tasks_waiting", &self.len())
+            .finish()
+    }
+}
+
+/// Statistics of a [`ParkingLot`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParkingLotStatistics {
+    /// Tasks parked in the lot now.
+    pub tasks_waiting: usize,
+}
+
+impl<T> ParkingLot<T> {
+    /// An empty lot.
+    pub fn new() -> ParkingLot<T> {
+        ParkingLot {
+            inner: Rc::new(RefCell::new(LotInner {
+                slots: Slab::new(),
+                order: VecDeque::new(),
+                seq: 0,
+                broken: false,
+            })),
+        }
+    }
+
+    /// Parks the current task until another task unparks it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::BrokenResource`] if the lot is (or becomes) broken by
+    /// [`break_lot`](Self::break_lot).
+    ///
+    /// # Cancellation
+    ///
+    /// A checkpoint: if cancelled, the task leaves the queue and `park` returns
+    /// `Err(Cancelled)` having received nothing. If it was unparked before the
+    /// cancellation was noticed, it returns the value.
+    ///
+    /// Dropping the future before it completes also leaves the queue; a value
+    /// handed to it in the meantime is dropped.
+    pub fn park(&self) -> Park<T> {
+        Park {
+            lot: Rc::downgrade(&self.inner),
+            slot: None,
+            cancel: CancelWait::default(),
+        }
+    }
+
+    /// Wakes the longest-waiting task, handing it `value`; returns the task, or the
+    /// value back if nobody was waiting.
+    ///
+    /// # Errors
+    ///
+    /// `Err(value)` when no task is parked.
+    pub fn unpark_with(&self, value: T) -> std::result::Result<Option<Task>, T> {
+        let slot = self.inner.borrow_mut().pop();
+        match slot {
+            None => Err(value),
+            Some(slot) => {
+                *slot.state.borrow_mut() = SlotState::Unparked(value);
+                let w = slot.waker.borrow_mut().take();
+                if let Some(w) = w {
+                    w.wake();
+                }
+                Ok(slot.task.clone())
+            }
+        }
+    }
+
+    /// Moves up to `count` waiters, longest-waiting first, to the back of `other`
+    /// (Trio's `repark`); they stay parked. Returns how many moved.
+    pub fn repark(&self, other: &ParkingLot<T>, count: usize) -> usize {
+        let mut moved = 0;
+        while moved < count {
+            let Some(slot) = self.inner.borrow_mut().pop() else {
+                break;
+            };
+            let me = Rc::downgrade(&other.inner);
+            other.inner.borrow_mut().push(slot, &me);
+            moved += 1;
+        }
+        moved
+    }
+
+    /// Moves every waiter to `other` (Trio's `repark_all`).
+    pub fn repark_all(&self, other: &ParkingLot<T>) -> usize {
+        self.repark(other, usize::MAX)
+    }
+
+    /// Breaks the lot: every parked task, and every later `park`, gets
+    /// [`ErrorKind::BrokenResource`] (Trio's `break_lot`).
+    pub fn break_lot(&self) {
+        let slots: Vec<Rc<Slot<T>>> = {
+            let mut inner = self.inner.borrow_mut();
+            inner.broken = true;
+            let mut v = Vec::new();
+            while let Some(s) = inner.pop() {
+                v.push(s);
+            }
+            v
+        };
+        for slot in slots {
+            *slot.state.borrow_mut() = SlotState::Broken;
+            let w = slot.waker.borrow_mut().take();
+            if let Some(w) = w {
+                w.wake();
+            }
+        }
+    }
+
+    /// True if [`break_lot`](Self::break_lot) was called.
+    pub fn is_broken(&self) -> bool {
+        self.inner.borrow().broken
+    }
+
+    /// The number of parked tasks.
+    pub fn len(&self) -> usize {
+        self.inner.borrow().slots.len()
+    }
+
+    /// True if no task is parked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The lot's statistics.
+    pub fn statistics(&self) -> ParkingLotStatistics {
+        ParkingLotStatistics {
+            tasks_waiting: self.len(),
+        }
+    }
+}
+
+impl<T: Default> ParkingLot<T> {
+    /// Wakes the longest-waiting task (with `T::default()`); returns it if there was one.
+    pub fn unpark(&self) -> Option<Task> {
+        match self.unpark_with(T::default()) {
+            Ok(t) => t,
+            Err(_) => None,
+        }
+    }
+
+    /// Wakes up to `count` tasks, longest-waiting first; returns how many woke.
+    pub fn unpark_count(&self, count: usize) -> usize {
+        let mut n = 0;
+        while n < count && self.unpark_with(T::default()).is_ok() {
+            n += 1;
+        }
+        n
+    }
+
+    /// Wakes every parked task; returns how many woke.
+    pub fn unpark_all(&self) -> usize {
+        self.unpark_count(usize::MAX)
+    }
+}
+
+/// The future of [`ParkingLot::park`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Park<T> {
+    lot: Weak<RefCell<LotInner<T>>>,
+    slot: Option<Rc<Slot<T>>>,
+    cancel: CancelWait,
+}
+
+impl<T> fmt::Debug for Park<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Park").field("parked", &self.slot.is_some()).finish()
+    }
+}
+
+impl<T> Unpin for Park<T> {}
+
+fn broken() -> Error {
+    Error::new(ErrorKind::BrokenResource, "the parking lot was broken")
+}
+
+impl<T> Slot<T> {
+    fn leave_lot(&self) {
+        let lot = self.lot.borrow().upgrade();
+        if let Some(lot) = lot {
+            lot.borrow_mut().remove(self);
+        }
+    }
+}
+
+impl<T> Future for Park<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let this = &mut *self;
+        let slot = match &this.slot {
+            Some(s) => s.clone(),
+            None => {
+                check_cancelled()?;
+                let Some(lot) = this.lot.upgrade() else {
+                    return Poll::Ready(Err(broken()));
+                };
+                if lot.borrow().broken {
+                    return Poll::Ready(Err(broken()));
+                }
+                let slot = Rc::new(Slot {
+                    state: RefCell::new(SlotState::Waiting),
+                    waker: RefCell::new(None),
+                    lot: RefCell::new(Weak::new()),
+                    key: Cell::new(usize::MAX),
+                    task: context::current_task_arc().map(Task::from_cell),
+                });
+                lot.borrow_mut().push(slot.clone(), &this.lot);
+                this.slot = Some(slot.clone());
+                slot
+            }
+        };
+        let state = std::mem::replace(&mut *slot.state.borrow_mut(), SlotState::Done);
+        match state {
+            SlotState::Unparked(v) => {
+                this.cancel.clear();
+                this.slot = None;
+                Poll::Ready(Ok(v))
+            }
+            SlotState::Broken => {
+                this.cancel.clear();
+                this.slot = None;
+                Poll::Ready(Err(broken()))
+            }
+            SlotState::Done => Poll::Ready(Err(Error::new(
+                ErrorKind::Usage,
+                "a Park future was polled after it completed",
+            ))),
+            SlotState::Waiting => {
+                *slot.state.borrow_mut() = SlotState::Waiting;
+                if let Poll::Ready(e) = this.cancel.poll_cancelled(cx) {
+                    slot.leave_lot();
+                    this.slot = None;
+                    return Poll::Ready(Err(e));
+                }
+                let mut w = slot.waker.borrow_mut();
+                if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *w = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T> Drop for Park<T> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.leave_lot();
+        }
+    }
+}

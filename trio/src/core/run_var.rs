@@ -1,0 +1,168 @@
+//! Run-local variables (Trio's `RunVar`).
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::context;
+use crate::error::{Error, ErrorKind, Result};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A variable with one value per trio run (Trio's `trio.lowlevel.RunVar`): like a
+/// thread-local, but reset for every `trio::run`, and visible to every task of it.
+///
+/// Declare it as a `static`; values need not be `Send`.
+///
+/// # Examples
+///
+/// ```
+/// use trio::lowlevel::RunVar;
+/// static REQUESTS: RunVar<u32> = RunVar::with_default("requests", || 0);
+/// # trio::run(async {
+/// let n = REQUESTS.get()?;
+/// REQUESTS.set(n + 1)?;
+/// assert_eq!(REQUESTS.get()?, 1);
+/// # Ok(()) }).unwrap();
+/// # trio::run(async { assert_eq!(REQUESTS.get()?, 0); Ok(()) }).unwrap();
+/// ```
+pub struct RunVar<T: 'static> {
+    name: &'static str,
+    default: Option<fn() -> T>,
+    id: AtomicU64,
+    _t: PhantomData<fn() -> T>,
+}
+
+/// Returned by [`RunVar::set`]: restores the previous value with [`RunVar::reset`].
+#[must_use = "pass the token to RunVar::reset to restore the previous value"]
+pub struct RunVarToken<T: 'static> {
+    var_id: u64,
+    previous: Option<T>,
+}
+
+impl<T: 'static> fmt::Debug for RunVarToken<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunVarToken").field("var", &self.var_id).finish()
+    }
+}
+
+impl<T: 'static> fmt::Debug for RunVar<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunVar").field("name", &self.name).finish()
+    }
+}
+
+impl<T: 'static> RunVar<T> {
+    /// A variable with no default: [`get`](Self::get) fails until it is set.
+    pub const fn new(name: &'static str) -> RunVar<T> {
+        RunVar {
+            name,
+            default: None,
+            id: AtomicU64::new(0),
+            _t: PhantomData,
+        }
+    }
+
+    /// A variable whose value starts as `default()` in every run.
+    pub const fn with_default(name: &'static str, default: fn() -> T) -> RunVar<T> {
+        RunVar {
+            name,
+            default: Some(default),
+            id: AtomicU64::new(0),
+            _t: PhantomData,
+        }
+    }
+
+    fn id(&self) -> u64 {
+        let id = self.id.load(Ordering::Acquire);
+        if id != 0 {
+            return id;
+        }
+        let new = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        match self.id.compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => new,
+            Err(existing) => existing,
+        }
+    }
+
+    /// Runs `f` with the value (initialised from the default if needed).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Usage`] if unset with no default, or outside trio.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R> {
+        let id = self.id();
+        context::with_runner(|r| {
+            let mut vars = r.run_vars.borrow_mut();
+            if !vars.contains_key(&id) {
+                let Some(d) = self.default else {
+                    return Err(Error::new(
+                        ErrorKind::Usage,
+                        format!("RunVar {:?} has no value in this run and no default", self.name),
+                    ));
+                };
+                vars.insert(id, Box::new(d()));
+            }
+            let v = vars
+                .get_mut(&id)
+                .and_then(|b| b.downcast_mut::<T>())
+                .expect("RunVar values are stored under their own type");
+            Ok(f(v))
+        })
+        .unwrap_or_else(|| Err(super::cancel::outside_trio()))
+    }
+
+    /// The value in this run (a clone).
+    ///
+    /// # Errors
+    ///
+    /// As [`with`](Self::with).
+    pub fn get(&self) -> Result<T>
+    where
+        T: Clone,
+    {
+        self.with(|v| v.clone())
+    }
+
+    /// Sets the value for this run; the token restores the previous one.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Usage`] outside trio.
+    pub fn set(&self, value: T) -> Result<RunVarToken<T>> {
+        let id = self.id();
+        context::with_runner(|r| {
+            let prev = r.run_vars.borrow_mut().insert(id, Box::new(value) as Box<dyn Any>);
+            RunVarToken {
+                var_id: id,
+                previous: prev.and_then(|b| b.downcast::<T>().ok()).map(|b| *b),
+            }
+        })
+        .ok_or_else(super::cancel::outside_trio)
+    }
+
+    /// Restores the value that `token`'s `set` replaced (or unsets it).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Usage`] if the token belongs to another variable, or outside trio.
+    pub fn reset(&self, token: RunVarToken<T>) -> Result<()> {
+        let id = self.id();
+        if token.var_id != id {
+            return Err(Error::new(ErrorKind::Usage, "this token belongs to another RunVar"));
+        }
+        context::with_runner(|r| {
+            let mut vars = r.run_vars.borrow_mut();
+            match token.previous {
+                Some(p) => {
+                    vars.insert(id, Box::new(p));
+                }
+                None => {
+                    vars.remove(&id);
+                }
+            }
+        })
+        .ok_or_else(super::cancel::outside_trio)
+    }
+}

@@ -1,0 +1,897 @@
+//! The run loop: [`run`], [`Runtime`] and its [`Builder`].
+//!
+//! # One iteration
+//!
+//! 1. **Batch**: poll every root task that is runnable now (the main task and
+//!    system tasks), in an order shuffled by the run's seeded generator. Polling a
+//!    root task polls, down the tree, every nursery with runnable children; each
+//!    nursery runs its own batch. Tasks woken during the batch wait for the next.
+//! 2. **Timeout**: zero if anything is runnable; otherwise until the next deadline
+//!    (asked of the clock), shortened to the smallest `wait_all_tasks_blocked`
+//!    cushion or the mock clock's autojump threshold.
+//! 3. **I/O wait**: `epoll_wait` for that long — skipped entirely when the timeout is
+//!    zero and no task waits for I/O (cross-thread wake-ups are seen through an
+//!    atomic flag, so nothing is missed).
+//! 4. **Entry queue**: run callbacks from other threads, replay their wake-ups,
+//!    deliver a pending Ctrl-C.
+//! 5. **Deadlines**: cancel every scope whose deadline has passed.
+//! 6. **Idle**: if nothing became runnable and the loop slept for a whole cushion,
+//!    wake the `wait_all_tasks_blocked` waiters with that cushion — or, with a mock
+//!    clock, jump the clock to the next deadline.
+//!
+//! This is Trio's `unrolled_run`, step for step.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use super::cancel::{CancelWait, ScopeState, check_cancelled, outside_trio};
+use super::context::{self, PollGuard, RunnerGuard};
+use super::deadlines::{Deadlines, cancel_due};
+use super::entry_queue::{Job, LoopShared, TrioToken};
+use super::instrument::Instrument;
+use super::io::Reactor;
+use super::ki::KiGuard;
+use super::nursery::{NurseryCore, NurseryState, Task};
+use super::task::{TaskCell, WakerRef};
+use crate::error::{CancelSource, Error, ErrorKind, Result};
+use crate::time::{Clock, Instant, SystemClock};
+
+/// The longest single `epoll_wait`; the loop re-checks its state at least this often.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) struct IdleSlot {
+    fired: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+/// The state of one run.
+pub(crate) struct Runner {
+    pub(crate) loop_id: u64,
+    clock: Rc<dyn Clock>,
+    pub(crate) deadlines: RefCell<Deadlines>,
+    pub(crate) io: Reactor,
+    pub(crate) shared: Arc<LoopShared>,
+    rng: RefCell<fastrand::Rng>,
+    shuffle: bool,
+    seed: u64,
+    instruments: RefCell<Vec<Rc<dyn Instrument>>>,
+    instrumented: Cell<bool>,
+    next_id: Cell<u64>,
+    tasks_living: Cell<usize>,
+    /// The system nursery: the main task and the system tasks are its children.
+    pub(crate) system: Rc<NurseryState<'static>>,
+    init_task: Arc<TaskCell>,
+    main_scope: Rc<ScopeState>,
+    main_task: RefCell<Option<Arc<TaskCell>>>,
+    idle: RefCell<BTreeMap<(Duration, u64), Rc<IdleSlot>>>,
+    idle_seq: Cell<u64>,
+    pub(crate) run_vars: RefCell<HashMap<u64, Box<dyn Any>>>,
+    interrupted: Cell<bool>,
+}
+
+impl Runner {
+    pub(crate) fn next_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    pub(crate) fn current_time(&self) -> Instant {
+        self.clock.current_time()
+    }
+
+    pub(crate) fn shuffle(&self, batch: &mut [usize]) {
+        if self.shuffle {
+            self.rng.borrow_mut().shuffle(batch);
+        }
+    }
+
+    // ---- instruments ----
+
+    pub(crate) fn add_instrument(&self, i: Rc<dyn Instrument>) {
+        let mut v = self.instruments.borrow_mut();
+        if !v.iter().any(|x| Rc::ptr_eq(x, &i)) {
+            v.push(i);
+        }
+        self.instrumented.set(true);
+    }
+
+    pub(crate) fn remove_instrument(&self, i: &Rc<dyn Instrument>) -> bool {
+        let mut v = self.instruments.borrow_mut();
+        let before = v.len();
+        v.retain(|x| !Rc::ptr_eq(x, i));
+        self.instrumented.set(!v.is_empty());
+        v.len() != before
+    }
+
+    fn call_instruments(&self, f: impl Fn(&dyn Instrument)) {
+        let list: Vec<Rc<dyn Instrument>> = self.instruments.borrow().clone();
+        for i in list {
+            if catch_unwind(AssertUnwindSafe(|| f(&*i))).is_err() {
+                eprintln!("trio: an instrument panicked and was removed");
+                self.remove_instrument(&i);
+            }
+        }
+    }
+
+    fn task_hook(&self, cell: &TaskCell, f: impl Fn(&dyn Instrument, &Task)) {
+        if !self.instrumented.get() {
+            return;
+        }
+        let task = Task::from_cell(cell.arc());
+        self.call_instruments(|i| f(i, &task));
+    }
+
+    #[inline]
+    pub(crate) fn task_spawned(&self, cell: &TaskCell) {
+        self.tasks_living.set(self.tasks_living.get() + 1);
+        self.task_hook(cell, |i, t| i.task_spawned(t));
+    }
+
+    #[inline]
+    pub(crate) fn task_scheduled(&self, cell: &TaskCell) {
+        self.task_hook(cell, |i, t| i.task_scheduled(t));
+    }
+
+    #[inline]
+    pub(crate) fn before_task_step(&self, cell: &TaskCell) {
+        self.task_hook(cell, |i, t| i.before_task_step(t));
+    }
+
+    #[inline]
+    pub(crate) fn after_task_step(&self, cell: &TaskCell) {
+        self.task_hook(cell, |i, t| i.after_task_step(t));
+    }
+
+    #[inline]
+    pub(crate) fn task_exited(&self, cell: &TaskCell) {
+        self.tasks_living.set(self.tasks_living.get().saturating_sub(1));
+        self.task_hook(cell, |i, t| i.task_exited(t));
+    }
+
+    // ---- the loop ----
+
+    fn poll_main<T>(
+        &self,
+        main: Pin<&mut (dyn Future<Output = T> + '_)>,
+        out: &mut Option<std::thread::Result<T>>,
+    ) {
+        let Some(cell) = self.main_task.borrow().clone() else {
+            return;
+        };
+        let l = cell.l();
+        if !l.scheduled.get() {
+            return;
+        }
+        l.scheduled.set(false);
+        self.before_task_step(&cell);
+        let res = {
+            let _g = PollGuard::task(&cell, &self.main_scope);
+            let waker = WakerRef::new(&cell);
+            let mut cx = Context::from_waker(&waker);
+            catch_unwind(AssertUnwindSafe(|| main.poll(&mut cx)))
+        };
+        self.after_task_step(&cell);
+        let done = match res {
+            Ok(Poll::Pending) => None,
+            Ok(Poll::Ready(v)) => Some(Ok(v)),
+            Err(p) => Some(Err(p)),
+        };
+        if let Some(d) = done {
+            *out = Some(d);
+            self.main_task.borrow_mut().take();
+            let key = l.key.get();
+            self.system.release_slot(key);
+            self.task_exited(&cell);
+            cell.release();
+            self.main_scope.exit();
+            // Main is done: system tasks are cancelled.
+            self.system.core.scope.cancel(CancelSource::Shutdown, None);
+        }
+    }
+
+    fn run_loop<T>(
+        &self,
+        mut main: Pin<&mut (dyn Future<Output = T> + '_)>,
+    ) -> std::thread::Result<T> {
+        let mut main_out: Option<std::thread::Result<T>> = None;
+        let main_key = self
+            .main_task
+            .borrow()
+            .as_ref()
+            .map(|c| c.l().key.get())
+            .expect("main task exists at start");
+        loop {
+            // 1. batch
+            let core = &self.system.core;
+            let batch = core.take_batch();
+            for &key in &batch {
+                if key == main_key && main_out.is_none() {
+                    self.poll_main(main.as_mut(), &mut main_out);
+                } else {
+                    self.system.poll_child(key);
+                }
+            }
+            core.return_batch(batch);
+            if main_out.is_some() && self.system.is_empty() {
+                return main_out.take().expect("checked");
+            }
+            // 2. timeout
+            let runnable = core.has_ready() || self.shared.has_pending();
+            let mut timeout = if runnable {
+                Duration::ZERO
+            } else {
+                match self.deadlines.borrow_mut().next_deadline() {
+                    Some(d) => self.clock.deadline_to_sleep_time(d),
+                    None => MAX_TIMEOUT,
+                }
+            };
+            timeout = timeout.min(MAX_TIMEOUT);
+            #[derive(PartialEq)]
+            enum Idle {
+                No,
+                Waiters(Duration),
+                Autojump,
+            }
+            let mut idle = Idle::No;
+            let first_cushion = self.idle.borrow().keys().next().map(|k| k.0);
+            if let Some(cushion) = first_cushion {
+                if cushion < timeout {
+                    timeout = cushion;
+                    idle = Idle::Waiters(cushion);
+                }
+            } else if let Some(th) = self.clock.autojump_threshold() {
+                if th < timeout {
+                    timeout = th;
+                    idle = Idle::Autojump;
+                }
+            }
+            // 3. I/O
+            if !timeout.is_zero() || self.io.waiters() > 0 {
+                if self.instrumented.get() {
+                    self.call_instruments(|i| i.before_io_wait(timeout));
+                }
+                if let Err(e) = self.io.wait(timeout) {
+                    eprintln!("trio: I/O wait failed: {e}");
+                }
+                if self.instrumented.get() {
+                    self.call_instruments(|i| i.after_io_wait(timeout));
+                }
+            }
+            // 4. entry queue and Ctrl-C
+            self.process_entry_queue();
+            // 5. deadlines
+            let now = self.clock.current_time();
+            let due = self.deadlines.borrow_mut().expire(now);
+            if !due.is_empty() {
+                idle = Idle::No;
+                cancel_due(due);
+            }
+            // 6. idle
+            if !self.system.core.has_ready() && !self.shared.has_pending() {
+                match idle {
+                    Idle::Waiters(cushion) => self.wake_idle(cushion),
+                    Idle::Autojump => {
+                        let next = self.deadlines.borrow_mut().next_deadline();
+                        if let Some(d) = next {
+                            if d.is_finite() {
+                                self.clock.autojump(d);
+                            }
+                        }
+                    }
+                    Idle::No => {}
+                }
+            }
+        }
+    }
+
+    fn process_entry_queue(&self) {
+        if self.shared.ki_pending.swap(false, Ordering::AcqRel) {
+            self.shared.ki_seen.store(true, Ordering::Release);
+            if !self.interrupted.replace(true) {
+                self.main_scope.cancel(CancelSource::CtrlC, None);
+            }
+        }
+        for job in self.shared.drain() {
+            match job {
+                Job::Wake(w) => w.wake(),
+                Job::Call(f) => {
+                    if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+                        // Trio: a crashing run_sync_soon callback is a TrioInternalError.
+                        self.system.add_error(Error::new(
+                            ErrorKind::Internal,
+                            format!("a run_sync_soon callback panicked: {}", panic_message(&p)),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    fn wake_idle(&self, cushion: Duration) {
+        let mut idle = self.idle.borrow_mut();
+        let keys: Vec<(Duration, u64)> = idle.keys().take_while(|k| k.0 == cushion).copied().collect();
+        let slots: Vec<Rc<IdleSlot>> = keys.iter().filter_map(|k| idle.remove(k)).collect();
+        drop(idle);
+        for s in slots {
+            s.fired.set(true);
+            if let Some(w) = s.waker.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+impl TaskCell {
+    /// A strong reference to this cell.
+    pub(crate) fn arc(&self) -> Arc<TaskCell> {
+        let p = self as *const TaskCell;
+        // SAFETY: a `TaskCell` is only ever created inside an `Arc` (`TaskCell::new`
+        // is its sole constructor and returns `Arc<TaskCell>`), and `&self` proves
+        // that `Arc` still holds a count; adding one and rebuilding an `Arc` is sound.
+        unsafe {
+            Arc::increment_strong_count(p);
+            Arc::from_raw(p)
+        }
+    }
+}
+
+pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+// ---- entering trio ---------------------------------------------------------------
+
+/// Configures a run: clock, instruments, scheduling seed, Ctrl-C handling.
+///
+/// # Examples
+///
+/// ```
+/// let clock = trio::testing::MockClock::new();
+/// clock.set_autojump_threshold(std::time::Duration::ZERO);
+/// let rt = trio::Runtime::builder().clock(clock).seed(42).build();
+/// rt.run(async {
+///     trio::sleep(std::time::Duration::from_secs(3600)).await // instant with autojump
+/// }).unwrap();
+/// ```
+#[derive(Default)]
+pub struct Builder {
+    clock: Option<Rc<dyn Clock>>,
+    instruments: Vec<Rc<dyn Instrument>>,
+    seed: Option<u64>,
+    deterministic: bool,
+    handle_ctrl_c: Option<bool>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("seed", &self.seed)
+            .field("deterministic", &self.deterministic)
+            .finish()
+    }
+}
+
+impl Builder {
+    /// Uses `clock` instead of the [`SystemClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Builder {
+        self.clock = Some(Rc::new(clock));
+        self
+    }
+
+    /// Installs an instrument from the start of the run.
+    pub fn instrument(mut self, instrument: Rc<dyn Instrument>) -> Builder {
+        self.instruments.push(instrument);
+        self
+    }
+
+    /// Seeds the scheduler's shuffling: the same seed replays the same interleaving
+    /// (of a program whose I/O and clock behave the same). Default: the
+    /// `TRIO_SEED` environment variable, else a random seed.
+    pub fn seed(mut self, seed: u64) -> Builder {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Runs each batch in FIFO order instead of shuffling it.
+    pub fn deterministic(mut self, yes: bool) -> Builder {
+        self.deterministic = yes;
+        self
+    }
+
+    /// Whether the run handles Ctrl-C (default: yes, if no other run does already).
+    pub fn handle_ctrl_c(mut self, yes: bool) -> Builder {
+        self.handle_ctrl_c = Some(yes);
+        self
+    }
+
+    /// Finishes the configuration.
+    pub fn build(self) -> Runtime {
+        let seed = self.seed.unwrap_or_else(|| {
+            std::env::var("TRIO_SEED")
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or_else(|| fastrand::u64(..))
+        });
+        Runtime {
+            clock: self.clock,
+            instruments: self.instruments,
+            seed,
+            deterministic: self.deterministic,
+            handle_ctrl_c: self.handle_ctrl_c.unwrap_or(true),
+        }
+    }
+}
+
+/// A configured trio run loop. Make one with [`Runtime::builder`] (or
+/// [`Runtime::new`] for the defaults) and start it with [`Runtime::run`].
+///
+/// # Examples
+///
+/// ```
+/// let rt = trio::Runtime::builder().seed(7).build();
+/// assert_eq!(rt.seed(), 7);
+/// let v = rt.run(async { Ok::<_, trio::Error>(1 + 1) }).unwrap();
+/// assert_eq!(v, 2);
+/// ```
+pub struct Runtime {
+    clock: Option<Rc<dyn Clock>>,
+    instruments: Vec<Rc<dyn Instrument>>,
+    seed: u64,
+    deterministic: bool,
+    handle_ctrl_c: bool,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("seed", &self.seed).finish()
+    }
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Runtime::new()
+    }
+}
+
+impl Runtime {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A runtime with the defaults (system clock, random seed, Ctrl-C handled).
+    pub fn new() -> Runtime {
+        Builder::default().build()
+    }
+
+    /// The scheduling seed this runtime will use.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Runs `main` as the main task of a new run loop on this thread, until it and
+    /// every system task have finished.
+    ///
+    /// # Errors
+    ///
+    /// The main task's error; [`ErrorKind::NestedRun`] if this thread is already
+    /// running trio; [`ErrorKind::Interrupted`] if Ctrl-C cancelled the run (the
+    /// main task's own error, if any, is its source); [`ErrorKind::Internal`] if a
+    /// system task or a `run_sync_soon` callback failed; an I/O error if the
+    /// reactor could not be created.
+    ///
+    /// # Panics
+    ///
+    /// A panic of the main task is resumed here, after system tasks finished.
+    pub fn run<F, T, E>(self, main: F) -> std::result::Result<T, E>
+    where
+        F: Future<Output = std::result::Result<T, E>>,
+        E: From<Error>,
+    {
+        if context::current_loop_id() != 0 {
+            return Err(E::from(Error::new(
+                ErrorKind::NestedRun,
+                "trio::run was called from inside a running trio loop; use a nursery instead",
+            )));
+        }
+        let (io, waker) = match Reactor::new() {
+            Ok(x) => x,
+            Err(e) => return Err(E::from(Error::from(e))),
+        };
+        let loop_id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
+        let shared = LoopShared::new(loop_id, waker);
+        let clock: Rc<dyn Clock> = self.clock.unwrap_or_else(|| Rc::new(SystemClock::new()));
+
+        let root_scope = ScopeState::new();
+        root_scope.enter(None).expect("fresh scope");
+        let init_task = TaskCell::new(loop_id, 0, Cow::Borrowed("<init>"));
+        let system_core = Rc::new(NurseryCore::new(1, root_scope.clone(), Some(init_task.clone())));
+        init_task
+            .l()
+            .child_nurseries
+            .borrow_mut()
+            .push(Rc::downgrade(&system_core));
+        let system = Rc::new(NurseryState::with_core(system_core));
+        let main_scope = ScopeState::new();
+        main_scope.enter(Some(root_scope.clone())).expect("fresh scope");
+
+        let runner = Rc::new(Runner {
+            loop_id,
+            clock: clock.clone(),
+            deadlines: RefCell::new(Deadlines::default()),
+            io,
+            shared: shared.clone(),
+            rng: RefCell::new(fastrand::Rng::with_seed(self.seed)),
+            shuffle: !self.deterministic,
+            seed: self.seed,
+            instrumented: Cell::new(!self.instruments.is_empty()),
+            instruments: RefCell::new(self.instruments),
+            next_id: Cell::new(2),
+            tasks_living: Cell::new(0),
+            system: system.clone(),
+            init_task: init_task.clone(),
+            main_scope: main_scope.clone(),
+            main_task: RefCell::new(None),
+            idle: RefCell::new(BTreeMap::new()),
+            idle_seq: Cell::new(0),
+            run_vars: RefCell::new(HashMap::new()),
+            interrupted: Cell::new(false),
+        });
+        let guard = RunnerGuard::enter(runner.clone());
+        let ki = if self.handle_ctrl_c {
+            KiGuard::claim(&shared)
+        } else {
+            None
+        };
+        clock.start_clock();
+        if runner.instrumented.get() {
+            runner.call_instruments(|i| i.before_run());
+        }
+
+        let main_cell = TaskCell::new(loop_id, runner.next_id(), Cow::Borrowed("<main>"));
+        system.reserve_slot(main_cell.clone());
+        *main_cell.l().status.borrow_mut() = Some(main_scope.clone());
+        runner.task_spawned(&main_cell);
+        *runner.main_task.borrow_mut() = Some(main_cell.clone());
+        main_cell.schedule_local(main_cell.l());
+
+        let mut main = std::pin::pin!(main);
+        let main_dyn: Pin<&mut dyn Future<Output = std::result::Result<T, E>>> = main.as_mut();
+        let outcome = runner.run_loop(main_dyn);
+
+        if runner.instrumented.get() {
+            runner.call_instruments(|i| i.after_run());
+        }
+        // Close the doors: later run_sync_soon calls get RunFinished.
+        drop(shared.close());
+        drop(ki);
+        let system_errors: Vec<Error> = system
+            .take_errors()
+            .into_iter()
+            .filter_map(|e| e.strip_cancelled_inner())
+            .collect();
+        let system_panic = system.take_panic();
+        root_scope.exit();
+        init_task.release();
+        let interrupted = runner.interrupted.get();
+        drop(runner);
+        drop(guard);
+        let main_result = match outcome {
+            Ok(r) => r,
+            Err(p) => resume_unwind(p),
+        };
+        if let Some(p) = system_panic {
+            return Err(E::from(Error::new(
+                ErrorKind::Internal,
+                format!("a system task panicked: {}", panic_message(&*p)),
+            )));
+        }
+        if let Some(e) = Error::group(system_errors) {
+            return Err(E::from(e.context(ErrorKind::Internal, "a system task failed")));
+        }
+        if interrupted {
+            let err = match main_result {
+                Ok(_) => Error::new(ErrorKind::Interrupted, "the run was interrupted by Ctrl-C"),
+                Err(e) => {
+                    // The main task's error was most likely the Ctrl-C cancellation.
+                    drop(e);
+                    Error::new(ErrorKind::Interrupted, "the run was interrupted by Ctrl-C")
+                }
+            };
+            return Err(E::from(err));
+        }
+        main_result
+    }
+}
+
+/// Runs `main` on a new trio run loop on this thread and returns its result (Trio's
+/// `trio.run`). Futures need not be `Send`.
+///
+/// # Errors
+///
+/// See [`Runtime::run`].
+///
+/// # Panics
+///
+/// A panic of the main task is resumed here.
+///
+/// # Examples
+///
+/// ```
+/// let answer = trio::run(async {
+///     trio::sleep(std::time::Duration::from_millis(1)).await?;
+///     Ok(42)
+/// }).unwrap();
+/// assert_eq!(answer, 42);
+///
+/// // run inside run is refused:
+/// trio::run(async {
+///     let e = trio::run(async { Ok(()) }).unwrap_err();
+///     assert_eq!(e.kind(), trio::ErrorKind::NestedRun);
+///     Ok(())
+/// }).unwrap();
+/// ```
+pub fn run<F, T>(main: F) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    Runtime::new().run(main)
+}
+
+// ---- low-level entry points ------------------------------------------------------
+
+/// The task that is running now (Trio's `current_task`).
+///
+/// # Panics
+///
+/// Outside a trio task.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// assert_eq!(trio::lowlevel::current_task().name(), "<main>");
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn current_task() -> Task {
+    Task::from_cell(context::current_task_arc().expect("current_task called outside a trio task"))
+}
+
+/// The root of the task tree (Trio's `current_root_task`): a task that is never
+/// polled, parent of the system nursery that holds the main task and system tasks.
+///
+/// # Panics
+///
+/// Outside [`trio::run`](crate::run).
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let root = trio::lowlevel::current_root_task();
+/// let system = &root.child_nurseries()[0];
+/// assert!(system.child_tasks().contains(&trio::lowlevel::current_task()));
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn current_root_task() -> Task {
+    context::with_runner(|r| Task::from_cell(r.init_task.clone()))
+        .expect("current_root_task called outside trio::run")
+}
+
+/// A token for reaching this run from other threads (Trio's `current_trio_token`).
+///
+/// # Panics
+///
+/// Outside [`trio::run`](crate::run).
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let a = trio::lowlevel::current_trio_token();
+/// assert_eq!(a, trio::lowlevel::current_trio_token());
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn current_trio_token() -> TrioToken {
+    context::with_runner(|r| TrioToken {
+        shared: r.shared.clone(),
+    })
+    .expect("current_trio_token called outside trio::run")
+}
+
+/// The scheduling seed of the current run (to replay it with
+/// [`Builder::seed`] or `TRIO_SEED`).
+///
+/// # Panics
+///
+/// Outside [`trio::run`](crate::run).
+///
+/// # Examples
+///
+/// ```
+/// let rt = trio::Runtime::builder().seed(99).build();
+/// rt.run(async { assert_eq!(trio::lowlevel::current_seed(), 99); Ok::<_, trio::Error>(()) }).unwrap();
+/// ```
+pub fn current_seed() -> u64 {
+    context::with_runner(|r| r.seed).expect("current_seed called outside trio::run")
+}
+
+/// Starts a system task (Trio's `spawn_system_task`): a child of the system nursery,
+/// outside the main task's scopes. System tasks are cancelled when the main task
+/// finishes; the run waits for them. A system task that fails (other than by that
+/// cancellation) or panics is an internal error: it cancels everything and `run`
+/// returns [`ErrorKind::Internal`].
+///
+/// # Errors
+///
+/// [`ErrorKind::Usage`] outside trio; [`ErrorKind::NurseryClosed`] once the run is
+/// shutting down.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// trio::lowlevel::spawn_system_task("ticker", async {
+///     loop { trio::sleep(std::time::Duration::from_millis(1)).await?; }
+/// })?;
+/// trio::sleep(std::time::Duration::from_millis(3)).await?;
+/// # Ok(()) }).unwrap(); // the ticker is cancelled when main returns
+/// ```
+pub fn spawn_system_task<F>(name: impl Into<Cow<'static, str>>, fut: F) -> Result<Task>
+where
+    F: Future<Output = Result<()>> + 'static,
+{
+    let runner = context::runner().ok_or_else(outside_trio)?;
+    let cell = runner.system.spawn(name.into(), Box::pin(fut))?;
+    Ok(Task::from_cell(cell))
+}
+
+/// A snapshot of the run loop's state (Trio's `RunStatistics`).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RunStatistics {
+    /// Tasks alive (spawned and not finished), including the main task.
+    pub tasks_living: usize,
+    /// Tasks runnable now (only root tasks are counted; a nested runnable task makes
+    /// its root runnable).
+    pub tasks_runnable: usize,
+    /// Time to the next deadline (`None`: no deadline pending).
+    pub seconds_to_next_deadline: Option<Duration>,
+    /// Tasks waiting to read a file descriptor.
+    pub io_waiting_read: usize,
+    /// Tasks waiting to write a file descriptor.
+    pub io_waiting_write: usize,
+    /// Callbacks queued with `run_sync_soon` and not yet run.
+    pub run_sync_soon_queue_size: usize,
+}
+
+/// Statistics of the current run (Trio's `current_statistics`).
+///
+/// # Panics
+///
+/// Outside [`trio::run`](crate::run).
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let s = trio::lowlevel::current_statistics();
+/// assert!(s.tasks_living >= 1);
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn current_statistics() -> RunStatistics {
+    context::with_runner(|r| {
+        let now = r.current_time();
+        let next = r.deadlines.borrow_mut().next_deadline();
+        let (rd, wr) = r.io.statistics();
+        RunStatistics {
+            tasks_living: r.tasks_living.get(),
+            tasks_runnable: r.system.core.ready_len(),
+            seconds_to_next_deadline: next.map(|d| d - now),
+            io_waiting_read: rd,
+            io_waiting_write: wr,
+            run_sync_soon_queue_size: r.shared.queue_len(),
+        }
+    })
+    .expect("current_statistics called outside trio::run")
+}
+
+// ---- waiting for idleness --------------------------------------------------------
+
+/// The future of [`wait_all_tasks_blocked`](crate::testing::wait_all_tasks_blocked).
+#[must_use = "futures do nothing unless awaited"]
+pub struct IdleWait {
+    cushion: Duration,
+    key: Option<(Duration, u64)>,
+    slot: Option<Rc<IdleSlot>>,
+    cancel: CancelWait,
+}
+
+impl fmt::Debug for IdleWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdleWait").field("cushion", &self.cushion).finish()
+    }
+}
+
+impl IdleWait {
+    pub(crate) fn new(cushion: Duration) -> IdleWait {
+        IdleWait {
+            cushion,
+            key: None,
+            slot: None,
+            cancel: CancelWait::default(),
+        }
+    }
+
+    fn unregister(&mut self) {
+        if let Some(k) = self.key.take() {
+            context::with_runner(|r| r.idle.borrow_mut().remove(&k));
+        }
+        self.slot = None;
+    }
+}
+
+impl Future for IdleWait {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = &mut *self;
+        if this.slot.is_none() {
+            check_cancelled()?;
+            let slot = Rc::new(IdleSlot {
+                fired: Cell::new(false),
+                waker: RefCell::new(None),
+            });
+            let cushion = this.cushion;
+            let s2 = slot.clone();
+            let key = context::with_runner(|r| {
+                let seq = r.idle_seq.get() + 1;
+                r.idle_seq.set(seq);
+                r.idle.borrow_mut().insert((cushion, seq), s2);
+                (cushion, seq)
+            })
+            .ok_or_else(outside_trio)?;
+            this.key = Some(key);
+            this.slot = Some(slot);
+        }
+        let slot = this.slot.clone().expect("set above");
+        if slot.fired.get() {
+            this.key = None;
+            this.slot = None;
+            this.cancel.clear();
+            return Poll::Ready(Ok(()));
+        }
+        if let Poll::Ready(e) = this.cancel.poll_cancelled(cx) {
+            this.unregister();
+            return Poll::Ready(Err(e));
+        }
+        *slot.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for IdleWait {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}

@@ -1,0 +1,260 @@
+//! Task cells: the identity of a logical task, and its waker.
+//!
+//! # Why a task cell
+//!
+//! A child's *future* lives in its nursery and is polled only by it (that is what
+//! lets children borrow; see `nursery.rs`). But a child is also a task of the run
+//! loop: it has an id, a name, a place in the task tree, and above all a
+//! [`Waker`] that can be cloned, sent to any thread and woken at any time — even
+//! after the child has finished. The [`TaskCell`] is that identity: a small,
+//! non-generic, reference-counted object that carries no future and no lifetime.
+//!
+//! # Waking without atomics on the loop thread
+//!
+//! `Waker` must be `Send + Sync`, so the cell lives in an `Arc`. Only the reference
+//! count is atomic. Everything else (the `scheduled` flag, the slot in the nursery,
+//! the owning nursery) is loop-local state kept in `Cell`s and touched only from the
+//! thread that runs the loop: a wake-up on that thread pushes the task's slot onto
+//! its nursery's ready queue directly; a wake-up from any other thread is forwarded
+//! through the loop's cross-thread queue (`entry_queue.rs`) and replayed on the loop
+//! thread. So the fast path is a thread-local read, a flag and a `Vec::push`.
+//!
+//! # Invariants
+//!
+//! * `local` is only read or written on the thread whose token is `thread`
+//!   ([`TaskCell::local`] checks). This is what makes the `Send`/`Sync` impls sound.
+//! * When a task finishes (or its nursery drops it), `release` runs on the loop
+//!   thread and empties every `Rc` held in `local`; what remains after that is plain
+//!   data, so the last `Arc` may be dropped on any thread. If a cell is ever dropped
+//!   off-thread with loop-local references still inside, they are leaked, never
+//!   touched.
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::task::{RawWaker, RawWakerVTable, Waker};
+
+use super::cancel::ScopeState;
+use super::context;
+use super::nursery::NurseryCore;
+
+/// The loop-local part of a task cell.
+pub(crate) struct TaskLocal {
+    /// The task is in its nursery's ready queue (or about to be polled).
+    pub(crate) scheduled: Cell<bool>,
+    /// The task has not finished; wake-ups of a finished task are ignored.
+    pub(crate) alive: Cell<bool>,
+    /// The task's slot in its nursery (index into the nursery's slabs).
+    pub(crate) key: Cell<usize>,
+    /// The nursery that polls this task: where wake-ups are queued.
+    pub(crate) owner: RefCell<Option<Rc<NurseryCore>>>,
+    /// The cancel status the task starts from: its nursery's scope.
+    pub(crate) status: RefCell<Option<Rc<ScopeState>>>,
+    /// Nurseries opened inside this task, for the task tree.
+    pub(crate) child_nurseries: RefCell<Vec<Weak<NurseryCore>>>,
+}
+
+/// The identity and waker target of one logical task.
+pub(crate) struct TaskCell {
+    thread: usize,
+    pub(crate) loop_id: u64,
+    pub(crate) id: u64,
+    pub(crate) name: Cow<'static, str>,
+    local: TaskLocal,
+}
+
+// SAFETY: the only fields read off the loop thread are `thread`, `loop_id`, `id` and
+// `name`, which are immutable plain data. `local` (which holds `Rc`s and `Cell`s) is
+// reachable only through `TaskCell::local`, which returns `None` on any thread other
+// than the one recorded in `thread`; `Drop` leaks rather than drops `local` off-thread.
+unsafe impl Send for TaskCell {}
+// SAFETY: see the `Send` impl: shared access from other threads never reaches `local`.
+unsafe impl Sync for TaskCell {}
+
+impl TaskCell {
+    pub(crate) fn new(loop_id: u64, id: u64, name: Cow<'static, str>) -> Arc<TaskCell> {
+        Arc::new(TaskCell {
+            thread: context::thread_token(),
+            loop_id,
+            id,
+            name,
+            local: TaskLocal {
+                scheduled: Cell::new(false),
+                alive: Cell::new(true),
+                key: Cell::new(usize::MAX),
+                owner: RefCell::new(None),
+                status: RefCell::new(None),
+                child_nurseries: RefCell::new(Vec::new()),
+            },
+        })
+    }
+
+    /// The loop-local state, if called on the loop's thread.
+    #[inline]
+    pub(crate) fn local(&self) -> Option<&TaskLocal> {
+        if self.thread == context::thread_token() {
+            Some(&self.local)
+        } else {
+            None
+        }
+    }
+
+    /// The loop-local state; must be called on the loop thread.
+    #[inline]
+    pub(crate) fn l(&self) -> &TaskLocal {
+        self.local()
+            .expect("trio task state touched outside its loop thread")
+    }
+
+    /// Marks the task runnable and queues it in its nursery (loop thread only).
+    #[inline]
+    pub(crate) fn schedule_local(&self, l: &TaskLocal) {
+        if l.scheduled.get() || !l.alive.get() {
+            return;
+        }
+        l.scheduled.set(true);
+        let owner = l.owner.borrow();
+        if let Some(core) = owner.as_ref() {
+            core.push_ready(l.key.get());
+            context::with_runner(|r| r.task_scheduled(self));
+        }
+    }
+
+    fn wake_by_ref_impl(this: &Arc<TaskCell>) {
+        if this.loop_id == context::current_loop_id() {
+            if let Some(l) = this.local() {
+                this.schedule_local(l);
+                return;
+            }
+        }
+        super::entry_queue::forward_wake(this.loop_id, Waker::from_cell(this.clone()));
+    }
+
+    /// Ends the task's life as a task: called on the loop thread when it finishes
+    /// or is dropped by its nursery. Empties every loop-local reference.
+    pub(crate) fn release(&self) {
+        let l = self.l();
+        l.alive.set(false);
+        l.scheduled.set(false);
+        l.owner.borrow_mut().take();
+        l.status.borrow_mut().take();
+        l.child_nurseries.borrow_mut().clear();
+    }
+}
+
+impl Drop for TaskCell {
+    fn drop(&mut self) {
+        if self.thread != context::thread_token() {
+            // Off the loop thread: never touch the `Rc`s. `release` normally emptied
+            // them already; if not, leaking is the only safe choice.
+            let owner = self.local.owner.get_mut().take();
+            let status = self.local.status.get_mut().take();
+            let nurseries = std::mem::take(self.local.child_nurseries.get_mut());
+            std::mem::forget((owner, status, nurseries));
+        }
+    }
+}
+
+impl fmt::Debug for TaskCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskCell")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+// ---- the waker ---------------------------------------------------------------
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_by_ref_raw, drop_raw);
+
+unsafe fn clone_raw(p: *const ()) -> RawWaker {
+    // SAFETY: `p` came from `Arc::into_raw` / `Arc::as_ptr` of a live `Arc<TaskCell>`
+    // (every RawWaker with this vtable holds one strong count, or borrows one that
+    // outlives it); adding a count for the clone keeps the books balanced.
+    unsafe { Arc::increment_strong_count(p as *const TaskCell) };
+    RawWaker::new(p, &VTABLE)
+}
+
+unsafe fn wake_raw(p: *const ()) {
+    // SAFETY: an owned waker holds one strong count, which we take back here.
+    let arc = unsafe { Arc::from_raw(p as *const TaskCell) };
+    TaskCell::wake_by_ref_impl(&arc);
+}
+
+unsafe fn wake_by_ref_raw(p: *const ()) {
+    // SAFETY: the waker's count keeps the cell alive for this call; `ManuallyDrop`
+    // stops us from releasing a count we do not own.
+    let arc = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const TaskCell) });
+    TaskCell::wake_by_ref_impl(&arc);
+}
+
+unsafe fn drop_raw(p: *const ()) {
+    // SAFETY: an owned waker holds one strong count, released here.
+    drop(unsafe { Arc::from_raw(p as *const TaskCell) });
+}
+
+pub(crate) trait WakerExt {
+    fn from_cell(cell: Arc<TaskCell>) -> Waker;
+}
+
+impl WakerExt for Waker {
+    fn from_cell(cell: Arc<TaskCell>) -> Waker {
+        let raw = RawWaker::new(Arc::into_raw(cell) as *const (), &VTABLE);
+        // SAFETY: the vtable functions uphold the RawWaker contract for a pointer
+        // obtained from `Arc::into_raw` (see each function's SAFETY note).
+        unsafe { Waker::from_raw(raw) }
+    }
+}
+
+/// A waker that borrows `cell` without touching its reference count: used for the
+/// one `Context` of each poll, so polling costs no atomic operation.
+pub(crate) struct WakerRef<'a> {
+    waker: ManuallyDrop<Waker>,
+    _cell: std::marker::PhantomData<&'a Arc<TaskCell>>,
+}
+
+impl<'a> WakerRef<'a> {
+    #[inline]
+    pub(crate) fn new(cell: &'a Arc<TaskCell>) -> WakerRef<'a> {
+        let raw = RawWaker::new(Arc::as_ptr(cell) as *const (), &VTABLE);
+        // SAFETY: the `Arc` borrowed for 'a holds a strong count for the whole life of
+        // this value; the `ManuallyDrop` never runs `drop_raw`, so no count is
+        // released that was not taken. Clones made from it take their own counts.
+        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw) });
+        WakerRef {
+            waker,
+            _cell: std::marker::PhantomData,
+        }
+    }
+}
+
+impl WakerRef<'static> {
+    /// A borrowed waker for the cell at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must come from `Arc::as_ptr` of an `Arc<TaskCell>` that stays alive for
+    /// as long as the returned value (and the `Context`s made from it) are used.
+    #[inline]
+    pub(crate) unsafe fn from_ptr(ptr: *const TaskCell) -> WakerRef<'static> {
+        let raw = RawWaker::new(ptr as *const (), &VTABLE);
+        // SAFETY: the caller guarantees the cell outlives the value; the
+        // `ManuallyDrop` never releases a count (see `WakerRef::new`).
+        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw) });
+        WakerRef {
+            waker,
+            _cell: std::marker::PhantomData,
+        }
+    }
+}
+
+impl std::ops::Deref for WakerRef<'_> {
+    type Target = Waker;
+    fn deref(&self) -> &Waker {
+        &self.waker
+    }
+}

@@ -1,0 +1,662 @@
+//! One error story: [`Error`], [`ErrorKind`], [`Cancelled`] and [`TooSlow`].
+//!
+//! Every fallible trio operation returns [`Result<T>`](Result), whose error is the
+//! opaque [`Error`]: like [`std::io::Error`] it has a [`kind`](Error::kind), an optional
+//! message and source, and — trio's own additions — it can *be* a cancellation
+//! ([`Error::is_cancelled`]) or a *group* of errors from several children of a nursery
+//! ([`Error::errors`]).
+//!
+//! Cancellation travels as an ordinary error so that `?` carries it out of the
+//! cancelled code to the [`CancelScope`](crate::CancelScope) that caused it, which
+//! swallows it. It also travels through I/O code: converting a cancellation into an
+//! [`std::io::Error`] keeps it inside, and converting back recovers it, so
+//! [`MaybeCancelled::is_cancelled`] answers for both.
+//!
+//! Errors never disappear silently: a nursery whose children fail in several ways
+//! returns a group holding every one of them (duplicate cancellations collapse into
+//! one, since they report the same event).
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+/// `Result<T, trio::Error>`, the result of every fallible trio operation.
+///
+/// # Examples
+///
+/// ```
+/// fn parse(s: &str) -> trio::Result<u32> {
+///     s.parse().map_err(trio::Error::other)
+/// }
+/// assert!(parse("12").is_ok());
+/// assert!(parse("x").is_err());
+/// ```
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, broadly: the kind of an [`Error`].
+///
+/// # Examples
+///
+/// ```
+/// let err = trio::Error::new(trio::ErrorKind::BrokenResource, "peer went away");
+/// assert_eq!(err.kind(), trio::ErrorKind::BrokenResource);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The operation was cancelled by an enclosing [`CancelScope`](crate::CancelScope)
+    /// (Trio's `Cancelled`). The error carries a [`Cancelled`] with the source.
+    Cancelled,
+    /// A deadline set by [`fail_after`](crate::fail_after) / [`fail_at`](crate::fail_at)
+    /// passed (Trio's `TooSlowError`).
+    TooSlow,
+    /// The resource was closed by this side, or used after closing (Trio's
+    /// `ClosedResourceError`).
+    ClosedResource,
+    /// The resource is broken: the other side went away (Trio's `BrokenResourceError`).
+    BrokenResource,
+    /// Two tasks tried to use a resource that allows only one at a time (Trio's
+    /// `BusyResourceError`).
+    BusyResource,
+    /// A non-blocking operation would have had to block (Trio's `WouldBlock`).
+    WouldBlock,
+    /// A channel has no more items and all senders are closed (Trio's `EndOfChannel`).
+    EndOfChannel,
+    /// A nursery that has closed was asked to start a new child.
+    NurseryClosed,
+    /// The run loop this handle belongs to has finished (Trio's `RunFinishedError`).
+    RunFinished,
+    /// [`trio::run`](crate::run) was called from inside a running trio loop.
+    NestedRun,
+    /// The run was interrupted by Ctrl-C (SIGINT); the main task was cancelled.
+    Interrupted,
+    /// A task handle's child was cancelled through its handle before it finished.
+    TaskCancelled,
+    /// A task handle's child failed; its error went to the nursery.
+    TaskFailed,
+    /// Several errors at once, from several children of a nursery; see
+    /// [`Error::errors`].
+    Group,
+    /// An argument or the state of an object does not allow the operation (for
+    /// example, entering a cancel scope twice, or `started` never called).
+    Usage,
+    /// An error from the operating system.
+    Io,
+    /// A bug in trio itself, or in a system task (Trio's `TrioInternalError`).
+    Internal,
+    /// Any other error, typically from user code.
+    Other,
+}
+
+impl ErrorKind {
+    fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::TooSlow => "deadline exceeded",
+            ErrorKind::ClosedResource => "resource was closed",
+            ErrorKind::BrokenResource => "resource is broken",
+            ErrorKind::BusyResource => "resource is busy: another task is using it",
+            ErrorKind::WouldBlock => "operation would block",
+            ErrorKind::EndOfChannel => "end of channel",
+            ErrorKind::NurseryClosed => "nursery is closed to new arrivals",
+            ErrorKind::RunFinished => "the trio run has finished",
+            ErrorKind::NestedRun => "trio::run called from inside a running trio loop",
+            ErrorKind::Interrupted => "interrupted by Ctrl-C",
+            ErrorKind::TaskCancelled => "task was cancelled through its handle",
+            ErrorKind::TaskFailed => "task failed; its error went to its nursery",
+            ErrorKind::Group => "several errors",
+            ErrorKind::Usage => "invalid use",
+            ErrorKind::Io => "I/O error",
+            ErrorKind::Internal => "trio internal error",
+            ErrorKind::Other => "error",
+        }
+    }
+}
+
+/// Where a cancellation came from.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let scope = trio::CancelScope::new();
+/// let handle = scope.clone();
+/// let err = scope.run(async move {
+///     handle.cancel();
+///     let e = trio::lowlevel::checkpoint().await.unwrap_err();
+///     Ok::<_, trio::Error>(e)
+/// }).await?.unwrap();
+/// assert_eq!(err.cancelled().unwrap().source(), trio::CancelSource::Explicit);
+/// # Ok(()) }).unwrap();
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CancelSource {
+    /// The scope's deadline passed.
+    Deadline,
+    /// Somebody called [`CancelScope::cancel`](crate::CancelScope::cancel).
+    Explicit,
+    /// A sibling in the nursery failed (or the nursery's body did).
+    Nursery,
+    /// The run is shutting down: the main task finished and system tasks are cancelled.
+    Shutdown,
+    /// The user pressed Ctrl-C.
+    CtrlC,
+}
+
+impl fmt::Display for CancelSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CancelSource::Deadline => "deadline",
+            CancelSource::Explicit => "explicit",
+            CancelSource::Nursery => "nursery",
+            CancelSource::Shutdown => "shutdown",
+            CancelSource::CtrlC => "ctrl-c",
+        })
+    }
+}
+
+/// A cancellation: the operation did not happen because an enclosing
+/// [`CancelScope`](crate::CancelScope) was cancelled.
+///
+/// User code cannot create one: only trio's checkpoints deliver cancellations, so
+/// a `Cancelled` always means a real cancel scope is unwinding. It is found inside
+/// an [`Error`] of kind [`ErrorKind::Cancelled`].
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let out = trio::move_on_after(std::time::Duration::ZERO, async {
+///     match trio::sleep_forever().await {
+///         Err(e) => {
+///             let c = e.cancelled().expect("a cancellation");
+///             assert_eq!(c.source(), trio::CancelSource::Deadline);
+///             Err(e)
+///         }
+///         Ok(()) => unreachable!("sleep_forever only returns errors"),
+///     }
+/// }).await?;
+/// assert_eq!(out, None::<()>);
+/// # Ok(()) }).unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cancelled {
+    source: CancelSource,
+    reason: Option<Arc<str>>,
+}
+
+impl Cancelled {
+    pub(crate) fn new(source: CancelSource, reason: Option<Arc<str>>) -> Self {
+        Cancelled { source, reason }
+    }
+
+    /// What caused the cancellation.
+    pub fn source(&self) -> CancelSource {
+        self.source
+    }
+
+    /// The reason given to [`CancelScope::cancel_with_reason`](crate::CancelScope::cancel_with_reason), if any.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+}
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cancelled ({})", self.source)?;
+        if let Some(r) = &self.reason {
+            write!(f, ": {r}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for Cancelled {}
+
+/// The deadline of a [`fail_after`](crate::fail_after) or [`fail_at`](crate::fail_at)
+/// passed (Trio's `TooSlowError`).
+///
+/// Converts into [`Error`] (kind [`ErrorKind::TooSlow`]) and into [`std::io::Error`]
+/// (kind [`std::io::ErrorKind::TimedOut`]).
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let r: trio::Result<()> = trio::fail_after(std::time::Duration::ZERO, trio::sleep_forever()).await;
+/// assert_eq!(r.unwrap_err().kind(), trio::ErrorKind::TooSlow);
+/// # Ok(()) }).unwrap();
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TooSlow {
+    _priv: (),
+}
+
+impl TooSlow {
+    pub(crate) fn new() -> Self {
+        TooSlow { _priv: () }
+    }
+}
+
+impl fmt::Display for TooSlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline exceeded")
+    }
+}
+
+impl StdError for TooSlow {}
+
+/// The opaque error type of trio.
+///
+/// # Examples
+///
+/// ```
+/// use trio::{Error, ErrorKind};
+/// let e = Error::new(ErrorKind::ClosedResource, "channel was closed");
+/// assert_eq!(e.kind(), ErrorKind::ClosedResource);
+/// assert!(!e.is_cancelled());
+/// assert_eq!(e.to_string(), "resource was closed: channel was closed");
+/// ```
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    message: Option<Cow<'static, str>>,
+    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    cancelled: Option<Cancelled>,
+    group: Vec<Error>,
+}
+
+impl Error {
+    /// A new error of the given kind with a message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = trio::Error::new(trio::ErrorKind::Usage, "bad argument");
+    /// assert_eq!(e.message(), Some("bad argument"));
+    /// ```
+    pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Error::build(kind, Some(message.into()), None)
+    }
+
+    /// Wraps any error as kind [`ErrorKind::Other`] (or recovers a trio error boxed
+    /// inside an [`io::Error`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = trio::Error::other("nope".parse::<u8>().unwrap_err());
+    /// assert_eq!(e.kind(), trio::ErrorKind::Other);
+    /// assert!(std::error::Error::source(&e).is_some());
+    /// ```
+    pub fn other<E: Into<Box<dyn StdError + Send + Sync + 'static>>>(err: E) -> Self {
+        let boxed = err.into();
+        match boxed.downcast::<Error>() {
+            Ok(e) => *e,
+            Err(boxed) => Error::build(ErrorKind::Other, None, Some(boxed)),
+        }
+    }
+
+    pub(crate) fn build(
+        kind: ErrorKind,
+        message: Option<Cow<'static, str>>,
+        source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    ) -> Self {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                message,
+                source,
+                cancelled: None,
+                group: Vec::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn from_cancelled(c: Cancelled) -> Self {
+        let mut e = Error::build(ErrorKind::Cancelled, None, None);
+        e.inner.cancelled = Some(c);
+        e
+    }
+
+    /// Combines several errors into one: one error stays itself, several become a
+    /// [`ErrorKind::Group`]. Nested groups are flattened and duplicate cancellations
+    /// collapse into one. Returns `None` for no errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::{Error, ErrorKind};
+    /// let g = Error::group(vec![Error::new(ErrorKind::Other, "a"), Error::new(ErrorKind::Other, "b")]).unwrap();
+    /// assert_eq!(g.kind(), ErrorKind::Group);
+    /// assert_eq!(g.errors().len(), 2);
+    /// let one = Error::group(vec![Error::new(ErrorKind::Other, "a")]).unwrap();
+    /// assert_eq!(one.kind(), ErrorKind::Other);
+    /// ```
+    pub fn group(errors: Vec<Error>) -> Option<Error> {
+        let mut flat: Vec<Error> = Vec::with_capacity(errors.len());
+        let mut seen_cancel = false;
+        let mut stack: Vec<Error> = errors.into_iter().rev().collect();
+        while let Some(e) = stack.pop() {
+            if e.inner.kind == ErrorKind::Group {
+                let mut inner = e.inner;
+                stack.extend(std::mem::take(&mut inner.group).into_iter().rev());
+                continue;
+            }
+            if e.inner.kind == ErrorKind::Cancelled {
+                if seen_cancel {
+                    continue;
+                }
+                seen_cancel = true;
+            }
+            flat.push(e);
+        }
+        match flat.len() {
+            0 => None,
+            1 => flat.pop(),
+            _ => {
+                let mut e = Error::build(ErrorKind::Group, None, None);
+                e.inner.group = flat;
+                Some(e)
+            }
+        }
+    }
+
+    /// The kind of error.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The message given when the error was made, if any.
+    pub fn message(&self) -> Option<&str> {
+        self.inner.message.as_deref()
+    }
+
+    /// True if this error is a cancellation (or a group made only of cancellations).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!trio::Error::new(trio::ErrorKind::Other, "x").is_cancelled());
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        match self.inner.kind {
+            ErrorKind::Cancelled => true,
+            ErrorKind::Group => self.inner.group.iter().all(Error::is_cancelled),
+            _ => false,
+        }
+    }
+
+    /// The cancellation inside this error: the error itself when its kind is
+    /// [`ErrorKind::Cancelled`], or the cancellation member of a group.
+    pub fn cancelled(&self) -> Option<&Cancelled> {
+        match self.inner.kind {
+            ErrorKind::Cancelled => self.inner.cancelled.as_ref(),
+            ErrorKind::Group => self.inner.group.iter().find_map(Error::cancelled),
+            _ => None,
+        }
+    }
+
+    /// The members of a group error; empty for any other kind.
+    pub fn errors(&self) -> &[Error] {
+        &self.inner.group
+    }
+
+    /// Consumes a group into its members; any other error becomes a one-element vector.
+    pub fn into_errors(self) -> Vec<Error> {
+        if self.inner.kind == ErrorKind::Group {
+            self.inner.group
+        } else {
+            vec![self]
+        }
+    }
+
+    /// Removes cancellations: `None` if this error was only a cancellation, the
+    /// remaining errors otherwise (Trio's `ExceptionGroup.split(Cancelled)`).
+    pub(crate) fn strip_cancelled_inner(self) -> Option<Error> {
+        match self.inner.kind {
+            ErrorKind::Cancelled => None,
+            ErrorKind::Group => {
+                let rest: Vec<Error> = self
+                    .inner
+                    .group
+                    .into_iter()
+                    .filter(|e| e.kind() != ErrorKind::Cancelled)
+                    .collect();
+                Error::group(rest)
+            }
+            _ => Some(self),
+        }
+    }
+
+    /// Adds context: an error of the given kind and message whose source is `self`.
+    pub fn context(self, kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Error {
+        Error::build(kind, Some(message.into()), Some(Box::new(self)))
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind);
+        if let Some(m) = &self.inner.message {
+            d.field("message", m);
+        }
+        if let Some(c) = &self.inner.cancelled {
+            d.field("cancelled", c);
+        }
+        if let Some(s) = &self.inner.source {
+            d.field("source", s);
+        }
+        if !self.inner.group.is_empty() {
+            d.field("errors", &self.inner.group);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(c) = &self.inner.cancelled {
+            return fmt::Display::fmt(c, f);
+        }
+        if self.inner.kind == ErrorKind::Group {
+            write!(f, "{} errors:", self.inner.group.len())?;
+            for (i, e) in self.inner.group.iter().enumerate() {
+                write!(f, " [{}] {}", i + 1, e)?;
+            }
+            return Ok(());
+        }
+        match (&self.inner.message, &self.inner.source) {
+            (Some(m), _) if self.inner.kind == ErrorKind::Other => f.write_str(m),
+            (Some(m), _) => write!(f, "{}: {}", self.inner.kind.describe(), m),
+            (None, Some(s)) if self.inner.kind == ErrorKind::Other => fmt::Display::fmt(s, f),
+            (None, Some(s)) => write!(f, "{}: {}", self.inner.kind.describe(), s),
+            (None, None) => f.write_str(self.inner.kind.describe()),
+        }
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        if let Some(c) = &self.inner.cancelled {
+            return Some(c);
+        }
+        self.inner
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
+    }
+}
+
+impl From<Cancelled> for Error {
+    fn from(c: Cancelled) -> Self {
+        Error::from_cancelled(c)
+    }
+}
+
+impl From<TooSlow> for Error {
+    fn from(t: TooSlow) -> Self {
+        Error::build(ErrorKind::TooSlow, None, Some(Box::new(t)))
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            let inner = e.into_inner().expect("checked above");
+            return *inner.downcast::<Error>().expect("checked above");
+        }
+        let kind = match e.kind() {
+            io::ErrorKind::WouldBlock => ErrorKind::WouldBlock,
+            io::ErrorKind::TimedOut if e.get_ref().is_some_and(|i| i.is::<TooSlow>()) => {
+                ErrorKind::TooSlow
+            }
+            _ => ErrorKind::Io,
+        };
+        Error::build(kind, None, Some(Box::new(e)))
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        let kind = match e.kind() {
+            ErrorKind::TooSlow => io::ErrorKind::TimedOut,
+            ErrorKind::BrokenResource => io::ErrorKind::BrokenPipe,
+            ErrorKind::WouldBlock => io::ErrorKind::WouldBlock,
+            ErrorKind::EndOfChannel => io::ErrorKind::UnexpectedEof,
+            ErrorKind::Usage => io::ErrorKind::InvalidInput,
+            ErrorKind::Io => {
+                // Unwrap an OS error we wrapped earlier.
+                if e.inner.source.as_ref().is_some_and(|s| s.is::<io::Error>()) {
+                    let src = e.inner.source.expect("checked above");
+                    return *src.downcast::<io::Error>().expect("checked above");
+                }
+                io::ErrorKind::Other
+            }
+            // Never `Interrupted`: std retries that kind, which would undo a cancellation.
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+impl From<TooSlow> for io::Error {
+    fn from(t: TooSlow) -> Self {
+        io::Error::new(io::ErrorKind::TimedOut, t)
+    }
+}
+
+impl From<Box<dyn StdError + Send + Sync + 'static>> for Error {
+    fn from(e: Box<dyn StdError + Send + Sync + 'static>) -> Self {
+        Error::other(e)
+    }
+}
+
+impl From<&'static str> for Error {
+    fn from(msg: &'static str) -> Self {
+        Error::new(ErrorKind::Other, msg)
+    }
+}
+
+impl From<String> for Error {
+    fn from(msg: String) -> Self {
+        Error::new(ErrorKind::Other, msg)
+    }
+}
+
+/// Errors that may carry a trio cancellation: what a [`CancelScope`](crate::CancelScope)
+/// needs to recognise — and swallow — the cancellation it caused.
+///
+/// Implemented for [`Error`], [`std::io::Error`] (which carries a trio error inside)
+/// and [`Cancelled`].
+///
+/// # Examples
+///
+/// ```
+/// use trio::MaybeCancelled;
+/// let e = std::io::Error::from(trio::Error::new(trio::ErrorKind::Other, "x"));
+/// assert!(!e.is_cancelled());
+/// ```
+pub trait MaybeCancelled: Sized {
+    /// True if the error is (only) a cancellation.
+    fn is_cancelled(&self) -> bool;
+    /// Removes the cancellation from the error: `None` if nothing else is left.
+    fn strip_cancelled(self) -> Option<Self>;
+}
+
+impl MaybeCancelled for Error {
+    fn is_cancelled(&self) -> bool {
+        Error::is_cancelled(self)
+    }
+    fn strip_cancelled(self) -> Option<Self> {
+        self.strip_cancelled_inner()
+    }
+}
+
+impl MaybeCancelled for Cancelled {
+    fn is_cancelled(&self) -> bool {
+        true
+    }
+    fn strip_cancelled(self) -> Option<Self> {
+        None
+    }
+}
+
+impl MaybeCancelled for io::Error {
+    fn is_cancelled(&self) -> bool {
+        self.get_ref()
+            .and_then(|i| i.downcast_ref::<Error>())
+            .is_some_and(Error::is_cancelled)
+    }
+    fn strip_cancelled(self) -> Option<Self> {
+        if self.get_ref().is_some_and(|i| i.is::<Error>()) {
+            let e = Error::from(self);
+            e.strip_cancelled_inner().map(io::Error::from)
+        } else {
+            Some(self)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancelled_round_trips_through_io_error() {
+        let c = Error::from_cancelled(Cancelled::new(CancelSource::Deadline, None));
+        let io: io::Error = c.into();
+        assert!(MaybeCancelled::is_cancelled(&io));
+        let back = Error::from(io);
+        assert!(back.is_cancelled());
+        assert_eq!(back.cancelled().unwrap().source(), CancelSource::Deadline);
+    }
+
+    #[test]
+    fn group_flattens_and_collapses_cancellations() {
+        let c = || Error::from_cancelled(Cancelled::new(CancelSource::Nursery, None));
+        let g = Error::group(vec![c(), Error::new(ErrorKind::Other, "a"), c()]).unwrap();
+        assert_eq!(g.errors().len(), 2);
+        let g2 = Error::group(vec![g, Error::new(ErrorKind::Other, "b")]).unwrap();
+        assert_eq!(g2.errors().len(), 3);
+        let stripped = g2.strip_cancelled_inner().unwrap();
+        assert_eq!(stripped.errors().len(), 2);
+        assert!(Error::group(vec![c(), c()]).unwrap().is_cancelled());
+        assert!(Error::group(vec![c()]).unwrap().strip_cancelled_inner().is_none());
+    }
+
+    #[test]
+    fn os_errors_round_trip() {
+        let e = Error::from(io::Error::from_raw_os_error(libc::ECONNREFUSED));
+        assert_eq!(e.kind(), ErrorKind::Io);
+        let io: io::Error = e.into();
+        assert_eq!(io.raw_os_error(), Some(libc::ECONNREFUSED));
+    }
+}

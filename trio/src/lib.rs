@@ -1,0 +1,130 @@
+//! # trio — structured concurrency for Rust
+//!
+//! A native async runtime with Python Trio's structured concurrency: every task
+//! lives in a **nursery**, which does not return until all its children have
+//! finished; **cancel scopes** with deadlines and shields; cancellation that is
+//! **level-triggered** and delivered as `Err(Cancelled)` at **checkpoints**; and
+//! children that **borrow** from the code that started them — no `'static`, no
+//! `Arc`.
+//!
+//! ## A short tour
+//!
+//! ```
+//! use std::cell::Cell;
+//! use std::time::Duration;
+//!
+//! let done = trio::run(async {
+//!     let counter = Cell::new(0);
+//!     let c = &counter; // children borrow: no Arc, no 'static
+//!
+//!     // A nursery waits for all its children.
+//!     trio::open_nursery(async |n| {
+//!         for i in 0..3 {
+//!             n.start_soon(async move {
+//!                 trio::sleep(Duration::from_millis(10 * i)).await?;
+//!                 c.set(c.get() + 1);
+//!                 Ok(())
+//!             })?;
+//!         }
+//!         Ok(())
+//!     })
+//!     .await?;
+//!     assert_eq!(counter.get(), 3);
+//!
+//!     // Timeouts are cancel scopes: the cancelled code sees Err(Cancelled) at its
+//!     // next checkpoint, and the scope swallows it.
+//!     let r = trio::move_on_after(Duration::from_millis(5), async {
+//!         trio::sleep(Duration::from_secs(3600)).await?;
+//!         Ok::<_, trio::Error>("too late")
+//!     })
+//!     .await?;
+//!     assert_eq!(r, None);
+//!
+//!     // A failing child cancels its siblings; the error reaches the parent.
+//!     let err = trio::open_nursery(async |n| {
+//!         n.start_soon(trio::sleep_forever())?;
+//!         n.start_soon(async { Err(trio::Error::new(trio::ErrorKind::Other, "boom")) })?;
+//!         Ok(())
+//!     })
+//!     .await
+//!     .unwrap_err();
+//!     assert_eq!(err.to_string(), "boom");
+//!     Ok("done")
+//! })
+//! .unwrap();
+//! assert_eq!(done, "done");
+//! ```
+//!
+//! ## Map
+//!
+//! * Entering trio: [`run`], [`Runtime`], [`Builder`], `#[trio::main]`, `#[trio::test]`.
+//! * Tasks: [`open_nursery`], [`Nursery`] (`start_soon`, `start`, `spawn`),
+//!   [`TaskStatus`], [`TaskHandle`].
+//! * Cancellation and time: [`CancelScope`], [`move_on_after`], [`move_on_at`],
+//!   [`fail_after`], [`fail_at`], [`current_effective_deadline`], [`sleep`],
+//!   [`sleep_until`], [`sleep_forever`], [`current_time`], [`Instant`], [`Clock`].
+//! * Errors: [`Error`], [`ErrorKind`], [`Cancelled`], [`CancelSource`], [`TooSlow`],
+//!   [`MaybeCancelled`].
+//! * [`lowlevel`]: checkpoints, the parking lot, tasks, tokens, instruments, I/O waits.
+//! * [`testing`]: [`MockClock`](testing::MockClock),
+//!   [`wait_all_tasks_blocked`](testing::wait_all_tasks_blocked).
+//!
+//! ## Design
+//!
+//! One run loop per thread; futures need not be `Send`. Children are polled inside
+//! their nursery's future, which is what makes borrowing sound (see the
+//! `core::nursery` essay). Every blocking operation is a checkpoint. The scheduler
+//! shuffles each batch of runnable tasks with a seeded generator: the same seed
+//! replays the same interleaving (`TRIO_SEED`, [`Builder::seed`]).
+
+#![warn(missing_docs)]
+#![warn(missing_debug_implementations)]
+
+mod core;
+mod error;
+pub mod lowlevel;
+pub mod testing;
+mod time;
+
+pub use crate::core::cancel::{
+    CancelScope, FailAfter, ScopeRun, current_effective_deadline, fail_after, fail_at,
+    move_on_after, move_on_at,
+};
+pub use crate::core::checkpoint::{SleepForever, current_time, sleep, sleep_forever, sleep_until};
+pub use crate::core::nursery::{Nursery, TaskHandle, TaskStatus, open_nursery};
+pub use crate::core::runner::{Builder, Runtime, run};
+pub use crate::error::{CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, Result, TooSlow};
+pub use crate::time::{Clock, Instant, SystemClock};
+
+/// Runs an `async fn main` on a trio run loop.
+///
+/// ```no_run
+/// #[trio::main]
+/// async fn main() -> trio::Result<()> {
+///     trio::sleep(std::time::Duration::from_millis(1)).await
+/// }
+/// ```
+///
+/// Without a return type, an error is printed and the process exits with status 1
+/// (130 after Ctrl-C).
+pub use trio_macros::main;
+
+/// Runs an `async fn` test on a trio run loop; a failure prints the scheduling seed
+/// that replays it (`TRIO_SEED=…`).
+///
+/// Options: `#[trio::test(autojump)]` runs on a [`MockClock`](testing::MockClock)
+/// with autojump (sleeps take no real time), `#[trio::test(mock_clock)]` on a frozen
+/// one, `#[trio::test(seed = 42)]` with a fixed seed. A test may take the clock as a
+/// parameter and may return `()` or a `Result`.
+///
+/// ```
+/// #[trio::test(autojump)]
+/// async fn timeout_fires(clock: trio::testing::MockClock) -> trio::Result<()> {
+///     let r = trio::move_on_after(std::time::Duration::from_secs(60), trio::sleep_forever()).await?;
+///     assert!(r.is_none());
+///     assert_eq!(clock.current_time(), trio::Instant::ZERO + std::time::Duration::from_secs(60));
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
+pub use trio_macros::test;

@@ -1,0 +1,19 @@
+//! The low-level API (Trio's `trio.lowlevel`): what the rest of trio — and libraries
+//! built on trio — use to write new primitives.
+//!
+//! Everything in trio outside the core is written only against this module and the
+//! crate root.
+
+pub use crate::core::checkpoint::{
+    Checkpoint, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
+};
+pub use crate::core::entry_queue::TrioToken;
+pub use crate::core::instrument::{Instrument, add_instrument, remove_instrument};
+pub use crate::core::io::{WaitFd, notify_closing, wait_readable, wait_writable};
+pub use crate::core::nursery::{NurseryInfo, Task};
+pub use crate::core::parking_lot::{Park, ParkingLot, ParkingLotStatistics};
+pub use crate::core::run_var::{RunVar, RunVarToken};
+pub use crate::core::runner::{
+    RunStatistics, current_root_task, current_seed, current_statistics, current_task,
+    current_trio_token, spawn_system_task,
+};

@@ -1,0 +1,144 @@
+//! The testing kit (Trio's `trio.testing`): a mock clock, waiting for quiescence,
+//! and the support behind `#[trio::test]`.
+
+mod mock_clock;
+
+use std::time::Duration;
+
+pub use crate::core::runner::IdleWait;
+pub use mock_clock::MockClock;
+
+/// Waits until every other task is blocked (Trio's `wait_all_tasks_blocked`, with
+/// no cushion): the way to let the rest of a test settle without sleeping.
+///
+/// # Errors
+///
+/// `Cancelled` if the caller is cancelled.
+///
+/// # Cancellation
+///
+/// A checkpoint.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+/// # trio::run(async {
+/// let ready = Cell::new(false);
+/// let r = &ready;
+/// trio::open_nursery(async |n| {
+///     n.start_soon(async move { r.set(true); trio::sleep_forever().await })?;
+///     trio::testing::wait_all_tasks_blocked().await?;
+///     assert!(ready.get());
+///     n.cancel_scope().cancel();
+///     Ok(())
+/// }).await
+/// # }).unwrap();
+/// ```
+pub fn wait_all_tasks_blocked() -> IdleWait {
+    IdleWait::new(Duration::ZERO)
+}
+
+/// Waits until every other task has been blocked for `cushion` of real time (Trio's
+/// `wait_all_tasks_blocked(cushion)`). Waiters with a smaller cushion wake first.
+///
+/// # Errors
+///
+/// `Cancelled` if the caller is cancelled.
+///
+/// # Cancellation
+///
+/// A checkpoint.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// trio::testing::wait_all_tasks_blocked_with(std::time::Duration::from_millis(1)).await?;
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn wait_all_tasks_blocked_with(cushion: Duration) -> IdleWait {
+    IdleWait::new(cushion)
+}
+
+#[doc(hidden)]
+pub mod __private {
+    //! Support for `#[trio::test]`; not a public API.
+
+    use std::fmt::Debug;
+    use std::future::Future;
+    use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+    use std::time::Duration;
+
+    use super::MockClock;
+
+    /// What a test body may return.
+    pub trait TestOutput {
+        fn into_test_result(self) -> Result<(), String>;
+    }
+
+    impl TestOutput for () {
+        fn into_test_result(self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    impl<E: Debug> TestOutput for Result<(), E> {
+        fn into_test_result(self) -> Result<(), String> {
+            self.map_err(|e| format!("{e:?}"))
+        }
+    }
+
+    /// Options from the attribute.
+    #[derive(Debug, Default)]
+    pub struct TestConfig {
+        pub mock_clock: bool,
+        pub autojump: bool,
+        pub seed: Option<u64>,
+    }
+
+    /// Runs one test body; on failure, prints the seed that replays it.
+    pub fn run_test<F, Fut, O>(name: &str, config: TestConfig, body: F)
+    where
+        F: FnOnce(MockClock) -> Fut,
+        Fut: Future<Output = O>,
+        O: TestOutput,
+    {
+        let clock = MockClock::new();
+        if config.autojump {
+            clock.set_autojump_threshold(Duration::ZERO);
+        }
+        let mut builder = crate::Runtime::builder().handle_ctrl_c(false);
+        if config.mock_clock || config.autojump {
+            builder = builder.clock(clock.clone());
+        }
+        if let Some(seed) = config.seed {
+            builder = builder.seed(seed);
+        }
+        let rt = builder.build();
+        let seed = rt.seed();
+        let fut = body(clock);
+        let res = catch_unwind(AssertUnwindSafe(|| {
+            rt.run(async move { Ok::<_, crate::Error>(fut.await) })
+        }));
+        let hint = || {
+            eprintln!("trio: test {name} failed with scheduling seed {seed}; replay it with TRIO_SEED={seed}")
+        };
+        match res {
+            Err(p) => {
+                hint();
+                resume_unwind(p)
+            }
+            Ok(Err(e)) => {
+                hint();
+                panic!("trio run failed: {e:?}")
+            }
+            Ok(Ok(out)) => {
+                if let Err(msg) = out.into_test_result() {
+                    hint();
+                    panic!("test returned an error: {msg}")
+                }
+            }
+        }
+    }
+}
