@@ -10,9 +10,12 @@ use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, Meta, ReturnType, Token, parse_macr
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     if !args.is_empty() {
-        return syn::Error::new(proc_macro2::Span::call_site(), "#[trio::main] takes no arguments")
-            .to_compile_error()
-            .into();
+        return syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "#[trio::main] takes no arguments",
+        )
+        .to_compile_error()
+        .into();
     }
     let f = parse_macro_input!(item as ItemFn);
     if f.sig.asyncness.is_none() {
@@ -65,7 +68,9 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
             Meta::Path(p) if p.is_ident("autojump") => autojump = true,
             Meta::Path(p) if p.is_ident("mock_clock") => mock_clock = true,
             Meta::NameValue(nv) if nv.path.is_ident("seed") => match &nv.value {
-                Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Int(i), ..
+                }) => {
                     seed = quote!(::core::option::Option::Some(#i));
                 }
                 other => {

@@ -319,6 +319,11 @@ impl Error {
         }
     }
 
+    /// An error of `kind` with no message: displays as the kind's description.
+    pub(crate) fn from_kind(kind: ErrorKind) -> Self {
+        Error::build(kind, None, None)
+    }
+
     pub(crate) fn from_cancelled(c: Cancelled) -> Self {
         let mut e = Error::build(ErrorKind::Cancelled, None, None);
         e.inner.cancelled = Some(c);
@@ -502,8 +507,8 @@ impl From<Cancelled> for Error {
 }
 
 impl From<TooSlow> for Error {
-    fn from(t: TooSlow) -> Self {
-        Error::build(ErrorKind::TooSlow, None, Some(Box::new(t)))
+    fn from(_: TooSlow) -> Self {
+        Error::from_kind(ErrorKind::TooSlow)
     }
 }
 
@@ -649,7 +654,12 @@ mod tests {
         let stripped = g2.strip_cancelled_inner().unwrap();
         assert_eq!(stripped.errors().len(), 2);
         assert!(Error::group(vec![c(), c()]).unwrap().is_cancelled());
-        assert!(Error::group(vec![c()]).unwrap().strip_cancelled_inner().is_none());
+        assert!(
+            Error::group(vec![c()])
+                .unwrap()
+                .strip_cancelled_inner()
+                .is_none()
+        );
     }
 
     #[test]

@@ -66,8 +66,7 @@
 //! * Errors: [`Error`], [`ErrorKind`], [`Cancelled`], [`CancelSource`], [`TooSlow`],
 //!   [`MaybeCancelled`].
 //! * [`lowlevel`]: checkpoints, the parking lot, tasks, tokens, instruments, I/O waits.
-//! * [`testing`]: [`MockClock`](testing::MockClock),
-//!   [`wait_all_tasks_blocked`](testing::wait_all_tasks_blocked).
+//! * [`testing`]: [`testing::MockClock`], [`testing::wait_all_tasks_blocked`].
 //!
 //! ## Design
 //!
@@ -93,7 +92,9 @@ pub use crate::core::cancel::{
 pub use crate::core::checkpoint::{SleepForever, current_time, sleep, sleep_forever, sleep_until};
 pub use crate::core::nursery::{Nursery, TaskHandle, TaskStatus, open_nursery};
 pub use crate::core::runner::{Builder, Runtime, run};
-pub use crate::error::{CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, Result, TooSlow};
+pub use crate::error::{
+    CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, Result, TooSlow,
+};
 pub use crate::time::{Clock, Instant, SystemClock};
 
 /// Runs an `async fn main` on a trio run loop.

@@ -102,7 +102,9 @@ impl ScopeState {
     }
 
     pub(crate) fn rc(&self) -> Rc<ScopeState> {
-        self.me.upgrade().expect("scope state is alive while borrowed")
+        self.me
+            .upgrade()
+            .expect("scope state is alive while borrowed")
     }
 
     #[inline]
@@ -166,8 +168,8 @@ impl ScopeState {
         if d == Instant::INFINITY {
             return;
         }
-        let seq = context::with_runner(|r| r.deadlines.borrow_mut().add(d, self.me.clone()))
-            .unwrap_or(0);
+        let seq =
+            context::with_runner(|r| r.deadlines.borrow_mut().add(d, self.me.clone())).unwrap_or(0);
         self.deadline_seq.set(seq);
     }
 
@@ -224,7 +226,12 @@ impl ScopeState {
         }
         self.effectively_cancelled.set(new);
         if new {
-            let wakers: Vec<Waker> = self.waiters.borrow().iter().map(|(_, w)| w.clone()).collect();
+            let wakers: Vec<Waker> = self
+                .waiters
+                .borrow()
+                .iter()
+                .map(|(_, w)| w.clone())
+                .collect();
             for w in wakers {
                 w.wake();
             }

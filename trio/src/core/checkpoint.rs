@@ -246,6 +246,5 @@ pub async fn sleep_until(deadline: Instant) -> Result<()> {
 /// # Ok(()) }).unwrap();
 /// ```
 pub fn current_time() -> Instant {
-    context::with_runner(|r| r.current_time())
-        .expect("trio::current_time called outside trio::run")
+    context::with_runner(|r| r.current_time()).expect("trio::current_time called outside trio::run")
 }

@@ -75,7 +75,10 @@ impl Deadlines {
         self.stale += 1;
         if self.stale > 1000 && self.stale > self.heap.len() / 2 {
             let old = std::mem::take(&mut self.heap).into_vec();
-            self.heap = old.into_iter().filter(|Reverse(e)| e.live().is_some()).collect();
+            self.heap = old
+                .into_iter()
+                .filter(|Reverse(e)| e.live().is_some())
+                .collect();
             self.stale = 0;
         }
     }
@@ -90,6 +93,11 @@ impl Deadlines {
             self.stale = self.stale.saturating_sub(1);
         }
         None
+    }
+
+    /// True if no entry (live or stale) is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.heap.is_empty()
     }
 
     /// Pops every entry due at `now`; returns the scopes to cancel.

@@ -88,7 +88,7 @@ impl LoopShared {
 
     /// Takes every queued job.
     pub(crate) fn drain(&self) -> VecDeque<Job> {
-        if !self.pending.swap(false, Ordering::AcqRel) {
+        if !self.pending.load(Ordering::Acquire) || !self.pending.swap(false, Ordering::AcqRel) {
             return VecDeque::new();
         }
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -96,7 +96,11 @@ impl LoopShared {
     }
 
     pub(crate) fn queue_len(&self) -> usize {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).jobs.len()
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .jobs
+            .len()
     }
 
     /// Refuses new jobs; returns those still queued.

@@ -110,7 +110,10 @@ pub fn remove_instrument(instrument: &Rc<dyn Instrument>) -> Result<()> {
         if r.remove_instrument(instrument) {
             Ok(())
         } else {
-            Err(Error::new(ErrorKind::Usage, "that instrument is not installed"))
+            Err(Error::new(
+                ErrorKind::Usage,
+                "that instrument is not installed",
+            ))
         }
     })
     .unwrap_or_else(|| Err(super::cancel::outside_trio()))

@@ -155,7 +155,10 @@ impl Reactor {
         if taken.is_some() {
             return Err(Error::new(
                 ErrorKind::BusyResource,
-                format!("another task is already waiting for fd {fd} to become {}", dir_word(dir)),
+                format!(
+                    "another task is already waiting for fd {fd} to become {}",
+                    dir_word(dir)
+                ),
             ));
         }
         *taken = Some(slot);

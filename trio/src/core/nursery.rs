@@ -207,7 +207,11 @@ impl<'env> NurseryState<'env> {
         }
     }
 
-    pub(crate) fn spawn(&self, name: Cow<'static, str>, fut: ChildFuture<'env>) -> Result<Arc<TaskCell>> {
+    pub(crate) fn spawn(
+        &self,
+        name: Cow<'static, str>,
+        fut: ChildFuture<'env>,
+    ) -> Result<Arc<TaskCell>> {
         if self.core.closed.get() {
             return Err(Error::new(
                 ErrorKind::NurseryClosed,
@@ -298,7 +302,12 @@ impl<'env> NurseryState<'env> {
         if !l.scheduled.get() {
             return;
         }
-        let Some(mut fut) = self.futures.borrow_mut().get_mut(key).and_then(Option::take) else {
+        let Some(mut fut) = self
+            .futures
+            .borrow_mut()
+            .get_mut(key)
+            .and_then(Option::take)
+        else {
             return;
         };
         l.scheduled.set(false);
@@ -354,7 +363,10 @@ impl<'env> NurseryState<'env> {
     /// Drops every child (the nursery future was dropped before finishing).
     pub(crate) fn abandon(&self) {
         let futures: Vec<Option<ChildFuture<'env>>> =
-            std::mem::take(&mut *self.futures.borrow_mut()).into_iter().map(|(_, f)| f).collect();
+            std::mem::take(&mut *self.futures.borrow_mut())
+                .into_iter()
+                .map(|(_, f)| f)
+                .collect();
         let cells: Vec<Arc<TaskCell>> = std::mem::take(&mut *self.core.children.borrow_mut())
             .into_iter()
             .map(|(_, c)| c)
@@ -395,13 +407,14 @@ impl<'env> NurseryState<'env> {
 /// in with `async move`.
 ///
 /// A child cannot borrow data created inside the body, because the child may outlive
-/// the body:
+/// the body (this is the nursery's soundness rule, checked by the compiler):
 ///
-/// ```compile_fail
+/// ```compile_fail,E0597
 /// # trio::run(async {
 /// trio::open_nursery(async |n| {
 ///     let local = vec![1, 2, 3];
-///     n.start_soon(async { println!("{:?}", local); Ok(()) })?;
+///     let r = &local;
+///     n.start_soon(async move { println!("{:?}", r); Ok(()) })?; // error: `local` does not live long enough
 ///     Ok(())
 /// }).await
 /// # }).unwrap();
@@ -447,12 +460,9 @@ impl fmt::Debug for Nursery<'_> {
     }
 }
 
+/// The default task name: the future's type name (trimmed when read, see `Task::name`).
 fn default_name<F>() -> Cow<'static, str> {
-    let full = std::any::type_name::<F>();
-    let trimmed = full
-        .trim_end_matches("::{{closure}}")
-        .trim_end_matches("::{{closure}}");
-    Cow::Borrowed(trimmed)
+    Cow::Borrowed(std::any::type_name::<F>())
 }
 
 impl<'env> Nursery<'env> {
@@ -478,7 +488,9 @@ impl<'env> Nursery<'env> {
     where
         F: Future<Output = Result<()>> + 'env,
     {
-        self.state.spawn(default_name::<F>(), Box::pin(fut)).map(drop)
+        self.state
+            .spawn(default_name::<F>(), Box::pin(fut))
+            .map(drop)
     }
 
     /// [`start_soon`](Self::start_soon) with an explicit task name.
@@ -696,7 +708,11 @@ impl<'env> Nursery<'env> {
     /// }).await
     /// # }).unwrap();
     /// ```
-    pub fn spawn_named<T, F>(&self, name: impl Into<Cow<'static, str>>, fut: F) -> Result<TaskHandle<T>>
+    pub fn spawn_named<T, F>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        fut: F,
+    ) -> Result<TaskHandle<T>>
     where
         F: Future<Output = Result<T>> + 'env,
         T: 'env,
@@ -719,12 +735,12 @@ impl<'env> Nursery<'env> {
             let out = s.scope.run(fut).await;
             let (slot, ret) = match out {
                 Ok(Some(v)) => (Ok(v), Ok(())),
-                Ok(None) => (
-                    Err(Error::new(ErrorKind::TaskCancelled, "the task was cancelled through its handle")),
-                    Ok(()),
-                ),
+                Ok(None) => (Err(Error::from_kind(ErrorKind::TaskCancelled)), Ok(())),
                 Err(e) => (
-                    Err(Error::new(ErrorKind::TaskFailed, format!("the task failed: {e}"))),
+                    Err(Error::new(
+                        ErrorKind::TaskFailed,
+                        format!("the task failed: {e}"),
+                    )),
                     Err(e),
                 ),
             };
@@ -896,12 +912,21 @@ impl<T> TaskHandle<T> {
     /// ```
     pub async fn join(&mut self) -> Result<T> {
         loop {
-            if let Some(r) = self.shared.result.borrow_mut().as_mut() {
-                let taken = std::mem::replace(
+            let taken = self.shared.result.borrow_mut().as_mut().map(|r| {
+                std::mem::replace(
                     r,
-                    Err(Error::new(ErrorKind::Usage, "the task's value was already taken by join")),
-                );
-                crate::lowlevel::checkpoint().await?;
+                    Err(Error::new(
+                        ErrorKind::Usage,
+                        "the task's value was already taken by join",
+                    )),
+                )
+            });
+            if let Some(taken) = taken {
+                if let Err(e) = crate::lowlevel::checkpoint().await {
+                    // Cancelled: nothing was consumed; the value stays for a later join.
+                    *self.shared.result.borrow_mut() = Some(taken);
+                    return Err(e);
+                }
                 return taken;
             }
             self.shared.done.park().await?;
@@ -1071,9 +1096,14 @@ impl Task {
         }
     }
 
-    /// The task's name: given at spawn, or derived from the future's type.
+    /// The task's name: given at spawn, or derived from the future's type (for an
+    /// `async` block in `fn serve`, something like `my_crate::serve`).
     pub fn name(&self) -> &str {
-        &self.cell.name
+        let mut n: &str = &self.cell.name;
+        while let Some(rest) = n.strip_suffix("::{{closure}}") {
+            n = rest;
+        }
+        n
     }
 
     /// The task's id, unique within the run.

@@ -262,10 +262,7 @@ impl<T> ParkingLot<T> {
 impl<T: Default> ParkingLot<T> {
     /// Wakes the longest-waiting task (with `T::default()`); returns it if there was one.
     pub fn unpark(&self) -> Option<Task> {
-        match self.unpark_with(T::default()) {
-            Ok(t) => t,
-            Err(_) => None,
-        }
+        self.unpark_with(T::default()).unwrap_or_default()
     }
 
     /// Wakes up to `count` tasks, longest-waiting first; returns how many woke.
@@ -293,7 +290,9 @@ pub struct Park<T> {
 
 impl<T> fmt::Debug for Park<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Park").field("parked", &self.slot.is_some()).finish()
+        f.debug_struct("Park")
+            .field("parked", &self.slot.is_some())
+            .finish()
     }
 }
 

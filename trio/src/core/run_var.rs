@@ -43,7 +43,9 @@ pub struct RunVarToken<T: 'static> {
 
 impl<T: 'static> fmt::Debug for RunVarToken<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RunVarToken").field("var", &self.var_id).finish()
+        f.debug_struct("RunVarToken")
+            .field("var", &self.var_id)
+            .finish()
     }
 }
 
@@ -80,7 +82,10 @@ impl<T: 'static> RunVar<T> {
             return id;
         }
         let new = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        match self.id.compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire) {
+        match self
+            .id
+            .compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => new,
             Err(existing) => existing,
         }
@@ -95,18 +100,23 @@ impl<T: 'static> RunVar<T> {
         let id = self.id();
         context::with_runner(|r| {
             let mut vars = r.run_vars.borrow_mut();
-            if !vars.contains_key(&id) {
-                let Some(d) = self.default else {
-                    return Err(Error::new(
-                        ErrorKind::Usage,
-                        format!("RunVar {:?} has no value in this run and no default", self.name),
-                    ));
-                };
-                vars.insert(id, Box::new(d()));
-            }
-            let v = vars
-                .get_mut(&id)
-                .and_then(|b| b.downcast_mut::<T>())
+            let slot = match vars.entry(id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let Some(d) = self.default else {
+                        return Err(Error::new(
+                            ErrorKind::Usage,
+                            format!(
+                                "RunVar {:?} has no value in this run and no default",
+                                self.name
+                            ),
+                        ));
+                    };
+                    e.insert(Box::new(d()))
+                }
+            };
+            let v = slot
+                .downcast_mut::<T>()
                 .expect("RunVar values are stored under their own type");
             Ok(f(v))
         })
@@ -133,7 +143,10 @@ impl<T: 'static> RunVar<T> {
     pub fn set(&self, value: T) -> Result<RunVarToken<T>> {
         let id = self.id();
         context::with_runner(|r| {
-            let prev = r.run_vars.borrow_mut().insert(id, Box::new(value) as Box<dyn Any>);
+            let prev = r
+                .run_vars
+                .borrow_mut()
+                .insert(id, Box::new(value) as Box<dyn Any>);
             RunVarToken {
                 var_id: id,
                 previous: prev.and_then(|b| b.downcast::<T>().ok()).map(|b| *b),
@@ -150,7 +163,10 @@ impl<T: 'static> RunVar<T> {
     pub fn reset(&self, token: RunVarToken<T>) -> Result<()> {
         let id = self.id();
         if token.var_id != id {
-            return Err(Error::new(ErrorKind::Usage, "this token belongs to another RunVar"));
+            return Err(Error::new(
+                ErrorKind::Usage,
+                "this token belongs to another RunVar",
+            ));
         }
         context::with_runner(|r| {
             let mut vars = r.run_vars.borrow_mut();

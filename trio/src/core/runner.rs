@@ -158,7 +158,8 @@ impl Runner {
 
     #[inline]
     pub(crate) fn task_exited(&self, cell: &TaskCell) {
-        self.tasks_living.set(self.tasks_living.get().saturating_sub(1));
+        self.tasks_living
+            .set(self.tasks_living.get().saturating_sub(1));
         self.task_hook(cell, |i, t| i.task_exited(t));
     }
 
@@ -274,8 +275,13 @@ impl Runner {
             // 4. entry queue and Ctrl-C
             self.process_entry_queue();
             // 5. deadlines
-            let now = self.clock.current_time();
-            let due = self.deadlines.borrow_mut().expire(now);
+            // (The clock is read only when some deadline is pending.)
+            let due = if self.deadlines.borrow().is_empty() {
+                Vec::new()
+            } else {
+                let now = self.clock.current_time();
+                self.deadlines.borrow_mut().expire(now)
+            };
             if !due.is_empty() {
                 idle = Idle::No;
                 cancel_due(due);
@@ -299,6 +305,9 @@ impl Runner {
     }
 
     fn process_entry_queue(&self) {
+        if !self.shared.has_pending() {
+            return;
+        }
         if self.shared.ki_pending.swap(false, Ordering::AcqRel) {
             self.shared.ki_seen.store(true, Ordering::Release);
             if !self.interrupted.replace(true) {
@@ -323,7 +332,11 @@ impl Runner {
 
     fn wake_idle(&self, cushion: Duration) {
         let mut idle = self.idle.borrow_mut();
-        let keys: Vec<(Duration, u64)> = idle.keys().take_while(|k| k.0 == cushion).copied().collect();
+        let keys: Vec<(Duration, u64)> = idle
+            .keys()
+            .take_while(|k| k.0 == cushion)
+            .copied()
+            .collect();
         let slots: Vec<Rc<IdleSlot>> = keys.iter().filter_map(|k| idle.remove(k)).collect();
         drop(idle);
         for s in slots {
@@ -525,7 +538,11 @@ impl Runtime {
         let root_scope = ScopeState::new();
         root_scope.enter(None).expect("fresh scope");
         let init_task = TaskCell::new(loop_id, 0, Cow::Borrowed("<init>"));
-        let system_core = Rc::new(NurseryCore::new(1, root_scope.clone(), Some(init_task.clone())));
+        let system_core = Rc::new(NurseryCore::new(
+            1,
+            root_scope.clone(),
+            Some(init_task.clone()),
+        ));
         init_task
             .l()
             .child_nurseries
@@ -533,7 +550,9 @@ impl Runtime {
             .push(Rc::downgrade(&system_core));
         let system = Rc::new(NurseryState::with_core(system_core));
         let main_scope = ScopeState::new();
-        main_scope.enter(Some(root_scope.clone())).expect("fresh scope");
+        main_scope
+            .enter(Some(root_scope.clone()))
+            .expect("fresh scope");
 
         let runner = Rc::new(Runner {
             loop_id,
@@ -607,7 +626,9 @@ impl Runtime {
             )));
         }
         if let Some(e) = Error::group(system_errors) {
-            return Err(E::from(e.context(ErrorKind::Internal, "a system task failed")));
+            return Err(E::from(
+                e.context(ErrorKind::Internal, "a system task failed"),
+            ));
         }
         if interrupted {
             let err = match main_result {
@@ -829,7 +850,9 @@ pub struct IdleWait {
 
 impl fmt::Debug for IdleWait {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IdleWait").field("cushion", &self.cushion).finish()
+        f.debug_struct("IdleWait")
+            .field("cushion", &self.cushion)
+            .finish()
     }
 }
 

@@ -111,7 +111,10 @@ impl MockClock {
     /// ```
     pub fn set_rate(&self, rate: f64) -> Result<()> {
         if !(rate >= 0.0 && rate.is_finite()) {
-            return Err(Error::new(ErrorKind::Usage, "MockClock rate must be finite and >= 0"));
+            return Err(Error::new(
+                ErrorKind::Usage,
+                "MockClock rate must be finite and >= 0",
+            ));
         }
         let mut i = self.inner.borrow_mut();
         i.virtual_base = i.now();
@@ -164,7 +167,8 @@ impl Clock for MockClock {
         if virtual_wait.is_zero() {
             Duration::ZERO
         } else if i.rate > 0.0 {
-            Duration::try_from_secs_f64(virtual_wait.as_secs_f64() / i.rate).unwrap_or(Duration::MAX)
+            Duration::try_from_secs_f64(virtual_wait.as_secs_f64() / i.rate)
+                .unwrap_or(Duration::MAX)
         } else {
             Duration::MAX
         }

@@ -122,7 +122,9 @@ pub mod __private {
             rt.run(async move { Ok::<_, crate::Error>(fut.await) })
         }));
         let hint = || {
-            eprintln!("trio: test {name} failed with scheduling seed {seed}; replay it with TRIO_SEED={seed}")
+            eprintln!(
+                "trio: test {name} failed with scheduling seed {seed}; replay it with TRIO_SEED={seed}"
+            )
         };
         match res {
             Err(p) => {
