@@ -194,11 +194,59 @@ impl Cancelled {
     }
 
     /// What caused the cancellation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # trio::run(async {
+    /// // A deadline...
+    /// trio::move_on_after(Duration::ZERO, async {
+    ///     let e = trio::sleep_forever().await.unwrap_err();
+    ///     assert_eq!(e.cancelled().unwrap().source(), trio::CancelSource::Deadline);
+    ///     Err::<(), _>(e)
+    /// }).await?;
+    /// // ...and a failing sibling in a nursery.
+    /// let r = trio::open_nursery(async |n| {
+    ///     n.start_soon(async {
+    ///         let e = trio::sleep_forever().await.unwrap_err();
+    ///         assert_eq!(e.cancelled().unwrap().source(), trio::CancelSource::Nursery);
+    ///         Err(e)
+    ///     })?;
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     Err::<(), _>(trio::Error::new(trio::ErrorKind::Other, "boom"))
+    /// }).await;
+    /// assert_eq!(r.unwrap_err().to_string(), "boom");
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn source(&self) -> CancelSource {
         self.source
     }
 
     /// The reason given to [`CancelScope::cancel_with_reason`](crate::CancelScope::cancel_with_reason), if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let scope = trio::CancelScope::new();
+    /// scope.cancel_with_reason("shutting down");
+    /// scope.run(async {
+    ///     let e = trio::lowlevel::checkpoint().await.unwrap_err();
+    ///     assert_eq!(e.cancelled().unwrap().reason(), Some("shutting down"));
+    ///     Err::<(), _>(e)
+    /// }).await?;
+    ///
+    /// // A plain `cancel` gives no reason.
+    /// let scope = trio::CancelScope::new();
+    /// scope.cancel();
+    /// scope.run(async {
+    ///     let e = trio::lowlevel::checkpoint().await.unwrap_err();
+    ///     assert_eq!(e.cancelled().unwrap().reason(), None);
+    ///     Err::<(), _>(e)
+    /// }).await?;
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn reason(&self) -> Option<&str> {
         self.reason.as_deref()
     }
@@ -374,11 +422,31 @@ impl Error {
     }
 
     /// The kind of error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::{Error, ErrorKind};
+    /// assert_eq!(Error::new(ErrorKind::WouldBlock, "try later").kind(), ErrorKind::WouldBlock);
+    /// let os = Error::from(std::io::Error::from(std::io::ErrorKind::NotFound));
+    /// assert_eq!(os.kind(), ErrorKind::Io);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
     }
 
     /// The message given when the error was made, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::{Error, ErrorKind};
+    /// let e = Error::new(ErrorKind::BusyResource, "fd 3 is in use");
+    /// assert_eq!(e.message(), Some("fd 3 is in use"));
+    /// // A wrapped error has a source, not a message.
+    /// let e = Error::other(std::fmt::Error);
+    /// assert_eq!(e.message(), None);
+    /// ```
     pub fn message(&self) -> Option<&str> {
         self.inner.message.as_deref()
     }
@@ -400,6 +468,26 @@ impl Error {
 
     /// The cancellation inside this error: the error itself when its kind is
     /// [`ErrorKind::Cancelled`], or the cancellation member of a group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::{Error, ErrorKind};
+    /// # trio::run(async {
+    /// let scope = trio::CancelScope::new();
+    /// scope.cancel();
+    /// scope.run(async {
+    ///     let e = trio::lowlevel::checkpoint().await.unwrap_err();
+    ///     assert_eq!(e.cancelled().unwrap().source(), trio::CancelSource::Explicit);
+    ///     // A group that mixes the cancellation with another error still has it.
+    ///     let g = Error::group(vec![e, Error::new(ErrorKind::Other, "x")]).unwrap();
+    ///     assert!(!g.is_cancelled());
+    ///     assert!(g.cancelled().is_some());
+    ///     Err::<(), _>(g)
+    /// }).await.unwrap_err();
+    /// assert!(Error::new(ErrorKind::Other, "x").cancelled().is_none());
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn cancelled(&self) -> Option<&Cancelled> {
         match self.inner.kind {
             ErrorKind::Cancelled => self.inner.cancelled.as_ref(),
@@ -409,11 +497,45 @@ impl Error {
     }
 
     /// The members of a group error; empty for any other kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::{Error, ErrorKind};
+    /// # trio::run(async {
+    /// let err = trio::open_nursery(async |n| {
+    ///     n.start_soon(async { Err(Error::new(ErrorKind::Other, "a")) })?;
+    ///     n.start_soon(async { Err(Error::new(ErrorKind::BrokenResource, "b")) })?;
+    ///     Ok(())
+    /// }).await.unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Group);
+    /// let mut msgs: Vec<_> = err.errors().iter().map(|e| e.message().unwrap()).collect();
+    /// msgs.sort();
+    /// assert_eq!(msgs, ["a", "b"]);
+    /// assert!(Error::new(ErrorKind::Other, "single").errors().is_empty());
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn errors(&self) -> &[Error] {
         &self.inner.group
     }
 
     /// Consumes a group into its members; any other error becomes a one-element vector.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::{Error, ErrorKind};
+    /// let g = Error::group(vec![
+    ///     Error::new(ErrorKind::Other, "a"),
+    ///     Error::new(ErrorKind::TooSlow, "b"),
+    /// ]).unwrap();
+    /// let kinds: Vec<ErrorKind> = g.into_errors().iter().map(Error::kind).collect();
+    /// assert_eq!(kinds, [ErrorKind::Other, ErrorKind::TooSlow]);
+    ///
+    /// let one = Error::new(ErrorKind::Usage, "alone").into_errors();
+    /// assert_eq!(one.len(), 1);
+    /// assert_eq!(one[0].message(), Some("alone"));
+    /// ```
     pub fn into_errors(self) -> Vec<Error> {
         if self.inner.kind == ErrorKind::Group {
             self.inner.group
@@ -441,6 +563,19 @@ impl Error {
     }
 
     /// Adds context: an error of the given kind and message whose source is `self`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use trio::{Error, ErrorKind};
+    /// let low = Error::new(ErrorKind::Io, "connection reset");
+    /// let e = low.context(ErrorKind::BrokenResource, "while sending the request");
+    /// assert_eq!(e.kind(), ErrorKind::BrokenResource);
+    /// assert_eq!(e.to_string(), "resource is broken: while sending the request");
+    /// let src = e.source().unwrap().downcast_ref::<Error>().unwrap();
+    /// assert_eq!(src.message(), Some("connection reset"));
+    /// ```
     pub fn context(self, kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Error {
         Error::build(kind, Some(message.into()), Some(Box::new(self)))
     }
@@ -594,6 +729,11 @@ pub trait MaybeCancelled: Sized {
     fn is_cancelled(&self) -> bool;
     /// Removes the cancellation from the error: `None` if nothing else is left.
     fn strip_cancelled(self) -> Option<Self>;
+    /// True if the error is or contains a cancellation (also a group that mixes a
+    /// cancellation with other errors). Defaults to [`is_cancelled`](Self::is_cancelled).
+    fn contains_cancelled(&self) -> bool {
+        self.is_cancelled()
+    }
 }
 
 impl MaybeCancelled for Error {
@@ -602,6 +742,9 @@ impl MaybeCancelled for Error {
     }
     fn strip_cancelled(self) -> Option<Self> {
         self.strip_cancelled_inner()
+    }
+    fn contains_cancelled(&self) -> bool {
+        self.cancelled().is_some()
     }
 }
 
@@ -619,6 +762,11 @@ impl MaybeCancelled for io::Error {
         self.get_ref()
             .and_then(|i| i.downcast_ref::<Error>())
             .is_some_and(Error::is_cancelled)
+    }
+    fn contains_cancelled(&self) -> bool {
+        self.get_ref()
+            .and_then(|i| i.downcast_ref::<Error>())
+            .is_some_and(|e| e.cancelled().is_some())
     }
     fn strip_cancelled(self) -> Option<Self> {
         if self.get_ref().is_some_and(|i| i.is::<Error>()) {

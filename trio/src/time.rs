@@ -29,10 +29,45 @@ pub struct Instant {
 
 impl Instant {
     /// The clock's origin.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::Instant;
+    /// assert_eq!(Instant::ZERO.as_nanos(), 0);
+    /// assert_eq!(Instant::from_nanos(0), Instant::ZERO);
+    /// // Virtual time on a MockClock starts here.
+    /// assert_eq!(trio::testing::MockClock::new().current_time(), Instant::ZERO);
+    /// ```
     pub const ZERO: Instant = Instant { nanos: 0 };
     /// Later than every other instant: "no deadline".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::Instant;
+    /// assert!(Instant::from_nanos(i64::MAX - 1) < Instant::INFINITY);
+    /// assert_eq!(Instant::INFINITY.as_secs_f64(), f64::INFINITY);
+    /// // A fresh cancel scope has no deadline.
+    /// assert_eq!(trio::CancelScope::new().deadline(), Instant::INFINITY);
+    /// ```
     pub const INFINITY: Instant = Instant { nanos: i64::MAX };
     /// Earlier than every other instant: the effective deadline of cancelled code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::Instant;
+    /// assert!(Instant::NEG_INFINITY < Instant::from_nanos(i64::MIN + 1));
+    /// # trio::run(async {
+    /// let scope = trio::CancelScope::new();
+    /// scope.cancel();
+    /// scope.run(async {
+    ///     assert_eq!(trio::current_effective_deadline(), Instant::NEG_INFINITY);
+    ///     Ok::<_, trio::Error>(())
+    /// }).await?;
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub const NEG_INFINITY: Instant = Instant { nanos: i64::MIN };
 
     /// The instant `nanos` nanoseconds after the origin (negative: before).
@@ -66,11 +101,30 @@ impl Instant {
     }
 
     /// Nanoseconds since the origin.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trio::Instant;
+    /// assert_eq!((Instant::ZERO + Duration::from_micros(3)).as_nanos(), 3_000);
+    /// assert_eq!((Instant::ZERO - Duration::from_secs(1)).as_nanos(), -1_000_000_000);
+    /// ```
     pub const fn as_nanos(self) -> i64 {
         self.nanos
     }
 
     /// Seconds since the origin as a float (the infinities map to ±∞).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trio::Instant;
+    /// assert_eq!((Instant::ZERO + Duration::from_millis(1500)).as_secs_f64(), 1.5);
+    /// assert_eq!(Instant::from_nanos(-250_000_000).as_secs_f64(), -0.25);
+    /// assert_eq!(Instant::NEG_INFINITY.as_secs_f64(), f64::NEG_INFINITY);
+    /// ```
     pub fn as_secs_f64(self) -> f64 {
         match self {
             Instant::INFINITY => f64::INFINITY,
@@ -80,11 +134,33 @@ impl Instant {
     }
 
     /// True for neither infinity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::Instant;
+    /// assert!(Instant::ZERO.is_finite());
+    /// assert!(Instant::from_nanos(i64::MAX - 1).is_finite());
+    /// assert!(!Instant::INFINITY.is_finite());
+    /// assert!(!Instant::NEG_INFINITY.is_finite());
+    /// ```
     pub const fn is_finite(self) -> bool {
         self.nanos != i64::MAX && self.nanos != i64::MIN
     }
 
     /// `self + d`, saturating at [`Instant::INFINITY`]; the infinities stay put.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trio::Instant;
+    /// let t = Instant::ZERO.saturating_add(Duration::from_secs(2));
+    /// assert_eq!(t.as_secs_f64(), 2.0);
+    /// let near_end = Instant::from_nanos(i64::MAX - 10);
+    /// assert_eq!(near_end.saturating_add(Duration::from_secs(1)), Instant::INFINITY);
+    /// assert_eq!(Instant::NEG_INFINITY.saturating_add(Duration::from_secs(1)), Instant::NEG_INFINITY);
+    /// ```
     pub fn saturating_add(self, d: Duration) -> Instant {
         if !self.is_finite() {
             return self;
@@ -96,6 +172,18 @@ impl Instant {
     }
 
     /// `self - d`, saturating at [`Instant::NEG_INFINITY`]; the infinities stay put.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trio::Instant;
+    /// let t = Instant::from_nanos(5_000).saturating_sub(Duration::from_nanos(7_000));
+    /// assert_eq!(t.as_nanos(), -2_000);
+    /// let near_start = Instant::from_nanos(i64::MIN + 10);
+    /// assert_eq!(near_start.saturating_sub(Duration::from_secs(1)), Instant::NEG_INFINITY);
+    /// assert_eq!(Instant::INFINITY.saturating_sub(Duration::from_secs(1)), Instant::INFINITY);
+    /// ```
     pub fn saturating_sub(self, d: Duration) -> Instant {
         if !self.is_finite() {
             return self;
@@ -107,6 +195,18 @@ impl Instant {
     }
 
     /// The time from `earlier` to `self`, zero if `earlier` is later.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trio::Instant;
+    /// let a = Instant::ZERO + Duration::from_secs(1);
+    /// let b = Instant::ZERO + Duration::from_secs(3);
+    /// assert_eq!(b.saturating_duration_since(a), Duration::from_secs(2));
+    /// assert_eq!(a.saturating_duration_since(b), Duration::ZERO);
+    /// assert_eq!(Instant::INFINITY.saturating_duration_since(a), Duration::MAX);
+    /// ```
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
         if self <= earlier {
             return Duration::ZERO;
@@ -225,6 +325,16 @@ pub struct SystemClock {
 
 impl SystemClock {
     /// A system clock whose origin lies 10,000 to 200,000 seconds in the past.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trio::{Clock, Instant};
+    /// let now = trio::SystemClock::new().current_time();
+    /// assert!(now >= Instant::ZERO + Duration::from_secs(10_000));
+    /// assert!(now < Instant::ZERO + Duration::from_secs(200_001));
+    /// ```
     pub fn new() -> SystemClock {
         SystemClock {
             origin: std::time::Instant::now(),

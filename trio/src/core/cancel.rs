@@ -112,6 +112,10 @@ impl ScopeState {
         self.effectively_cancelled.get()
     }
 
+    pub(crate) fn cancel_called(&self) -> bool {
+        self.cancel_called.get()
+    }
+
     /// Links this scope under `parent` and arms its deadline. Errors if it was
     /// entered before.
     pub(crate) fn enter(&self, parent: Option<Rc<ScopeState>>) -> Result<(), Error> {
@@ -189,7 +193,7 @@ impl ScopeState {
     }
 
     pub(crate) fn cancel(&self, source: CancelSource, reason: Option<Arc<str>>) {
-        if self.cancel_called.get() || self.phase.get() == Phase::Exited {
+        if self.cancel_called.get() {
             return;
         }
         *self.reason.borrow_mut() = Some(Cancelled::new(source, reason));
@@ -210,6 +214,22 @@ impl ScopeState {
                 .borrow()
                 .as_ref()
                 .is_some_and(|p| p.effectively_cancelled())
+    }
+
+    /// Moves every scope entered directly under this one to `new_parent` (a task
+    /// started with `Nursery::start` moving into its target nursery, as Trio's
+    /// `TaskStatus.started` reparents the old nursery's cancel status children).
+    pub(crate) fn reparent_children(&self, new_parent: &Rc<ScopeState>) {
+        let children: Vec<Rc<ScopeState>> = std::mem::take(&mut *self.children.borrow_mut())
+            .into_iter()
+            .filter_map(|(_, c)| c.upgrade())
+            .collect();
+        for c in children {
+            let key = new_parent.children.borrow_mut().insert(c.me.clone());
+            c.key_in_parent.set(key);
+            *c.parent.borrow_mut() = Some(new_parent.clone());
+            c.recalc();
+        }
     }
 
     /// Recomputes the cached flag here and, if it changed, in the subtree below;
@@ -549,7 +569,8 @@ impl CancelScope {
     }
 
     /// Cancels the scope: every checkpoint inside it now returns `Err(Cancelled)`
-    /// (source [`CancelSource::Explicit`]). Idempotent; a no-op after the scope exited.
+    /// (source [`CancelSource::Explicit`]). Idempotent; after the scope exited it only
+    /// records the call in [`cancel_called`](Self::cancel_called), as in Trio.
     ///
     /// # Examples
     ///
@@ -577,11 +598,61 @@ impl CancelScope {
     }
 
     /// True once [`cancel`](Self::cancel) was called or the deadline expired.
+    ///
+    /// As in Trio, a scope that is not entered yet (or still running) whose
+    /// deadline has passed reports `true` — and is cancelled — even before the run
+    /// loop noticed the deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let s = trio::CancelScope::new();
+    /// assert!(!s.cancel_called());
+    /// s.cancel();
+    /// assert!(s.cancel_called());
+    ///
+    /// // A deadline that has passed counts too.
+    /// let late = trio::CancelScope::with_deadline(trio::current_time());
+    /// assert!(late.cancel_called());
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn cancel_called(&self) -> bool {
-        self.state.cancel_called.get()
+        let s = &self.state;
+        if !s.cancel_called.get() && s.phase.get() != Phase::Exited {
+            let now = context::with_runner(|r| r.current_time());
+            if now.is_some_and(|now| now >= s.deadline.get()) {
+                s.cancel(CancelSource::Deadline, None);
+            }
+        }
+        s.cancel_called.get()
     }
 
     /// True if the scope swallowed a cancellation on exit.
+    ///
+    /// A scope can be cancelled without catching anything: when the code inside
+    /// finishes without reaching a checkpoint.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let s = trio::CancelScope::new();
+    /// let r = s.run(async {
+    ///     s.cancel();
+    ///     Ok::<_, trio::Error>("no checkpoint")
+    /// }).await?;
+    /// assert_eq!(r, Some("no checkpoint"));
+    /// assert!(s.cancel_called() && !s.cancelled_caught());
+    ///
+    /// let s = trio::CancelScope::new();
+    /// s.run(async {
+    ///     s.cancel();
+    ///     trio::lowlevel::checkpoint().await
+    /// }).await?;
+    /// assert!(s.cancelled_caught());
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn cancelled_caught(&self) -> bool {
         self.state.cancelled_caught.get()
     }
@@ -615,6 +686,25 @@ impl CancelScope {
     }
 
     /// The relative deadline of a scope not yet entered, if it has one.
+    ///
+    /// Entering the scope turns it into an absolute [`deadline`](Self::deadline).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # trio::run(async {
+    /// assert_eq!(trio::CancelScope::new().relative_deadline(), None);
+    /// let s = trio::CancelScope::with_timeout(Duration::from_secs(30));
+    /// assert_eq!(s.relative_deadline(), Some(Duration::from_secs(30)));
+    /// let t0 = trio::current_time();
+    /// s.run(async {
+    ///     assert_eq!(s.relative_deadline(), None);
+    ///     assert!(s.deadline() >= t0 + Duration::from_secs(30));
+    ///     Ok::<_, trio::Error>(())
+    /// }).await?;
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn relative_deadline(&self) -> Option<Duration> {
         self.state.relative.get()
     }
@@ -640,6 +730,23 @@ impl CancelScope {
 
     /// True if the scope is shielded: cancellations of enclosing scopes do not reach
     /// inside it (its own `cancel` and deadline still do).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let outer = trio::CancelScope::new();
+    /// outer.cancel();
+    /// outer.run(async {
+    ///     let inner = trio::CancelScope::new().shielded();
+    ///     assert!(inner.shield());
+    ///     inner.run(trio::lowlevel::checkpoint()).await?.unwrap(); // not cancelled
+    ///     trio::lowlevel::checkpoint().await // cancelled: outside the shield
+    /// }).await?;
+    /// assert!(outer.cancelled_caught());
+    /// assert!(!trio::CancelScope::new().shield());
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn shield(&self) -> bool {
         self.state.shield.get()
     }
@@ -662,6 +769,31 @@ pin_project_lite::pin_project! {
     /// The future returned by [`CancelScope::run`] and [`move_on_after`].
     ///
     /// Output: `Result<Option<T>, E>` — `Ok(None)` when the scope caught its cancellation.
+    ///
+    /// # Errors
+    ///
+    /// As [`CancelScope::run`]: the errors of the inner future (minus the
+    /// cancellation the scope caught), and [`ErrorKind::Usage`] if the scope was
+    /// entered before.
+    ///
+    /// # Cancellation
+    ///
+    /// Not a checkpoint itself; the inner future's checkpoints see this scope's
+    /// cancellation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::ScopeRun;
+    /// # trio::run(async {
+    /// let scope = trio::CancelScope::new();
+    /// let first: ScopeRun<_> = scope.run(async { Ok::<_, trio::Error>(1) });
+    /// assert_eq!(first.await?, Some(1));
+    /// // A scope is entered once: a second run is refused.
+    /// let again = scope.run(async { Ok::<_, trio::Error>(2) }).await;
+    /// assert_eq!(again.unwrap_err().kind(), trio::ErrorKind::Usage);
+    /// # Ok(()) }).unwrap();
+    /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub struct ScopeRun<F> {
         state: Rc<ScopeState>,
@@ -712,7 +844,7 @@ where
         Poll::Ready(match out {
             Ok(v) => Ok(Some(v)),
             Err(e) if catchable => {
-                let had_cancel = e.is_cancelled();
+                let had_cancel = e.contains_cancelled();
                 match e.strip_cancelled() {
                     None => {
                         state.cancelled_caught.set(true);
@@ -791,6 +923,34 @@ where
 
 pin_project_lite::pin_project! {
     /// The future returned by [`fail_after`] and [`fail_at`].
+    ///
+    /// Output: `Result<T, E>` — the inner future's value, or [`TooSlow`] converted
+    /// into `E` when the deadline cancelled it.
+    ///
+    /// # Errors
+    ///
+    /// As [`fail_after`].
+    ///
+    /// # Cancellation
+    ///
+    /// As [`move_on_after`]; an enclosing cancellation passes through as an error,
+    /// not as `TooSlow`.
+    ///
+    /// # Examples
+    ///
+    /// Works with any error type that can hold a trio cancellation and a
+    /// [`TooSlow`], such as [`std::io::Error`]:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # trio::run(async {
+    /// let slow: trio::FailAfter<_> = trio::fail_after(Duration::from_millis(1), async {
+    ///     trio::sleep_forever().await?;
+    ///     Ok::<(), std::io::Error>(())
+    /// });
+    /// assert_eq!(slow.await.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// # Ok(()) }).unwrap();
+    /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub struct FailAfter<F> {
         #[pin]

@@ -17,6 +17,34 @@ use crate::error::Result;
 use crate::time::Instant;
 
 /// The future of [`checkpoint`] and [`cancel_shielded_checkpoint`].
+///
+/// # Errors
+///
+/// From [`checkpoint`]: `Cancelled` inside an effectively cancelled scope,
+/// [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside trio. From
+/// [`cancel_shielded_checkpoint`]: never.
+///
+/// # Cancellation
+///
+/// Always a schedule point (it yields once); a cancellation point only when made by
+/// [`checkpoint`].
+///
+/// # Examples
+///
+/// ```
+/// use trio::lowlevel::{Checkpoint, cancel_shielded_checkpoint, checkpoint};
+/// # trio::run(async {
+/// let scope = trio::CancelScope::new();
+/// scope.cancel();
+/// scope.run(async {
+///     let shielded: Checkpoint = cancel_shielded_checkpoint();
+///     assert!(shielded.await.is_ok());
+///     let plain: Checkpoint = checkpoint();
+///     assert!(plain.await.unwrap_err().is_cancelled());
+///     Ok::<_, trio::Error>(())
+/// }).await?;
+/// # Ok(()) }).unwrap();
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
 pub struct Checkpoint {
@@ -127,6 +155,35 @@ pub fn checkpoint_if_cancelled() -> Result<()> {
 }
 
 /// The future of [`sleep_forever`].
+///
+/// # Errors
+///
+/// Always `Cancelled`, once an enclosing scope is cancelled (or
+/// [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside trio).
+///
+/// # Cancellation
+///
+/// A checkpoint; cancellation is the only way it completes.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let scope = trio::CancelScope::new();
+/// let s = &scope;
+/// trio::open_nursery(async |n| {
+///     n.start_soon(async move {
+///         let forever: trio::SleepForever = trio::sleep_forever();
+///         assert_eq!(s.run(forever).await?, None);
+///         Ok(())
+///     })?;
+///     trio::testing::wait_all_tasks_blocked().await?;
+///     scope.cancel();
+///     Ok(())
+/// }).await?;
+/// assert!(scope.cancelled_caught());
+/// # Ok(()) }).unwrap();
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Default)]
 pub struct SleepForever {

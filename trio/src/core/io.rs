@@ -242,6 +242,46 @@ fn dir_word(dir: Dir) -> &'static str {
 }
 
 /// The future of [`wait_readable`] and [`wait_writable`].
+///
+/// # Errors
+///
+/// As [`wait_readable`]: [`ErrorKind::BusyResource`] if another task already waits
+/// for the same fd in the same direction, [`ErrorKind::ClosedResource`] after
+/// [`notify_closing`], an I/O error if the fd cannot be registered.
+///
+/// # Cancellation
+///
+/// A checkpoint; a cancelled or dropped `WaitFd` leaves nothing registered.
+///
+/// # Examples
+///
+/// One waiter per fd and direction; a cancelled waiter frees its place:
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsRawFd;
+/// use trio::lowlevel::{WaitFd, wait_readable};
+/// # trio::run(async {
+/// let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
+/// let fd = a.as_raw_fd();
+/// let scope = trio::CancelScope::new();
+/// let s = &scope;
+/// trio::open_nursery(async |n| {
+///     n.start_soon(async move {
+///         let wait: WaitFd = wait_readable(fd);
+///         assert_eq!(s.run(wait).await?, None); // cancelled below
+///         Ok(())
+///     })?;
+///     trio::testing::wait_all_tasks_blocked().await?;
+///     let e = wait_readable(fd).await.unwrap_err();
+///     assert_eq!(e.kind(), trio::ErrorKind::BusyResource);
+///     scope.cancel();
+///     Ok(())
+/// }).await?;
+/// b.write_all(b"x")?;
+/// wait_readable(fd).await?; // the fd is free again
+/// # Ok(()) }).unwrap();
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct WaitFd {
     fd: RawFd,

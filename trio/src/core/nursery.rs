@@ -220,13 +220,21 @@ impl<'env> NurseryState<'env> {
         }
         let runner = context::runner().ok_or_else(outside_trio)?;
         let cell = TaskCell::new(runner.loop_id, runner.next_id(), name);
-        self.adopt(cell.clone(), fut);
+        self.link(&cell, fut);
+        // Trio's order: `task_spawned`, then `task_scheduled`.
         runner.task_spawned(&cell);
+        cell.schedule_local(cell.l());
         Ok(cell)
     }
 
     /// Makes `cell`/`fut` a child of this nursery and schedules it.
     fn adopt(&self, cell: Arc<TaskCell>, fut: ChildFuture<'env>) {
+        self.link(&cell, fut);
+        cell.schedule_local(cell.l());
+    }
+
+    /// Makes `cell`/`fut` a child of this nursery, not yet scheduled.
+    fn link(&self, cell: &Arc<TaskCell>, fut: ChildFuture<'env>) {
         let key = self.futures.borrow_mut().insert(Some(fut));
         let k2 = self.core.children.borrow_mut().insert(cell.clone());
         debug_assert_eq!(key, k2);
@@ -235,7 +243,6 @@ impl<'env> NurseryState<'env> {
         *l.owner.borrow_mut() = Some(self.core.clone());
         *l.status.borrow_mut() = Some(self.core.scope.clone());
         l.scheduled.set(false);
-        cell.schedule_local(l);
     }
 
     /// Removes a child without ending it (to move it to another nursery).
@@ -256,8 +263,9 @@ impl<'env> NurseryState<'env> {
     }
 
     pub(crate) fn add_error(&self, e: Error) {
-        if !e.is_cancelled() {
-            self.core.scope.cancel(CancelSource::Nursery, None);
+        if !e.is_cancelled() && !self.core.scope.cancel_called() {
+            let reason: Arc<str> = Arc::from(format!("a task in the nursery failed: {e}"));
+            self.core.scope.cancel(CancelSource::Nursery, Some(reason));
         }
         self.errors.borrow_mut().push(e);
     }
@@ -313,19 +321,21 @@ impl<'env> NurseryState<'env> {
         l.scheduled.set(false);
         let status = l.status.borrow().clone().expect("a live task has a status");
         let runner = context::runner().expect("children are polled inside the run loop");
-        runner.before_task_step(cell);
         let outcome = {
+            // The step hooks run as the task (Trio: `current_task()` is the task).
             let _g = PollGuard::task(cell, &status);
+            runner.before_task_step(cell);
             // SAFETY: see above: the cell outlives this poll.
             let waker = unsafe { WakerRef::from_ptr(cell_ptr) };
             let mut cx = Context::from_waker(&waker);
-            match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+            let outcome = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
                 Ok(Poll::Pending) => None,
                 Ok(Poll::Ready(r)) => Some(Ok(r)),
                 Err(p) => Some(Err(p)),
-            }
+            };
+            runner.after_task_step(cell);
+            outcome
         };
-        runner.after_task_step(cell);
         match outcome {
             None => {
                 if let Some(slot) = self.futures.borrow_mut().get_mut(key) {
@@ -535,7 +545,9 @@ impl<'env> Nursery<'env> {
     /// # Cancellation
     ///
     /// Cancelling the caller before `started` cancels the child, and `start` returns
-    /// the child's result (normally `Err(Cancelled)`).
+    /// the child's result (normally `Err(Cancelled)`). As in Trio, a `started` call
+    /// made while the caller is cancelled is ignored: the child stays under `start`
+    /// until it finishes, and `start` returns its error, or the value if it succeeded.
     ///
     /// # Panics
     ///
@@ -616,6 +628,9 @@ impl<'env> Nursery<'env> {
         let _pending = PendingStart::new(&target.core);
         let _temp_guard = AbandonOnDrop(temp.clone());
         temp.spawn(name, Box::pin(async move { f(status).await }))?;
+        // Set when `started` was called while the caller was cancelled: as in Trio,
+        // the call is then a no-op and the child keeps running under `start`.
+        let mut ignored_start = false;
         poll_fn(|cx| {
             temp.core.set_parent_waker(cx.waker());
             temp.core.polling.set(true);
@@ -623,7 +638,17 @@ impl<'env> Nursery<'env> {
             temp.run_batch(&batch);
             temp.core.return_batch(batch);
             temp.core.polling.set(false);
-            let value = shared.value.borrow_mut().take();
+            if !ignored_start
+                && shared.value.borrow().is_some()
+                && temp.core.scope.effectively_cancelled()
+            {
+                ignored_start = true;
+            }
+            let value = if ignored_start {
+                None
+            } else {
+                shared.value.borrow_mut().take()
+            };
             if let Some(v) = value {
                 // Move the child (if it still runs) and anything it left behind.
                 let keys: Vec<usize> = temp.futures.borrow().iter().map(|(k, _)| k).collect();
@@ -632,6 +657,8 @@ impl<'env> Nursery<'env> {
                         target.adopt(cell, fut);
                     }
                 }
+                // The scopes the child entered so far now hang under the target.
+                temp.core.scope.reparent_children(&target.core.scope);
                 for e in temp.take_errors() {
                     target.add_error(e);
                 }
@@ -646,12 +673,15 @@ impl<'env> Nursery<'env> {
                 if let Some(p) = temp.take_panic() {
                     resume_unwind(p);
                 }
-                return Poll::Ready(Err(Error::group(temp.take_errors()).unwrap_or_else(|| {
+                if let Some(e) = Error::group(temp.take_errors()) {
+                    return Poll::Ready(Err(e));
+                }
+                return Poll::Ready(shared.value.borrow_mut().take().ok_or_else(|| {
                     Error::new(
                         ErrorKind::Usage,
                         "a task started with Nursery::start returned without calling TaskStatus::started",
                     )
-                })));
+                }));
             }
             if temp.core.has_ready() {
                 cx.waker().wake_by_ref();
@@ -773,6 +803,20 @@ impl<'env> Nursery<'env> {
     }
 
     /// A handle to inspect the nursery in the task tree.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let info = trio::open_nursery(async |n| {
+    ///     let info = n.info();
+    ///     assert_eq!(info.parent_task(), Some(trio::lowlevel::current_task()));
+    ///     assert!(!info.is_closed());
+    ///     Ok(info)
+    /// }).await?;
+    /// assert!(info.is_closed()); // the handle outlives the nursery
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn info(&self) -> NurseryInfo {
         NurseryInfo {
             core: self.state.core.clone(),
@@ -838,6 +882,31 @@ pub struct TaskStatus<V> {
 impl<V> TaskStatus<V> {
     /// Reports that the child is ready: `start()` returns `value`, and the child
     /// moves into the nursery. Consumes the status, so it can be called only once.
+    ///
+    /// # Examples
+    ///
+    /// The child keeps running in the nursery after `start` returns:
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// # trio::run(async {
+    /// let done = Cell::new(false);
+    /// let d = &done;
+    /// trio::open_nursery(async |n| {
+    ///     let v = n.start(async move |status: trio::TaskStatus<u32>| {
+    ///         status.started(7);
+    ///         trio::lowlevel::checkpoint().await?;
+    ///         d.set(true);
+    ///         Ok(())
+    ///     }).await?;
+    ///     assert_eq!(v, 7);
+    ///     assert!(!d.get());
+    ///     assert_eq!(n.info().child_tasks().len(), 1);
+    ///     Ok(())
+    /// }).await?;
+    /// assert!(done.get());
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn started(self, value: V) {
         *self.shared.value.borrow_mut() = Some(value);
     }
@@ -934,16 +1003,62 @@ impl<T> TaskHandle<T> {
     }
 
     /// Cancels the child alone (its siblings and the nursery go on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     let mut stuck = n.spawn(async { trio::sleep_forever().await?; Ok(0) })?;
+    ///     let mut quick = n.spawn(async { trio::lowlevel::checkpoint().await?; Ok(1) })?;
+    ///     stuck.cancel();
+    ///     assert_eq!(stuck.join().await.unwrap_err().kind(), trio::ErrorKind::TaskCancelled);
+    ///     assert_eq!(quick.join().await?, 1); // the sibling was not cancelled
+    ///     assert!(!n.cancel_scope().cancel_called());
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
     pub fn cancel(&self) {
         self.shared.scope.cancel();
     }
 
     /// True once the child has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     let h = n.spawn(async { Ok("value") })?;
+    ///     assert!(!h.is_finished()); // not even started yet
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     assert!(h.is_finished());
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.shared.result.borrow().is_some()
     }
 
     /// The child's task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     let mut h = n.spawn_named("child", async {
+    ///         Ok(trio::lowlevel::current_task())
+    ///     })?;
+    ///     let task = h.task().clone();
+    ///     assert_eq!(task.name(), "child");
+    ///     assert_eq!(h.join().await?, task); // the same task, seen from inside
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
     pub fn task(&self) -> &Task {
         &self.task
     }
@@ -1000,12 +1115,23 @@ where
     let mut body_fut = std::pin::pin!(body_fut);
     let mut body_out: Option<Result<T>> = None;
     let mut body_done = false;
+    // Trio: leaving a nursery is a schedule point even when there is nothing to
+    // wait for (`cancel_shielded_checkpoint`); waiting for children is one already.
+    let mut yielded_since_body_done = false;
     let state = &nursery.state;
     poll_fn(move |cx| {
         let core = &state.core;
         core.set_parent_waker(cx.waker());
         core.polling.set(true);
         let batch = core.take_batch();
+        // The body is part of the parent task and the batch holds the children: in
+        // Trio they would all be in one shuffled batch, so the seed decides whether
+        // the body goes before or after the children this time.
+        let children_first =
+            !batch.is_empty() && !body_done && context::with_runner(|r| r.coin()).unwrap_or(false);
+        if children_first {
+            state.run_batch(&batch);
+        }
         if !body_done {
             let _g = PollGuard::status(&core.scope);
             match catch_unwind(AssertUnwindSafe(|| body_fut.as_mut().poll(cx))) {
@@ -1025,10 +1151,17 @@ where
                 state.add_error(e);
             }
         }
-        state.run_batch(&batch);
+        if !children_first {
+            state.run_batch(&batch);
+        }
         core.return_batch(batch);
         core.polling.set(false);
         if body_done && state.is_empty() && core.pending_starts.get() == 0 {
+            if !yielded_since_body_done {
+                yielded_since_body_done = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             let catchable =
                 core.scope.effectively_cancelled() && !core.scope.parent_cancellation_visible();
             state.close();
@@ -1062,6 +1195,9 @@ where
         }
         if core.has_ready() {
             cx.waker().wake_by_ref();
+        }
+        if body_done {
+            yielded_since_body_done = true;
         }
         Poll::Pending
     })
@@ -1098,6 +1234,23 @@ impl Task {
 
     /// The task's name: given at spawn, or derived from the future's type (for an
     /// `async` block in `fn serve`, something like `my_crate::serve`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// async fn serve() -> trio::Result<()> {
+    ///     trio::lowlevel::checkpoint().await
+    /// }
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     let named = n.spawn_named("worker", async { Ok(()) })?;
+    ///     assert_eq!(named.task().name(), "worker");
+    ///     let unnamed = n.spawn(serve())?;
+    ///     assert!(unnamed.task().name().ends_with("serve"));
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
     pub fn name(&self) -> &str {
         let mut n: &str = &self.cell.name;
         while let Some(rest) = n.strip_suffix("::{{closure}}") {
@@ -1107,17 +1260,63 @@ impl Task {
     }
 
     /// The task's id, unique within the run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let me = trio::lowlevel::current_task();
+    /// trio::open_nursery(async |n| {
+    ///     let a = n.spawn(async { Ok(()) })?;
+    ///     let b = n.spawn(async { Ok(()) })?;
+    ///     assert_ne!(a.task().id(), b.task().id());
+    ///     assert_ne!(a.task().id(), me.id());
+    ///     Ok(())
+    /// }).await?;
+    /// assert_eq!(trio::lowlevel::current_task().id(), me.id());
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn id(&self) -> u64 {
         self.cell.id
     }
 
     /// True until the task finishes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let task = trio::open_nursery(async |n| {
+    ///     let h = n.spawn(trio::sleep_forever())?;
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     assert!(h.task().is_alive());
+    ///     h.cancel();
+    ///     Ok(h.task().clone())
+    /// }).await?;
+    /// assert!(!task.is_alive());
+    /// assert!(trio::lowlevel::current_task().is_alive());
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn is_alive(&self) -> bool {
         self.cell.local().is_some_and(|l| l.alive.get())
     }
 
     /// The nursery this task is a child of (`None` for the root task and for tasks
     /// that have finished).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let task = trio::open_nursery(async |n| {
+    ///     let h = n.spawn(async { trio::lowlevel::checkpoint().await })?;
+    ///     assert_eq!(h.task().parent_nursery(), Some(n.info()));
+    ///     Ok(h.task().clone())
+    /// }).await?;
+    /// assert_eq!(task.parent_nursery(), None); // finished
+    /// assert_eq!(trio::lowlevel::current_root_task().parent_nursery(), None);
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn parent_nursery(&self) -> Option<NurseryInfo> {
         let l = self.cell.local()?;
         let core = l.owner.borrow().clone()?;
@@ -1125,6 +1324,20 @@ impl Task {
     }
 
     /// The nurseries currently open inside this task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let me = trio::lowlevel::current_task();
+    /// assert!(me.child_nurseries().is_empty());
+    /// trio::open_nursery(async |n| {
+    ///     assert_eq!(me.child_nurseries(), [n.info()]);
+    ///     Ok(())
+    /// }).await?;
+    /// assert!(me.child_nurseries().is_empty()); // closed nurseries leave the tree
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn child_nurseries(&self) -> Vec<NurseryInfo> {
         let Some(l) = self.cell.local() else {
             return Vec::new();
@@ -1183,11 +1396,40 @@ pub struct NurseryInfo {
 
 impl NurseryInfo {
     /// The task that opened the nursery.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     let parent = n.info().parent_task().unwrap();
+    ///     assert_eq!(parent, trio::lowlevel::current_task());
+    ///     assert_eq!(parent.name(), "<main>");
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
     pub fn parent_task(&self) -> Option<Task> {
         self.core.parent_task.clone().map(Task::from_cell)
     }
 
     /// The nursery's live children.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     let a = n.spawn_named("a", trio::sleep_forever())?;
+    ///     n.start_soon_named("b", async { Ok(()) })?;
+    ///     assert_eq!(n.info().child_tasks().len(), 2);
+    ///     trio::testing::wait_all_tasks_blocked().await?; // "b" finishes
+    ///     assert_eq!(n.info().child_tasks(), [a.task().clone()]);
+    ///     a.cancel();
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
     pub fn child_tasks(&self) -> Vec<Task> {
         self.core
             .children
@@ -1198,11 +1440,37 @@ impl NurseryInfo {
     }
 
     /// The nursery's id, unique within the run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |outer| {
+    ///     trio::open_nursery(async |inner| {
+    ///         assert_ne!(outer.info().id(), inner.info().id());
+    ///         assert_eq!(outer.info().id(), outer.info().id());
+    ///         Ok(())
+    ///     }).await
+    /// }).await
+    /// # }).unwrap();
+    /// ```
     pub fn id(&self) -> u64 {
         self.core.id
     }
 
     /// True once the nursery has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let info = trio::open_nursery(async |n| {
+    ///     assert!(!n.info().is_closed());
+    ///     Ok(n.info())
+    /// }).await?;
+    /// assert!(info.is_closed());
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.core.closed.get()
     }

@@ -131,6 +131,26 @@ impl<T> fmt::Debug for ParkingLot<T> {
 }
 
 /// Statistics of a [`ParkingLot`].
+///
+/// # Examples
+///
+/// ```
+/// use trio::lowlevel::ParkingLot;
+/// # trio::run(async {
+/// let lot = ParkingLot::<()>::new();
+/// let lot = &lot;
+/// assert_eq!(lot.statistics().tasks_waiting, 0);
+/// trio::open_nursery(async |n| {
+///     for _ in 0..2 {
+///         n.start_soon(async move { lot.park().await })?;
+///     }
+///     trio::testing::wait_all_tasks_blocked().await?;
+///     assert_eq!(lot.statistics().tasks_waiting, 2);
+///     lot.unpark_all();
+///     Ok(())
+/// }).await
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ParkingLotStatistics {
@@ -140,6 +160,16 @@ pub struct ParkingLotStatistics {
 
 impl<T> ParkingLot<T> {
     /// An empty lot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lot: trio::lowlevel::ParkingLot<String> = trio::lowlevel::ParkingLot::new();
+    /// assert!(lot.is_empty());
+    /// assert!(!lot.is_broken());
+    /// // Nobody to hand the value to: it comes back.
+    /// assert_eq!(lot.unpark_with("hi".to_string()).unwrap_err(), "hi");
+    /// ```
     pub fn new() -> ParkingLot<T> {
         ParkingLot {
             inner: Rc::new(RefCell::new(LotInner {
@@ -166,6 +196,31 @@ impl<T> ParkingLot<T> {
     ///
     /// Dropping the future before it completes also leaves the queue; a value
     /// handed to it in the meantime is dropped.
+    ///
+    /// # Examples
+    ///
+    /// A cancelled waiter leaves the queue:
+    ///
+    /// ```
+    /// use trio::lowlevel::ParkingLot;
+    /// # trio::run(async {
+    /// let lot = ParkingLot::<()>::new();
+    /// let scope = trio::CancelScope::new();
+    /// let (lot, s) = (&lot, &scope);
+    /// trio::open_nursery(async |n| {
+    ///     n.start_soon(async move {
+    ///         assert_eq!(s.run(lot.park()).await?, None);
+    ///         Ok(())
+    ///     })?;
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     assert_eq!(lot.len(), 1);
+    ///     scope.cancel();
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     assert!(lot.is_empty());
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
     pub fn park(&self) -> Park<T> {
         Park {
             lot: Rc::downgrade(&self.inner),
@@ -180,6 +235,25 @@ impl<T> ParkingLot<T> {
     /// # Errors
     ///
     /// `Err(value)` when no task is parked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::ParkingLot;
+    /// # trio::run(async {
+    /// let lot = ParkingLot::<&str>::new();
+    /// let lot = &lot;
+    /// assert_eq!(lot.unpark_with("lost").unwrap_err(), "lost");
+    /// trio::open_nursery(async |n| {
+    ///     let mut h = n.spawn(async move { lot.park().await })?;
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     let woken = lot.unpark_with("hello").unwrap();
+    ///     assert_eq!(woken.as_ref(), Some(h.task()));
+    ///     assert_eq!(h.join().await?, "hello");
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
     pub fn unpark_with(&self, value: T) -> std::result::Result<Option<Task>, T> {
         let slot = self.inner.borrow_mut().pop();
         match slot {
@@ -197,6 +271,27 @@ impl<T> ParkingLot<T> {
 
     /// Moves up to `count` waiters, longest-waiting first, to the back of `other`
     /// (Trio's `repark`); they stay parked. Returns how many moved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::ParkingLot;
+    /// # trio::run(async {
+    /// let (a, b) = (ParkingLot::<()>::new(), ParkingLot::<()>::new());
+    /// let (a, b) = (&a, &b);
+    /// trio::open_nursery(async |n| {
+    ///     for _ in 0..3 {
+    ///         n.start_soon(async move { a.park().await })?;
+    ///     }
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     assert_eq!(a.repark(b, 2), 2);
+    ///     assert_eq!((a.len(), b.len()), (1, 2));
+    ///     assert_eq!(b.unpark_all(), 2); // the moved waiters wake from `b`
+    ///     assert_eq!(a.unpark_all(), 1);
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
     pub fn repark(&self, other: &ParkingLot<T>, count: usize) -> usize {
         let mut moved = 0;
         while moved < count {
@@ -211,12 +306,54 @@ impl<T> ParkingLot<T> {
     }
 
     /// Moves every waiter to `other` (Trio's `repark_all`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::ParkingLot;
+    /// # trio::run(async {
+    /// let (a, b) = (ParkingLot::<()>::new(), ParkingLot::<()>::new());
+    /// let (a, b) = (&a, &b);
+    /// trio::open_nursery(async |n| {
+    ///     for _ in 0..2 {
+    ///         n.start_soon(async move { a.park().await })?;
+    ///     }
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     assert_eq!(a.repark_all(b), 2);
+    ///     assert!(a.is_empty());
+    ///     assert_eq!(b.unpark_all(), 2);
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
     pub fn repark_all(&self, other: &ParkingLot<T>) -> usize {
         self.repark(other, usize::MAX)
     }
 
     /// Breaks the lot: every parked task, and every later `park`, gets
     /// [`ErrorKind::BrokenResource`] (Trio's `break_lot`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::ParkingLot;
+    /// # trio::run(async {
+    /// let lot = ParkingLot::<()>::new();
+    /// let lot = &lot;
+    /// trio::open_nursery(async |n| {
+    ///     n.start_soon(async move {
+    ///         let e = lot.park().await.unwrap_err();
+    ///         assert_eq!(e.kind(), trio::ErrorKind::BrokenResource);
+    ///         Ok(())
+    ///     })?;
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     lot.break_lot();
+    ///     Ok(())
+    /// }).await?;
+    /// // Later parks fail at once.
+    /// assert_eq!(lot.park().await.unwrap_err().kind(), trio::ErrorKind::BrokenResource);
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn break_lot(&self) {
         let slots: Vec<Rc<Slot<T>>> = {
             let mut inner = self.inner.borrow_mut();
@@ -237,21 +374,77 @@ impl<T> ParkingLot<T> {
     }
 
     /// True if [`break_lot`](Self::break_lot) was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lot = trio::lowlevel::ParkingLot::<()>::new();
+    /// assert!(!lot.is_broken());
+    /// lot.break_lot();
+    /// assert!(lot.is_broken());
+    /// ```
     pub fn is_broken(&self) -> bool {
         self.inner.borrow().broken
     }
 
     /// The number of parked tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::ParkingLot;
+    /// # trio::run(async {
+    /// let lot = ParkingLot::<()>::new();
+    /// let lot = &lot;
+    /// trio::open_nursery(async |n| {
+    ///     for _ in 0..3 {
+    ///         n.start_soon(async move { lot.park().await })?;
+    ///     }
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     assert_eq!(lot.len(), 3);
+    ///     lot.unpark();
+    ///     assert_eq!(lot.len(), 2);
+    ///     lot.unpark_all();
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
     pub fn len(&self) -> usize {
         self.inner.borrow().slots.len()
     }
 
     /// True if no task is parked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::ParkingLot;
+    /// # trio::run(async {
+    /// let lot = ParkingLot::<()>::new();
+    /// let lot = &lot;
+    /// assert!(lot.is_empty());
+    /// trio::open_nursery(async |n| {
+    ///     n.start_soon(async move { lot.park().await })?;
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     assert!(!lot.is_empty());
+    ///     lot.unpark();
+    ///     Ok(())
+    /// }).await?;
+    /// assert!(lot.is_empty());
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The lot's statistics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lot = trio::lowlevel::ParkingLot::<()>::new();
+    /// assert_eq!(lot.statistics().tasks_waiting, lot.len());
+    /// ```
     pub fn statistics(&self) -> ParkingLotStatistics {
         ParkingLotStatistics {
             tasks_waiting: self.len(),
@@ -261,11 +454,61 @@ impl<T> ParkingLot<T> {
 
 impl<T: Default> ParkingLot<T> {
     /// Wakes the longest-waiting task (with `T::default()`); returns it if there was one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::ParkingLot;
+    /// # trio::run(async {
+    /// let lot = ParkingLot::<u32>::new();
+    /// let lot = &lot;
+    /// assert!(lot.unpark().is_none()); // nobody waiting
+    /// trio::open_nursery(async |n| {
+    ///     let mut h = n.spawn(async move { lot.park().await })?;
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     assert_eq!(lot.unpark().as_ref(), Some(h.task()));
+    ///     assert_eq!(h.join().await?, 0); // u32::default()
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
     pub fn unpark(&self) -> Option<Task> {
         self.unpark_with(T::default()).unwrap_or_default()
     }
 
     /// Wakes up to `count` tasks, longest-waiting first; returns how many woke.
+    ///
+    /// # Examples
+    ///
+    /// FIFO order: the first tasks to park are the first to wake (tasks woken
+    /// together then run in the scheduler's order).
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use trio::lowlevel::ParkingLot;
+    /// # trio::run(async {
+    /// let lot = ParkingLot::<()>::new();
+    /// let woke = RefCell::new(Vec::new());
+    /// let (lot, w) = (&lot, &woke);
+    /// trio::open_nursery(async |n| {
+    ///     for i in 0..3 {
+    ///         n.start_soon(async move {
+    ///             lot.park().await?;
+    ///             w.borrow_mut().push(i);
+    ///             Ok(())
+    ///         })?;
+    ///         trio::testing::wait_all_tasks_blocked().await?; // park in order 0, 1, 2
+    ///     }
+    ///     assert_eq!(lot.unpark_count(2), 2);
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     w.borrow_mut().sort();
+    ///     assert_eq!(*w.borrow(), [0, 1]); // task 2 is still parked
+    ///     assert_eq!(lot.unpark_count(5), 1); // only one was left
+    ///     Ok(())
+    /// }).await?;
+    /// assert_eq!(*woke.borrow(), [0, 1, 2]);
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn unpark_count(&self, count: usize) -> usize {
         let mut n = 0;
         while n < count && self.unpark_with(T::default()).is_ok() {
@@ -275,12 +518,66 @@ impl<T: Default> ParkingLot<T> {
     }
 
     /// Wakes every parked task; returns how many woke.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::ParkingLot;
+    /// # trio::run(async {
+    /// let lot = ParkingLot::<()>::new();
+    /// let lot = &lot;
+    /// assert_eq!(lot.unpark_all(), 0);
+    /// trio::open_nursery(async |n| {
+    ///     for _ in 0..4 {
+    ///         n.start_soon(async move { lot.park().await })?;
+    ///     }
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     assert_eq!(lot.unpark_all(), 4);
+    ///     assert!(lot.is_empty());
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
     pub fn unpark_all(&self) -> usize {
         self.unpark_count(usize::MAX)
     }
 }
 
 /// The future of [`ParkingLot::park`].
+///
+/// # Errors
+///
+/// As [`ParkingLot::park`]: [`ErrorKind::BrokenResource`] if the lot is broken (or
+/// was already dropped when the `Park` is first polled), and [`ErrorKind::Usage`] if
+/// polled again after it completed.
+///
+/// # Cancellation
+///
+/// As [`ParkingLot::park`]: a checkpoint; a cancelled or dropped `Park` leaves the
+/// queue.
+///
+/// # Examples
+///
+/// ```
+/// use trio::lowlevel::{Park, ParkingLot};
+/// # trio::run(async {
+/// let lot = ParkingLot::<u8>::new();
+/// let lot = &lot;
+/// trio::open_nursery(async |n| {
+///     n.start_soon(async move {
+///         let wait: Park<u8> = lot.park();
+///         assert_eq!(wait.await?, 5);
+///         Ok(())
+///     })?;
+///     trio::testing::wait_all_tasks_blocked().await?;
+///     lot.unpark_with(5).unwrap();
+///     Ok(())
+/// }).await?;
+/// // A `Park` that is dropped unpolled never joins the queue.
+/// drop(lot.park());
+/// assert!(lot.is_empty());
+/// # Ok(()) }).unwrap();
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Park<T> {
     lot: Weak<RefCell<LotInner<T>>>,

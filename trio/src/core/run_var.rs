@@ -35,6 +35,19 @@ pub struct RunVar<T: 'static> {
 }
 
 /// Returned by [`RunVar::set`]: restores the previous value with [`RunVar::reset`].
+///
+/// # Examples
+///
+/// ```
+/// use trio::lowlevel::{RunVar, RunVarToken};
+/// static LEVEL: RunVar<&str> = RunVar::with_default("level", || "info");
+/// # trio::run(async {
+/// let token: RunVarToken<&str> = LEVEL.set("debug")?;
+/// assert_eq!(LEVEL.get()?, "debug");
+/// LEVEL.reset(token)?;
+/// assert_eq!(LEVEL.get()?, "info");
+/// # Ok(()) }).unwrap();
+/// ```
 #[must_use = "pass the token to RunVar::reset to restore the previous value"]
 pub struct RunVarToken<T: 'static> {
     var_id: u64,
@@ -57,6 +70,18 @@ impl<T: 'static> fmt::Debug for RunVar<T> {
 
 impl<T: 'static> RunVar<T> {
     /// A variable with no default: [`get`](Self::get) fails until it is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::RunVar;
+    /// static PORT: RunVar<u16> = RunVar::new("port");
+    /// # trio::run(async {
+    /// assert_eq!(PORT.get().unwrap_err().kind(), trio::ErrorKind::Usage);
+    /// let _ = PORT.set(8080)?;
+    /// assert_eq!(PORT.get()?, 8080);
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub const fn new(name: &'static str) -> RunVar<T> {
         RunVar {
             name,
@@ -67,6 +92,21 @@ impl<T: 'static> RunVar<T> {
     }
 
     /// A variable whose value starts as `default()` in every run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::RunVar;
+    /// static NAMES: RunVar<Vec<String>> = RunVar::with_default("names", Vec::new);
+    /// for _ in 0..2 {
+    ///     trio::run(async {
+    ///         assert!(NAMES.get()?.is_empty()); // a fresh default in each run
+    ///         NAMES.with(|v| v.push("a".into()))?;
+    ///         assert_eq!(NAMES.get()?, ["a"]);
+    ///         Ok(())
+    ///     }).unwrap();
+    /// }
+    /// ```
     pub const fn with_default(name: &'static str, default: fn() -> T) -> RunVar<T> {
         RunVar {
             name,
@@ -96,6 +136,25 @@ impl<T: 'static> RunVar<T> {
     /// # Errors
     ///
     /// [`ErrorKind::Usage`] if unset with no default, or outside trio.
+    ///
+    /// # Examples
+    ///
+    /// Updates the value in place, without cloning it:
+    ///
+    /// ```
+    /// use trio::lowlevel::RunVar;
+    /// static HITS: RunVar<u64> = RunVar::with_default("hits", || 0);
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     for _ in 0..3 {
+    ///         n.start_soon(async { HITS.with(|h| *h += 1) })?; // every task sees the same value
+    ///     }
+    ///     Ok(())
+    /// }).await?;
+    /// assert_eq!(HITS.with(|h| *h)?, 3);
+    /// # Ok(()) }).unwrap();
+    /// assert!(HITS.with(|h| *h).is_err()); // outside trio
+    /// ```
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R> {
         let id = self.id();
         context::with_runner(|r| {
@@ -128,6 +187,18 @@ impl<T: 'static> RunVar<T> {
     /// # Errors
     ///
     /// As [`with`](Self::with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::RunVar;
+    /// static GREETING: RunVar<String> = RunVar::with_default("greeting", || "hello".into());
+    /// # trio::run(async {
+    /// let mut copy = GREETING.get()?;
+    /// copy.push('!'); // changes the clone only
+    /// assert_eq!(GREETING.get()?, "hello");
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn get(&self) -> Result<T>
     where
         T: Clone,
@@ -140,6 +211,20 @@ impl<T: 'static> RunVar<T> {
     /// # Errors
     ///
     /// [`ErrorKind::Usage`] outside trio.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::RunVar;
+    /// static MODE: RunVar<&str> = RunVar::new("mode");
+    /// # trio::run(async {
+    /// let _first = MODE.set("fast")?;
+    /// trio::open_nursery(async |n| {
+    ///     n.start_soon(async { assert_eq!(MODE.get()?, "fast"); Ok(()) }) // visible to every task
+    /// }).await?;
+    /// # Ok(()) }).unwrap();
+    /// assert_eq!(MODE.set("slow").unwrap_err().kind(), trio::ErrorKind::Usage); // outside trio
+    /// ```
     pub fn set(&self, value: T) -> Result<RunVarToken<T>> {
         let id = self.id();
         context::with_runner(|r| {
@@ -160,6 +245,25 @@ impl<T: 'static> RunVar<T> {
     /// # Errors
     ///
     /// [`ErrorKind::Usage`] if the token belongs to another variable, or outside trio.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::RunVar;
+    /// static A: RunVar<u8> = RunVar::new("a");
+    /// static B: RunVar<u8> = RunVar::new("b");
+    /// # trio::run(async {
+    /// let outer = A.set(1)?;
+    /// let inner = A.set(2)?;
+    /// A.reset(inner)?;
+    /// assert_eq!(A.get()?, 1);
+    /// A.reset(outer)?;
+    /// assert!(A.get().is_err()); // unset again: A has no default
+    ///
+    /// let wrong = B.set(3)?;
+    /// assert_eq!(A.reset(wrong).unwrap_err().kind(), trio::ErrorKind::Usage);
+    /// # Ok(()) }).unwrap();
+    /// ```
     pub fn reset(&self, token: RunVarToken<T>) -> Result<()> {
         let id = self.id();
         if token.var_id != id {

@@ -93,6 +93,11 @@ impl Runner {
         self.clock.current_time()
     }
 
+    /// A seeded coin flip for scheduling choices (always `false` when deterministic).
+    pub(crate) fn coin(&self) -> bool {
+        self.shuffle && self.rng.borrow_mut().bool()
+    }
+
     pub(crate) fn shuffle(&self, batch: &mut [usize]) {
         if self.shuffle {
             self.rng.borrow_mut().shuffle(batch);
@@ -178,14 +183,16 @@ impl Runner {
             return;
         }
         l.scheduled.set(false);
-        self.before_task_step(&cell);
         let res = {
+            // The step hooks run as the task (Trio: `current_task()` is the task).
             let _g = PollGuard::task(&cell, &self.main_scope);
+            self.before_task_step(&cell);
             let waker = WakerRef::new(&cell);
             let mut cx = Context::from_waker(&waker);
-            catch_unwind(AssertUnwindSafe(|| main.poll(&mut cx)))
+            let res = catch_unwind(AssertUnwindSafe(|| main.poll(&mut cx)));
+            self.after_task_step(&cell);
+            res
         };
-        self.after_task_step(&cell);
         let done = match res {
             Ok(Poll::Pending) => None,
             Ok(Poll::Ready(v)) => Some(Ok(v)),
@@ -317,16 +324,18 @@ impl Runner {
         for job in self.shared.drain() {
             match job {
                 Job::Wake(w) => w.wake(),
-                Job::Call(f) => {
-                    if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
-                        // Trio: a crashing run_sync_soon callback is a TrioInternalError.
-                        self.system.add_error(Error::new(
-                            ErrorKind::Internal,
-                            format!("a run_sync_soon callback panicked: {}", panic_message(&p)),
-                        ));
-                    }
-                }
+                Job::Call(f) => self.run_callback(f),
             }
+        }
+    }
+
+    fn run_callback(&self, f: Box<dyn FnOnce() + Send + 'static>) {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+            // Trio: a crashing run_sync_soon callback is a TrioInternalError.
+            self.system.add_error(Error::new(
+                ErrorKind::Internal,
+                format!("a run_sync_soon callback panicked: {}", panic_message(&p)),
+            ));
         }
     }
 
@@ -406,12 +415,49 @@ impl fmt::Debug for Builder {
 
 impl Builder {
     /// Uses `clock` instead of the [`SystemClock`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let clock = trio::testing::MockClock::new(); // frozen at Instant::ZERO
+    /// let c = clock.clone();
+    /// trio::Runtime::builder().clock(clock).build().run(async move {
+    ///     assert_eq!(trio::current_time(), trio::Instant::ZERO);
+    ///     c.jump(Duration::from_secs(1));
+    ///     assert_eq!(trio::current_time(), trio::Instant::ZERO + Duration::from_secs(1));
+    ///     Ok::<_, trio::Error>(())
+    /// }).unwrap();
+    /// ```
     pub fn clock(mut self, clock: impl Clock) -> Builder {
         self.clock = Some(Rc::new(clock));
         self
     }
 
     /// Installs an instrument from the start of the run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// #[derive(Default)]
+    /// struct Lifecycle { runs: Cell<u32>, spawned: Cell<u32> }
+    /// impl trio::lowlevel::Instrument for Lifecycle {
+    ///     fn before_run(&self) { self.runs.set(self.runs.get() + 1); }
+    ///     fn task_spawned(&self, _: &trio::lowlevel::Task) { self.spawned.set(self.spawned.get() + 1); }
+    /// }
+    /// let seen = Rc::new(Lifecycle::default());
+    /// let rt = trio::Runtime::builder().instrument(seen.clone()).build();
+    /// rt.run(async {
+    ///     trio::open_nursery(async |n| {
+    ///         n.start_soon(async { Ok(()) })?;
+    ///         n.start_soon(async { Ok(()) })
+    ///     }).await
+    /// }).unwrap();
+    /// assert_eq!(seen.runs.get(), 1);
+    /// assert_eq!(seen.spawned.get(), 3); // the main task and two children
+    /// ```
     pub fn instrument(mut self, instrument: Rc<dyn Instrument>) -> Builder {
         self.instruments.push(instrument);
         self
@@ -420,24 +466,81 @@ impl Builder {
     /// Seeds the scheduler's shuffling: the same seed replays the same interleaving
     /// (of a program whose I/O and clock behave the same). Default: the
     /// `TRIO_SEED` environment variable, else a random seed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// fn interleaving(seed: u64) -> Vec<u32> {
+    ///     let order = RefCell::new(Vec::new());
+    ///     let o = &order;
+    ///     trio::Runtime::builder().seed(seed).build().run(async {
+    ///         assert_eq!(trio::lowlevel::current_seed(), seed);
+    ///         trio::open_nursery(async |n| {
+    ///             for i in 0..8 {
+    ///                 n.start_soon(async move { o.borrow_mut().push(i); Ok(()) })?;
+    ///             }
+    ///             Ok(())
+    ///         }).await
+    ///     }).unwrap();
+    ///     order.into_inner()
+    /// }
+    /// assert_eq!(interleaving(42), interleaving(42)); // same seed, same order
+    /// ```
     pub fn seed(mut self, seed: u64) -> Builder {
         self.seed = Some(seed);
         self
     }
 
     /// Runs each batch in FIFO order instead of shuffling it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// let order = RefCell::new(Vec::new());
+    /// let o = &order;
+    /// trio::Runtime::builder().deterministic(true).build().run(async {
+    ///     trio::open_nursery(async |n| {
+    ///         for i in 0..5 {
+    ///             n.start_soon(async move { o.borrow_mut().push(i); Ok(()) })?;
+    ///         }
+    ///         Ok(())
+    ///     }).await
+    /// }).unwrap();
+    /// assert_eq!(order.into_inner(), [0, 1, 2, 3, 4]); // in the order started
+    /// ```
     pub fn deterministic(mut self, yes: bool) -> Builder {
         self.deterministic = yes;
         self
     }
 
     /// Whether the run handles Ctrl-C (default: yes, if no other run does already).
+    ///
+    /// With `false`, the run leaves SIGINT alone: Ctrl-C does whatever the process
+    /// would do without trio (by default, terminate it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trio::Runtime::builder().handle_ctrl_c(false).build();
+    /// let v = rt.run(async { trio::lowlevel::checkpoint().await.map(|()| "ran") }).unwrap();
+    /// assert_eq!(v, "ran");
+    /// ```
     pub fn handle_ctrl_c(mut self, yes: bool) -> Builder {
         self.handle_ctrl_c = Some(yes);
         self
     }
 
     /// Finishes the configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trio::Runtime::builder().seed(5).deterministic(true).build();
+    /// assert_eq!(rt.seed(), 5);
+    /// assert_eq!(rt.run(async { Ok::<_, trio::Error>(trio::lowlevel::current_seed()) }).unwrap(), 5);
+    /// ```
     pub fn build(self) -> Runtime {
         let seed = self.seed.unwrap_or_else(|| {
             std::env::var("TRIO_SEED")
@@ -488,16 +591,46 @@ impl Default for Runtime {
 
 impl Runtime {
     /// A builder with the defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trio::Runtime::builder().seed(3).build();
+    /// assert_eq!(rt.seed(), 3);
+    /// assert_eq!(rt.run(async { Ok::<_, trio::Error>(2 * 21) }).unwrap(), 42);
+    /// ```
     pub fn builder() -> Builder {
         Builder::default()
     }
 
     /// A runtime with the defaults (system clock, random seed, Ctrl-C handled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trio::Runtime::new();
+    /// let seed = rt.seed();
+    /// let seen = rt.run(async { Ok::<_, trio::Error>(trio::lowlevel::current_seed()) }).unwrap();
+    /// assert_eq!(seen, seed);
+    /// ```
     pub fn new() -> Runtime {
         Builder::default().build()
     }
 
     /// The scheduling seed this runtime will use.
+    ///
+    /// Known before the run starts, so a test harness can print it for replay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trio::Runtime::builder().seed(1234).build();
+    /// assert_eq!(rt.seed(), 1234);
+    /// rt.run(async {
+    ///     assert_eq!(trio::lowlevel::current_seed(), 1234);
+    ///     Ok::<_, trio::Error>(())
+    /// }).unwrap();
+    /// ```
     pub fn seed(&self) -> u64 {
         self.seed
     }
@@ -516,6 +649,32 @@ impl Runtime {
     /// # Panics
     ///
     /// A panic of the main task is resumed here, after system tasks finished.
+    ///
+    /// # Examples
+    ///
+    /// The error type is yours, as long as a trio [`Error`] converts into it:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let r: std::io::Result<u8> = trio::Runtime::new().run(async {
+    ///     trio::sleep(Duration::from_millis(1)).await?; // trio::Error -> io::Error
+    ///     Ok(8)
+    /// });
+    /// assert_eq!(r.unwrap(), 8);
+    ///
+    /// // Failing and panicking main tasks:
+    /// let e = trio::Runtime::new()
+    ///     .run(async { Err::<(), _>(trio::Error::new(trio::ErrorKind::Other, "bad")) })
+    ///     .unwrap_err();
+    /// assert_eq!(e.to_string(), "bad");
+    /// let panicked = std::panic::catch_unwind(|| {
+    ///     trio::Runtime::new().run(async {
+    ///         if true { panic!("oops") }
+    ///         Ok::<(), trio::Error>(())
+    ///     })
+    /// });
+    /// assert!(panicked.is_err());
+    /// ```
     pub fn run<F, T, E>(self, main: F) -> std::result::Result<T, E>
     where
         F: Future<Output = std::result::Result<T, E>>,
@@ -598,11 +757,17 @@ impl Runtime {
         let main_dyn: Pin<&mut dyn Future<Output = std::result::Result<T, E>>> = main.as_mut();
         let outcome = runner.run_loop(main_dyn);
 
+        // Close the doors: later run_sync_soon calls get RunFinished. Calls accepted
+        // before that still run (Trio: every call that did not fail with
+        // RunFinished is processed before `run` returns); wake-ups have no task left.
+        for job in shared.close() {
+            if let Job::Call(f) = job {
+                runner.run_callback(f);
+            }
+        }
         if runner.instrumented.get() {
             runner.call_instruments(|i| i.after_run());
         }
-        // Close the doors: later run_sync_soon calls get RunFinished.
-        drop(shared.close());
         drop(ki);
         let system_errors: Vec<Error> = system
             .take_errors()
@@ -788,6 +953,29 @@ where
 }
 
 /// A snapshot of the run loop's state (Trio's `RunStatistics`).
+///
+/// Returned by [`current_statistics`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # trio::run(async {
+/// trio::open_nursery(async |n| {
+///     n.start_soon(trio::sleep(Duration::from_secs(3600)))?;
+///     n.start_soon(trio::sleep_forever())?;
+///     trio::testing::wait_all_tasks_blocked().await?;
+///     let s = trio::lowlevel::current_statistics();
+///     assert_eq!(s.tasks_living, 3); // main and two children
+///     assert_eq!(s.tasks_runnable, 0); // everyone else is blocked
+///     let next = s.seconds_to_next_deadline.unwrap();
+///     assert!(next > Duration::ZERO && next <= Duration::from_secs(3600));
+///     assert_eq!((s.io_waiting_read, s.io_waiting_write), (0, 0));
+///     n.cancel_scope().cancel();
+///     Ok(())
+/// }).await
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RunStatistics {
@@ -839,7 +1027,44 @@ pub fn current_statistics() -> RunStatistics {
 
 // ---- waiting for idleness --------------------------------------------------------
 
-/// The future of [`wait_all_tasks_blocked`](crate::testing::wait_all_tasks_blocked).
+/// The future of [`wait_all_tasks_blocked`](crate::testing::wait_all_tasks_blocked)
+/// and [`wait_all_tasks_blocked_with`](crate::testing::wait_all_tasks_blocked_with).
+///
+/// # Errors
+///
+/// `Cancelled` if the waiting task is cancelled; [`ErrorKind::Usage`] outside trio.
+///
+/// # Cancellation
+///
+/// A checkpoint: a cancelled wait stops waiting and is forgotten by the run loop.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+/// use trio::testing::{IdleWait, wait_all_tasks_blocked};
+/// # trio::run(async {
+/// let steps = Cell::new(0);
+/// let s = &steps;
+/// trio::open_nursery(async |n| {
+///     n.start_soon(async move {
+///         for _ in 0..10 {
+///             trio::lowlevel::checkpoint().await?;
+///             s.set(s.get() + 1);
+///         }
+///         Ok(())
+///     })?;
+///     let idle: IdleWait = wait_all_tasks_blocked();
+///     idle.await?; // returns only once the child has finished all its steps
+///     assert_eq!(s.get(), 10);
+///     Ok(())
+/// }).await?;
+/// // In a cancelled scope, the wait is cancelled like any checkpoint.
+/// let scope = trio::CancelScope::new();
+/// scope.cancel();
+/// assert_eq!(scope.run(wait_all_tasks_blocked()).await?, None);
+/// # Ok(()) }).unwrap();
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct IdleWait {
     cushion: Duration,

@@ -75,6 +75,15 @@ impl Default for MockClock {
 
 impl MockClock {
     /// A frozen clock at [`Instant::ZERO`], with no autojump.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trio::testing::MockClock::new();
+    /// assert_eq!(c.current_time(), trio::Instant::ZERO);
+    /// assert_eq!(c.rate(), 0.0);
+    /// assert_eq!(c.autojump_threshold(), None);
+    /// ```
     pub fn new() -> MockClock {
         MockClock {
             inner: Rc::new(RefCell::new(Inner {
@@ -87,11 +96,38 @@ impl MockClock {
     }
 
     /// The current virtual time.
+    ///
+    /// Inside a run that uses this clock, it is also what
+    /// [`trio::current_time`](crate::current_time) returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let clock = trio::testing::MockClock::new();
+    /// let c = clock.clone();
+    /// trio::Runtime::builder().clock(clock).build().run(async move {
+    ///     assert_eq!(c.current_time(), trio::current_time());
+    ///     c.jump(Duration::from_secs(3));
+    ///     assert_eq!(trio::current_time(), trio::Instant::ZERO + Duration::from_secs(3));
+    ///     Ok::<_, trio::Error>(())
+    /// }).unwrap();
+    /// ```
     pub fn current_time(&self) -> Instant {
         self.inner.borrow().now()
     }
 
     /// Virtual seconds per real second.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = trio::testing::MockClock::new();
+    /// assert_eq!(c.rate(), 0.0); // frozen
+    /// c.set_rate(10.0)?;
+    /// assert_eq!(c.rate(), 10.0);
+    /// # Ok::<(), trio::Error>(())
+    /// ```
     pub fn rate(&self) -> f64 {
         self.inner.borrow().rate
     }
@@ -124,6 +160,16 @@ impl MockClock {
     }
 
     /// The autojump threshold (`None`: autojump off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = trio::testing::MockClock::new();
+    /// assert_eq!(c.autojump_threshold(), None);
+    /// c.set_autojump_threshold(Duration::from_millis(1));
+    /// assert_eq!(c.autojump_threshold(), Some(Duration::from_millis(1)));
+    /// ```
     pub fn autojump_threshold(&self) -> Option<Duration> {
         self.inner.borrow().autojump
     }
@@ -131,11 +177,51 @@ impl MockClock {
     /// Turns autojump on: once every task has been blocked for `threshold` (real
     /// time), the clock jumps to the next deadline. Takes effect at the run loop's
     /// next pass.
+    ///
+    /// # Examples
+    ///
+    /// A day-long timeout fires at once, at exactly the right virtual time:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let clock = trio::testing::MockClock::new();
+    /// clock.set_autojump_threshold(Duration::ZERO);
+    /// let real_start = std::time::Instant::now();
+    /// trio::Runtime::builder().clock(clock).build().run(async {
+    ///     let r = trio::move_on_after(Duration::from_secs(86_400), trio::sleep_forever()).await?;
+    ///     assert!(r.is_none());
+    ///     assert_eq!(trio::current_time(), trio::Instant::ZERO + Duration::from_secs(86_400));
+    ///     Ok::<_, trio::Error>(())
+    /// }).unwrap();
+    /// assert!(real_start.elapsed() < Duration::from_secs(60));
+    /// ```
     pub fn set_autojump_threshold(&self, threshold: Duration) {
         self.inner.borrow_mut().autojump = Some(threshold);
     }
 
     /// Turns autojump off.
+    ///
+    /// # Examples
+    ///
+    /// With autojump off, a frozen clock moves only by [`jump`](Self::jump):
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let clock = trio::testing::MockClock::new();
+    /// clock.set_autojump_threshold(Duration::ZERO);
+    /// clock.disable_autojump();
+    /// assert_eq!(clock.autojump_threshold(), None);
+    /// let c = clock.clone();
+    /// trio::Runtime::builder().clock(clock).build().run(async move {
+    ///     trio::open_nursery(async |n| {
+    ///         n.start_soon(trio::sleep(Duration::from_secs(10)))?;
+    ///         trio::testing::wait_all_tasks_blocked().await?;
+    ///         assert_eq!(c.current_time(), trio::Instant::ZERO); // nobody jumped
+    ///         c.jump(Duration::from_secs(10)); // now the sleeper wakes
+    ///         Ok(())
+    ///     }).await
+    /// }).unwrap();
+    /// ```
     pub fn disable_autojump(&self) {
         self.inner.borrow_mut().autojump = None;
     }
