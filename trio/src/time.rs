@@ -133,6 +133,19 @@ impl Instant {
         }
     }
 
+    /// Nanoseconds (computed wide) to an instant, saturating to the infinities.
+    fn clamp(nanos: i128) -> Instant {
+        if nanos >= i64::MAX as i128 {
+            Instant::INFINITY
+        } else if nanos <= i64::MIN as i128 {
+            Instant::NEG_INFINITY
+        } else {
+            Instant {
+                nanos: nanos as i64,
+            }
+        }
+    }
+
     /// True for neither infinity.
     ///
     /// # Examples
@@ -165,10 +178,7 @@ impl Instant {
         if !self.is_finite() {
             return self;
         }
-        let add = i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-        Instant {
-            nanos: self.nanos.saturating_add(add),
-        }
+        Instant::clamp(self.nanos as i128 + d.as_nanos() as i128)
     }
 
     /// `self - d`, saturating at [`Instant::NEG_INFINITY`]; the infinities stay put.
@@ -188,10 +198,7 @@ impl Instant {
         if !self.is_finite() {
             return self;
         }
-        let sub = i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-        Instant {
-            nanos: self.nanos.saturating_sub(sub),
-        }
+        Instant::clamp(self.nanos as i128 - d.as_nanos() as i128)
     }
 
     /// The time from `earlier` to `self`, zero if `earlier` is later.
@@ -356,5 +363,28 @@ impl Clock for SystemClock {
 
     fn deadline_to_sleep_time(&self, deadline: Instant) -> Duration {
         deadline - self.current_time()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saturating_arithmetic_with_huge_durations() {
+        assert_eq!(
+            Instant::ZERO.saturating_sub(Duration::MAX),
+            Instant::NEG_INFINITY
+        );
+        assert_eq!(
+            Instant::from_nanos(-10).saturating_add(Duration::MAX),
+            Instant::INFINITY
+        );
+        let d = Duration::from_nanos(i64::MAX as u64 + 5);
+        assert_eq!((Instant::from_nanos(i64::MIN + 1) + d).as_nanos(), 5);
+        assert_eq!(
+            Instant::from_nanos(5) - Duration::from_nanos(7),
+            Instant::from_nanos(-2)
+        );
     }
 }

@@ -685,28 +685,40 @@ impl CancelScope {
         self.state.set_deadline(deadline);
     }
 
-    /// The relative deadline of a scope not yet entered, if it has one.
-    ///
-    /// Entering the scope turns it into an absolute [`deadline`](Self::deadline).
+    /// The time left until the deadline (Trio's `relative_deadline`): before the
+    /// scope is entered, the timeout it was made with (`None` for a scope with an
+    /// absolute deadline or none); once entered, the time remaining until its
+    /// deadline (`None` if it has none).
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// # trio::run(async {
-    /// assert_eq!(trio::CancelScope::new().relative_deadline(), None);
-    /// let s = trio::CancelScope::with_timeout(Duration::from_secs(30));
-    /// assert_eq!(s.relative_deadline(), Some(Duration::from_secs(30)));
-    /// let t0 = trio::current_time();
-    /// s.run(async {
-    ///     assert_eq!(s.relative_deadline(), None);
-    ///     assert!(s.deadline() >= t0 + Duration::from_secs(30));
+    /// let clock = trio::testing::MockClock::new();
+    /// let c = clock.clone();
+    /// trio::Runtime::builder().clock(clock).build().run(async move {
+    ///     assert_eq!(trio::CancelScope::new().relative_deadline(), None);
+    ///     let s = trio::CancelScope::with_timeout(Duration::from_secs(30));
+    ///     assert_eq!(s.relative_deadline(), Some(Duration::from_secs(30)));
+    ///     s.run(async {
+    ///         c.jump(Duration::from_secs(10));
+    ///         assert_eq!(s.relative_deadline(), Some(Duration::from_secs(20)));
+    ///         Ok::<_, trio::Error>(())
+    ///     }).await?;
     ///     Ok::<_, trio::Error>(())
-    /// }).await?;
-    /// # Ok(()) }).unwrap();
+    /// }).unwrap();
     /// ```
     pub fn relative_deadline(&self) -> Option<Duration> {
-        self.state.relative.get()
+        let st = &self.state;
+        if st.phase.get() == Phase::Fresh {
+            return st.relative.get();
+        }
+        let d = st.deadline.get();
+        if d == Instant::INFINITY {
+            return None;
+        }
+        let now = context::with_runner(|r| r.current_time())?;
+        Some(d - now)
     }
 
     /// Sets a deadline relative to entry; on a scope already entered, sets the

@@ -24,6 +24,25 @@ thread_local! {
     static TASK: Cell<*const TaskCell> = const { Cell::new(std::ptr::null()) };
     static STATUS: Cell<*const ScopeState> = const { Cell::new(std::ptr::null()) };
     static THREAD_TOKEN: u8 = const { 0 };
+    /// Tasks whose `scheduled` flag is set, anywhere in the tree.
+    static RUNNABLE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// One more task is runnable.
+#[inline]
+pub(crate) fn runnable_inc() {
+    RUNNABLE.with(|r| r.set(r.get() + 1));
+}
+
+/// One task fewer is runnable.
+#[inline]
+pub(crate) fn runnable_dec() {
+    RUNNABLE.with(|r| r.set(r.get().saturating_sub(1)));
+}
+
+/// How many tasks are runnable now.
+pub(crate) fn runnable_count() -> usize {
+    RUNNABLE.with(Cell::get)
 }
 
 /// A number unique to this thread while it lives.
@@ -54,6 +73,7 @@ pub(crate) struct RunnerGuard(());
 impl RunnerGuard {
     pub(crate) fn enter(runner: Rc<Runner>) -> RunnerGuard {
         LOOP_ID.with(|l| l.set(runner.loop_id));
+        RUNNABLE.with(|r| r.set(0));
         RUNNER.with(|r| *r.borrow_mut() = Some(runner));
         RunnerGuard(())
     }

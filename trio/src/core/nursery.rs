@@ -141,10 +141,6 @@ impl NurseryCore {
             *spare = batch;
         }
     }
-
-    pub(crate) fn ready_len(&self) -> usize {
-        self.ready.borrow().len()
-    }
 }
 
 /// Everything a nursery owns, including its children's futures (`'env`).
@@ -242,7 +238,7 @@ impl<'env> NurseryState<'env> {
         l.key.set(key);
         *l.owner.borrow_mut() = Some(self.core.clone());
         *l.status.borrow_mut() = Some(self.core.scope.clone());
-        l.scheduled.set(false);
+        l.unschedule();
     }
 
     /// Removes a child without ending it (to move it to another nursery).
@@ -318,7 +314,7 @@ impl<'env> NurseryState<'env> {
         else {
             return;
         };
-        l.scheduled.set(false);
+        l.unschedule();
         let status = l.status.borrow().clone().expect("a live task has a status");
         let runner = context::runner().expect("children are polled inside the run loop");
         let outcome = {

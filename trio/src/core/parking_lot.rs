@@ -452,6 +452,16 @@ impl<T> ParkingLot<T> {
     }
 }
 
+impl<T> Drop for ParkingLot<T> {
+    /// Tasks still parked in a lot that goes away are woken with
+    /// [`ErrorKind::BrokenResource`]: nobody is left to unpark them.
+    fn drop(&mut self) {
+        if !self.is_empty() {
+            self.break_lot();
+        }
+    }
+}
+
 impl<T: Default> ParkingLot<T> {
     /// Wakes the longest-waiting task (with `T::default()`); returns it if there was one.
     ///

@@ -157,29 +157,31 @@ impl<T: 'static> RunVar<T> {
     /// ```
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R> {
         let id = self.id();
-        context::with_runner(|r| {
-            let mut vars = r.run_vars.borrow_mut();
-            let slot = match vars.entry(id) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let Some(d) = self.default else {
-                        return Err(Error::new(
-                            ErrorKind::Usage,
-                            format!(
-                                "RunVar {:?} has no value in this run and no default",
-                                self.name
-                            ),
-                        ));
-                    };
-                    e.insert(Box::new(d()))
-                }
-            };
-            let v = slot
-                .downcast_mut::<T>()
-                .expect("RunVar values are stored under their own type");
-            Ok(f(v))
-        })
-        .unwrap_or_else(|| Err(super::cancel::outside_trio()))
+        let runner = context::runner().ok_or_else(super::cancel::outside_trio)?;
+        // The value is taken out of the table while `f` (or the default) runs, so
+        // that they may use other RunVars; no borrow of the table is held meanwhile.
+        let taken = runner.run_vars.borrow_mut().remove(&id);
+        let mut value: Box<dyn Any> = match taken {
+            Some(v) => v,
+            None => {
+                let Some(d) = self.default else {
+                    return Err(Error::new(
+                        ErrorKind::Usage,
+                        format!(
+                            "RunVar {:?} has no value in this run and no default",
+                            self.name
+                        ),
+                    ));
+                };
+                Box::new(d())
+            }
+        };
+        let out = f(value
+            .downcast_mut::<T>()
+            .expect("RunVar values are stored under their own type"));
+        // If `f` set this same variable meanwhile, its new value wins.
+        runner.run_vars.borrow_mut().entry(id).or_insert(value);
+        Ok(out)
     }
 
     /// The value in this run (a clone).

@@ -182,7 +182,7 @@ impl Runner {
         if !l.scheduled.get() {
             return;
         }
-        l.scheduled.set(false);
+        l.unschedule();
         let res = {
             // The step hooks run as the task (Trio: `current_task()` is the task).
             let _g = PollGuard::task(&cell, &self.main_scope);
@@ -279,8 +279,11 @@ impl Runner {
                     self.call_instruments(|i| i.after_io_wait(timeout));
                 }
             }
-            // 4. entry queue and Ctrl-C
-            self.process_entry_queue();
+            // 4. entry queue and Ctrl-C (a pass that ran a callback was not idle: in
+            // Trio, callbacks run in a task)
+            if self.process_entry_queue() {
+                idle = Idle::No;
+            }
             // 5. deadlines
             // (The clock is read only when some deadline is pending.)
             let due = if self.deadlines.borrow().is_empty() {
@@ -311,9 +314,10 @@ impl Runner {
         }
     }
 
-    fn process_entry_queue(&self) {
+    /// Runs what other threads queued; true if there was anything.
+    fn process_entry_queue(&self) -> bool {
         if !self.shared.has_pending() {
-            return;
+            return false;
         }
         if self.shared.ki_pending.swap(false, Ordering::AcqRel) {
             self.shared.ki_seen.store(true, Ordering::Release);
@@ -321,12 +325,15 @@ impl Runner {
                 self.main_scope.cancel(CancelSource::CtrlC, None);
             }
         }
-        for job in self.shared.drain() {
+        let jobs = self.shared.drain();
+        let any = !jobs.is_empty();
+        for job in jobs {
             match job {
                 Job::Wake(w) => w.wake(),
                 Job::Call(f) => self.run_callback(f),
             }
         }
+        any
     }
 
     fn run_callback(&self, f: Box<dyn FnOnce() + Send + 'static>) {
@@ -926,12 +933,12 @@ pub fn current_seed() -> u64 {
 /// outside the main task's scopes. System tasks are cancelled when the main task
 /// finishes; the run waits for them. A system task that fails (other than by that
 /// cancellation) or panics is an internal error: it cancels everything and `run`
-/// returns [`ErrorKind::Internal`].
+/// returns [`ErrorKind::Internal`]. A system task started while the run is shutting
+/// down starts cancelled.
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Usage`] outside trio; [`ErrorKind::NurseryClosed`] once the run is
-/// shutting down.
+/// [`ErrorKind::Usage`] outside trio.
 ///
 /// # Examples
 ///
@@ -981,8 +988,7 @@ where
 pub struct RunStatistics {
     /// Tasks alive (spawned and not finished), including the main task.
     pub tasks_living: usize,
-    /// Tasks runnable now (only root tasks are counted; a nested runnable task makes
-    /// its root runnable).
+    /// Tasks runnable now, anywhere in the task tree.
     pub tasks_runnable: usize,
     /// Time to the next deadline (`None`: no deadline pending).
     pub seconds_to_next_deadline: Option<Duration>,
@@ -1015,7 +1021,7 @@ pub fn current_statistics() -> RunStatistics {
         let (rd, wr) = r.io.statistics();
         RunStatistics {
             tasks_living: r.tasks_living.get(),
-            tasks_runnable: r.system.core.ready_len(),
+            tasks_runnable: context::runnable_count(),
             seconds_to_next_deadline: next.map(|d| d - now),
             io_waiting_read: rd,
             io_waiting_write: wr,

@@ -57,6 +57,16 @@ pub(crate) struct TaskLocal {
     pub(crate) child_nurseries: RefCell<Vec<Weak<NurseryCore>>>,
 }
 
+impl TaskLocal {
+    /// Clears the `scheduled` flag (the task is being polled, moved or ended).
+    #[inline]
+    pub(crate) fn unschedule(&self) {
+        if self.scheduled.replace(false) {
+            context::runnable_dec();
+        }
+    }
+}
+
 /// The identity and waker target of one logical task.
 pub(crate) struct TaskCell {
     thread: usize,
@@ -116,6 +126,7 @@ impl TaskCell {
             return;
         }
         l.scheduled.set(true);
+        context::runnable_inc();
         let owner = l.owner.borrow();
         if let Some(core) = owner.as_ref() {
             core.push_ready(l.key.get());
@@ -138,7 +149,7 @@ impl TaskCell {
     pub(crate) fn release(&self) {
         let l = self.l();
         l.alive.set(false);
-        l.scheduled.set(false);
+        l.unschedule();
         l.owner.borrow_mut().take();
         l.status.borrow_mut().take();
         l.child_nurseries.borrow_mut().clear();
