@@ -14,6 +14,8 @@
 // Rust mappings: cancellation is `Err(Cancelled)`; a scope's `run` returns `Ok(None)`
 // when it caught its cancellation; `ParkingLot<T>` can hand a value to the woken task.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -22,6 +24,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+use common::assert_is_schedule_point;
 use trio::lowlevel::{
     Instrument, ParkingLot, RunVar, cancel_shielded_checkpoint, checkpoint,
     checkpoint_if_cancelled, current_root_task, current_seed, current_statistics, current_task,
@@ -40,42 +43,9 @@ fn secs(s: u64) -> Duration {
 
 // ---- checkpoints ----------------------------------------------------------------
 
-/// Runs two tasks that each record their name then call `step` three times, and
-/// checks that every scheduler batch ran each of them once (so `step` yielded).
-async fn assert_is_schedule_point<F, Fut>(step: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let record = RefCell::new(Vec::new());
-    let (r, step) = (&record, &step);
-    trio::open_nursery(async |n| {
-        for name in ["a", "b"] {
-            n.start_soon(async move {
-                for _ in 0..3 {
-                    r.borrow_mut().push(name);
-                    step().await;
-                }
-                Ok(())
-            })?;
-        }
-        Ok(())
-    })
-    .await
-    .unwrap();
-    let record = record.into_inner();
-    assert_eq!(record.len(), 6);
-    for pair in record.chunks(2) {
-        assert!(
-            pair.contains(&"a") && pair.contains(&"b"),
-            "not interleaved: {record:?}"
-        );
-    }
-}
-
 #[trio::test]
 async fn checkpoint_is_a_schedule_point() {
-    assert_is_schedule_point(|| async { checkpoint().await.unwrap() }).await;
+    assert_is_schedule_point(checkpoint).await;
 }
 
 #[trio::test]
@@ -86,6 +56,7 @@ async fn checkpoint_yields_even_when_cancelled() {
         scope.cancel();
         let r = scope.run(checkpoint()).await;
         assert_eq!(r.unwrap(), None);
+        Ok(())
     })
     .await;
 }
@@ -97,6 +68,7 @@ async fn cancel_shielded_checkpoint_yields_but_never_fails() {
         scope.cancel();
         let r = scope.run(cancel_shielded_checkpoint()).await;
         assert_eq!(r.unwrap(), Some(()));
+        Ok(())
     })
     .await;
 }

@@ -8,10 +8,13 @@
 // clock (`#[trio::test(autojump)]` or `mock_clock`), so nothing takes real time and
 // the virtual times are asserted exactly.
 
+mod common;
+
 use std::cell::RefCell;
 use std::io;
 use std::time::Duration;
 
+use common::assert_is_schedule_point;
 use trio::lowlevel::checkpoint;
 use trio::testing::MockClock;
 use trio::{
@@ -27,40 +30,6 @@ fn secs(s: u64) -> Duration {
 /// The virtual instant `s` seconds after the mock clock's origin.
 fn at(s: u64) -> Instant {
     Instant::ZERO + secs(s)
-}
-
-/// Two tasks that each record their name then run `step` three times. If `step` is
-/// a schedule point, every scheduler batch runs each task exactly once, so the
-/// record is made of pairs that each hold both names.
-async fn assert_is_schedule_point<F, Fut>(step: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = trio::Result<()>>,
-{
-    let record = RefCell::new(Vec::new());
-    let (r, step) = (&record, &step);
-    trio::open_nursery(async |n| {
-        for name in ["a", "b"] {
-            n.start_soon(async move {
-                for _ in 0..3 {
-                    r.borrow_mut().push(name);
-                    step().await?;
-                }
-                Ok(())
-            })?;
-        }
-        Ok(())
-    })
-    .await
-    .unwrap();
-    let record = record.into_inner();
-    assert_eq!(record.len(), 6);
-    for pair in record.chunks(2) {
-        assert!(
-            pair.contains(&"a") && pair.contains(&"b"),
-            "not interleaved: {record:?}"
-        );
-    }
 }
 
 #[trio::test(autojump)]
@@ -406,40 +375,6 @@ async fn checkpoint_checks_for_a_deadline_passed_while_it_yielded(
         })
         .await?;
     assert_eq!(r, None);
-    Ok(())
-}
-
-#[trio::test(mock_clock)]
-async fn current_effective_deadline_follows_scopes_and_shields() -> trio::Result<()> {
-    // test_run.py test_current_effective_deadline.
-    assert_eq!(current_effective_deadline(), Instant::INFINITY);
-    let scope1 = CancelScope::with_deadline(at(5));
-    let scope2 = CancelScope::with_deadline(at(10));
-    scope1
-        .run(async {
-            scope2
-                .run(async {
-                    assert_eq!(current_effective_deadline(), at(5));
-                    scope2.set_deadline(at(3));
-                    assert_eq!(current_effective_deadline(), at(3));
-                    scope2.set_deadline(at(10));
-                    assert_eq!(current_effective_deadline(), at(5));
-                    scope2.set_shield(true);
-                    assert_eq!(current_effective_deadline(), at(10));
-                    scope2.set_shield(false);
-                    assert_eq!(current_effective_deadline(), at(5));
-                    scope1.cancel();
-                    assert_eq!(current_effective_deadline(), Instant::NEG_INFINITY);
-                    scope2.set_shield(true);
-                    assert_eq!(current_effective_deadline(), at(10));
-                    Ok::<_, trio::Error>(())
-                })
-                .await?;
-            assert_eq!(current_effective_deadline(), Instant::NEG_INFINITY);
-            Ok::<_, trio::Error>(())
-        })
-        .await?;
-    assert_eq!(current_effective_deadline(), Instant::INFINITY);
     Ok(())
 }
 

@@ -95,9 +95,10 @@ pub(crate) fn current_task_arc() -> Option<std::sync::Arc<TaskCell>> {
     if p.is_null() {
         return None;
     }
-    // SAFETY: every `TaskCell` lives in an `Arc` (`TaskCell::new` returns one), and a
-    // non-null pointer here is kept alive by the guard that stored it (module
-    // invariant), so adding a strong count and rebuilding an `Arc` is sound.
+    // SAFETY: the pointer was stored by `PollGuard::task`, whose contract is that it
+    // comes from `Arc::as_ptr` (provenance over the whole `Arc` allocation, counts
+    // included) and stays alive while the guard lives (module invariant); so adding a
+    // strong count and rebuilding an `Arc` from it is sound.
     unsafe {
         std::sync::Arc::increment_strong_count(p);
         Some(std::sync::Arc::from_raw(p))
@@ -108,7 +109,7 @@ pub(crate) fn current_task_arc() -> Option<std::sync::Arc<TaskCell>> {
 #[inline]
 pub(crate) fn with_current_status<R>(f: impl FnOnce(Option<&ScopeState>) -> R) -> R {
     let p = STATUS.with(Cell::get);
-    // SAFETY: as in `with_current_task`: a non-null pointer was set by a live guard
+    // SAFETY: as in `current_task_arc`: a non-null pointer was set by a live guard
     // whose creator keeps the `ScopeState` alive (an `Rc` held for the guard's life).
     let status = unsafe { p.as_ref() };
     f(status)
@@ -126,9 +127,11 @@ pub(crate) struct PollGuard {
 }
 
 impl PollGuard {
-    /// The caller must keep `task` and `status` alive while the guard lives.
+    /// `task` must come from `Arc::as_ptr` (so that it carries the provenance of the
+    /// whole `Arc` allocation, which `current_task_arc` relies on), and the caller
+    /// must keep it and `status` alive while the guard lives.
     #[inline]
-    pub(crate) fn task(task: &TaskCell, status: &Rc<ScopeState>) -> PollGuard {
+    pub(crate) fn task(task: *const TaskCell, status: &Rc<ScopeState>) -> PollGuard {
         let prev_task = TASK.with(|t| t.replace(task));
         let prev_status = STATUS.with(|s| s.replace(Rc::as_ptr(status)));
         PollGuard {

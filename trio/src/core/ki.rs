@@ -47,6 +47,9 @@ static KI: OnceLock<Option<KiGlobal>> = OnceLock::new();
 
 fn global() -> Option<&'static KiGlobal> {
     KI.get_or_init(|| {
+        if cfg!(miri) {
+            return None; // Miri cannot install signal handlers: no Ctrl-C there.
+        }
         let kill = Arc::new(AtomicBool::new(true));
         let (mut reader, writer) = UnixStream::pair().ok()?;
         // Order matters: the conditional default runs first and sees the flag as

@@ -319,7 +319,7 @@ impl<'env> NurseryState<'env> {
         let runner = context::runner().expect("children are polled inside the run loop");
         let outcome = {
             // The step hooks run as the task (Trio: `current_task()` is the task).
-            let _g = PollGuard::task(cell, &status);
+            let _g = PollGuard::task(cell_ptr, &status);
             runner.before_task_step(cell);
             // SAFETY: see above: the cell outlives this poll.
             let waker = unsafe { WakerRef::from_ptr(cell_ptr) };
@@ -341,7 +341,7 @@ impl<'env> NurseryState<'env> {
             Some(o) => {
                 {
                     // Drop the future as the task, so its destructors see their task.
-                    let _g = PollGuard::task(cell, &status);
+                    let _g = PollGuard::task(cell_ptr, &status);
                     drop(fut);
                 }
                 self.child_done(key, o);
@@ -380,7 +380,9 @@ impl<'env> NurseryState<'env> {
         for (fut, cell) in futures.into_iter().zip(cells) {
             {
                 let status = cell.l().status.borrow().clone();
-                let _g = status.as_ref().map(|s| PollGuard::task(&cell, s));
+                let _g = status
+                    .as_ref()
+                    .map(|s| PollGuard::task(Arc::as_ptr(&cell), s));
                 drop(fut);
             }
             context::with_runner(|r| r.task_exited(&cell));

@@ -185,7 +185,7 @@ impl Runner {
         l.unschedule();
         let res = {
             // The step hooks run as the task (Trio: `current_task()` is the task).
-            let _g = PollGuard::task(&cell, &self.main_scope);
+            let _g = PollGuard::task(Arc::as_ptr(&cell), &self.main_scope);
             self.before_task_step(&cell);
             let waker = WakerRef::new(&cell);
             let mut cx = Context::from_waker(&waker);
@@ -360,20 +360,6 @@ impl Runner {
             if let Some(w) = s.waker.borrow_mut().take() {
                 w.wake();
             }
-        }
-    }
-}
-
-impl TaskCell {
-    /// A strong reference to this cell.
-    pub(crate) fn arc(&self) -> Arc<TaskCell> {
-        let p = self as *const TaskCell;
-        // SAFETY: a `TaskCell` is only ever created inside an `Arc` (`TaskCell::new`
-        // is its sole constructor and returns `Arc<TaskCell>`), and `&self` proves
-        // that `Arc` still holds a count; adding one and rebuilding an `Arc` is sound.
-        unsafe {
-            Arc::increment_strong_count(p);
-            Arc::from_raw(p)
         }
     }
 }

@@ -69,6 +69,8 @@ impl TaskLocal {
 
 /// The identity and waker target of one logical task.
 pub(crate) struct TaskCell {
+    /// A weak reference to ourselves, to hand out strong ones from `&self`.
+    me: std::sync::Weak<TaskCell>,
     thread: usize,
     pub(crate) loop_id: u64,
     pub(crate) id: u64,
@@ -86,7 +88,8 @@ unsafe impl Sync for TaskCell {}
 
 impl TaskCell {
     pub(crate) fn new(loop_id: u64, id: u64, name: Cow<'static, str>) -> Arc<TaskCell> {
-        Arc::new(TaskCell {
+        Arc::new_cyclic(|me| TaskCell {
+            me: me.clone(),
             thread: context::thread_token(),
             loop_id,
             id,
@@ -100,6 +103,11 @@ impl TaskCell {
                 child_nurseries: RefCell::new(Vec::new()),
             },
         })
+    }
+
+    /// A strong reference to this cell (it always lives in an `Arc`).
+    pub(crate) fn arc(&self) -> Arc<TaskCell> {
+        self.me.upgrade().expect("a borrowed task cell is alive")
     }
 
     /// The loop-local state, if called on the loop's thread.
