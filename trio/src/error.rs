@@ -165,6 +165,11 @@ impl fmt::Display for CancelSource {
 /// a `Cancelled` always means a real cancel scope is unwinding. It is found inside
 /// an [`Error`] of kind [`ErrorKind::Cancelled`].
 ///
+/// ```compile_fail,E0624
+/// // There is no public constructor:
+/// let fake = trio::Cancelled::new(trio::CancelSource::Explicit, None);
+/// ```
+///
 /// # Examples
 ///
 /// ```

@@ -129,3 +129,8 @@ pub use trio_macros::main;
 /// # fn main() {}
 /// ```
 pub use trio_macros::test;
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
