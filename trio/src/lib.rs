@@ -79,9 +79,11 @@
 #![warn(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+mod channel;
 mod core;
 mod error;
 pub mod lowlevel;
+pub mod sync;
 pub mod testing;
 mod time;
 

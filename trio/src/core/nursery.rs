@@ -1230,6 +1230,10 @@ impl Task {
         }
     }
 
+    pub(crate) fn cell_ref(&self) -> &Arc<TaskCell> {
+        &self.cell
+    }
+
     /// The task's name: given at spawn, or derived from the future's type (for an
     /// `async` block in `fn serve`, something like `my_crate::serve`).
     ///

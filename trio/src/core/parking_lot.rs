@@ -32,6 +32,7 @@ use slab::Slab;
 use super::cancel::{CancelWait, check_cancelled};
 use super::context;
 use super::nursery::Task;
+use super::task::LotBreaker;
 use crate::error::{Error, ErrorKind, Result};
 
 enum SlotState<T> {
@@ -365,11 +366,7 @@ impl<T> ParkingLot<T> {
             v
         };
         for slot in slots {
-            *slot.state.borrow_mut() = SlotState::Broken;
-            let w = slot.waker.borrow_mut().take();
-            if let Some(w) = w {
-                w.wake();
-            }
+            slot.break_slot();
         }
     }
 
@@ -449,6 +446,103 @@ impl<T> ParkingLot<T> {
         ParkingLotStatistics {
             tasks_waiting: self.len(),
         }
+    }
+}
+
+impl<T> LotBreaker for RefCell<LotInner<T>> {
+    fn break_for_exit(&self) {
+        let slots: Vec<Rc<Slot<T>>> = {
+            let mut inner = self.borrow_mut();
+            inner.broken = true;
+            std::iter::from_fn(|| inner.pop()).collect()
+        };
+        for slot in slots {
+            slot.break_slot();
+        }
+    }
+
+    fn lot_id(&self) -> *const () {
+        self as *const Self as *const ()
+    }
+}
+
+impl<T> Slot<T> {
+    fn break_slot(&self) {
+        *self.state.borrow_mut() = SlotState::Broken;
+        let w = self.waker.borrow_mut().take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
+
+impl<T: 'static> ParkingLot<T> {
+    /// Registers `task` as a breaker of this lot: when `task` exits, the lot is
+    /// broken (Trio's `add_parking_lot_breaker`). This is how a lock whose owner
+    /// exits without releasing it turns its waiters' wait into
+    /// [`ErrorKind::BrokenResource`] instead of a hang.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::ParkingLot;
+    /// # trio::run(async {
+    /// let lot: ParkingLot = ParkingLot::new();
+    /// let lot = &lot;
+    /// trio::open_nursery(async |n| {
+    ///     n.start_soon(async move {
+    ///         lot.add_breaker(&trio::lowlevel::current_task());
+    ///         Ok(()) // exits: the lot breaks
+    ///     })?;
+    ///     Ok(())
+    /// }).await?;
+    /// assert!(lot.is_broken());
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn add_breaker(&self, task: &Task) {
+        if let Some(l) = task.cell_ref().local() {
+            if !l.alive.get() {
+                self.break_lot();
+                return;
+            }
+            let weak: Weak<dyn LotBreaker> = Rc::downgrade(&self.inner) as Weak<dyn LotBreaker>;
+            l.breakers.borrow_mut().push(weak);
+        }
+    }
+
+    /// Undoes [`add_breaker`](Self::add_breaker) (Trio's `remove_parking_lot_breaker`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Usage`] if `task` is not a breaker of this lot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::{ParkingLot, current_task};
+    /// # trio::run(async {
+    /// let lot: ParkingLot = ParkingLot::new();
+    /// lot.add_breaker(&current_task());
+    /// lot.remove_breaker(&current_task())?;
+    /// assert!(lot.remove_breaker(&current_task()).is_err());
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn remove_breaker(&self, task: &Task) -> Result<()> {
+        let me = Rc::as_ptr(&self.inner) as *const ();
+        if let Some(l) = task.cell_ref().local() {
+            let mut b = l.breakers.borrow_mut();
+            if let Some(i) = b
+                .iter()
+                .position(|w| w.upgrade().is_some_and(|x| x.lot_id() == me))
+            {
+                b.swap_remove(i);
+                return Ok(());
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Usage,
+            "that task is not registered as a breaker of this parking lot",
+        ))
     }
 }
 

@@ -55,6 +55,16 @@ pub(crate) struct TaskLocal {
     pub(crate) status: RefCell<Option<Rc<ScopeState>>>,
     /// Nurseries opened inside this task, for the task tree.
     pub(crate) child_nurseries: RefCell<Vec<Weak<NurseryCore>>>,
+    /// Parking lots to break when this task exits (Trio's parking lot breakers).
+    pub(crate) breakers: RefCell<Vec<Weak<dyn LotBreaker>>>,
+}
+
+/// A parking lot seen from a task that must break it on exit.
+pub(crate) trait LotBreaker {
+    /// Breaks the lot: its waiters (and later parkers) get `BrokenResource`.
+    fn break_for_exit(&self);
+    /// The lot's identity, to find it again on removal.
+    fn lot_id(&self) -> *const ();
 }
 
 impl TaskLocal {
@@ -101,6 +111,7 @@ impl TaskCell {
                 owner: RefCell::new(None),
                 status: RefCell::new(None),
                 child_nurseries: RefCell::new(Vec::new()),
+                breakers: RefCell::new(Vec::new()),
             },
         })
     }
@@ -161,6 +172,10 @@ impl TaskCell {
         l.owner.borrow_mut().take();
         l.status.borrow_mut().take();
         l.child_nurseries.borrow_mut().clear();
+        let breakers = std::mem::take(&mut *l.breakers.borrow_mut());
+        for b in breakers.iter().filter_map(Weak::upgrade) {
+            b.break_for_exit();
+        }
     }
 }
 
@@ -172,7 +187,8 @@ impl Drop for TaskCell {
             let owner = self.local.owner.get_mut().take();
             let status = self.local.status.get_mut().take();
             let nurseries = std::mem::take(self.local.child_nurseries.get_mut());
-            std::mem::forget((owner, status, nurseries));
+            let breakers = std::mem::take(self.local.breakers.get_mut());
+            std::mem::forget((owner, status, nurseries, breakers));
         }
     }
 }

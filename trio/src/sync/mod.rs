@@ -1,0 +1,2 @@
+//! Synchronization primitives (Trio's `Event`, `Lock`, `StrictFIFOLock`,
+//! `Semaphore`, `CapacityLimiter`, `Condition`).
