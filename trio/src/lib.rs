@@ -79,7 +79,7 @@
 #![warn(missing_docs)]
 #![warn(missing_debug_implementations)]
 
-mod channel;
+pub mod channel;
 mod core;
 mod error;
 pub mod lowlevel;
@@ -87,6 +87,11 @@ pub mod sync;
 pub mod testing;
 mod time;
 
+pub use crate::channel::{
+    LocalMemoryReceiveChannel, LocalMemorySendChannel, MemoryChannelStatistics,
+    MemoryReceiveChannel, MemorySendChannel, SendError, open_local_memory_channel,
+    open_memory_channel,
+};
 pub use crate::core::cancel::{
     CancelScope, FailAfter, ScopeRun, current_effective_deadline, fail_after, fail_at,
     move_on_after, move_on_at,

@@ -4,6 +4,7 @@
 //! Everything in trio outside the core is written only against this module and the
 //! crate root.
 
+pub use crate::core::cancel::CancelRegistration;
 pub use crate::core::checkpoint::{
     Checkpoint, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
 };

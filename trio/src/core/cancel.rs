@@ -382,6 +382,74 @@ impl Drop for CancelWait {
     }
 }
 
+/// The cancellation side of a custom blocking operation: Trio's
+/// `wait_task_rescheduled` abort path, in Rust form.
+///
+/// A primitive that keeps its own queue of wakers (say, one shared with other
+/// threads) holds a `CancelRegistration` in its future and calls
+/// [`poll_cancelled`](Self::poll_cancelled) on every poll while blocked: it returns
+/// `Ready(err)` once the current code is cancelled — the future must then undo its
+/// registration in its own queue and return `err` — and otherwise arranges for the
+/// task to be woken if that happens. This is the same mechanism every trio
+/// suspension uses (`ParkingLot::park`, I/O waits, sleeps).
+///
+/// # Examples
+///
+/// A future that waits for a flag set from anywhere, and honours cancellation:
+///
+/// ```
+/// use std::future::Future;
+/// use std::pin::Pin;
+/// use std::task::{Context, Poll};
+/// use trio::lowlevel::CancelRegistration;
+///
+/// struct Never(CancelRegistration);
+/// impl Future for Never {
+///     type Output = trio::Result<()>;
+///     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<trio::Result<()>> {
+///         match self.0.poll_cancelled(cx) {
+///             Poll::Ready(cancelled) => Poll::Ready(Err(cancelled)),
+///             Poll::Pending => Poll::Pending, // (a real primitive also checks its own state)
+///         }
+///     }
+/// }
+/// # trio::run(async {
+/// let r = trio::move_on_after(std::time::Duration::from_millis(1), Never(CancelRegistration::new())).await?;
+/// assert_eq!(r, None);
+/// # Ok(()) }).unwrap();
+/// ```
+#[derive(Default)]
+pub struct CancelRegistration {
+    inner: CancelWait,
+}
+
+impl fmt::Debug for CancelRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelRegistration")
+            .field("registered", &self.inner.reg.is_some())
+            .finish()
+    }
+}
+
+impl CancelRegistration {
+    /// A registration that is not registered yet.
+    pub fn new() -> CancelRegistration {
+        CancelRegistration::default()
+    }
+
+    /// `Ready(err)` if the current code is cancelled (the registration is undone);
+    /// otherwise registers `cx`'s waker to be woken on cancellation and returns
+    /// `Pending`. Also `Ready` (with [`ErrorKind::Usage`]) outside trio.
+    pub fn poll_cancelled(&mut self, cx: &Context<'_>) -> Poll<Error> {
+        self.inner.poll_cancelled(cx)
+    }
+
+    /// Undoes the registration (done automatically on drop).
+    pub fn clear(&mut self) {
+        self.inner.clear();
+    }
+}
+
 pub(crate) fn outside_trio() -> Error {
     Error::new(
         ErrorKind::Usage,

@@ -107,9 +107,10 @@ impl NurseryCore {
     }
 
     pub(crate) fn wake_parent(&self) {
-        let w = self.parent_waker.borrow().clone();
-        if let Some(w) = w {
-            w.wake();
+        // `wake_by_ref` under a shared borrow: waking schedules the parent in *its*
+        // nursery (another object), so nothing here is borrowed mutably meanwhile.
+        if let Some(w) = self.parent_waker.borrow().as_ref() {
+            w.wake_by_ref();
         }
     }
 

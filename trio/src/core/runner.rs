@@ -175,33 +175,35 @@ impl Runner {
         main: Pin<&mut (dyn Future<Output = T> + '_)>,
         out: &mut Option<std::thread::Result<T>>,
     ) {
-        let Some(cell) = self.main_task.borrow().clone() else {
-            return;
-        };
-        let l = cell.l();
-        if !l.scheduled.get() {
-            return;
-        }
-        l.unschedule();
-        let res = {
+        let done = {
+            // Borrowed, not cloned: no atomic reference counting on every loop pass.
+            // Nothing else borrows `main_task` mutably while main is polled.
+            let guard = self.main_task.borrow();
+            let Some(cell) = guard.as_ref() else {
+                return;
+            };
+            let l = cell.l();
+            if !l.scheduled.get() {
+                return;
+            }
+            l.unschedule();
             // The step hooks run as the task (Trio: `current_task()` is the task).
-            let _g = PollGuard::task(Arc::as_ptr(&cell), &self.main_scope);
-            self.before_task_step(&cell);
-            let waker = WakerRef::new(&cell);
+            let _g = PollGuard::task(Arc::as_ptr(cell), &self.main_scope);
+            self.before_task_step(cell);
+            let waker = WakerRef::new(cell);
             let mut cx = Context::from_waker(&waker);
             let res = catch_unwind(AssertUnwindSafe(|| main.poll(&mut cx)));
-            self.after_task_step(&cell);
-            res
-        };
-        let done = match res {
-            Ok(Poll::Pending) => None,
-            Ok(Poll::Ready(v)) => Some(Ok(v)),
-            Err(p) => Some(Err(p)),
+            self.after_task_step(cell);
+            match res {
+                Ok(Poll::Pending) => None,
+                Ok(Poll::Ready(v)) => Some(Ok(v)),
+                Err(p) => Some(Err(p)),
+            }
         };
         if let Some(d) = done {
             *out = Some(d);
-            self.main_task.borrow_mut().take();
-            let key = l.key.get();
+            let cell = self.main_task.borrow_mut().take().expect("main was just polled");
+            let key = cell.l().key.get();
             self.system.release_slot(key);
             self.task_exited(&cell);
             cell.release();
