@@ -27,6 +27,11 @@
 //! `Mutex`, which saves the atomic operations of locking on every operation (see
 //! `BENCHMARKS.md` for what that is worth).
 //!
+//! # Broadcast
+//!
+//! [`open_broadcast_channel`] (beyond Trio; Trio issue #987) gives every receiver
+//! every item; slow receivers apply backpressure rather than lose items.
+//!
 //! # How waiting works
 //!
 //! The channel keeps its own FIFO of blocked senders (each holding its value) and
@@ -40,12 +45,16 @@
 //! [`ErrorKind::BrokenResource`]: crate::ErrorKind::BrokenResource
 //! [`ErrorKind::ClosedResource`]: crate::ErrorKind::ClosedResource
 
+mod broadcast;
 mod flavour;
 mod receive;
 mod send;
 mod state;
 mod statistics;
 
+pub use broadcast::{
+    BroadcastReceiver, BroadcastSend, BroadcastSender, BroadcastStatistics, open_broadcast_channel,
+};
 pub use flavour::{Flavour, Local, ThreadSafe};
 pub use receive::{MemoryReceiveChannel, ReceiveFuture};
 pub use send::{MemorySendChannel, SendError, SendFuture};
@@ -91,7 +100,10 @@ pub type LocalMemoryReceiveChannel<T> = MemoryReceiveChannel<T, Local>;
 /// ```
 pub fn open_memory_channel<T>(
     max_buffer_size: usize,
-) -> (MemorySendChannel<T, ThreadSafe>, MemoryReceiveChannel<T, ThreadSafe>) {
+) -> (
+    MemorySendChannel<T, ThreadSafe>,
+    MemoryReceiveChannel<T, ThreadSafe>,
+) {
     open_with::<T, ThreadSafe>(max_buffer_size)
 }
 

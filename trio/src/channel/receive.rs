@@ -278,7 +278,12 @@ impl<T> RecvOp<T> {
         }
     }
 
-    fn poll<F: Flavour>(&mut self, shared: &F::Shared<T>, handle: usize, cx: &mut Context<'_>) -> Poll<Result<T>> {
+    fn poll<F: Flavour>(
+        &mut self,
+        shared: &F::Shared<T>,
+        handle: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T>> {
         match self.phase {
             RecvPhase::Start => {
                 if let Err(e) = checkpoint_if_cancelled() {
@@ -321,7 +326,10 @@ impl<T> RecvOp<T> {
             RecvPhase::Wait(key) => {
                 let cancel = &mut self.cancel;
                 let out = F::with(shared, |s| {
-                    let w = s.receivers.get_mut(key).expect("our wait entry lives until we remove it");
+                    let w = s
+                        .receivers
+                        .get_mut(key)
+                        .expect("our wait entry lives until we remove it");
                     if let Some(v) = w.value.take() {
                         s.receivers.remove(key);
                         return Some(Ok(v));
@@ -334,7 +342,11 @@ impl<T> RecvOp<T> {
                         s.receivers.remove(key);
                         return Some(Err(e));
                     }
-                    if !w.waker.as_ref().is_some_and(|old| old.will_wake(cx.waker())) {
+                    if !w
+                        .waker
+                        .as_ref()
+                        .is_some_and(|old| old.will_wake(cx.waker()))
+                    {
                         w.waker = Some(cx.waker().clone());
                     }
                     None

@@ -44,7 +44,7 @@ impl<T> SendError<T> {
         }
     }
 
-    fn from_error(error: Error, value: T) -> SendError<T> {
+    pub(crate) fn from_error(error: Error, value: T) -> SendError<T> {
         SendError { error, value }
     }
 
@@ -371,7 +371,10 @@ impl<T, F: Flavour> Future for SendFuture<'_, T, F> {
             SendPhase::Wait(key) => {
                 let cancel = &mut this.cancel;
                 let out = this.chan.with(|s| {
-                    let w = s.senders.get_mut(key).expect("our wait entry lives until we remove it");
+                    let w = s
+                        .senders
+                        .get_mut(key)
+                        .expect("our wait entry lives until we remove it");
                     if w.taken {
                         s.senders.remove(key);
                         return Some(Ok(()));
@@ -386,7 +389,11 @@ impl<T, F: Flavour> Future for SendFuture<'_, T, F> {
                         let v = w.value.expect("an unserved sender keeps its value");
                         return Some(Err(SendError::from_error(e, v)));
                     }
-                    if !w.waker.as_ref().is_some_and(|old| old.will_wake(cx.waker())) {
+                    if !w
+                        .waker
+                        .as_ref()
+                        .is_some_and(|old| old.will_wake(cx.waker()))
+                    {
                         w.waker = Some(cx.waker().clone());
                     }
                     None

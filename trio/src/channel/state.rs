@@ -187,7 +187,11 @@ impl<T> State<T> {
 
     /// Sends at once if possible: to the longest-waiting receiver, else into the
     /// buffer.
-    pub(crate) fn try_send(&mut self, handle: usize, value: T) -> Result<Option<Waker>, SendFail<T>> {
+    pub(crate) fn try_send(
+        &mut self,
+        handle: usize,
+        value: T,
+    ) -> Result<Option<Waker>, SendFail<T>> {
         if self.is_closed(handle) {
             return Err(SendFail::Error(ErrorKind::ClosedResource, value));
         }
