@@ -202,7 +202,11 @@ impl Runner {
         };
         if let Some(d) = done {
             *out = Some(d);
-            let cell = self.main_task.borrow_mut().take().expect("main was just polled");
+            let cell = self
+                .main_task
+                .borrow_mut()
+                .take()
+                .expect("main was just polled");
             let key = cell.l().key.get();
             self.system.release_slot(key);
             self.task_exited(&cell);
