@@ -495,28 +495,28 @@ async fn wait_all_tasks_blocked_is_cancellable() -> trio::Result<()> {
 #[trio::test]
 async fn wait_all_tasks_blocked_cushions_wake_smallest_first() -> trio::Result<()> {
     // test_testing.py test_wait_all_tasks_blocked_with_cushion (real clock). The
-    // blinking task's 10 ms sleeps keep the loop from ever being idle for 20 ms until
-    // it is done, so the order does not depend on machine speed.
+    // blinking task's 50 ms sleeps keep the loop from ever being idle for 100 ms until
+    // it is done, so the order does not depend on machine speed (stalls under 50 ms).
     let record = RefCell::new(Vec::new());
     let r = &record;
     trio::open_nursery(async |n| {
         n.start_soon(async move {
             r.borrow_mut().push("blink start");
             for _ in 0..3 {
-                sleep(ms(10)).await?;
+                sleep(ms(50)).await?;
             }
             r.borrow_mut().push("blink end");
             Ok(())
         })?;
         // Started in an order different from the expected wake order.
         n.start_soon(async move {
-            wait_all_tasks_blocked_with(ms(30)).await?;
+            wait_all_tasks_blocked_with(ms(150)).await?;
             r.borrow_mut().push("wait_big_cushion end");
             Ok(())
         })?;
         for _ in 0..2 {
             n.start_soon(async move {
-                wait_all_tasks_blocked_with(ms(20)).await?;
+                wait_all_tasks_blocked_with(ms(100)).await?;
                 r.borrow_mut().push("wait_small_cushion end");
                 Ok(())
             })?;
