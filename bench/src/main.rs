@@ -1,0 +1,2 @@
+//! The benchmark suite (placeholder: being written).
+fn main() {}
