@@ -96,7 +96,9 @@ pub use crate::core::cancel::{
     CancelScope, FailAfter, ScopeRun, current_effective_deadline, fail_after, fail_at,
     move_on_after, move_on_at,
 };
-pub use crate::core::checkpoint::{SleepForever, current_time, sleep, sleep_forever, sleep_until};
+pub use crate::core::checkpoint::{
+    Sleep, SleepForever, current_time, sleep, sleep_forever, sleep_until,
+};
 pub use crate::core::nursery::{Nursery, TaskHandle, TaskStatus, open_nursery};
 pub use crate::core::runner::{Builder, Runtime, run};
 pub use crate::error::{

@@ -337,12 +337,36 @@ impl Drop for ScopeState {
 
 /// The part of every suspension that listens for cancellation: registered with the
 /// current cancel status while blocked, so that cancelling the scope wakes it.
+///
+/// It is `Send`, so that futures holding it can be (a thread-safe channel's
+/// receiver keeps one in its pending `Stream` receive): the registration it holds
+/// belongs to one loop's cancel tree and is only touched on the thread that made it
+/// (`thread`). Used on another thread, it abandons that registration — leaking it
+/// rather than touching it — and registers afresh there; dropped on another thread,
+/// it leaks it. Either costs a few bytes and at worst one spurious wake-up, and
+/// happens only when a blocked operation is moved between threads.
 #[derive(Default)]
 pub(crate) struct CancelWait {
     reg: Option<(Rc<ScopeState>, usize)>,
+    thread: usize,
 }
 
+// SAFETY: the only non-`Send` content is the `Rc<ScopeState>` in `reg`, which is
+// read, cloned or dropped only when `thread` is the current thread (checked in
+// `own_reg`, `clear` and `Drop`); on any other thread it is leaked untouched.
+unsafe impl Send for CancelWait {}
+// SAFETY: no `&self` method touches `reg` (all access goes through `&mut self`).
+unsafe impl Sync for CancelWait {}
+
 impl CancelWait {
+    /// The registration, if it was made on this thread; a foreign one is leaked.
+    fn own_reg(&mut self) -> &mut Option<(Rc<ScopeState>, usize)> {
+        if self.reg.is_some() && self.thread != context::thread_token() {
+            std::mem::forget(self.reg.take());
+        }
+        &mut self.reg
+    }
+
     /// `Ready(err)` if the current status is cancelled (registration undone);
     /// otherwise registers `cx`'s waker with it and returns `Pending`.
     pub(crate) fn poll_cancelled(&mut self, cx: &Context<'_>) -> Poll<Error> {
@@ -354,7 +378,7 @@ impl CancelWait {
                 self.clear();
                 return Poll::Ready(status.cancelled_error());
             }
-            match &self.reg {
+            match self.own_reg() {
                 Some((s, key)) if std::ptr::eq(Rc::as_ptr(s), status) => {
                     s.update_waiter(*key, cx.waker());
                 }
@@ -362,6 +386,7 @@ impl CancelWait {
                     self.clear();
                     let key = status.add_waiter(cx.waker());
                     self.reg = Some((status.rc(), key));
+                    self.thread = context::thread_token();
                 }
             }
             Poll::Pending
@@ -370,7 +395,7 @@ impl CancelWait {
 
     /// Undoes the registration, if any.
     pub(crate) fn clear(&mut self) {
-        if let Some((s, key)) = self.reg.take() {
+        if let Some((s, key)) = self.own_reg().take() {
             s.remove_waiter(key);
         }
     }

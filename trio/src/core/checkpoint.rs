@@ -6,13 +6,16 @@
 //! a checkpoint first yields to the scheduler (a schedule point), then checks for
 //! cancellation — so that deadlines the scheduler just expired are seen.
 
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::cancel::{CancelWait, check_cancelled, move_on_at};
+use super::cancel::{CancelWait, check_cancelled, outside_trio};
 use super::context;
+use super::deadlines::SleeperSlot;
 use crate::error::Result;
 use crate::time::Instant;
 
@@ -230,8 +233,155 @@ pub fn sleep_forever() -> SleepForever {
     SleepForever::default()
 }
 
+enum When {
+    After(Duration),
+    At(Instant),
+}
+
+enum SleepState {
+    Start,
+    /// The deadline had passed: behaving as a checkpoint.
+    Yielded,
+    Waiting,
+    Done,
+}
+
+/// The future of [`sleep`] and [`sleep_until`].
+///
+/// A sleeping task costs one small entry in the run's deadline heap (its waker),
+/// not a cancel scope.
+///
+/// # Errors
+///
+/// `Cancelled` if an enclosing scope is cancelled first; [`ErrorKind::Usage`]
+/// outside trio.
+///
+/// [`ErrorKind::Usage`]: crate::ErrorKind::Usage
+///
+/// # Cancellation
+///
+/// A checkpoint, even when the deadline has already passed.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # trio::run(async {
+/// let nap: trio::Sleep = trio::sleep(Duration::from_millis(1));
+/// nap.await?;
+/// # Ok(()) }).unwrap();
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    when: When,
+    state: SleepState,
+    slot: Option<Rc<SleeperSlot>>,
+    cancel: CancelWait,
+}
+
+impl std::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Sleep");
+        match self.when {
+            When::After(t) => d.field("after", &t),
+            When::At(t) => d.field("until", &t),
+        };
+        d.finish()
+    }
+}
+
+impl Future for Sleep {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = &mut *self;
+        match this.state {
+            SleepState::Start => {
+                let Some(now) = context::with_runner(|r| r.current_time()) else {
+                    this.state = SleepState::Done;
+                    return Poll::Ready(Err(outside_trio()));
+                };
+                let deadline = match this.when {
+                    When::After(d) => now.saturating_add(d),
+                    When::At(t) => t,
+                };
+                if deadline <= now {
+                    // Trio: sleeping until the past is a checkpoint.
+                    this.state = SleepState::Yielded;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                if let Err(e) = check_cancelled() {
+                    this.state = SleepState::Done;
+                    return Poll::Ready(Err(e));
+                }
+                let slot = Rc::new(SleeperSlot {
+                    waker: RefCell::new(Some(cx.waker().clone())),
+                    seq: Cell::new(0),
+                });
+                let weak = Rc::downgrade(&slot);
+                let seq =
+                    context::with_runner(|r| r.deadlines.borrow_mut().add_sleeper(deadline, weak))
+                        .expect("checked above: inside trio");
+                slot.seq.set(seq);
+                this.slot = Some(slot);
+                this.state = SleepState::Waiting;
+                if let Poll::Ready(e) = this.cancel.poll_cancelled(cx) {
+                    this.forget();
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Pending
+            }
+            SleepState::Yielded => {
+                this.state = SleepState::Done;
+                Poll::Ready(check_cancelled())
+            }
+            SleepState::Waiting => {
+                let slot = this.slot.as_ref().expect("a waiting sleep has its slot");
+                if slot.seq.get() == 0 {
+                    this.slot = None;
+                    this.state = SleepState::Done;
+                    this.cancel.clear();
+                    return Poll::Ready(Ok(()));
+                }
+                if let Poll::Ready(e) = this.cancel.poll_cancelled(cx) {
+                    this.forget();
+                    return Poll::Ready(Err(e));
+                }
+                let mut w = slot.waker.borrow_mut();
+                if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *w = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            SleepState::Done => Poll::Ready(Err(crate::error::Error::new(
+                crate::error::ErrorKind::Usage,
+                "a Sleep future was polled after it completed",
+            ))),
+        }
+    }
+}
+
+impl Sleep {
+    /// Gives up the heap entry (cancelled or dropped before the deadline).
+    fn forget(&mut self) {
+        self.state = SleepState::Done;
+        if let Some(slot) = self.slot.take() {
+            if slot.seq.replace(0) != 0 {
+                context::with_runner(|r| r.deadlines.borrow_mut().note_stale());
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.forget();
+    }
+}
+
 /// Sleeps for `duration` on the run's clock (Trio's `sleep`). `sleep(ZERO)` is a
-/// checkpoint.
+/// checkpoint. The deadline is computed when the future is first polled.
 ///
 /// # Errors
 ///
@@ -251,11 +401,13 @@ pub fn sleep_forever() -> SleepForever {
 /// assert!(trio::current_time() - t0 >= Duration::from_millis(10));
 /// # Ok(()) }).unwrap();
 /// ```
-pub async fn sleep(duration: Duration) -> Result<()> {
-    if duration.is_zero() {
-        return checkpoint().await;
+pub fn sleep(duration: Duration) -> Sleep {
+    Sleep {
+        when: When::After(duration),
+        state: SleepState::Start,
+        slot: None,
+        cancel: CancelWait::default(),
     }
-    sleep_until(current_time().saturating_add(duration)).await
 }
 
 /// Sleeps until the run's clock reaches `deadline` (Trio's `sleep_until`).
@@ -278,13 +430,12 @@ pub async fn sleep(duration: Duration) -> Result<()> {
 /// assert!(trio::current_time() >= wake);
 /// # Ok(()) }).unwrap();
 /// ```
-pub async fn sleep_until(deadline: Instant) -> Result<()> {
-    if deadline <= current_time() {
-        return checkpoint().await;
-    }
-    match move_on_at(deadline, sleep_forever()).await {
-        Ok(_) => Ok(()),
-        Err(e) => Err(e),
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        when: When::At(deadline),
+        state: SleepState::Start,
+        slot: None,
+        cancel: CancelWait::default(),
     }
 }
 

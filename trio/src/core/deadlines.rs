@@ -13,18 +13,35 @@
 //! needs a tick and cascading, and trio's deadlines are exact instants from a
 //! pluggable clock; the heap's O(log n) insert stays small at the sizes that occur.
 
+use std::cell::{Cell, RefCell};
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::rc::{Rc, Weak};
+use std::task::Waker;
 
 use super::cancel::ScopeState;
 use crate::error::CancelSource;
 use crate::time::Instant;
 
+/// What a deadline is for: a cancel scope (cancelled when it passes) or a sleeping
+/// task (woken). A sleep does not need a whole cancel scope — only its waker — so
+/// it costs one small allocation instead of a scope node.
+enum Target {
+    Scope(Weak<ScopeState>),
+    Sleeper(Weak<SleeperSlot>),
+}
+
+/// The heap side of one `sleep`: the sleeping task's waker. `seq` is the live
+/// entry's number, or 0 once the deadline fired.
+pub(crate) struct SleeperSlot {
+    pub(crate) waker: RefCell<Option<Waker>>,
+    pub(crate) seq: Cell<u64>,
+}
+
 struct Entry {
     deadline: Instant,
     seq: u64,
-    scope: Weak<ScopeState>,
+    target: Target,
 }
 
 impl PartialEq for Entry {
@@ -44,10 +61,23 @@ impl Ord for Entry {
     }
 }
 
+enum Due {
+    Scope(Rc<ScopeState>),
+    Sleeper(Rc<SleeperSlot>),
+}
+
 impl Entry {
-    fn live(&self) -> Option<Rc<ScopeState>> {
-        let s = self.scope.upgrade()?;
-        (s.deadline_seq.get() == self.seq).then_some(s)
+    fn live(&self) -> Option<Due> {
+        match &self.target {
+            Target::Scope(w) => {
+                let s = w.upgrade()?;
+                (s.deadline_seq.get() == self.seq).then_some(Due::Scope(s))
+            }
+            Target::Sleeper(w) => {
+                let s = w.upgrade()?;
+                (s.seq.get() == self.seq).then_some(Due::Sleeper(s))
+            }
+        }
     }
 }
 
@@ -59,13 +89,22 @@ pub(crate) struct Deadlines {
 }
 
 impl Deadlines {
-    /// Adds an entry; returns its sequence number (never 0).
+    /// Adds an entry for a scope; returns its sequence number (never 0).
     pub(crate) fn add(&mut self, deadline: Instant, scope: Weak<ScopeState>) -> u64 {
+        self.push(deadline, Target::Scope(scope))
+    }
+
+    /// Adds an entry for a sleeper; returns its sequence number (never 0).
+    pub(crate) fn add_sleeper(&mut self, deadline: Instant, slot: Weak<SleeperSlot>) -> u64 {
+        self.push(deadline, Target::Sleeper(slot))
+    }
+
+    fn push(&mut self, deadline: Instant, target: Target) -> u64 {
         self.seq += 1;
         self.heap.push(Reverse(Entry {
             deadline,
             seq: self.seq,
-            scope,
+            target,
         }));
         self.seq
     }
@@ -100,23 +139,29 @@ impl Deadlines {
         self.heap.is_empty()
     }
 
-    /// Pops every entry due at `now`; returns the scopes to cancel.
-    pub(crate) fn expire(&mut self, now: Instant) -> Vec<Rc<ScopeState>> {
-        let mut due = Vec::new();
+    /// Pops every entry due at `now`: returns the scopes to cancel and the wakers of
+    /// the sleepers to wake (the caller acts on them after releasing the heap).
+    pub(crate) fn expire(&mut self, now: Instant) -> (Vec<Rc<ScopeState>>, Vec<Waker>) {
+        let mut scopes = Vec::new();
+        let mut wakers = Vec::new();
         while let Some(Reverse(top)) = self.heap.peek() {
             if top.deadline > now {
                 break;
             }
             let Reverse(e) = self.heap.pop().expect("peeked");
             match e.live() {
-                Some(s) => {
+                Some(Due::Scope(s)) => {
                     s.deadline_seq.set(0);
-                    due.push(s);
+                    scopes.push(s);
+                }
+                Some(Due::Sleeper(s)) => {
+                    s.seq.set(0);
+                    wakers.extend(s.waker.borrow_mut().take());
                 }
                 None => self.stale = self.stale.saturating_sub(1),
             }
         }
-        due
+        (scopes, wakers)
     }
 }
 

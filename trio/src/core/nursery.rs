@@ -164,7 +164,7 @@ impl<'env> NurseryState<'env> {
         let core = Rc::new(NurseryCore::new(runner.next_id(), scope, parent_task));
         if let Some(t) = &core.parent_task {
             if let Some(l) = t.local() {
-                l.child_nurseries.borrow_mut().push(Rc::downgrade(&core));
+                l.extras_mut().child_nurseries.push(Rc::downgrade(&core));
             }
         }
         Ok(Rc::new(NurseryState::with_core(core)))
@@ -400,7 +400,7 @@ impl<'env> NurseryState<'env> {
         if let Some(t) = &self.core.parent_task {
             if let Some(l) = t.local() {
                 let me = Rc::as_ptr(&self.core);
-                l.child_nurseries.borrow_mut().retain(|w| w.as_ptr() != me);
+                l.extras_mut().child_nurseries.retain(|w| w.as_ptr() != me);
             }
         }
         self.core.parent_waker.borrow_mut().take();
@@ -1345,12 +1345,14 @@ impl Task {
         let Some(l) = self.cell.local() else {
             return Vec::new();
         };
-        l.child_nurseries
-            .borrow()
-            .iter()
-            .filter_map(Weak::upgrade)
-            .map(|core| NurseryInfo { core })
-            .collect()
+        l.with_extras(|e| {
+            e.child_nurseries
+                .iter()
+                .filter_map(Weak::upgrade)
+                .map(|core| NurseryInfo { core })
+                .collect()
+        })
+        .unwrap_or_default()
     }
 }
 

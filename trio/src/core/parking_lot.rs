@@ -506,7 +506,7 @@ impl<T: 'static> ParkingLot<T> {
                 return;
             }
             let weak: Weak<dyn LotBreaker> = Rc::downgrade(&self.inner) as Weak<dyn LotBreaker>;
-            l.breakers.borrow_mut().push(weak);
+            l.extras_mut().breakers.push(weak);
         }
     }
 
@@ -530,7 +530,8 @@ impl<T: 'static> ParkingLot<T> {
     pub fn remove_breaker(&self, task: &Task) -> Result<()> {
         let me = Rc::as_ptr(&self.inner) as *const ();
         if let Some(l) = task.cell_ref().local() {
-            let mut b = l.breakers.borrow_mut();
+            let mut extras = l.extras_mut();
+            let b = &mut extras.breakers;
             if let Some(i) = b
                 .iter()
                 .position(|w| w.upgrade().is_some_and(|x| x.lot_id() == me))

@@ -292,15 +292,16 @@ impl Runner {
             }
             // 5. deadlines
             // (The clock is read only when some deadline is pending.)
-            let due = if self.deadlines.borrow().is_empty() {
-                Vec::new()
-            } else {
+            if !self.deadlines.borrow().is_empty() {
                 let now = self.clock.current_time();
-                self.deadlines.borrow_mut().expire(now)
-            };
-            if !due.is_empty() {
-                idle = Idle::No;
-                cancel_due(due);
+                let (scopes, sleepers) = self.deadlines.borrow_mut().expire(now);
+                if !scopes.is_empty() || !sleepers.is_empty() {
+                    idle = Idle::No;
+                }
+                cancel_due(scopes);
+                for w in sleepers {
+                    w.wake();
+                }
             }
             // 6. idle
             if !self.system.core.has_ready() && !self.shared.has_pending() {
@@ -703,8 +704,8 @@ impl Runtime {
         ));
         init_task
             .l()
+            .extras_mut()
             .child_nurseries
-            .borrow_mut()
             .push(Rc::downgrade(&system_core));
         let system = Rc::new(NurseryState::with_core(system_core));
         let main_scope = ScopeState::new();

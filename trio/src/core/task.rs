@@ -53,10 +53,32 @@ pub(crate) struct TaskLocal {
     pub(crate) owner: RefCell<Option<Rc<NurseryCore>>>,
     /// The cancel status the task starts from: its nursery's scope.
     pub(crate) status: RefCell<Option<Rc<ScopeState>>>,
+    /// Rarely used links, allocated on first use (most tasks never open a nursery
+    /// or hold a lock at exit): this keeps every task cell small.
+    extras: RefCell<Option<Box<TaskExtras>>>,
+}
+
+/// The rarely used part of a task's loop-local state.
+#[derive(Default)]
+pub(crate) struct TaskExtras {
     /// Nurseries opened inside this task, for the task tree.
-    pub(crate) child_nurseries: RefCell<Vec<Weak<NurseryCore>>>,
+    pub(crate) child_nurseries: Vec<Weak<NurseryCore>>,
     /// Parking lots to break when this task exits (Trio's parking lot breakers).
-    pub(crate) breakers: RefCell<Vec<Weak<dyn LotBreaker>>>,
+    pub(crate) breakers: Vec<Weak<dyn LotBreaker>>,
+}
+
+impl TaskLocal {
+    /// The extras, allocated if needed.
+    pub(crate) fn extras_mut(&self) -> std::cell::RefMut<'_, TaskExtras> {
+        std::cell::RefMut::map(self.extras.borrow_mut(), |e| {
+            &mut **e.get_or_insert_with(Default::default)
+        })
+    }
+
+    /// Runs `f` with the extras if they exist.
+    pub(crate) fn with_extras<R>(&self, f: impl FnOnce(&TaskExtras) -> R) -> Option<R> {
+        self.extras.borrow().as_deref().map(f)
+    }
 }
 
 /// A parking lot seen from a task that must break it on exit.
@@ -110,8 +132,7 @@ impl TaskCell {
                 key: Cell::new(usize::MAX),
                 owner: RefCell::new(None),
                 status: RefCell::new(None),
-                child_nurseries: RefCell::new(Vec::new()),
-                breakers: RefCell::new(Vec::new()),
+                extras: RefCell::new(None),
             },
         })
     }
@@ -171,8 +192,8 @@ impl TaskCell {
         l.unschedule();
         l.owner.borrow_mut().take();
         l.status.borrow_mut().take();
-        l.child_nurseries.borrow_mut().clear();
-        let breakers = std::mem::take(&mut *l.breakers.borrow_mut());
+        let extras = l.extras.borrow_mut().take();
+        let breakers = extras.map(|e| e.breakers).unwrap_or_default();
         for b in breakers.iter().filter_map(Weak::upgrade) {
             b.break_for_exit();
         }
@@ -186,9 +207,8 @@ impl Drop for TaskCell {
             // them already; if not, leaking is the only safe choice.
             let owner = self.local.owner.get_mut().take();
             let status = self.local.status.get_mut().take();
-            let nurseries = std::mem::take(self.local.child_nurseries.get_mut());
-            let breakers = std::mem::take(self.local.breakers.get_mut());
-            std::mem::forget((owner, status, nurseries, breakers));
+            let extras = self.local.extras.get_mut().take();
+            std::mem::forget((owner, status, extras));
         }
     }
 }
