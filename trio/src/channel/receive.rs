@@ -48,7 +48,9 @@ fn recv_error(kind: ErrorKind) -> Error {
 pub struct MemoryReceiveChannel<T, F: Flavour = ThreadSafe> {
     shared: F::Shared<T>,
     handle: usize,
-    /// The receive in progress through the `Stream` interface.
+    /// The receive in progress through the `Stream` interface. (Its cancel
+    /// registration is `Send`, bound to its loop at run time, so a [`ThreadSafe`]
+    /// handle stays `Send`.)
     stream_op: Option<RecvOp<T>>,
 }
 
@@ -149,7 +151,7 @@ impl<T, F: Flavour> MemoryReceiveChannel<T, F> {
     /// ```
     pub fn receive_nowait(&self) -> Result<T> {
         match self.with(|s| s.try_receive(self.handle)) {
-            Ok((v, w)) => {
+            Ok((v, _, w)) => {
                 wake_opt(w);
                 Ok(v)
             }
@@ -205,9 +207,15 @@ impl<T, F: Flavour> MemoryReceiveChannel<T, F> {
 }
 
 impl<T, F: Flavour> Clone for MemoryReceiveChannel<T, F> {
-    /// Another receiver on the same channel, open even if this one is closed.
+    /// Another receiver on the same channel. A clone of a closed handle is closed
+    /// (Trio's `clone` raises `ClosedResourceError`): it cannot reopen the channel.
     fn clone(&self) -> Self {
-        MemoryReceiveChannel::new(F::share(&self.shared))
+        let handle = self.with(|s| s.clone_handle(self.handle));
+        MemoryReceiveChannel {
+            shared: F::share(&self.shared),
+            handle,
+            stream_op: None,
+        }
     }
 }
 
@@ -266,6 +274,8 @@ enum RecvPhase {
 pub(crate) struct RecvOp<T> {
     phase: RecvPhase,
     value: Option<T>,
+    /// The delivery number of `value`, to put it back in its place if dropped.
+    seq: u64,
     cancel: CancelRegistration,
 }
 
@@ -274,6 +284,7 @@ impl<T> RecvOp<T> {
         RecvOp {
             phase: RecvPhase::Start,
             value: None,
+            seq: 0,
             cancel: CancelRegistration::new(),
         }
     }
@@ -294,6 +305,7 @@ impl<T> RecvOp<T> {
                     Err(ErrorKind::WouldBlock) => Err(Ok(s.receivers.push(RecvWaiter {
                         waker: Some(cx.waker().clone()),
                         value: None,
+                        seq: 0,
                         ended: None,
                         handle,
                     }))),
@@ -301,9 +313,10 @@ impl<T> RecvOp<T> {
                     Ok(x) => Ok(x),
                 });
                 match r {
-                    Ok((v, w)) => {
+                    Ok((v, seq, w)) => {
                         wake_opt(w);
                         self.value = Some(v);
+                        self.seq = seq;
                         self.phase = RecvPhase::Yield;
                         cx.waker().wake_by_ref();
                         Poll::Pending
@@ -367,19 +380,27 @@ impl<T> RecvOp<T> {
     /// The operation is dropped before finishing: an item it holds goes back.
     fn abandon<F: Flavour>(&mut self, shared: &F::Shared<T>, _handle: usize) {
         let phase = std::mem::replace(&mut self.phase, RecvPhase::Done);
-        let w = match phase {
+        let r = match phase {
             RecvPhase::Yield => match self.value.take() {
-                Some(v) => F::with(shared, |s| s.put_back(v)),
-                None => None,
+                Some(v) => F::with(shared, |s| s.put_back(v, self.seq)),
+                None => Ok(None),
             },
-            RecvPhase::Wait(key) => F::with(shared, |s| {
-                let entry = s.receivers.remove(key)?;
-                let v = entry.value?;
-                s.put_back(v)
+            RecvPhase::Wait(key) => F::with(shared, |s| match s.receivers.remove(key) {
+                Some(RecvWaiter {
+                    value: Some(v),
+                    seq,
+                    ..
+                }) => s.put_back(v, seq),
+                _ => Ok(None),
             }),
-            _ => None,
+            _ => Ok(None),
         };
-        wake_opt(w);
+        // An item nobody can receive is dropped here, with the state unlocked: its
+        // `Drop` may use this very channel.
+        match r {
+            Ok(w) => wake_opt(w),
+            Err(value) => drop(value),
+        }
     }
 }
 

@@ -275,9 +275,14 @@ impl<T, F: Flavour> MemorySendChannel<T, F> {
 }
 
 impl<T, F: Flavour> Clone for MemorySendChannel<T, F> {
-    /// Another sender on the same channel, open even if this one is closed.
+    /// Another sender on the same channel. A clone of a closed handle is closed
+    /// (Trio's `clone` raises `ClosedResourceError`): it cannot reopen the channel.
     fn clone(&self) -> Self {
-        MemorySendChannel::new(F::share(&self.shared))
+        let handle = self.with(|s| s.clone_handle(self.handle));
+        MemorySendChannel {
+            shared: F::share(&self.shared),
+            handle,
+        }
     }
 }
 

@@ -13,7 +13,7 @@
 //! * a waiting entry is in its FIFO (`queued`) until it is served or ended; a served
 //!   entry stays in the slab, carrying its outcome, until its future collects it.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::task::Waker;
 
 use slab::Slab;
@@ -121,6 +121,8 @@ pub struct SendWaiter<T> {
 pub struct RecvWaiter<T> {
     pub(crate) waker: Option<Waker>,
     pub(crate) value: Option<T>,
+    /// The delivery number of `value` (see `State::returned`).
+    pub(crate) seq: u64,
     pub(crate) ended: Option<ErrorKind>,
     pub(crate) handle: usize,
 }
@@ -141,6 +143,13 @@ pub(crate) struct HandleState {
 #[allow(missing_debug_implementations)]
 pub struct State<T> {
     pub(crate) buffer: VecDeque<T>,
+    /// Items that reached a receiver whose future was then dropped, keyed by their
+    /// delivery number: they come out again first, in their original order. (An
+    /// item leaves the channel only from the front, so returned items always
+    /// precede the buffer.)
+    pub(crate) returned: BTreeMap<u64, T>,
+    /// How many items have left the channel (numbers deliveries).
+    pub(crate) out_seq: u64,
     pub(crate) max: usize,
     pub(crate) peak: usize,
     pub(crate) handles: Slab<HandleState>,
@@ -160,6 +169,8 @@ impl<T> State<T> {
     pub(crate) fn new(max: usize) -> State<T> {
         State {
             buffer: VecDeque::new(),
+            returned: BTreeMap::new(),
+            out_seq: 0,
             max,
             peak: 0,
             handles: Slab::new(),
@@ -181,6 +192,19 @@ impl<T> State<T> {
         })
     }
 
+    /// A new handle on the same side as `handle`: open if `handle` is, closed (and
+    /// not counted) if it is not — so a clone can never reopen a channel whose
+    /// senders or receivers have all closed (Trio's `clone` raises
+    /// `ClosedResourceError` on a closed handle).
+    pub(crate) fn clone_handle(&mut self, handle: usize) -> usize {
+        let side = self.handles[handle].side;
+        if self.is_closed(handle) {
+            self.handles.insert(HandleState { side, closed: true })
+        } else {
+            self.add_handle(side)
+        }
+    }
+
     pub(crate) fn is_closed(&self, handle: usize) -> bool {
         self.handles.get(handle).is_none_or(|h| h.closed)
     }
@@ -199,8 +223,10 @@ impl<T> State<T> {
             return Err(SendFail::Error(ErrorKind::BrokenResource, value));
         }
         if let Some(key) = self.receivers.pop_front() {
+            let seq = self.next_out();
             let r = self.receivers.get_mut(key).expect("popped key is live");
             r.value = Some(value);
+            r.seq = seq;
             return Ok(r.waker.take());
         }
         if self.buffer.len() < self.max {
@@ -213,26 +239,37 @@ impl<T> State<T> {
 
     /// Receives at once if possible: from the buffer (refilling it from the
     /// longest-waiting sender), else straight from a waiting sender.
-    pub(crate) fn try_receive(&mut self, handle: usize) -> Result<(T, Option<Waker>), ErrorKind> {
+    pub(crate) fn try_receive(
+        &mut self,
+        handle: usize,
+    ) -> Result<(T, u64, Option<Waker>), ErrorKind> {
         if self.is_closed(handle) {
             return Err(ErrorKind::ClosedResource);
         }
+        if let Some((seq, v)) = self.returned.pop_first() {
+            return Ok((v, seq, None));
+        }
         if let Some(v) = self.buffer.pop_front() {
+            let seq = self.next_out();
             let mut waker = None;
-            if let Some(key) = self.senders.pop_front() {
-                let s = self.senders.get_mut(key).expect("popped key is live");
-                self.buffer
-                    .push_back(s.value.take().expect("a waiting sender holds its value"));
-                s.taken = true;
-                waker = s.waker.take();
+            // (The buffer can be over `max` after a `put_back`: then no room yet.)
+            if self.buffer.len() < self.max {
+                if let Some(key) = self.senders.pop_front() {
+                    let s = self.senders.get_mut(key).expect("popped key is live");
+                    self.buffer
+                        .push_back(s.value.take().expect("a waiting sender holds its value"));
+                    s.taken = true;
+                    waker = s.waker.take();
+                }
             }
-            return Ok((v, waker));
+            return Ok((v, seq, waker));
         }
         if let Some(key) = self.senders.pop_front() {
+            let seq = self.next_out();
             let s = self.senders.get_mut(key).expect("popped key is live");
             let v = s.value.take().expect("a waiting sender holds its value");
             s.taken = true;
-            return Ok((v, s.waker.take()));
+            return Ok((v, seq, s.waker.take()));
         }
         if self.open_send == 0 {
             return Err(ErrorKind::EndOfChannel);
@@ -241,18 +278,31 @@ impl<T> State<T> {
     }
 
     /// Gives back a value a receiver got but could not return (its future was
-    /// dropped): to the next waiting receiver, else to the front of the buffer.
-    pub(crate) fn put_back(&mut self, value: T) -> Option<Waker> {
+    /// dropped): to the next waiting receiver, else to the front of the buffer
+    /// (which may then hold more than `max` items). `Err(value)` if nobody can
+    /// receive it any more: the caller drops it, as the buffer was, after unlocking.
+    pub(crate) fn put_back(&mut self, value: T, seq: u64) -> Result<Option<Waker>, T> {
         if self.open_recv == 0 {
-            return None; // nobody can receive it any more: dropped, as the buffer was
+            return Err(value);
         }
         if let Some(key) = self.receivers.pop_front() {
             let r = self.receivers.get_mut(key).expect("popped key is live");
             r.value = Some(value);
-            return r.waker.take();
+            r.seq = seq;
+            return Ok(r.waker.take());
         }
-        self.buffer.push_front(value);
-        None
+        self.returned.insert(seq, value);
+        Ok(None)
+    }
+
+    fn next_out(&mut self) -> u64 {
+        self.out_seq += 1;
+        self.out_seq
+    }
+
+    /// Items held now: the buffer and the returned items.
+    pub(crate) fn held(&self) -> usize {
+        self.buffer.len() + self.returned.len()
     }
 
     /// Closes one handle; returns the wakers of the waits this ends.
@@ -299,7 +349,8 @@ impl<T> State<T> {
                     &mut wake,
                 );
                 if self.open_recv == 0 {
-                    dropped = std::mem::take(&mut self.buffer);
+                    dropped = std::mem::take(&mut self.returned).into_values().collect();
+                    dropped.append(&mut self.buffer);
                     self.senders.end_where(
                         |_| true,
                         |s| {

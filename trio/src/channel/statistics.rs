@@ -39,7 +39,7 @@ pub struct MemoryChannelStatistics {
 impl MemoryChannelStatistics {
     pub(crate) fn of<T>(s: &State<T>) -> MemoryChannelStatistics {
         MemoryChannelStatistics {
-            current_buffer_used: s.buffer.len(),
+            current_buffer_used: s.held(),
             peak_buffer_used: s.peak,
             max_buffer_size: s.max,
             open_send_channels: s.open_send,
