@@ -238,3 +238,26 @@ fn connects_loops_on_two_threads() {
         assert_eq!(r.join().unwrap(), 9_999 * 10_000 / 2);
     }
 }
+
+#[test]
+fn clones_of_closed_handles_are_closed() {
+    let (tx, rx) = open_broadcast_channel::<u8>(2);
+    let keep = rx.clone();
+    rx.close();
+    let zombie = rx.clone();
+    assert_eq!(
+        zombie.receive_nowait().unwrap_err().kind(),
+        ErrorKind::ClosedResource
+    );
+    assert_eq!(tx.statistics().open_receive_channels, 1);
+    tx.close();
+    let tx2 = tx.clone();
+    assert_eq!(
+        tx2.send_nowait(1).unwrap_err().kind(),
+        ErrorKind::ClosedResource
+    );
+    assert_eq!(
+        keep.receive_nowait().unwrap_err().kind(),
+        ErrorKind::EndOfChannel
+    );
+}

@@ -341,8 +341,20 @@ impl<T> BroadcastSender<T> {
 }
 
 impl<T> Clone for BroadcastSender<T> {
+    /// Another sender. A clone of a closed sender is closed: it cannot reopen the
+    /// channel (as for memory channels, and Trio).
     fn clone(&self) -> Self {
-        BroadcastSender::new(self.shared.clone())
+        let handle = with(&self.shared, |s| {
+            let closed = s.senders.get(self.handle).is_none_or(|c| *c);
+            if !closed {
+                s.open_send += 1;
+            }
+            s.senders.insert(closed)
+        });
+        BroadcastSender {
+            shared: self.shared.clone(),
+            handle,
+        }
     }
 }
 
@@ -681,12 +693,27 @@ impl<T> BroadcastReceiver<T> {
 }
 
 impl<T> Clone for BroadcastReceiver<T> {
-    /// A receiver at the same position: it will read the same items.
+    /// A receiver at the same position: it will read the same items. A clone of a
+    /// closed receiver is closed.
     fn clone(&self) -> Self {
-        let next = with(&self.shared, |s| {
-            s.receivers.get(self.handle).map_or(s.tail(), |c| c.next)
+        let handle = with(&self.shared, |s| {
+            let (next, closed) = s
+                .receivers
+                .get(self.handle)
+                .map_or((s.tail(), true), |c| (c.next, c.closed));
+            if !closed {
+                s.open_recv += 1;
+            }
+            s.receivers.insert(Cursor {
+                next,
+                closed,
+                waker: None,
+            })
         });
-        BroadcastReceiver::at(self.shared.clone(), next)
+        BroadcastReceiver {
+            shared: self.shared.clone(),
+            handle,
+        }
     }
 }
 
