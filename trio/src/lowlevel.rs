@@ -16,5 +16,5 @@ pub use crate::core::parking_lot::{Park, ParkingLot, ParkingLotStatistics};
 pub use crate::core::run_var::{RunVar, RunVarToken};
 pub use crate::core::runner::{
     RunStatistics, current_root_task, current_seed, current_statistics, current_task,
-    current_trio_token, spawn_system_task,
+    current_trio_token, spawn_system_task, try_current_task,
 };

@@ -299,8 +299,13 @@ impl<T> ParkingLot<T> {
             let Some(slot) = self.inner.borrow_mut().pop() else {
                 break;
             };
-            let me = Rc::downgrade(&other.inner);
-            other.inner.borrow_mut().push(slot, &me);
+            if other.is_broken() {
+                // Moving into a broken lot breaks the wait: nobody will unpark it.
+                slot.break_slot();
+            } else {
+                let me = Rc::downgrade(&other.inner);
+                other.inner.borrow_mut().push(slot, &me);
+            }
             moved += 1;
         }
         moved

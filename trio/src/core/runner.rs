@@ -863,6 +863,21 @@ pub fn current_task() -> Task {
     Task::from_cell(context::current_task_arc().expect("current_task called outside a trio task"))
 }
 
+/// The task that is running now, or `None` outside a trio task: the non-panicking
+/// form of [`current_task`], for primitives that must report misuse as an error.
+///
+/// # Examples
+///
+/// ```
+/// assert!(trio::lowlevel::try_current_task().is_none()); // not in trio
+/// # trio::run(async {
+/// assert!(trio::lowlevel::try_current_task().is_some());
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn try_current_task() -> Option<Task> {
+    context::current_task_arc().map(Task::from_cell)
+}
+
 /// The root of the task tree (Trio's `current_root_task`): a task that is never
 /// polled, parent of the system nursery that holds the main task and system tasks.
 ///

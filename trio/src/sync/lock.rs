@@ -42,9 +42,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::{Rc, Weak};
 
-use crate::lowlevel::{
-    ParkingLot, Task, cancel_shielded_checkpoint, checkpoint_if_cancelled, current_task,
-};
+use crate::lowlevel::{ParkingLot, Task, cancel_shielded_checkpoint, checkpoint_if_cancelled};
 use crate::{Error, ErrorKind, Result};
 
 /// The state shared by a lock's handles (a [`Lock`] and the [`Condition`]s made
@@ -200,7 +198,7 @@ impl LockImpl {
 
     /// Takes the lock for the current task if it is free; returns the acquisition.
     pub(super) fn try_acquire(&self) -> Result<u64> {
-        let me = current_task();
+        let me = super::me()?;
         if self.is_owned_by(&me) {
             return Err(Error::new(
                 ErrorKind::Usage,
@@ -254,7 +252,7 @@ impl LockImpl {
     }
 
     pub(super) fn release(&self) -> Result<()> {
-        let me = current_task();
+        let me = super::me()?;
         if !self.is_owned_by(&me) {
             let msg = if self.locked() {
                 "can't release a lock held by another task"
@@ -285,7 +283,6 @@ impl fmt::Debug for LockImpl {
             .finish()
     }
 }
-
 
 /// Statistics of a [`Lock`] or [`StrictFifoLock`] (Trio's `LockStatistics`).
 ///
@@ -390,10 +387,7 @@ impl fmt::Debug for LockGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockGuard")
             .field("lock", self.lock)
-            .field(
-                "active",
-                &(self.lock.acquisition() == self.acquisition),
-            )
+            .field("active", &(self.lock.acquisition() == self.acquisition))
             .finish()
     }
 }
@@ -448,7 +442,7 @@ macro_rules! lock_type {
             ///   (locks are not reentrant).
             /// * [`ErrorKind::BrokenResource`] if the owner exits without releasing
             ///   (while we wait, or at any time before).
-            /// * `Cancelled`.
+            /// * `Cancelled`; [`ErrorKind::Usage`] outside trio.
             ///
             /// # Cancellation
             ///
@@ -458,10 +452,6 @@ macro_rules! lock_type {
             /// (the hand-off happened first). Dropping the future also leaves the
             /// queue; a hand-off that already reached it is passed on to the next
             /// waiter.
-            ///
-            /// # Panics
-            ///
-            /// Outside a trio task.
             ///
             /// # Examples
             ///
@@ -499,14 +489,11 @@ macro_rules! lock_type {
             ///   are queued for it).
             /// * [`ErrorKind::Usage`] if the current task already owns it.
             /// * [`ErrorKind::BrokenResource`] if its owner exited holding it.
+            /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside a trio task.
             ///
             /// # Cancellation
             ///
             /// Not a checkpoint.
-            ///
-            /// # Panics
-            ///
-            /// Outside a trio task.
             ///
             /// # Examples
             ///
@@ -534,10 +521,6 @@ macro_rules! lock_type {
             ///
             /// As [`lock`](Self::lock): a checkpoint; cancelled, it did nothing.
             ///
-            /// # Panics
-            ///
-            /// Outside a trio task.
-            ///
             /// # Examples
             ///
             /// ```
@@ -561,14 +544,11 @@ macro_rules! lock_type {
             /// # Errors
             ///
             /// As [`try_lock`](Self::try_lock).
+            /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside a trio task.
             ///
             /// # Cancellation
             ///
             /// Not a checkpoint.
-            ///
-            /// # Panics
-            ///
-            /// Outside a trio task.
             ///
             /// # Examples
             ///
@@ -594,14 +574,11 @@ macro_rules! lock_type {
             ///
             /// [`ErrorKind::Usage`] if the lock is not held, or is held by another
             /// task.
+            /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside a trio task.
             ///
             /// # Cancellation
             ///
             /// Not a checkpoint.
-            ///
-            /// # Panics
-            ///
-            /// Outside a trio task.
             ///
             /// # Examples
             ///
@@ -745,8 +722,9 @@ lock_type! {
     /// produced, knowing the chunks go out in the order they were made. Should
     /// `Lock` ever trade strict order for throughput, `StrictFifoLock` will not.
     ///
-    /// It cannot back a [`Condition`](super::Condition) (as in Trio): notified
-    /// waiters re-queue for the lock behind tasks that arrived after them.
+    /// As in Trio, only a plain [`Lock`] can back a [`Condition`](super::Condition):
+    /// a condition's waiters rejoin the lock's queue at the back when notified,
+    /// which is not the arrival order a `StrictFifoLock` promises.
     ///
     /// # Examples
     ///
