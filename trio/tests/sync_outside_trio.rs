@@ -14,6 +14,9 @@ fn primitives_report_use_outside_trio_as_usage_errors() {
     assert_eq!(cond.notify(1).unwrap_err().kind(), ErrorKind::Usage);
     assert_eq!(cond.notify_all().unwrap_err().kind(), ErrorKind::Usage);
     let limiter = CapacityLimiter::new(1);
-    assert_eq!(limiter.acquire_nowait().unwrap_err().kind(), ErrorKind::Usage);
+    assert_eq!(
+        limiter.acquire_nowait().unwrap_err().kind(),
+        ErrorKind::Usage
+    );
     assert_eq!(limiter.release().unwrap_err().kind(), ErrorKind::Usage);
 }

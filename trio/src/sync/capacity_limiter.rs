@@ -535,7 +535,7 @@ impl CapacityLimiter {
     /// * [`ErrorKind::Usage`] if the current task already holds (or is already
     ///   waiting for) a token of this limiter.
     /// * `Cancelled`.
-    /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside a trio task.
+    /// * [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside a trio task.
     ///
     /// # Cancellation
     ///
@@ -630,7 +630,7 @@ impl CapacityLimiter {
     /// * [`ErrorKind::WouldBlock`] if the sack is empty (or tasks wait for it).
     /// * [`ErrorKind::Usage`] if the current task already holds (or waits for) a
     ///   token of this limiter.
-    /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside a trio task.
+    /// * [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside a trio task.
     ///
     /// # Cancellation
     ///

@@ -301,7 +301,7 @@ impl Condition {
     /// * `Cancelled` (holding the lock again, see below).
     /// * [`ErrorKind::BrokenResource`] if, while we wait for the lock, its owner
     ///   exits without releasing it; then we do *not* hold it.
-    /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside a trio task.
+    /// * [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside a trio task.
     ///
     /// # Cancellation
     ///

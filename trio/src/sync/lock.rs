@@ -489,7 +489,7 @@ macro_rules! lock_type {
             ///   are queued for it).
             /// * [`ErrorKind::Usage`] if the current task already owns it.
             /// * [`ErrorKind::BrokenResource`] if its owner exited holding it.
-            /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside a trio task.
+            /// * [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside a trio task.
             ///
             /// # Cancellation
             ///
