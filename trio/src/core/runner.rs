@@ -93,6 +93,30 @@ impl Runner {
         self.clock.current_time()
     }
 
+    /// True if a nursery whose `ready` children are the only runnable tasks may run
+    /// its next batch at once: a pass of the run loop would have nothing to do but
+    /// come back to it. That is the case when no task waits for I/O (the loop
+    /// would skip `epoll_wait` anyway), no other thread queued work or a Ctrl-C,
+    /// no deadline is due, no instrument watches the loop's passes, and no task
+    /// anywhere else is runnable.
+    pub(crate) fn quiet_for(&self, ready: usize) -> bool {
+        if context::runnable_count() != ready
+            || self.io.waiters() != 0
+            || self.shared.has_pending()
+            || self.instrumented.get()
+        {
+            return false;
+        }
+        let mut d = self.deadlines.borrow_mut();
+        if d.is_empty() {
+            return true;
+        }
+        match d.next_deadline() {
+            None => true,
+            Some(next) => next > self.clock.current_time(),
+        }
+    }
+
     /// A seeded coin flip for scheduling choices (always `false` when deterministic).
     pub(crate) fn coin(&self) -> bool {
         self.shuffle && self.rng.borrow_mut().bool()
