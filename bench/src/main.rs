@@ -1,2 +1,174 @@
-//! The benchmark suite (placeholder: being written).
-fn main() {}
+//! The benchmark suite: the workloads of `shared/bench/WORKLOADS.md` on trio,
+//! tokio (current_thread, multi_thread x2) and smol (LocalExecutor, Executor x2),
+//! in one invocation, alternating runtimes per workload.
+//!
+//! ```text
+//! cargo run --release -p trio-bench -- [--runs N] [--only w1,w2] [--runtimes r1,r2]
+//!                                      [--quick] [--python-results FILE]
+//! ```
+//!
+//! Prints one line per (runtime, workload), `<runtime> <workload> <ops> <ns_per_op>`
+//! (ops = operations timed), then the tables: ns/op per runtime (median of the
+//! runs, min–max) and trio's ratio against each peer (peer / trio: > 1 means trio
+//! is faster). The memory figure is printed as `<runtime> idle_task_bytes <tasks>
+//! <bytes per task>`.
+
+mod harness;
+mod memory;
+mod params;
+mod report;
+mod runtimes;
+mod smol_wl;
+mod tokio_wl;
+mod trio_tcp;
+mod trio_wl;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use harness::Plan;
+use params::{BUDGET, IDLE_TASKS, Workload};
+use report::{MEMORY, Results};
+use runtimes::Runtime;
+
+const USAGE: &str = "\
+usage: trio-bench [options]
+  --runs N                repeat the whole pass N times (default 3); report median and min–max
+  --only W1,W2,...        workloads to run (default: all; `idle_task_bytes` is the memory figure)
+  --runtimes R1,R2,...    runtimes (default: trio,trio-ts,tokio-ct,tokio-mt2,smol-local,smol-exec2)
+  --quick                 smoke test: no warm-up, one timed iteration, 100k idle tasks
+  --python-results FILE   include python-trio lines (`python-trio <workload> <ops> <ns>`) in the tables
+  --trio-deterministic    diagnostic: run trio without shuffling its batches
+";
+
+struct Options {
+    runs: usize,
+    workloads: Vec<&'static str>,
+    runtimes: Vec<Runtime>,
+    quick: bool,
+    python: Option<String>,
+}
+
+fn parse_list<T>(arg: &str, what: &str, f: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, String> {
+    arg.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| f(s).ok_or_else(|| format!("unknown {what}: {s}")))
+        .collect()
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options {
+        runs: 3,
+        workloads: report::all_names(),
+        runtimes: Runtime::ALL.to_vec(),
+        quick: false,
+        python: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--runs" => {
+                o.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?;
+                if o.runs == 0 {
+                    return Err("--runs must be at least 1".into());
+                }
+            }
+            "--only" => {
+                let names = report::all_names();
+                o.workloads = parse_list(&value()?, "workload", |s| {
+                    let s = if s == "memory" { MEMORY } else { s };
+                    names.iter().copied().find(|n| *n == s)
+                })?;
+            }
+            "--runtimes" => o.runtimes = parse_list(&value()?, "runtime", Runtime::from_name)?,
+            "--quick" => o.quick = true,
+            "--trio-deterministic" => {
+                harness::TRIO_DETERMINISTIC.store(true, std::sync::atomic::Ordering::Relaxed)
+            }
+            "--python-results" => o.python = Some(value()?),
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
+        }
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--mem-child") {
+        if args.iter().any(|a| a == "--trio-deterministic") {
+            harness::TRIO_DETERMINISTIC.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let (Some(rt), Some(n)) = (args.get(2), args.get(3).and_then(|n| n.parse().ok())) else {
+            eprintln!("usage: trio-bench --mem-child <runtime> <tasks>");
+            return ExitCode::from(2);
+        };
+        memory::child(rt, n);
+    }
+    let o = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let plan = Plan {
+        budget: if o.quick {
+            std::time::Duration::ZERO
+        } else {
+            BUDGET
+        },
+        warmup: !o.quick,
+        quick: o.quick,
+    };
+    let idle_tasks = if o.quick { IDLE_TASKS / 10 } else { IDLE_TASKS };
+    let mut results = Results::default();
+    let stdout = std::io::stdout();
+    for pass in 0..o.runs {
+        eprintln!("# pass {}/{}", pass + 1, o.runs);
+        for (wi, name) in o.workloads.iter().enumerate() {
+            // Alternate the runtimes, starting each pass (and workload) elsewhere so
+            // that no runtime always runs first.
+            let mut order = o.runtimes.clone();
+            let k = (pass + wi) % order.len().max(1);
+            order.rotate_left(k);
+            if *name == MEMORY {
+                for rt in order {
+                    if !matches!(rt, Runtime::Trio | Runtime::TokioCt) {
+                        continue;
+                    }
+                    if let Some(b) = memory::measure(rt.name(), idle_tasks) {
+                        let _ =
+                            writeln!(stdout.lock(), "{} {MEMORY} {idle_tasks} {b:.1}", rt.name());
+                        results.add(rt.name(), MEMORY, b);
+                    }
+                }
+                continue;
+            }
+            let w = Workload::from_name(name).expect("validated");
+            for rt in order {
+                if let Some(s) = rt.run(w, &plan) {
+                    let ns = s.ns_per_op();
+                    let _ = writeln!(stdout.lock(), "{} {name} {} {ns:.1}", rt.name(), s.ops);
+                    results.add(rt.name(), name, ns);
+                }
+            }
+        }
+    }
+    if let Some(path) = &o.python {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let n = results.add_lines(&text);
+                eprintln!("# {n} python-trio lines read from {path}");
+            }
+            Err(e) => eprintln!("# cannot read {path}: {e}"),
+        }
+    }
+    println!();
+    print!("{}", results.tables(&o.workloads, idle_tasks));
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,189 @@
+//! The workloads, their constants and their fixed-seed inputs, exactly as
+//! `shared/bench/WORKLOADS.md` defines them.
+
+use std::time::Duration;
+
+pub const SPAWN_MANY_N: usize = 10_000;
+pub const TREE_DEPTH: u32 = 10;
+pub const TREE_FANOUT: usize = 3;
+/// Tasks in the `spawn_join_nested` tree: `sum_{i=0}^{TREE_DEPTH-1} 3^i`.
+pub const TREE_TASKS: usize = 29_524;
+pub const CHAIN_N: usize = 1_000;
+pub const PING_PONG_N: u64 = 100_000;
+pub const CHAN_N: u64 = 1_000_000;
+pub const CHAN_CAP: usize = 128;
+pub const YIELD_TASKS: usize = 200;
+pub const YIELD_N: usize = 1_000;
+pub const TIMERS_N: usize = 100_000;
+pub const TIMERS_SEED: u64 = 0x5eed_7135;
+pub const CANCEL_N: usize = 100_000;
+pub const CANCEL_SEED: u64 = 0xc4_9ce1;
+pub const ECHO_CONNS: usize = 64;
+pub const ECHO_ROUNDS: usize = 1_000;
+pub const ECHO_MSG: usize = 64;
+/// The servers' read buffer in `tcp_echo`.
+pub const ECHO_BUF: usize = 4096;
+pub const MUTEX_TASKS: usize = 100;
+pub const MUTEX_N: usize = 1_000;
+/// Iterations of the trio-only `cancel_scope` and `checkpoint` workloads.
+pub const SCOPE_N: usize = 100_000;
+/// Idle tasks in the memory measurement (fewer with `--quick`).
+pub const IDLE_TASKS: usize = 1_000_000;
+/// How long the idle tasks of the memory measurement sleep (they never wake).
+pub const IDLE_SLEEP: Duration = Duration::from_secs(3600);
+
+/// Time budget of the timed iterations of one (runtime, workload) pair.
+pub const BUDGET: Duration = Duration::from_millis(400);
+
+/// The sleep of task i in `timers_sleep`: uniform in [0, 10 ms), fixed seed.
+pub fn sleep_durations() -> Vec<Duration> {
+    let mut rng = fastrand::Rng::with_seed(TIMERS_SEED);
+    (0..TIMERS_N)
+        .map(|_| Duration::from_micros(rng.u64(0..10_000)))
+        .collect()
+}
+
+/// The timeouts of `timers_cancel` and `timeout_yield`: 10 s + [0, 10 ms), fixed
+/// seed.
+pub fn cancel_durations() -> Vec<Duration> {
+    let mut rng = fastrand::Rng::with_seed(CANCEL_SEED);
+    (0..CANCEL_N)
+        .map(|_| Duration::from_secs(10) + Duration::from_micros(rng.u64(0..10_000)))
+        .collect()
+}
+
+/// The message a `tcp_echo` client sends in round `round` (the echo is checked).
+pub fn echo_message(client: usize, round: usize) -> [u8; ECHO_MSG] {
+    let mut m = [0u8; ECHO_MSG];
+    m[0] = client as u8;
+    m[1] = round as u8;
+    m[2] = (round >> 8) as u8;
+    m
+}
+
+/// A workload of the suite.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum Workload {
+    SpawnMany,
+    SpawnJoinNested,
+    ChainedSpawn,
+    PingPong,
+    ChannelThroughput,
+    YieldMany,
+    TimersSleep,
+    TimersCancel,
+    TimeoutYield,
+    TcpEcho,
+    MutexContention,
+    MutexUncontended,
+    /// Trio only: enter + exit of a `CancelScope` around a ready future.
+    CancelScope,
+    /// A lone task's yield: `trio::lowlevel::checkpoint()` for trio (the peers'
+    /// `yield_now` is measured too, for reference).
+    Checkpoint,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 14] = [
+        Workload::SpawnMany,
+        Workload::SpawnJoinNested,
+        Workload::ChainedSpawn,
+        Workload::PingPong,
+        Workload::ChannelThroughput,
+        Workload::YieldMany,
+        Workload::TimersSleep,
+        Workload::TimersCancel,
+        Workload::TimeoutYield,
+        Workload::TcpEcho,
+        Workload::MutexContention,
+        Workload::MutexUncontended,
+        Workload::CancelScope,
+        Workload::Checkpoint,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::SpawnMany => "spawn_many",
+            Workload::SpawnJoinNested => "spawn_join_nested",
+            Workload::ChainedSpawn => "chained_spawn",
+            Workload::PingPong => "ping_pong",
+            Workload::ChannelThroughput => "channel_throughput",
+            Workload::YieldMany => "yield_many",
+            Workload::TimersSleep => "timers_sleep",
+            Workload::TimersCancel => "timers_cancel",
+            Workload::TimeoutYield => "timeout_yield",
+            Workload::TcpEcho => "tcp_echo",
+            Workload::MutexContention => "mutex_contention",
+            Workload::MutexUncontended => "mutex_uncontended",
+            Workload::CancelScope => "cancel_scope",
+            Workload::Checkpoint => "checkpoint",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|w| w.name() == s)
+    }
+
+    /// Operations in one iteration ("op" as WORKLOADS.md defines it).
+    pub fn ops(self) -> u64 {
+        (match self {
+            Workload::SpawnMany => SPAWN_MANY_N,
+            Workload::SpawnJoinNested => TREE_TASKS,
+            Workload::ChainedSpawn => CHAIN_N,
+            Workload::PingPong => PING_PONG_N as usize,
+            Workload::ChannelThroughput => CHAN_N as usize,
+            Workload::YieldMany => YIELD_TASKS * YIELD_N,
+            Workload::TimersSleep => TIMERS_N,
+            Workload::TimersCancel | Workload::TimeoutYield => CANCEL_N,
+            Workload::TcpEcho => ECHO_CONNS * ECHO_ROUNDS,
+            Workload::MutexContention | Workload::MutexUncontended => MUTEX_TASKS * MUTEX_N,
+            Workload::CancelScope | Workload::Checkpoint => SCOPE_N,
+        }) as u64
+    }
+
+    /// The cap on timed iterations.
+    pub fn cap(self) -> u32 {
+        match self {
+            Workload::TcpEcho => 5,
+            Workload::TimersSleep | Workload::PingPong | Workload::ChannelThroughput => 20,
+            _ => 200,
+        }
+    }
+}
+
+/// `sum_{i=0}^{depth-1} fanout^i`, to check `TREE_TASKS`.
+pub const fn tree_size(depth: u32) -> usize {
+    let mut total = 0;
+    let mut level = 1;
+    let mut i = 0;
+    while i < depth {
+        total += level;
+        level *= TREE_FANOUT;
+        i += 1;
+    }
+    total
+}
+
+const _: () = assert!(tree_size(TREE_DEPTH) == TREE_TASKS);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Python script's port of fastrand (bench/python/trio_bench.py) produces
+    /// these same first values.
+    #[test]
+    fn fixed_seed_inputs_match_the_python_port() {
+        let micros = |v: &[Duration]| v[..3].iter().map(|d| d.as_micros()).collect::<Vec<_>>();
+        let s = sleep_durations();
+        assert_eq!(micros(&s), [1764, 8702, 26]);
+        assert_eq!(s.iter().map(|d| d.as_micros()).sum::<u128>(), 500_438_914);
+        let c = cancel_durations();
+        assert_eq!(micros(&c), [10_007_864, 10_002_956, 10_007_920]);
+    }
+
+    #[test]
+    fn tree_size_is_29_524() {
+        assert_eq!(tree_size(TREE_DEPTH), 29_524);
+    }
+}

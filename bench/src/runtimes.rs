@@ -1,0 +1,144 @@
+//! The runtimes of the suite and which workload body each runs.
+
+use crate::harness::{Plan, Sample, smol_exec2_run, smol_local_run, tokio_run, trio_run};
+use crate::params::Workload;
+use crate::{smol_wl, tokio_wl, trio_tcp, trio_wl};
+
+/// A runtime flavour (WORKLOADS.md "Runtime flavours"), plus trio's thread-safe
+/// channel variant.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Runtime {
+    /// trio; channels are `open_local_memory_channel` (one loop).
+    Trio,
+    /// trio with the thread-safe `open_memory_channel` (channel workloads only).
+    TrioTs,
+    TokioCt,
+    TokioMt2,
+    SmolLocal,
+    SmolExec2,
+}
+
+impl Runtime {
+    pub const ALL: [Runtime; 6] = [
+        Runtime::Trio,
+        Runtime::TrioTs,
+        Runtime::TokioCt,
+        Runtime::TokioMt2,
+        Runtime::SmolLocal,
+        Runtime::SmolExec2,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Trio => "trio",
+            Runtime::TrioTs => "trio-ts",
+            Runtime::TokioCt => "tokio-ct",
+            Runtime::TokioMt2 => "tokio-mt2",
+            Runtime::SmolLocal => "smol-local",
+            Runtime::SmolExec2 => "smol-exec2",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Runtime> {
+        Runtime::ALL.into_iter().find(|r| r.name() == s)
+    }
+
+    /// Measures `w` on this runtime; `None` if the pair does not exist.
+    pub fn run(self, w: Workload, plan: &Plan) -> Option<Sample> {
+        match self {
+            Runtime::Trio => Some(run_trio(w, plan)),
+            Runtime::TrioTs => run_trio_ts(w, plan),
+            Runtime::TokioCt => run_tokio(w, plan, false),
+            Runtime::TokioMt2 => run_tokio(w, plan, true),
+            Runtime::SmolLocal => run_smol_local(w, plan),
+            Runtime::SmolExec2 => run_smol_exec2(w, plan),
+        }
+    }
+}
+
+fn run_trio(w: Workload, plan: &Plan) -> Sample {
+    use trio_wl::*;
+    let m = plan.meter(w);
+    let local = trio::open_local_memory_channel::<u64> as Opener<_>;
+    match w {
+        Workload::SpawnMany => trio_run(m, spawn_many),
+        Workload::SpawnJoinNested => trio_run(m, spawn_join_nested),
+        Workload::ChainedSpawn => trio_run(m, chained_spawn),
+        Workload::PingPong => trio_run(m, || ping_pong(local)),
+        Workload::ChannelThroughput => trio_run(m, || channel_throughput(local)),
+        Workload::YieldMany => trio_run(m, yield_many),
+        Workload::TimersSleep => trio_run(m, timers_sleep),
+        Workload::TimersCancel => trio_run(m, timers_cancel),
+        Workload::TimeoutYield => trio_run(m, timeout_yield),
+        Workload::TcpEcho => trio_run(m, trio_tcp::tcp_echo),
+        Workload::MutexContention => trio_run(m, mutex_contention),
+        Workload::MutexUncontended => trio_run(m, mutex_uncontended),
+        Workload::CancelScope => trio_run(m, cancel_scope),
+        Workload::Checkpoint => trio_run(m, checkpoint_alone),
+    }
+}
+
+fn run_trio_ts(w: Workload, plan: &Plan) -> Option<Sample> {
+    use trio_wl::*;
+    let m = plan.meter(w);
+    let ts = trio::open_memory_channel::<u64> as Opener<_>;
+    match w {
+        Workload::PingPong => Some(trio_run(m, || ping_pong(ts))),
+        Workload::ChannelThroughput => Some(trio_run(m, || channel_throughput(ts))),
+        _ => None,
+    }
+}
+
+fn run_tokio(w: Workload, plan: &Plan, mt: bool) -> Option<Sample> {
+    use tokio_wl::*;
+    let m = plan.meter(w);
+    Some(match w {
+        Workload::SpawnMany => tokio_run(mt, m, spawn_many),
+        Workload::SpawnJoinNested => tokio_run(mt, m, spawn_join_nested),
+        Workload::ChainedSpawn => tokio_run(mt, m, chained_spawn),
+        Workload::PingPong => tokio_run(mt, m, ping_pong),
+        Workload::ChannelThroughput => tokio_run(mt, m, channel_throughput),
+        Workload::YieldMany => tokio_run(mt, m, yield_many),
+        Workload::TimersSleep => tokio_run(mt, m, timers_sleep),
+        Workload::TimersCancel => tokio_run(mt, m, timers_cancel),
+        Workload::TimeoutYield => tokio_run(mt, m, timeout_yield),
+        Workload::TcpEcho => tokio_run(mt, m, tcp_echo),
+        Workload::MutexContention => tokio_run(mt, m, mutex_contention),
+        Workload::MutexUncontended => tokio_run(mt, m, mutex_uncontended),
+        Workload::CancelScope => return None,
+        Workload::Checkpoint => tokio_run(mt, m, lone_yield),
+    })
+}
+
+/// Picks the smol body for `w`, instantiated for spawner `$s`, and runs it with
+/// `$run`.
+macro_rules! smol_dispatch {
+    ($run:ident, $s:expr, $w:expr, $m:expr) => {{
+        use smol_wl::*;
+        let s = $s;
+        Some(match $w {
+            Workload::SpawnMany => $run($m, move || spawn_many(s)),
+            Workload::SpawnJoinNested => $run($m, move || spawn_join_nested(s)),
+            Workload::ChainedSpawn => $run($m, move || chained_spawn(s)),
+            Workload::PingPong => $run($m, move || ping_pong(s)),
+            Workload::ChannelThroughput => $run($m, move || channel_throughput(s)),
+            Workload::YieldMany => $run($m, move || yield_many(s)),
+            Workload::TimersSleep => $run($m, move || timers_sleep(s)),
+            Workload::TimersCancel => $run($m, move || timers_cancel(s)),
+            Workload::TimeoutYield => $run($m, move || timeout_yield(s)),
+            Workload::TcpEcho => $run($m, move || tcp_echo(s)),
+            Workload::MutexContention => $run($m, move || mutex_contention(s)),
+            Workload::MutexUncontended => $run($m, move || mutex_uncontended(s)),
+            Workload::CancelScope => return None,
+            Workload::Checkpoint => $run($m, move || lone_yield(s)),
+        })
+    }};
+}
+
+fn run_smol_local(w: Workload, plan: &Plan) -> Option<Sample> {
+    smol_dispatch!(smol_local_run, smol_wl::Local, w, plan.meter(w))
+}
+
+fn run_smol_exec2(w: Workload, plan: &Plan) -> Option<Sample> {
+    smol_dispatch!(smol_exec2_run, smol_wl::Global, w, plan.meter(w))
+}

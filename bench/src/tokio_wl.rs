@@ -1,0 +1,310 @@
+//! The workloads on tokio (`tokio-ct` and `tokio-mt2`), written the idiomatic tokio
+//! way. Each body returns the wall-clock of its timed section and checks its result.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_lite::future::poll_once;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Barrier, Mutex, mpsc, oneshot};
+use tokio::task::yield_now;
+
+use crate::params::*;
+
+pub async fn spawn_many() -> Duration {
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..SPAWN_MANY_N).map(|_| tokio::spawn(async {})).collect();
+    let mut joined = 0;
+    for h in handles {
+        h.await.expect("task");
+        joined += 1;
+    }
+    let d = t0.elapsed();
+    assert_eq!(joined, SPAWN_MANY_N);
+    d
+}
+
+fn node(depth: u32) -> Pin<Box<dyn Future<Output = usize> + Send>> {
+    Box::pin(async move {
+        if depth <= 1 {
+            return 1;
+        }
+        let children: Vec<_> = (0..TREE_FANOUT)
+            .map(|_| tokio::spawn(node(depth - 1)))
+            .collect();
+        let mut total = 1;
+        for c in children {
+            total += c.await.expect("task");
+        }
+        total
+    })
+}
+
+pub async fn spawn_join_nested() -> Duration {
+    let t0 = Instant::now();
+    let total = tokio::spawn(node(TREE_DEPTH)).await.expect("task");
+    let d = t0.elapsed();
+    assert_eq!(total, TREE_TASKS);
+    d
+}
+
+fn link(done: oneshot::Sender<usize>, k: usize, count: usize) {
+    if k == 0 {
+        done.send(count).expect("the timing task waits");
+    } else {
+        tokio::spawn(async move { link(done, k - 1, count + 1) });
+    }
+}
+
+pub async fn chained_spawn() -> Duration {
+    let (tx, rx) = oneshot::channel();
+    let t0 = Instant::now();
+    tokio::spawn(async move { link(tx, CHAIN_N, 1) });
+    let links = rx.await.expect("chain end");
+    let d = t0.elapsed();
+    assert_eq!(links, CHAIN_N + 1);
+    d
+}
+
+pub async fn ping_pong() -> Duration {
+    let (a_tx, mut a_rx) = mpsc::channel::<u64>(1);
+    let (b_tx, mut b_rx) = mpsc::channel::<u64>(1);
+    let t0 = Instant::now();
+    let pinger = tokio::spawn(async move {
+        let mut v = 0;
+        for _ in 0..PING_PONG_N {
+            a_tx.send(v).await.expect("ponger alive");
+            v = b_rx.recv().await.expect("reply");
+        }
+        v
+    });
+    let ponger = tokio::spawn(async move {
+        while let Some(x) = a_rx.recv().await {
+            b_tx.send(x + 1).await.expect("pinger alive");
+        }
+    });
+    let v = pinger.await.expect("pinger");
+    ponger.await.expect("ponger");
+    let d = t0.elapsed();
+    assert_eq!(v, PING_PONG_N);
+    d
+}
+
+pub async fn channel_throughput() -> Duration {
+    let (tx, mut rx) = mpsc::channel::<u64>(CHAN_CAP);
+    let t0 = Instant::now();
+    let producer = tokio::spawn(async move {
+        for i in 0..CHAN_N {
+            tx.send(i).await.expect("consumer alive");
+        }
+    });
+    let consumer = tokio::spawn(async move {
+        let mut sum = 0u64;
+        while let Some(v) = rx.recv().await {
+            sum += v;
+        }
+        sum
+    });
+    producer.await.expect("producer");
+    let sum = consumer.await.expect("consumer");
+    let d = t0.elapsed();
+    assert_eq!(sum, CHAN_N * (CHAN_N - 1) / 2);
+    d
+}
+
+pub async fn yield_many() -> Duration {
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..YIELD_TASKS)
+        .map(|_| {
+            tokio::spawn(async {
+                for _ in 0..YIELD_N {
+                    yield_now().await;
+                }
+                YIELD_N
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for h in handles {
+        total += h.await.expect("task");
+    }
+    let d = t0.elapsed();
+    assert_eq!(total, YIELD_TASKS * YIELD_N);
+    d
+}
+
+pub async fn timers_sleep() -> Duration {
+    let durations = sleep_durations();
+    let t0 = Instant::now();
+    let handles: Vec<_> = durations
+        .into_iter()
+        .map(|d| tokio::spawn(tokio::time::sleep(d)))
+        .collect();
+    let mut joined = 0;
+    for h in handles {
+        h.await.expect("task");
+        joined += 1;
+    }
+    let d = t0.elapsed();
+    assert_eq!(joined, TIMERS_N);
+    d
+}
+
+pub async fn timers_cancel() -> Duration {
+    let durations = cancel_durations();
+    // Unconstrained: past the coop budget, `Sleep::poll` would return Pending
+    // without registering (WORKLOADS.md).
+    tokio::task::unconstrained(async move {
+        let t0 = Instant::now();
+        let mut registered = 0;
+        for d in durations {
+            let sleep = tokio::time::sleep(d);
+            tokio::pin!(sleep);
+            if poll_once(sleep.as_mut()).await.is_none() {
+                registered += 1;
+            }
+        }
+        let d = t0.elapsed();
+        assert_eq!(registered, CANCEL_N);
+        d
+    })
+    .await
+}
+
+pub async fn timeout_yield() -> Duration {
+    let durations = cancel_durations();
+    let t0 = Instant::now();
+    let mut completed = 0;
+    for d in durations {
+        if tokio::time::timeout(d, yield_now()).await.is_ok() {
+            completed += 1;
+        }
+    }
+    let d = t0.elapsed();
+    assert_eq!(completed, CANCEL_N);
+    d
+}
+
+async fn echo_handler(mut s: TcpStream) {
+    let mut buf = [0u8; ECHO_BUF];
+    loop {
+        let n = s.read(&mut buf).await.expect("server read");
+        if n == 0 {
+            break;
+        }
+        s.write_all(&buf[..n]).await.expect("server write");
+    }
+}
+
+async fn echo_client(id: usize, addr: std::net::SocketAddr, barrier: Arc<Barrier>) -> usize {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    barrier.wait().await;
+    let mut buf = [0u8; ECHO_MSG];
+    for round in 0..ECHO_ROUNDS {
+        let msg = echo_message(id, round);
+        s.write_all(&msg).await.expect("client write");
+        s.read_exact(&mut buf).await.expect("client read");
+        assert_eq!(buf, msg);
+    }
+    ECHO_ROUNDS
+}
+
+pub async fn tcp_echo() -> Duration {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let mut handlers = Vec::with_capacity(ECHO_CONNS);
+        for _ in 0..ECHO_CONNS {
+            let (s, _) = listener.accept().await.expect("accept");
+            s.set_nodelay(true).expect("nodelay");
+            handlers.push(tokio::spawn(echo_handler(s)));
+        }
+        for h in handlers {
+            h.await.expect("handler");
+        }
+    });
+    let barrier = Arc::new(Barrier::new(ECHO_CONNS + 1));
+    let clients: Vec<_> = (0..ECHO_CONNS)
+        .map(|id| tokio::spawn(echo_client(id, addr, barrier.clone())))
+        .collect();
+    barrier.wait().await;
+    let t0 = Instant::now();
+    let mut rounds = 0;
+    for c in clients {
+        rounds += c.await.expect("client");
+    }
+    let d = t0.elapsed();
+    server.await.expect("server");
+    assert_eq!(rounds, ECHO_CONNS * ECHO_ROUNDS);
+    d
+}
+
+async fn mutex_workload(hold_across_yield: bool) -> Duration {
+    let m = Arc::new(Mutex::new(0u64));
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..MUTEX_TASKS)
+        .map(|_| {
+            let m = m.clone();
+            tokio::spawn(async move {
+                for _ in 0..MUTEX_N {
+                    let mut g = m.lock().await;
+                    *g += 1;
+                    if hold_across_yield {
+                        yield_now().await;
+                    }
+                    drop(g);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("task");
+    }
+    let d = t0.elapsed();
+    assert_eq!(*m.lock().await, (MUTEX_TASKS * MUTEX_N) as u64);
+    d
+}
+
+pub async fn mutex_contention() -> Duration {
+    mutex_workload(true).await
+}
+
+pub async fn mutex_uncontended() -> Duration {
+    mutex_workload(false).await
+}
+
+/// A lone task's `yield_now` (reference figure beside trio's `checkpoint`).
+pub async fn lone_yield() -> Duration {
+    let t0 = Instant::now();
+    for _ in 0..SCOPE_N {
+        yield_now().await;
+    }
+    t0.elapsed()
+}
+
+/// Memory child: `n` spawned tasks sleeping for an hour on a current_thread
+/// runtime; reports the RSS growth once every task was polled once, and exits.
+pub fn idle_tasks(n: usize) -> ! {
+    let rt = crate::harness::tokio_runtime(false);
+    rt.block_on(async {
+        let before = crate::memory::rss_bytes();
+        let started = Arc::new(AtomicUsize::new(0));
+        for _ in 0..n {
+            let started = started.clone();
+            tokio::spawn(async move {
+                started.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(IDLE_SLEEP).await;
+            });
+        }
+        while started.load(Ordering::Relaxed) < n {
+            yield_now().await;
+        }
+        let after = crate::memory::rss_bytes();
+        crate::memory::report_and_exit("tokio-ct", n, before, after)
+    })
+}
