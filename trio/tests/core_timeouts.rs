@@ -306,60 +306,6 @@ async fn nested_timeouts_firing_together_outer_wins() -> trio::Result<()> {
 }
 
 #[trio::test(mock_clock)]
-async fn deadline_can_move_while_running(clock: MockClock) -> trio::Result<()> {
-    // test_run.py test_basic_timeout.
-    let start = current_time();
-    let scope = CancelScope::new();
-    scope
-        .run(async {
-            assert_eq!(scope.deadline(), Instant::INFINITY);
-            scope.set_deadline(start + secs(1));
-            assert_eq!(scope.deadline(), start + secs(1));
-            Ok::<_, trio::Error>(())
-        })
-        .await?;
-    assert!(!scope.cancel_called());
-    // The scope has exited: its deadline passing later does nothing.
-    clock.jump(secs(2));
-    for _ in 0..3 {
-        checkpoint().await?;
-    }
-    assert!(!scope.cancel_called());
-
-    let start = current_time();
-    let scope = CancelScope::with_deadline(start + secs(1));
-    let r = scope
-        .run(async {
-            clock.jump(secs(2));
-            sleep_forever().await
-        })
-        .await?;
-    assert_eq!(r, None);
-    assert!(scope.cancel_called());
-    assert!(scope.cancelled_caught());
-
-    // Changing the deadline: later does not cancel, earlier (and passed) does.
-    let start = current_time();
-    let scope = CancelScope::new();
-    let r = scope
-        .run(async {
-            checkpoint().await?;
-            scope.set_deadline(start + secs(10));
-            checkpoint().await?;
-            clock.jump(secs(5));
-            checkpoint().await?;
-            scope.set_deadline(start + secs(1));
-            assert!(checkpoint().await.unwrap_err().is_cancelled());
-            // Level-triggered: again and again.
-            checkpoint().await
-        })
-        .await?;
-    assert_eq!(r, None);
-    assert!(scope.cancelled_caught());
-    Ok(())
-}
-
-#[trio::test(mock_clock)]
 async fn checkpoint_checks_for_a_deadline_passed_while_it_yielded(
     clock: MockClock,
 ) -> trio::Result<()> {

@@ -47,6 +47,7 @@
 
 mod broadcast;
 mod flavour;
+mod handle;
 mod receive;
 mod send;
 mod state;

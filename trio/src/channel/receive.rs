@@ -6,8 +6,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::flavour::{Flavour, ThreadSafe};
+use super::handle::Handle;
 use super::send::wake_opt;
-use super::state::{RecvWaiter, Side, State};
+use super::state::{RecvWaiter, Side};
 use super::statistics::MemoryChannelStatistics;
 use crate::error::{Error, ErrorKind, Result};
 use crate::lowlevel::{CancelRegistration, checkpoint_if_cancelled};
@@ -46,8 +47,7 @@ fn recv_error(kind: ErrorKind) -> Error {
 /// # Ok(()) }).unwrap();
 /// ```
 pub struct MemoryReceiveChannel<T, F: Flavour = ThreadSafe> {
-    shared: F::Shared<T>,
-    handle: usize,
+    h: Handle<T, F>,
     /// The receive in progress through the `Stream` interface. (Its cancel
     /// registration is `Send`, bound to its loop at run time, so a [`ThreadSafe`]
     /// handle stays `Send`.)
@@ -56,16 +56,10 @@ pub struct MemoryReceiveChannel<T, F: Flavour = ThreadSafe> {
 
 impl<T, F: Flavour> MemoryReceiveChannel<T, F> {
     pub(crate) fn new(shared: F::Shared<T>) -> Self {
-        let handle = F::with(&shared, |s| s.add_handle(Side::Receive));
         MemoryReceiveChannel {
-            shared,
-            handle,
+            h: Handle::open(shared, Side::Receive),
             stream_op: None,
         }
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut State<T>) -> R) -> R {
-        F::with(&self.shared, f)
     }
 
     /// Receives the next item, waiting while there is none (Trio's `receive`).
@@ -150,7 +144,7 @@ impl<T, F: Flavour> MemoryReceiveChannel<T, F> {
     /// assert_eq!(rx.receive_nowait().unwrap(), 3);
     /// ```
     pub fn receive_nowait(&self) -> Result<T> {
-        match self.with(|s| s.try_receive(self.handle)) {
+        match self.h.with(|s| s.try_receive(self.h.id)) {
             Ok((v, _, w)) => {
                 wake_opt(w);
                 Ok(v)
@@ -173,11 +167,7 @@ impl<T, F: Flavour> MemoryReceiveChannel<T, F> {
     /// assert_eq!(rx.receive_nowait().unwrap_err().kind(), trio::ErrorKind::ClosedResource);
     /// ```
     pub fn close(&self) {
-        let (wake, dropped) = self.with(|s| s.close(self.handle));
-        drop(dropped);
-        for w in wake {
-            w.wake();
-        }
+        self.h.close();
     }
 
     /// True once this handle is closed.
@@ -190,7 +180,7 @@ impl<T, F: Flavour> MemoryReceiveChannel<T, F> {
     /// assert!(rx.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.with(|s| s.is_closed(self.handle))
+        self.h.is_closed()
     }
 
     /// The channel's statistics.
@@ -202,7 +192,7 @@ impl<T, F: Flavour> MemoryReceiveChannel<T, F> {
     /// assert_eq!(rx.statistics().max_buffer_size, 0);
     /// ```
     pub fn statistics(&self) -> MemoryChannelStatistics {
-        self.with(|s| MemoryChannelStatistics::of(s))
+        self.h.statistics()
     }
 }
 
@@ -210,10 +200,8 @@ impl<T, F: Flavour> Clone for MemoryReceiveChannel<T, F> {
     /// Another receiver on the same channel. A clone of a closed handle is closed
     /// (Trio's `clone` raises `ClosedResourceError`): it cannot reopen the channel.
     fn clone(&self) -> Self {
-        let handle = self.with(|s| s.clone_handle(self.handle));
         MemoryReceiveChannel {
-            shared: F::share(&self.shared),
-            handle,
+            h: self.h.duplicate(),
             stream_op: None,
         }
     }
@@ -222,10 +210,9 @@ impl<T, F: Flavour> Clone for MemoryReceiveChannel<T, F> {
 impl<T, F: Flavour> Drop for MemoryReceiveChannel<T, F> {
     fn drop(&mut self) {
         if let Some(mut op) = self.stream_op.take() {
-            op.abandon::<F>(&self.shared, self.handle);
+            op.abandon::<F>(&self.h.shared, self.h.id);
         }
-        self.close();
-        self.with(|s| s.forget_handle(self.handle));
+        // (Then the handle field drops, which closes it.)
     }
 }
 
@@ -246,7 +233,7 @@ impl<T, F: Flavour> futures_core::Stream for MemoryReceiveChannel<T, F> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
         let this = &mut *self;
         let op = this.stream_op.get_or_insert_with(RecvOp::new);
-        let r = op.poll::<F>(&this.shared, this.handle, cx);
+        let r = op.poll::<F>(&this.h.shared, this.h.id, cx);
         match r {
             Poll::Pending => Poll::Pending,
             Poll::Ready(r) => {
@@ -424,12 +411,12 @@ impl<T, F: Flavour> Future for ReceiveFuture<'_, T, F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = &mut *self;
-        this.op.poll::<F>(&this.chan.shared, this.chan.handle, cx)
+        this.op.poll::<F>(&this.chan.h.shared, this.chan.h.id, cx)
     }
 }
 
 impl<T, F: Flavour> Drop for ReceiveFuture<'_, T, F> {
     fn drop(&mut self) {
-        self.op.abandon::<F>(&self.chan.shared, self.chan.handle);
+        self.op.abandon::<F>(&self.chan.h.shared, self.chan.h.id);
     }
 }

@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use super::flavour::{Flavour, ThreadSafe};
-use super::state::{SendFail, SendWaiter, Side, State};
+use super::handle::Handle;
+use super::state::{SendFail, SendWaiter, Side};
 use super::statistics::MemoryChannelStatistics;
 use crate::error::{Error, ErrorKind};
 use crate::lowlevel::{CancelRegistration, checkpoint_if_cancelled};
@@ -138,18 +139,14 @@ impl<T> From<SendError<T>> for std::io::Error {
 /// # }).unwrap();
 /// ```
 pub struct MemorySendChannel<T, F: Flavour = ThreadSafe> {
-    shared: F::Shared<T>,
-    handle: usize,
+    h: Handle<T, F>,
 }
 
 impl<T, F: Flavour> MemorySendChannel<T, F> {
     pub(crate) fn new(shared: F::Shared<T>) -> Self {
-        let handle = F::with(&shared, |s| s.add_handle(Side::Send));
-        MemorySendChannel { shared, handle }
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut State<T>) -> R) -> R {
-        F::with(&self.shared, f)
+        MemorySendChannel {
+            h: Handle::open(shared, Side::Send),
+        }
     }
 
     /// Sends `value`, waiting while the buffer is full (Trio's `send`). With a
@@ -209,7 +206,7 @@ impl<T, F: Flavour> MemorySendChannel<T, F> {
     /// assert_eq!(tx.send_nowait(2).unwrap_err().kind(), trio::ErrorKind::WouldBlock);
     /// ```
     pub fn send_nowait(&self, value: T) -> Result<(), SendError<T>> {
-        let r = self.with(|s| s.try_send(self.handle, value));
+        let r = self.h.with(|s| s.try_send(self.h.id, value));
         match r {
             Ok(w) => {
                 if let Some(w) = w {
@@ -238,11 +235,7 @@ impl<T, F: Flavour> MemorySendChannel<T, F> {
     /// assert_eq!(rx.receive_nowait().unwrap_err().kind(), trio::ErrorKind::EndOfChannel);
     /// ```
     pub fn close(&self) {
-        let (wake, dropped) = self.with(|s| s.close(self.handle));
-        drop(dropped);
-        for w in wake {
-            w.wake();
-        }
+        self.h.close();
     }
 
     /// True once this handle is closed.
@@ -256,7 +249,7 @@ impl<T, F: Flavour> MemorySendChannel<T, F> {
     /// assert!(tx.is_closed() && !tx2.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.with(|s| s.is_closed(self.handle))
+        self.h.is_closed()
     }
 
     /// The channel's statistics (Trio's `statistics()`, plus `peak_buffer_used`).
@@ -270,7 +263,7 @@ impl<T, F: Flavour> MemorySendChannel<T, F> {
     /// assert_eq!((s.current_buffer_used, s.max_buffer_size, s.open_send_channels), (1, 4, 1));
     /// ```
     pub fn statistics(&self) -> MemoryChannelStatistics {
-        self.with(|s| MemoryChannelStatistics::of(s))
+        self.h.statistics()
     }
 }
 
@@ -278,18 +271,9 @@ impl<T, F: Flavour> Clone for MemorySendChannel<T, F> {
     /// Another sender on the same channel. A clone of a closed handle is closed
     /// (Trio's `clone` raises `ClosedResourceError`): it cannot reopen the channel.
     fn clone(&self) -> Self {
-        let handle = self.with(|s| s.clone_handle(self.handle));
         MemorySendChannel {
-            shared: F::share(&self.shared),
-            handle,
+            h: self.h.duplicate(),
         }
-    }
-}
-
-impl<T, F: Flavour> Drop for MemorySendChannel<T, F> {
-    fn drop(&mut self) {
-        self.close();
-        self.with(|s| s.forget_handle(self.handle));
     }
 }
 
@@ -338,8 +322,8 @@ impl<T, F: Flavour> Future for SendFuture<'_, T, F> {
                     this.phase = SendPhase::Done;
                     return Poll::Ready(Err(SendError::from_error(e, value)));
                 }
-                let handle = this.chan.handle;
-                let r = this.chan.with(|s| match s.try_send(handle, value) {
+                let handle = this.chan.h.id;
+                let r = this.chan.h.with(|s| match s.try_send(handle, value) {
                     Err(SendFail::Full(v)) => Err(Ok(s.senders.push(SendWaiter {
                         waker: Some(cx.waker().clone()),
                         value: Some(v),
@@ -375,7 +359,7 @@ impl<T, F: Flavour> Future for SendFuture<'_, T, F> {
             }
             SendPhase::Wait(key) => {
                 let cancel = &mut this.cancel;
-                let out = this.chan.with(|s| {
+                let out = this.chan.h.with(|s| {
                     let w = s
                         .senders
                         .get_mut(key)
@@ -421,7 +405,7 @@ impl<T, F: Flavour> Drop for SendFuture<'_, T, F> {
     fn drop(&mut self) {
         if let SendPhase::Wait(key) = self.phase {
             // Withdraw the offer; an unserved value is dropped with the future.
-            let w = self.chan.with(|s| s.senders.remove(key));
+            let w = self.chan.h.with(|s| s.senders.remove(key));
             drop(w);
         }
     }
