@@ -1,11 +1,11 @@
 //! `tcp_echo` on trio. trio has no socket streams yet, so this is written on
-//! non-blocking `std::net` sockets plus `trio::lowlevel::wait_readable` /
-//! `wait_writable`: it measures the core reactor. Swap it for `trio::net` streams
-//! when they exist.
+//! non-blocking `std::net` sockets registered with `trio::lowlevel::IoRegistration`
+//! (edge-triggered, readiness tracked, as tokio's and async-io's sockets are): it
+//! measures the core reactor. Swap it for `trio::net` streams when they exist.
 //!
-//! Each operation is tried first and waits for readiness only on `WouldBlock`, as
-//! tokio and async-io do; Trio's socket layer additionally makes every successful
-//! operation a schedule point (not done here).
+//! An operation waits only when the last one on that direction would have blocked;
+//! Trio's socket layer additionally makes every successful operation a schedule
+//! point (not done here).
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
@@ -13,49 +13,69 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use trio::lowlevel::{notify_closing, wait_readable, wait_writable};
+use trio::lowlevel::{IoDirection, IoRegistration, notify_closing, wait_readable};
 use trio::sync::Event;
 use trio::{Result, open_nursery};
 
 use crate::params::*;
 
-async fn read(s: &TcpStream, buf: &mut [u8]) -> Result<usize> {
-    loop {
-        match (&*s).read(buf) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_readable(s.as_raw_fd()).await?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+/// A non-blocking socket registered once with trio's reactor (edge-triggered,
+/// readiness tracked: no `epoll_ctl` per wait).
+struct Sock {
+    // Field order: the registration is dropped (deregistered) before the socket.
+    reg: IoRegistration,
+    s: TcpStream,
 }
 
-async fn read_exact(s: &TcpStream, mut buf: &mut [u8]) -> Result<()> {
-    while !buf.is_empty() {
-        let n = read(s, buf).await?;
-        if n == 0 {
-            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
-        }
-        buf = &mut buf[n..];
+impl Sock {
+    fn new(s: TcpStream) -> Result<Sock> {
+        s.set_nonblocking(true)?;
+        s.set_nodelay(true)?;
+        Ok(Sock {
+            reg: IoRegistration::new(s.as_raw_fd())?,
+            s,
+        })
     }
-    Ok(())
-}
 
-async fn write_all(s: &TcpStream, mut buf: &[u8]) -> Result<()> {
-    while !buf.is_empty() {
-        match (&*s).write(buf) {
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_writable(s.as_raw_fd()).await?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
+    async fn read(&self, buf: &mut [u8]) -> Result<usize> {
+        loop {
+            let ready = self.reg.ready(IoDirection::Read).await?;
+            match (&self.s).read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.reg.clear_ready(IoDirection::Read, ready)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
         }
     }
-    Ok(())
-}
 
-fn close(s: TcpStream) {
-    notify_closing(s.as_raw_fd());
-    drop(s);
+    async fn read_exact(&self, mut buf: &mut [u8]) -> Result<()> {
+        while !buf.is_empty() {
+            let n = self.read(buf).await?;
+            if n == 0 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+            }
+            buf = &mut buf[n..];
+        }
+        Ok(())
+    }
+
+    async fn write_all(&self, mut buf: &[u8]) -> Result<()> {
+        while !buf.is_empty() {
+            let ready = self.reg.ready(IoDirection::Write).await?;
+            match (&self.s).write(buf) {
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.reg.clear_ready(IoDirection::Write, ready)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
 }
 
 async fn accept(listener: &TcpListener) -> Result<TcpStream> {
@@ -71,25 +91,22 @@ async fn accept(listener: &TcpListener) -> Result<TcpStream> {
     }
 }
 
-async fn echo_handler(s: TcpStream) -> Result<()> {
+async fn echo_handler(s: Sock) -> Result<()> {
     let mut buf = [0u8; ECHO_BUF];
     loop {
-        let n = read(&s, &mut buf).await?;
+        let n = s.read(&mut buf).await?;
         if n == 0 {
             break;
         }
-        write_all(&s, &buf[..n]).await?;
+        s.write_all(&buf[..n]).await?;
     }
-    close(s);
     Ok(())
 }
 
 async fn serve(listener: &TcpListener) -> Result<()> {
     open_nursery(async |n| {
         for _ in 0..ECHO_CONNS {
-            let s = accept(listener).await?;
-            s.set_nonblocking(true)?;
-            s.set_nodelay(true)?;
+            let s = Sock::new(accept(listener).await?)?;
             n.start_soon(echo_handler(s))?;
         }
         Ok(())
@@ -131,18 +148,16 @@ async fn echo_client(
     finished: &Event,
 ) -> Result<()> {
     // A blocking connect: setup (not timed), and immediate on loopback.
-    let s = TcpStream::connect(addr)?;
-    s.set_nonblocking(true)?;
-    s.set_nodelay(true)?;
+    let s = Sock::new(TcpStream::connect(addr)?)?;
     barrier.wait().await?;
     let mut buf = [0u8; ECHO_MSG];
     for round in 0..ECHO_ROUNDS {
         let msg = echo_message(id, round);
-        write_all(&s, &msg).await?;
-        read_exact(&s, &mut buf).await?;
+        s.write_all(&msg).await?;
+        s.read_exact(&mut buf).await?;
         assert_eq!(buf, msg);
     }
-    close(s);
+    drop(s);
     rounds.set(rounds.get() + ECHO_ROUNDS);
     if rounds.get() == ECHO_CONNS * ECHO_ROUNDS {
         finished.set();

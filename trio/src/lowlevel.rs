@@ -13,6 +13,7 @@ pub use crate::core::instrument::{Instrument, add_instrument, remove_instrument}
 pub use crate::core::io::{WaitFd, notify_closing, wait_readable, wait_writable};
 pub use crate::core::nursery::{NurseryInfo, Task};
 pub use crate::core::parking_lot::{Park, ParkingLot, ParkingLotStatistics};
+pub use crate::core::registration::{IoDirection, IoReady, IoRegistration};
 pub use crate::core::run_var::{RunVar, RunVarToken};
 pub use crate::core::runner::{
     RunStatistics, current_root_task, current_seed, current_statistics, current_task,

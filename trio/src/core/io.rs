@@ -33,6 +33,7 @@ use mio::{Events, Interest, Poll as MioPoll, Token};
 
 use super::cancel::{CancelWait, check_cancelled};
 use super::context;
+use super::registration::{self, REG_BIT, RegState};
 use crate::error::{Error, ErrorKind, Result};
 
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -74,6 +75,8 @@ pub(crate) struct Reactor {
     poll: RefCell<MioPoll>,
     events: RefCell<Events>,
     fds: RefCell<HashMap<RawFd, FdEntry>>,
+    /// Persistent registrations (`IoRegistration`), by token key.
+    regs: RefCell<slab::Slab<Rc<RegState>>>,
     waiting_read: Cell<usize>,
     waiting_write: Cell<usize>,
 }
@@ -87,6 +90,7 @@ impl Reactor {
                 poll: RefCell::new(poll),
                 events: RefCell::new(Events::with_capacity(1024)),
                 fds: RefCell::new(HashMap::new()),
+                regs: RefCell::new(slab::Slab::new()),
                 waiting_read: Cell::new(0),
                 waiting_write: Cell::new(0),
             },
@@ -94,9 +98,27 @@ impl Reactor {
         ))
     }
 
-    /// Number of tasks blocked on I/O.
+    /// Number of tasks blocked on raw-fd waits, plus live registrations: while
+    /// either is non-zero the loop must poll the kernel on every pass.
     pub(crate) fn waiters(&self) -> usize {
-        self.waiting_read.get() + self.waiting_write.get()
+        self.waiting_read.get() + self.waiting_write.get() + self.regs.borrow().len()
+    }
+
+    pub(crate) fn add_registration(&self, fd: RawFd, state: Rc<RegState>) -> io::Result<usize> {
+        let mut regs = self.regs.borrow_mut();
+        let entry = regs.vacant_entry();
+        let key = entry.key();
+        registration::register(self.poll.borrow().registry(), fd, key)?;
+        entry.insert(state);
+        Ok(key)
+    }
+
+    pub(crate) fn remove_registration(&self, fd: RawFd, key: usize) {
+        let _ = self.poll.borrow().registry().deregister(&mut SourceFd(&fd));
+        let mut regs = self.regs.borrow_mut();
+        if regs.contains(key) {
+            regs.remove(key);
+        }
     }
 
     pub(crate) fn statistics(&self) -> (usize, usize) {
@@ -120,6 +142,13 @@ impl Reactor {
             for ev in events.iter() {
                 if ev.token() == WAKER_TOKEN {
                     woke = true;
+                    continue;
+                }
+                if ev.token().0 & REG_BIT != 0 {
+                    let state = self.regs.borrow().get(ev.token().0 & !REG_BIT).cloned();
+                    if let Some(state) = state {
+                        state.on_event(ev);
+                    }
                     continue;
                 }
                 let fd = ev.token().0 as RawFd;

@@ -13,7 +13,8 @@
 //! | `checkpoint.rs` | checkpoints and sleeping |
 //! | `parking_lot.rs` | the one fair FIFO wait queue every primitive uses |
 //! | `deadlines.rs` | the deadline heap |
-//! | `io.rs` | the reactor on mio |
+//! | `io.rs` | the reactor on mio; raw-fd waits (Trio's contract) |
+//! | `registration.rs` | persistent fd registrations with readiness tracking |
 //! | `entry_queue.rs` | cross-thread entry: `TrioToken`, forwarded wake-ups |
 //! | `ki.rs` | Ctrl-C |
 //! | `instrument.rs` | instruments |
@@ -39,6 +40,7 @@ pub(crate) mod io;
 pub(crate) mod ki;
 pub(crate) mod nursery;
 pub(crate) mod parking_lot;
+pub(crate) mod registration;
 pub(crate) mod run_var;
 pub(crate) mod runner;
 pub(crate) mod task;
