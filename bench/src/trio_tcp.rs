@@ -41,7 +41,15 @@ impl Sock {
         loop {
             let ready = self.reg.ready(IoDirection::Read).await?;
             match (&self.s).read(buf) {
-                Ok(n) => return Ok(n),
+                Ok(n) => {
+                    // A short read drained the socket: forget the readiness now
+                    // rather than after a failed read (a newer edge survives: see
+                    // `IoRegistration::clear_ready`).
+                    if n > 0 && n < buf.len() {
+                        self.reg.clear_ready(IoDirection::Read, ready);
+                    }
+                    return Ok(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.reg.clear_ready(IoDirection::Read, ready)
                 }
