@@ -84,11 +84,17 @@ impl Sample {
 /// diagnostic: what the randomized scheduling costs).
 pub static TRIO_DETERMINISTIC: AtomicBool = AtomicBool::new(false);
 
+/// `--trio-schedule-budget N`: build trio's runtimes with
+/// `Builder::schedule_budget(N)` (Trio issue #1757; the default, 0, is Trio's rule).
+pub static TRIO_SCHEDULE_BUDGET: std::sync::atomic::AtomicU32 =
+    std::sync::atomic::AtomicU32::new(0);
+
 /// A trio runtime as the suite builds it.
 pub fn trio_runtime() -> trio::Runtime {
     trio::Runtime::builder()
         .handle_ctrl_c(false)
         .deterministic(TRIO_DETERMINISTIC.load(Ordering::Relaxed))
+        .schedule_budget(TRIO_SCHEDULE_BUDGET.load(Ordering::Relaxed))
         .build()
 }
 

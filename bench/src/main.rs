@@ -39,6 +39,7 @@ usage: trio-bench [options]
   --quick                 smoke test: no warm-up, one timed iteration, 100k idle tasks
   --python-results FILE   include python-trio lines (`python-trio <workload> <ops> <ns>`) in the tables
   --trio-deterministic    diagnostic: run trio without shuffling its batches
+  --trio-schedule-budget N  run trio with Builder::schedule_budget(N) (default 0: Trio's rule)
 ";
 
 struct Options {
@@ -85,6 +86,12 @@ fn parse_args() -> Result<Options, String> {
             "--quick" => o.quick = true,
             "--trio-deterministic" => {
                 harness::TRIO_DETERMINISTIC.store(true, std::sync::atomic::Ordering::Relaxed)
+            }
+            "--trio-schedule-budget" => {
+                let n: u32 = value()?
+                    .parse()
+                    .map_err(|_| "--trio-schedule-budget takes a number".to_string())?;
+                harness::TRIO_SCHEDULE_BUDGET.store(n, std::sync::atomic::Ordering::Relaxed)
             }
             "--python-results" => o.python = Some(value()?),
             "--help" | "-h" => {

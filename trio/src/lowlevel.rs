@@ -6,7 +6,7 @@
 
 pub use crate::core::cancel::CancelRegistration;
 pub use crate::core::checkpoint::{
-    Checkpoint, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
+    Checkpoint, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled, should_yield,
 };
 pub use crate::core::entry_queue::TrioToken;
 pub use crate::core::instrument::{Instrument, add_instrument, remove_instrument};

@@ -31,7 +31,7 @@ use slab::Slab;
 
 use super::send::SendError;
 use crate::error::{Error, ErrorKind, Result};
-use crate::lowlevel::{CancelRegistration, checkpoint_if_cancelled};
+use crate::lowlevel::{CancelRegistration, checkpoint_if_cancelled, should_yield};
 
 struct Cursor {
     next: u64,
@@ -427,6 +427,7 @@ impl<T> Future for BroadcastSend<'_, T> {
                     Ok(()) => Ok(()),
                 });
                 match r {
+                    Ok(()) if !should_yield() => Some(Ok(())),
                     Ok(()) => {
                         this.yielded = true;
                         cx.waker().wake_by_ref();
@@ -784,6 +785,10 @@ impl<T: Clone> Future for BroadcastReceive<'_, T> {
         });
         wake_all(wake);
         match r {
+            Ok(v) if !this.waiting && !should_yield() => {
+                this.cancel.clear();
+                Poll::Ready(Ok(v))
+            }
             Ok(v) if !this.waiting => {
                 // Read at once: yield once before returning it (a schedule point).
                 this.value = Some(v);

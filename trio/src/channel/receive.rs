@@ -11,7 +11,7 @@ use super::send::wake_opt;
 use super::state::{RecvWaiter, Side};
 use super::statistics::MemoryChannelStatistics;
 use crate::error::{Error, ErrorKind, Result};
-use crate::lowlevel::{CancelRegistration, checkpoint_if_cancelled};
+use crate::lowlevel::{CancelRegistration, checkpoint_if_cancelled, should_yield};
 
 fn recv_error(kind: ErrorKind) -> Error {
     let msg = match kind {
@@ -302,6 +302,10 @@ impl<T> RecvOp<T> {
                 match r {
                     Ok((v, seq, w)) => {
                         wake_opt(w);
+                        if !should_yield() {
+                            self.phase = RecvPhase::Done;
+                            return Poll::Ready(Ok(v));
+                        }
                         self.value = Some(v);
                         self.seq = seq;
                         self.phase = RecvPhase::Yield;

@@ -10,7 +10,7 @@ use super::handle::Handle;
 use super::state::{SendFail, SendWaiter, Side};
 use super::statistics::MemoryChannelStatistics;
 use crate::error::{Error, ErrorKind};
-use crate::lowlevel::{CancelRegistration, checkpoint_if_cancelled};
+use crate::lowlevel::{CancelRegistration, checkpoint_if_cancelled, should_yield};
 
 /// A failed send: the error, and the value that was not delivered.
 ///
@@ -337,6 +337,10 @@ impl<T, F: Flavour> Future for SendFuture<'_, T, F> {
                 match r {
                     Ok(w) => {
                         wake_opt(w);
+                        if !should_yield() {
+                            this.phase = SendPhase::Done;
+                            return Poll::Ready(Ok(()));
+                        }
                         this.phase = SendPhase::Yield;
                         cx.waker().wake_by_ref();
                         Poll::Pending

@@ -62,8 +62,10 @@ impl Future for Checkpoint {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         if !self.yielded {
             self.yielded = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
+            if context::yield_needed() {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
         }
         if self.check {
             Poll::Ready(check_cancelled())
@@ -71,6 +73,24 @@ impl Future for Checkpoint {
             Poll::Ready(Ok(()))
         }
     }
+}
+
+/// Whether a schedule point here must actually yield to the scheduler: always,
+/// unless the run has a [schedule budget](crate::Builder::schedule_budget) and the
+/// current task still has credit in this step (then one credit is spent and the
+/// caller goes on without yielding). Primitives written outside trio's core call
+/// it where they would yield after completing at once.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// assert!(trio::lowlevel::should_yield()); // default: every schedule point yields
+/// # Ok(()) }).unwrap();
+/// ```
+#[inline]
+pub fn should_yield() -> bool {
+    context::yield_needed()
 }
 
 /// A checkpoint: yields to the scheduler, then returns `Err(Cancelled)` if the
@@ -307,6 +327,10 @@ impl Future for Sleep {
                 };
                 if deadline <= now {
                     // Trio: sleeping until the past is a checkpoint.
+                    if !context::yield_needed() {
+                        this.state = SleepState::Done;
+                        return Poll::Ready(check_cancelled());
+                    }
                     this.state = SleepState::Yielded;
                     cx.waker().wake_by_ref();
                     return Poll::Pending;

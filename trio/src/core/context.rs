@@ -26,6 +26,30 @@ thread_local! {
     static THREAD_TOKEN: u8 = const { 0 };
     /// Tasks whose `scheduled` flag is set, anywhere in the tree.
     static RUNNABLE: Cell<usize> = const { Cell::new(0) };
+    /// Schedule points the task being polled may still skip in this step (see
+    /// `Builder::schedule_budget`; always 0 by default).
+    static CREDIT: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Gives the task about to be polled its credit of skippable schedule points.
+#[inline]
+pub(crate) fn set_credit(n: u32) {
+    CREDIT.with(|c| c.set(n));
+}
+
+/// Whether a schedule point must yield now: `false` (and one credit spent) while
+/// the current step has credit left.
+#[inline]
+pub(crate) fn yield_needed() -> bool {
+    CREDIT.with(|c| {
+        let n = c.get();
+        if n == 0 {
+            true
+        } else {
+            c.set(n - 1);
+            false
+        }
+    })
 }
 
 /// One more task is runnable.

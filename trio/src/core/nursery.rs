@@ -330,6 +330,7 @@ impl<'env> NurseryState<'env> {
         let outcome = {
             // The step hooks run as the task (Trio: `current_task()` is the task).
             let _g = PollGuard::task(cell_ptr, &status);
+            context::set_credit(runner.schedule_budget);
             runner.before_task_step(cell);
             // SAFETY: see above: the cell outlives this poll.
             let waker = unsafe { WakerRef::from_ptr(cell_ptr) };
