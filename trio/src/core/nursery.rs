@@ -305,12 +305,12 @@ impl<'env> NurseryState<'env> {
             Some(c) => Arc::as_ptr(c),
             None => return,
         };
-        // SAFETY: the `Arc` in `core.children[key]` keeps the cell alive; that slot is
-        // only vacated by `child_done`, `take_child` or `abandon`, none of which can run
-        // while this function is between here and its own call to `child_done` (a
-        // child's poll cannot reach its own nursery's internals, and the nursery is not
-        // dropped while it is being polled). Using the raw pointer instead of cloning
-        // the `Arc` saves two atomic operations on every poll of every task.
+        // A raw pointer rather than an `Arc` clone: two atomic operations fewer on
+        // every poll of every task.
+        // SAFETY: the `Arc` in `core.children[key]` keeps the cell alive; only
+        // `child_done`, `take_child` or `abandon` vacate that slot, and none can run
+        // before this function's own `child_done` (a child's poll cannot reach its
+        // nursery's internals; a nursery is not dropped while being polled).
         let cell: &TaskCell = unsafe { &*cell_ptr };
         let l = cell.l();
         if !l.scheduled.get() {
