@@ -1,12 +1,14 @@
 //! The testing kit (Trio's `trio.testing`): a mock clock, waiting for quiescence,
-//! and the support behind `#[trio::test]`.
+//! a sequencer to force an order on tasks, and the support behind `#[trio::test]`.
 
 mod mock_clock;
+mod sequencer;
 
 use std::time::Duration;
 
 pub use crate::core::runner::IdleWait;
 pub use mock_clock::MockClock;
+pub use sequencer::{Sequencer, SequencerGuard};
 
 /// Waits until every other task is blocked (Trio's `wait_all_tasks_blocked`, with
 /// no cushion): the way to let the rest of a test settle without sleeping.
