@@ -58,44 +58,31 @@ fn cancel_points() {
     })
     .unwrap();
 
-    trio::run(async {
-        let scope = CancelScope::new();
-        scope
-            .run(async {
-                checkpoint().await?;
-                scope.cancel();
-                assert_cancelled(checkpoint().await);
-                Ok::<_, Error>(())
-            })
-            .await?;
+    in_new_scope(async |scope| {
+        checkpoint().await?;
+        scope.cancel();
+        assert_cancelled(checkpoint().await);
         Ok(())
-    })
-    .unwrap();
-
-    trio::run(async {
-        let scope = CancelScope::new();
-        scope
-            .run(async {
-                scope.cancel();
-                assert_cancelled(trio::sleep_forever().await);
-                Ok::<_, Error>(())
-            })
-            .await?;
+    });
+    in_new_scope(async |scope| {
+        scope.cancel();
+        assert_cancelled(trio::sleep_forever().await);
         Ok(())
-    })
-    .unwrap();
+    });
+    in_new_scope(async |scope| {
+        scope.cancel();
+        cancel_shielded_checkpoint().await?;
+        cancel_shielded_checkpoint().await?;
+        assert_cancelled(checkpoint().await);
+        Ok(())
+    });
+}
 
+/// Runs `body` in a new run, inside a fresh cancel scope that it is given.
+fn in_new_scope(body: impl AsyncFnOnce(&CancelScope) -> trio::Result<()>) {
     trio::run(async {
         let scope = CancelScope::new();
-        scope
-            .run(async {
-                scope.cancel();
-                cancel_shielded_checkpoint().await?;
-                cancel_shielded_checkpoint().await?;
-                assert_cancelled(checkpoint().await);
-                Ok::<_, Error>(())
-            })
-            .await?;
+        scope.run(body(&scope)).await?;
         Ok(())
     })
     .unwrap();

@@ -312,6 +312,21 @@ async fn cancellable_waiter(
     Ok(())
 }
 
+/// Starts one `cancellable_waiter` per scope (named 1, 2, …) in `lot`, each parked
+/// before the next starts, so they queue in that order.
+async fn park_waiters<'a>(
+    n: &trio::Nursery<'a>,
+    lot: &'a ParkingLot,
+    scopes: &'a [CancelScope],
+    record: &'a RefCell<Vec<String>>,
+) -> trio::Result<()> {
+    for (i, scope) in scopes.iter().enumerate() {
+        n.start_soon(cancellable_waiter(i + 1, lot, scope, record))?;
+        wait_all_tasks_blocked().await?;
+    }
+    Ok(())
+}
+
 #[trio::test]
 async fn parking_lot_cancel_removes_the_waiter() -> trio::Result<()> {
     // test_parking_lot_cancel
@@ -320,10 +335,7 @@ async fn parking_lot_cancel_removes_the_waiter() -> trio::Result<()> {
     let record = RefCell::new(Vec::new());
     let (l, s, r) = (&lot, &scopes, &record);
     trio::open_nursery(async |n| {
-        for (i, scope) in s.iter().enumerate() {
-            n.start_soon(cancellable_waiter(i + 1, l, scope, r))?;
-            wait_all_tasks_blocked().await?;
-        }
+        park_waiters(n, l, s, r).await?;
         assert_eq!(record.borrow().len(), 3);
         scopes[1].cancel();
         wait_all_tasks_blocked().await?;
@@ -446,10 +458,7 @@ async fn parking_lot_repark() -> trio::Result<()> {
     let record = RefCell::new(Vec::new());
     let (l1, s, r) = (&lot1, &scopes, &record);
     trio::open_nursery(async |n| {
-        for (i, scope) in s.iter().enumerate() {
-            n.start_soon(cancellable_waiter(i + 1, l1, scope, r))?;
-            wait_all_tasks_blocked().await?;
-        }
+        park_waiters(n, l1, s, r).await?;
         assert_eq!(record.borrow().len(), 3);
         assert_eq!(lot1.len(), 3);
         assert_eq!(lot1.repark(&lot2, 1), 1);
@@ -502,10 +511,7 @@ async fn parking_lot_repark_with_count_keeps_fifo_order() -> trio::Result<()> {
     let record = RefCell::new(Vec::new());
     let (l1, s, r) = (&lot1, &scopes, &record);
     trio::open_nursery(async |n| {
-        for (i, scope) in s.iter().enumerate() {
-            n.start_soon(cancellable_waiter(i + 1, l1, scope, r))?;
-            wait_all_tasks_blocked().await?;
-        }
+        park_waiters(n, l1, s, r).await?;
         assert_eq!(lot1.len(), 3);
         assert_eq!(lot2.len(), 0);
         assert_eq!(lot1.repark(&lot2, 2), 2);
