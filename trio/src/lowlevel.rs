@@ -6,7 +6,8 @@
 
 pub use crate::core::cancel::CancelRegistration;
 pub use crate::core::checkpoint::{
-    Checkpoint, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled, should_yield,
+    Checkpoint, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
+    current_schedule_budget, should_yield,
 };
 pub use crate::core::entry_queue::TrioToken;
 pub use crate::core::instrument::{Instrument, add_instrument, remove_instrument};

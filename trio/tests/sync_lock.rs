@@ -551,3 +551,34 @@ macro_rules! lock_tests {
 
 lock_tests!(lock, Lock);
 lock_tests!(strict_fifo_lock, StrictFifoLock);
+
+/// With a schedule budget an acquisition yields *before* taking a free lock, so
+/// a budget-exhausted yield never happens while holding it and tasks that never
+/// await inside the critical section never queue (no lock convoy).
+#[test]
+fn budget_mode_takes_free_lock_after_its_schedule_point() {
+    let rt = trio::Runtime::builder().schedule_budget(3).build();
+    rt.run(async {
+        let lock = Lock::new();
+        let waiting_seen = std::cell::Cell::new(0usize);
+        let acquisitions = std::cell::Cell::new(0usize);
+        trio::open_nursery(async |n| {
+            for _ in 0..4 {
+                n.start_soon(async {
+                    for _ in 0..20 {
+                        let _g = lock.lock().await?;
+                        waiting_seen.set(waiting_seen.get() + lock.statistics().tasks_waiting);
+                        acquisitions.set(acquisitions.get() + 1);
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })
+        .await?;
+        assert_eq!(acquisitions.get(), 80);
+        assert_eq!(waiting_seen.get(), 0, "a task queued behind a lock held across a yield");
+        Ok::<_, trio::Error>(())
+    })
+    .unwrap();
+}

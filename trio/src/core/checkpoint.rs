@@ -93,6 +93,32 @@ pub fn should_yield() -> bool {
     context::yield_needed()
 }
 
+/// The run's [schedule budget](crate::Builder::schedule_budget): how many
+/// schedule points a task may skip per step (0, Trio's rule, by default and
+/// outside trio).
+///
+/// Primitives that take something and then yield (Trio's `acquire`) use it to
+/// place their schedule point: with a budget they yield *before* taking, so a
+/// task never yields while holding a lock it got at once — otherwise the first
+/// yield that the budget does not cover lets every other task queue behind the
+/// holder, and each later acquisition becomes a hand-off.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// assert_eq!(trio::lowlevel::current_schedule_budget(), 0);
+/// # Ok(()) }).unwrap();
+/// let rt = trio::Runtime::builder().schedule_budget(64).build();
+/// rt.run(async {
+///     assert_eq!(trio::lowlevel::current_schedule_budget(), 64);
+///     Ok::<_, trio::Error>(())
+/// }).unwrap();
+/// ```
+pub fn current_schedule_budget() -> u32 {
+    context::with_runner(|r| r.schedule_budget).unwrap_or(0)
+}
+
 /// A checkpoint: yields to the scheduler, then returns `Err(Cancelled)` if the
 /// current code is cancelled (Trio's `trio.lowlevel.checkpoint`).
 ///

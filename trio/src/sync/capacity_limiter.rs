@@ -590,10 +590,13 @@ impl CapacityLimiter {
     /// ```
     pub async fn acquire_on_behalf_of(&self, borrower: &Borrower) -> Result<CapacityPermit<'_>> {
         checkpoint_if_cancelled()?;
+        let yielded = super::schedule_point_first().await?;
         match self.acquire_on_behalf_of_nowait(borrower) {
             Ok(permit) => {
                 // If this future is dropped during the yield, `permit` releases.
-                cancel_shielded_checkpoint().await?;
+                if !yielded {
+                    cancel_shielded_checkpoint().await?;
+                }
                 Ok(permit)
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {

@@ -233,10 +233,13 @@ impl LockImpl {
     /// `cancel_shielded_checkpoint`; else wait in the lot for a hand-off.
     pub(super) async fn lock(&self) -> Result<LockGuard<'_>> {
         checkpoint_if_cancelled()?;
+        let yielded = super::schedule_point_first().await?;
         match self.try_lock() {
             Ok(guard) => {
                 // If this future is dropped during the yield, `guard` releases.
-                cancel_shielded_checkpoint().await?;
+                if !yielded {
+                    cancel_shielded_checkpoint().await?;
+                }
                 Ok(guard)
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => match self.state.lot.park().await {

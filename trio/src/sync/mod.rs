@@ -121,6 +121,20 @@ pub(crate) fn me() -> crate::Result<crate::lowlevel::Task> {
     })
 }
 
+/// Where an acquisition's schedule point goes. Trio's order — take at once, then
+/// yield holding it — is kept by default (it is what makes `Lock` round-robin
+/// in Trio's fairness test). With a schedule budget the yield comes *first*, so a
+/// budget-exhausted yield never happens while holding: see
+/// [`current_schedule_budget`](crate::lowlevel::current_schedule_budget).
+pub(crate) async fn schedule_point_first() -> crate::Result<bool> {
+    if crate::lowlevel::current_schedule_budget() > 0 {
+        crate::lowlevel::cancel_shielded_checkpoint().await?;
+        Ok(true)
+    } else {
+        Ok(false)
+    }
+}
+
 pub use capacity_limiter::{Borrower, CapacityLimiter, CapacityLimiterStatistics, CapacityPermit};
 pub use condition::{Condition, ConditionStatistics};
 pub use event::{Event, EventStatistics};

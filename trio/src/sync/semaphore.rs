@@ -309,10 +309,13 @@ impl Semaphore {
     /// ```
     pub async fn acquire(&self) -> Result<SemaphorePermit<'_>> {
         checkpoint_if_cancelled()?;
+        let yielded = super::schedule_point_first().await?;
         match self.acquire_nowait() {
             Ok(permit) => {
                 // If this future is dropped during the yield, `permit` releases.
-                cancel_shielded_checkpoint().await?;
+                if !yielded {
+                    cancel_shielded_checkpoint().await?;
+                }
                 Ok(permit)
             }
             Err(_) => {
