@@ -79,10 +79,12 @@
 #![warn(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+pub mod abc;
 pub mod channel;
 mod core;
 mod error;
 pub mod lowlevel;
+pub mod net;
 pub mod sync;
 pub mod testing;
 mod time;

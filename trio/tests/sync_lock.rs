@@ -577,7 +577,11 @@ fn budget_mode_takes_free_lock_after_its_schedule_point() {
         })
         .await?;
         assert_eq!(acquisitions.get(), 80);
-        assert_eq!(waiting_seen.get(), 0, "a task queued behind a lock held across a yield");
+        assert_eq!(
+            waiting_seen.get(),
+            0,
+            "a task queued behind a lock held across a yield"
+        );
         Ok::<_, trio::Error>(())
     })
     .unwrap();
