@@ -1374,3 +1374,48 @@ async fn dropping_a_parking_lot_breaks_it_for_its_waiters() -> trio::Result<()> 
     assert_eq!(*got.borrow(), Some(ErrorKind::BrokenResource));
     Ok(())
 }
+
+/// A task's waker cloned on the loop thread is loop-local (no atomic count);
+/// cloned, dropped or woken on another thread it must still work: the clone is a
+/// shared waker, and the local ones are sent back to the loop to be dropped or
+/// woken there. (Run under Miri to check the reference counting.)
+#[test]
+fn task_waker_cloned_dropped_and_woken_on_other_threads() {
+    trio::run(async {
+        let rounds = Cell::new(0);
+        std::future::poll_fn(|cx| {
+            rounds.set(rounds.get() + 1);
+            match rounds.get() {
+                1 => {
+                    // Dropped elsewhere, and woken elsewhere by value.
+                    let dropped = cx.waker().clone();
+                    let woken = cx.waker().clone();
+                    std::thread::spawn(move || {
+                        drop(dropped);
+                        woken.wake();
+                    })
+                    .join()
+                    .unwrap();
+                    std::task::Poll::Pending
+                }
+                2 => {
+                    // Cloned elsewhere (a shared waker), woken by reference there.
+                    let local = cx.waker().clone();
+                    std::thread::spawn(move || {
+                        let shared = local.clone();
+                        drop(local);
+                        shared.wake_by_ref();
+                    })
+                    .join()
+                    .unwrap();
+                    std::task::Poll::Pending
+                }
+                _ => std::task::Poll::Ready(()),
+            }
+        })
+        .await;
+        assert_eq!(rounds.get(), 3);
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+}

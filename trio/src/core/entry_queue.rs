@@ -21,6 +21,8 @@ use crate::error::{Error, ErrorKind, Result};
 
 pub(crate) enum Job {
     Wake(Waker),
+    /// A loop-local waker dropped on another thread, to be dropped here.
+    Release(Waker),
     Call(Box<dyn FnOnce() + Send + 'static>),
 }
 
@@ -131,6 +133,25 @@ pub(crate) fn forward_wake(loop_id: u64, waker: Waker) {
     if let Some(shared) = lookup(loop_id) {
         // If the loop has finished, the task is gone: dropping the waker is right.
         let _ = shared.push(Job::Wake(waker));
+    }
+}
+
+/// Sends a loop-local waker used on another thread back to its loop, to be woken
+/// (`wake`) or just dropped there. If the loop has ended, the waker is leaked:
+/// dropping it here would only send it back again.
+pub(crate) fn forward_local(loop_id: u64, waker: Waker, wake: bool) {
+    let job = if wake {
+        Job::Wake(waker)
+    } else {
+        Job::Release(waker)
+    };
+    match lookup(loop_id) {
+        Some(shared) => {
+            if let Err(job) = shared.push(job) {
+                std::mem::forget(job);
+            }
+        }
+        None => std::mem::forget(job),
     }
 }
 

@@ -364,6 +364,7 @@ impl Runner {
         for job in jobs {
             match job {
                 Job::Wake(w) => w.wake(),
+                Job::Release(w) => drop(w),
                 Job::Call(f) => self.run_callback(f),
             }
         }
