@@ -24,7 +24,8 @@
 //! increments were 30% of a ping-pong round trip, so the waker in each poll's
 //! `Context` is a *local* waker: its clones count in a plain `Cell` on the loop
 //! thread, and the pool of local wakers holds one atomic count between them (see
-//! the vtables below). Measured: ping_pong 173 → 137 ns per round trip.
+//! the vtables below). Measured (`trio-bench --only ping_pong --trio-schedule-budget
+//! 64`): 173 → 145 ns per round trip, against 241 for tokio current_thread.
 //!
 //! # Invariants
 //!
