@@ -85,6 +85,7 @@ mod core;
 mod error;
 pub mod lowlevel;
 pub mod net;
+mod stapled;
 pub mod sync;
 pub mod testing;
 mod time;
@@ -106,6 +107,7 @@ pub use crate::core::runner::{Builder, Runtime, run};
 pub use crate::error::{
     CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, Result, TooSlow,
 };
+pub use crate::stapled::StapledStream;
 pub use crate::time::{Clock, Instant, SystemClock};
 
 /// Runs an `async fn main` on a trio run loop.

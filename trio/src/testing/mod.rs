@@ -1,12 +1,28 @@
 //! The testing kit (Trio's `trio.testing`): a mock clock, waiting for quiescence,
-//! a sequencer to force an order on tasks, and the support behind `#[trio::test]`.
+//! a sequencer to force an order on tasks, in-memory streams
+//! ([`memory_stream_pair`], [`lockstep_stream_pair`]), conformance suites for
+//! stream implementations ([`check_half_closeable_stream`] and friends), and the
+//! support behind `#[trio::test]`.
 
+mod check_streams;
+mod lockstep;
+mod memory_streams;
 mod mock_clock;
 mod sequencer;
 
 use std::time::Duration;
 
 pub use crate::core::runner::IdleWait;
+pub use check_streams::{
+    StreamMaker, check_half_closeable_stream, check_one_way_stream, check_two_way_stream,
+};
+pub use lockstep::{
+    LockstepReceiveStream, LockstepSendStream, lockstep_stream_one_way_pair, lockstep_stream_pair,
+};
+pub use memory_streams::{
+    AsyncHook, HookSlot, MemoryReceiveStream, MemorySendStream, SyncHook,
+    memory_stream_one_way_pair, memory_stream_pair, memory_stream_pump,
+};
 pub use mock_clock::MockClock;
 pub use sequencer::{Sequencer, SequencerGuard};
 
