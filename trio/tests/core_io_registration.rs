@@ -126,3 +126,25 @@ fn registering_outside_trio_is_a_usage_error() {
     let e = IoRegistration::new(a.as_raw_fd()).unwrap_err();
     assert_eq!(e.kind(), trio::ErrorKind::Usage);
 }
+
+/// The last bytes of a stream and its end can arrive in one kernel report. A read
+/// that drains those bytes may clear readiness (a short read means "drained"), but
+/// the end of stream must survive it: the kernel will not report it again.
+#[trio::test]
+async fn end_of_stream_survives_clearing_after_the_last_bytes() -> trio::Result<()> {
+    let (mut a, mut b) = pair()?;
+    let reg = IoRegistration::new(a.as_raw_fd())?;
+    b.write_all(b"last")?;
+    drop(b); // data and end of stream, before the reactor looks
+    let ready = reg.ready(IoDirection::Read).await?;
+    checkpoint().await?; // let the reactor see everything
+    let ready = if ready.is_closed() { ready } else { reg.ready(IoDirection::Read).await? };
+    assert!(ready.is_closed());
+    let mut buf = [0u8; 8];
+    assert_eq!(a.read(&mut buf)?, 4);
+    reg.clear_ready(IoDirection::Read, ready); // as after a short read
+    let again = trio::fail_after(Duration::from_secs(10), reg.ready(IoDirection::Read)).await?;
+    assert!(again.is_closed());
+    assert_eq!(a.read(&mut buf)?, 0);
+    Ok(())
+}

@@ -282,13 +282,21 @@ impl IoRegistration {
 
     /// Forgets that `dir` was ready — call it when an operation would block —
     /// unless the kernel reported new readiness since `seen` was taken.
+    ///
+    /// A direction whose peer has closed ([`IoReady::is_closed`]) stays ready: end
+    /// of stream or a hang-up is permanent, operations on it no longer block, and
+    /// the kernel will not report it again. (A read that drained the last bytes of
+    /// a stream whose end arrived with them must not forget that end.)
     pub fn clear_ready(&self, dir: IoDirection, seen: IoReady) {
         if self.state.tick.get() == seen.tick {
-            let keep = match dir {
-                IoDirection::Read => !(READ | READ_CLOSED),
-                IoDirection::Write => !(WRITE | WRITE_CLOSED),
+            let (bit, closed) = match dir {
+                IoDirection::Read => (READ, READ_CLOSED),
+                IoDirection::Write => (WRITE, WRITE_CLOSED),
             };
-            self.state.ready.set(self.state.ready.get() & keep);
+            let ready = self.state.ready.get();
+            if ready & closed == 0 {
+                self.state.ready.set(ready & !bit);
+            }
         }
     }
 }
