@@ -57,6 +57,24 @@ use crate::error::{CancelSource, Error, ErrorKind, Result};
 /// threads' requests as usual).
 const MAX_INLINE_BATCHES: usize = 64;
 
+/// How many children ahead of the one being polled `run_batch` prefetches.
+const PREFETCH_AHEAD: usize = 4;
+
+/// A hint to load the cache line at `p`; never faults, whatever `p` is.
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch is only a hint: it never faults or reads memory in a
+        // way the program can observe, whatever the address (SSE is part of the
+        // x86_64 baseline).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 pub(crate) type ChildFuture<'env> = Pin<Box<dyn Future<Output = Result<()>> + 'env>>;
 type Panic = Box<dyn Any + Send + 'static>;
 
@@ -294,8 +312,29 @@ impl<'env> NurseryState<'env> {
 
     /// Polls one batch of ready children.
     pub(crate) fn run_batch(&self, batch: &[usize]) {
-        for &key in batch {
+        for (i, &key) in batch.iter().enumerate() {
+            if let Some(&ahead) = batch.get(i + PREFETCH_AHEAD) {
+                self.prefetch_child(ahead);
+            }
             self.poll_child(key);
+        }
+    }
+
+    /// Asks the CPU to start loading the cell and future of the child in slot
+    /// `key`, which will be polled soon. Batches are shuffled, so a large batch
+    /// visits memory in random order, and without this the first touch of each
+    /// child's cell and future is a cache miss the hardware cannot predict
+    /// (measured: over half of `poll_child`'s time with 10,000 children).
+    #[inline]
+    fn prefetch_child(&self, key: usize) {
+        if let Some(c) = self.core.children.borrow().get(key) {
+            let p = Arc::as_ptr(c).cast::<u8>();
+            prefetch(p);
+            prefetch(p.wrapping_add(64));
+        }
+        if let Some(Some(f)) = self.futures.borrow().get(key) {
+            let p: *const (dyn Future<Output = Result<()>> + 'env) = &**f;
+            prefetch(p.cast::<u8>());
         }
     }
 
