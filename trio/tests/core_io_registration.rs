@@ -138,7 +138,11 @@ async fn end_of_stream_survives_clearing_after_the_last_bytes() -> trio::Result<
     drop(b); // data and end of stream, before the reactor looks
     let ready = reg.ready(IoDirection::Read).await?;
     checkpoint().await?; // let the reactor see everything
-    let ready = if ready.is_closed() { ready } else { reg.ready(IoDirection::Read).await? };
+    let ready = if ready.is_closed() {
+        ready
+    } else {
+        reg.ready(IoDirection::Read).await?
+    };
     assert!(ready.is_closed());
     let mut buf = [0u8; 8];
     assert_eq!(a.read(&mut buf)?, 4);

@@ -8,6 +8,7 @@ mod check_streams;
 mod lockstep;
 mod memory_streams;
 mod mock_clock;
+mod open_stream;
 mod sequencer;
 
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub use memory_streams::{
     memory_stream_one_way_pair, memory_stream_pair, memory_stream_pump,
 };
 pub use mock_clock::MockClock;
+pub use open_stream::open_stream_to_socket_listener;
 pub use sequencer::{Sequencer, SequencerGuard};
 
 /// Waits until every other task is blocked (Trio's `wait_all_tasks_blocked`, with

@@ -1,0 +1,479 @@
+//! [`serve_listeners`] and [`serve_tcp`] (Trio's `_highlevel_serve_listeners.py` and
+//! `serve_tcp`): accept loops that start a handler task per connection.
+//!
+//! Both return builders that are themselves the server's future (polling starts
+//! the server), so the options Trio passes as keywords read the same way here:
+//!
+//! ```
+//! # use trio::abc::SendStream;
+//! # trio::run(async {
+//! # let handler = async |s: trio::net::SocketStream| s.send_all(b"hi").await;
+//! trio::open_nursery(async |n| {
+//!     let listeners = n
+//!         .start(async |status| trio::net::serve_tcp(handler, 0).host("127.0.0.1").task_status(status).await)
+//!         .await?;
+//!     let port = listeners[0].local_addr()?.port();
+//!     // ... connect to `port` ...
+//!     n.cancel_scope().cancel();
+//!     Ok(())
+//! })
+//! .await
+//! # }).unwrap();
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::abc::{AsyncResource, Listener};
+use crate::net::socket::{self, BoxFuture};
+use crate::net::{SocketListener, TcpListen};
+use crate::{Error, Nursery, Result, TaskStatus, open_nursery};
+
+/// Errors of `accept(2)` that mean the system is overloaded: log, wait, retry.
+const ACCEPT_CAPACITY_ERRNOS: &[(i32, &str)] = &[
+    (libc::EMFILE, "EMFILE"),
+    (libc::ENFILE, "ENFILE"),
+    (libc::ENOMEM, "ENOMEM"),
+    (libc::ENOBUFS, "ENOBUFS"),
+];
+
+/// How long to wait after one of those errors before accepting again.
+const SLEEP_TIME: Duration = Duration::from_millis(100);
+
+/// Serves connections from `listeners`: for each one accepted, starts a task
+/// running `handler(stream)` (Trio's `serve_listeners`). Await the returned
+/// [`ServeListeners`], after setting options on it if needed.
+///
+/// It takes the listeners over and closes them when it stops. It never returns
+/// `Ok` while it has listeners; it stops with an error — `Cancelled` when
+/// cancelled, or the first error of a listener or (without a handler nursery) of a
+/// handler, which also stops everything else.
+///
+/// The handler owns its stream: when it returns, the stream is dropped, which
+/// closes it at once (Trio closes it with `aclose_forcefully`).
+///
+/// **Overload.** If `accept` fails with `EMFILE`, `ENFILE`, `ENOBUFS` or
+/// `ENOMEM`, it logs a line to standard error and tries again after 100 ms,
+/// instead of crashing; other errors stop the server.
+///
+/// With [`task_status`](ServeListeners::task_status) it can be started with
+/// [`Nursery::start`], which then returns the listeners (shared: `Rc`) once the
+/// handlers are ready to be started.
+///
+/// # Errors
+///
+/// As above.
+///
+/// # Cancellation
+///
+/// Cancelling stops accepting and closes the listeners; handlers in the internal
+/// nursery are cancelled and waited for; handlers in a
+/// [`handler_nursery`](ServeListeners::handler_nursery) keep running.
+///
+/// # Examples
+///
+/// ```
+/// use trio::abc::{ReceiveStream, SendStream};
+/// use trio::net::{SocketListener, SocketStream, serve_listeners};
+/// # trio::run(async {
+/// let listener = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+/// let port = listener.local_addr()?.port();
+/// let handler = async |s: SocketStream| s.send_all(b"hello").await;
+/// trio::open_nursery(async |n| {
+///     n.start(async |status| serve_listeners(handler, vec![listener]).task_status(status).await)
+///         .await?;
+///     let client = trio::net::open_tcp_stream("127.0.0.1", port).await?;
+///     let mut buf = [0u8; 8];
+///     assert_eq!(client.receive_some(&mut buf).await?, 5);
+///     n.cancel_scope().cancel();
+///     Ok(())
+/// })
+/// .await
+/// # }).unwrap();
+/// ```
+pub fn serve_listeners<'n, 'h, L, H>(
+    handler: H,
+    listeners: Vec<L>,
+) -> ServeListeners<'n, 'h, L, H> {
+    ServeListeners {
+        handler: Some(handler),
+        listeners,
+        handler_nursery: None,
+        task_status: None,
+        running: None,
+    }
+}
+
+/// The server of [`serve_listeners`]: set options, then `.await` it (or pass it
+/// on as a future).
+///
+/// # Examples
+///
+/// ```
+/// use trio::net::{SocketListener, SocketStream, serve_listeners};
+/// # trio::run(async {
+/// let handler = async |_s: SocketStream| Ok(());
+/// let server: trio::net::ServeListeners<'_, '_, SocketListener, _> =
+///     serve_listeners(handler, vec![SocketListener::bind("127.0.0.1:0".parse().unwrap())?]);
+/// // Stop it after a moment.
+/// let r = trio::move_on_after(std::time::Duration::from_millis(1), server).await?;
+/// assert!(r.is_none());
+/// # Ok(()) }).unwrap();
+/// ```
+#[must_use = "a server does nothing unless awaited"]
+pub struct ServeListeners<'n, 'h, L, H> {
+    handler: Option<H>,
+    listeners: Vec<L>,
+    handler_nursery: Option<&'n Nursery<'h>>,
+    task_status: Option<TaskStatus<Vec<Rc<L>>>>,
+    running: Option<BoxFuture<'n, Result<()>>>,
+}
+
+// Never pinned structurally: the options are moved out on the first poll, and the
+// running server is boxed.
+impl<L, H> Unpin for ServeListeners<'_, '_, L, H> {}
+
+impl<L, H> std::fmt::Debug for ServeListeners<'_, '_, L, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeListeners")
+            .field("listeners", &self.listeners.len())
+            .field("handler_nursery", &self.handler_nursery)
+            .finish()
+    }
+}
+
+impl<'n, 'h, L, H> ServeListeners<'n, 'h, L, H> {
+    /// Starts the handlers in `nursery` instead of an internal one: they then
+    /// outlive the server, and their errors go to that nursery.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::abc::SendStream;
+    /// use trio::net::{SocketListener, SocketStream, serve_listeners};
+    /// # trio::run(async {
+    /// let handler = async |s: SocketStream| s.send_all(b"hi").await;
+    /// trio::open_nursery(async |handlers| {
+    ///     let listener = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+    ///     trio::open_nursery(async |n| {
+    ///         n.start(async |status| {
+    ///             serve_listeners(handler, vec![listener]).handler_nursery(handlers).task_status(status).await
+    ///         })
+    ///         .await?;
+    ///         n.cancel_scope().cancel(); // stops accepting; handlers live on in `handlers`
+    ///         Ok(())
+    ///     })
+    ///     .await
+    /// })
+    /// .await
+    /// # }).unwrap();
+    /// ```
+    pub fn handler_nursery<'n2, 'h2>(
+        self,
+        nursery: &'n2 Nursery<'h2>,
+    ) -> ServeListeners<'n2, 'h2, L, H> {
+        ServeListeners {
+            handler: self.handler,
+            listeners: self.listeners,
+            handler_nursery: Some(nursery),
+            task_status: self.task_status,
+            running: None,
+        }
+    }
+
+    /// Reports the listeners through `status` once serving (for [`Nursery::start`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`serve_listeners`].
+    pub fn task_status(mut self, status: TaskStatus<Vec<Rc<L>>>) -> Self {
+        self.task_status = Some(status);
+        self
+    }
+}
+
+/// The server runs when polled: `.await` it, or hand it to anything that takes a
+/// future (`start_soon`, `move_on_after`, ...).
+impl<'n, 'h, L, H> Future for ServeListeners<'n, 'h, L, H>
+where
+    L: Listener + 'h,
+    L::Stream: 'h,
+    H: AsyncFn(L::Stream) -> Result<()> + 'h,
+{
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        let running = this.running.get_or_insert_with(|| {
+            let handler = this.handler.take().expect("a server is started once");
+            Box::pin(serve(
+                handler,
+                std::mem::take(&mut this.listeners)
+                    .into_iter()
+                    .map(Rc::new)
+                    .collect(),
+                this.handler_nursery,
+                this.task_status.take(),
+            ))
+        });
+        running.as_mut().poll(cx)
+    }
+}
+
+async fn serve<'h, L, H>(
+    handler: H,
+    listeners: Vec<Rc<L>>,
+    handler_nursery: Option<&Nursery<'h>>,
+    task_status: Option<TaskStatus<Vec<Rc<L>>>>,
+) -> Result<()>
+where
+    L: Listener + 'h,
+    L::Stream: 'h,
+    H: AsyncFn(L::Stream) -> Result<()> + 'h,
+{
+    let handler = Rc::new(handler);
+    let (handler, listeners) = (&handler, &listeners);
+    open_nursery(async |n| {
+        for l in listeners {
+            match handler_nursery {
+                Some(hn) => n.start_soon(serve_one(l.clone(), hn.clone(), handler.clone()))?,
+                None => n.start_soon(serve_one(l.clone(), n.clone(), handler.clone()))?,
+            }
+        }
+        // The listeners are already queueing connections; report them only now in
+        // case starting the tasks failed.
+        if let Some(status) = task_status {
+            status.started(listeners.clone());
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// One listener's accept loop; closes the listener when it ends.
+async fn serve_one<'x, L, H>(listener: Rc<L>, nursery: Nursery<'x>, handler: Rc<H>) -> Result<()>
+where
+    L: Listener + 'x,
+    L::Stream: 'x,
+    H: AsyncFn(L::Stream) -> Result<()> + 'x,
+{
+    let err = loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let h = handler.clone();
+                if let Err(e) = nursery.start_soon(async move { (*h)(stream).await }) {
+                    break e;
+                }
+            }
+            Err(e) => {
+                let capacity = socket::os_error(&e)
+                    .and_then(|n| ACCEPT_CAPACITY_ERRNOS.iter().find(|(c, _)| *c == n));
+                match capacity {
+                    Some((_, name)) => {
+                        eprintln!(
+                            "trio::net::serve_listeners: accept returned {name} ({e}); retrying in {} ms",
+                            SLEEP_TIME.as_millis()
+                        );
+                        if let Err(e) = crate::sleep(SLEEP_TIME).await {
+                            break e;
+                        }
+                    }
+                    None => break e,
+                }
+            }
+        }
+    };
+    // Trio's `async with listener`: closed however the loop ended.
+    match listener.aclose().await {
+        Err(close_err) if !close_err.is_cancelled() => {
+            Err(Error::group(vec![err, close_err]).expect("two errors"))
+        }
+        _ => Err(err),
+    }
+}
+
+/// Serves TCP connections on `port`: [`open_tcp_listeners`](crate::net::open_tcp_listeners)
+/// then [`serve_listeners`] (Trio's `serve_tcp`). Await the returned [`ServeTcp`],
+/// after setting options on it if needed.
+///
+/// With [`task_status`](ServeTcp::task_status) it can be started with
+/// [`Nursery::start`], which returns the listeners once they accept connections:
+/// the way for a test to learn the port the system picked for port 0.
+///
+/// # Errors
+///
+/// Those of [`open_tcp_listeners`](crate::net::open_tcp_listeners) and of
+/// [`serve_listeners`].
+///
+/// # Cancellation
+///
+/// As [`serve_listeners`].
+///
+/// # Examples
+///
+/// ```
+/// use trio::abc::{ReceiveStream, SendStream};
+/// use trio::net::{SocketStream, serve_tcp};
+/// # trio::run(async {
+/// let echo = async |s: SocketStream| {
+///     let mut buf = [0u8; 1024];
+///     loop {
+///         let n = s.receive_some(&mut buf).await?;
+///         if n == 0 { return Ok(()); }
+///         s.send_all(&buf[..n]).await?;
+///     }
+/// };
+/// trio::open_nursery(async |n| {
+///     let listeners = n
+///         .start(async |status| serve_tcp(echo, 0).host("127.0.0.1").task_status(status).await)
+///         .await?;
+///     let client = trio::net::open_tcp_stream("127.0.0.1", listeners[0].local_addr()?.port()).await?;
+///     client.send_all(b"ping").await?;
+///     let mut buf = [0u8; 4];
+///     assert_eq!(client.receive_some(&mut buf).await?, 4);
+///     assert_eq!(&buf, b"ping");
+///     n.cancel_scope().cancel();
+///     Ok(())
+/// })
+/// .await
+/// # }).unwrap();
+/// ```
+pub fn serve_tcp<'a, 'n, 'h, H>(handler: H, port: u16) -> ServeTcp<'a, 'n, 'h, H> {
+    ServeTcp {
+        listen: TcpListen::new(port),
+        handler: Some(handler),
+        handler_nursery: None,
+        task_status: None,
+        running: None,
+    }
+}
+
+/// The server of [`serve_tcp`]: set options, then `.await` it (or pass it on as a
+/// future).
+///
+/// # Examples
+///
+/// ```
+/// use trio::net::{SocketStream, serve_tcp};
+/// # trio::run(async {
+/// let handler = async |_s: SocketStream| Ok(());
+/// let server = serve_tcp(handler, 0).host("127.0.0.1").backlog(64);
+/// let r = trio::move_on_after(std::time::Duration::from_millis(1), server).await?;
+/// assert!(r.is_none());
+/// # Ok(()) }).unwrap();
+/// ```
+#[must_use = "a server does nothing unless awaited"]
+pub struct ServeTcp<'a, 'n, 'h, H> {
+    listen: TcpListen<'a>,
+    handler: Option<H>,
+    handler_nursery: Option<&'n Nursery<'h>>,
+    task_status: Option<TaskStatus<Vec<Rc<SocketListener>>>>,
+    running: Option<BoxFuture<'n, Result<()>>>,
+}
+
+// As for `ServeListeners`: never pinned structurally.
+impl<H> Unpin for ServeTcp<'_, '_, '_, H> {}
+
+impl<H> std::fmt::Debug for ServeTcp<'_, '_, '_, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeTcp")
+            .field("listen", &self.listen)
+            .field("handler_nursery", &self.handler_nursery)
+            .finish()
+    }
+}
+
+impl<'a, 'n, 'h, H> ServeTcp<'a, 'n, 'h, H> {
+    /// Listen only on the addresses of `host` (see [`TcpListen::host`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`ServeTcp`].
+    pub fn host(mut self, host: &'a str) -> Self {
+        self.listen = self.listen.host(host);
+        self
+    }
+
+    /// The `listen(2)` backlog (see [`TcpListen::backlog`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`ServeTcp`].
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.listen = self.listen.backlog(backlog);
+        self
+    }
+
+    /// Starts the handlers in `nursery` (see [`ServeListeners::handler_nursery`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::net::{SocketStream, serve_tcp};
+    /// # trio::run(async {
+    /// let handler = async |_s: SocketStream| Ok(());
+    /// trio::open_nursery(async |handlers| {
+    ///     let server = serve_tcp(handler, 0).host("127.0.0.1").handler_nursery(handlers);
+    ///     trio::move_on_after(std::time::Duration::from_millis(1), server).await?;
+    ///     Ok(())
+    /// })
+    /// .await
+    /// # }).unwrap();
+    /// ```
+    pub fn handler_nursery<'n2, 'h2>(
+        self,
+        nursery: &'n2 Nursery<'h2>,
+    ) -> ServeTcp<'a, 'n2, 'h2, H> {
+        ServeTcp {
+            listen: self.listen,
+            handler: self.handler,
+            handler_nursery: Some(nursery),
+            task_status: self.task_status,
+            running: None,
+        }
+    }
+
+    /// Reports the listeners through `status` once serving (for [`Nursery::start`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`serve_tcp`].
+    pub fn task_status(mut self, status: TaskStatus<Vec<Rc<SocketListener>>>) -> Self {
+        self.task_status = Some(status);
+        self
+    }
+}
+
+/// The server runs when polled: `.await` it, or hand it to anything that takes a
+/// future (`start_soon`, `move_on_after`, ...).
+impl<'a, 'n, 'h, H> Future for ServeTcp<'a, 'n, 'h, H>
+where
+    'a: 'n,
+    H: AsyncFn(crate::net::SocketStream) -> Result<()> + 'h,
+{
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        let running = this.running.get_or_insert_with(|| {
+            let handler = this.handler.take().expect("a server is started once");
+            let listen = this.listen.clone();
+            let handler_nursery = this.handler_nursery;
+            let task_status = this.task_status.take();
+            Box::pin(async move {
+                let listeners = listen.open().await?;
+                serve(
+                    handler,
+                    listeners.into_iter().map(Rc::new).collect(),
+                    handler_nursery,
+                    task_status,
+                )
+                .await
+            })
+        });
+        running.as_mut().poll(cx)
+    }
+}

@@ -1,0 +1,598 @@
+//! The operating-system side of [`Socket`](super::Socket): a non-blocking `socket2`
+//! socket, registered lazily with the reactor, with Trio's "try, then wait" loop.
+//!
+//! # Invariants
+//!
+//! * `sock` is `None` exactly when the socket was closed (or detached). Every system
+//!   call borrows it for the duration of the call only, so closing from another task
+//!   can only happen *between* calls, and the next call sees `None`.
+//! * `reg` is `Some` only while `sock` is `Some`: it is created on the first operation
+//!   that would block, and dropped (deregistering the fd) *before* the fd is closed.
+//! * `dirs[d].busy` is set while one operation owns the wait in direction `d`; a
+//!   second operation that would have to wait meanwhile fails with `BusyResource`
+//!   (Trio: one waiter per fd and direction). `dirs[d].waker` is the waker of the task
+//!   blocked in that direction, so that `close` can wake it (the registration's own
+//!   wakers are only ever woken by kernel events).
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, RawFd};
+use std::task::{Context, Poll, Waker};
+
+use socket2::{Domain, Protocol, SockAddr, Type};
+
+use crate::lowlevel::{
+    CancelRegistration, IoDirection, IoReady, IoRegistration, cancel_shielded_checkpoint,
+    checkpoint_if_cancelled, notify_closing, try_current_task,
+};
+use crate::{Error, ErrorKind, Result};
+
+/// `send` flags: never raise `SIGPIPE` for a peer that went away.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const SEND_FLAGS: libc::c_int = 0;
+
+pub(super) fn closed_error() -> Error {
+    Error::new(ErrorKind::ClosedResource, "this socket was already closed")
+}
+
+fn closed_io() -> io::Error {
+    io::Error::from(closed_error())
+}
+
+fn index(dir: IoDirection) -> usize {
+    match dir {
+        IoDirection::Read => 0,
+        IoDirection::Write => 1,
+    }
+}
+
+/// The wait state of one direction.
+#[derive(Default)]
+struct DirWait {
+    busy: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+    /// The cancel registration of the poll-based API (`AsyncRead`/`AsyncWrite`),
+    /// which has no future of its own to keep it in.
+    poll_cancel: RefCell<CancelRegistration>,
+}
+
+pub(super) struct OsSocket {
+    // Field order matters only for clarity: `close` drops `reg` before `sock`.
+    reg: RefCell<Option<IoRegistration>>,
+    sock: RefCell<Option<socket2::Socket>>,
+    fd: RawFd,
+    domain: Domain,
+    ty: Type,
+    protocol: Option<Protocol>,
+    shut_wr: Cell<bool>,
+    dirs: [DirWait; 2],
+}
+
+/// Ownership of a direction's wait by one operation; released on drop.
+struct Owner<'a> {
+    dir: &'a DirWait,
+    owns: bool,
+}
+
+impl Drop for Owner<'_> {
+    fn drop(&mut self) {
+        if self.owns {
+            self.dir.busy.set(false);
+            self.dir.waker.borrow_mut().take();
+        }
+    }
+}
+
+impl OsSocket {
+    /// Wraps a socket that is already non-blocking and close-on-exec.
+    pub(super) fn new(
+        sock: socket2::Socket,
+        domain: Domain,
+        ty: Type,
+        protocol: Option<Protocol>,
+    ) -> OsSocket {
+        OsSocket {
+            reg: RefCell::new(None),
+            fd: sock.as_raw_fd(),
+            sock: RefCell::new(Some(sock)),
+            domain,
+            ty,
+            protocol,
+            shut_wr: Cell::new(false),
+            dirs: Default::default(),
+        }
+    }
+
+    pub(super) fn domain(&self) -> Domain {
+        self.domain
+    }
+
+    pub(super) fn ty(&self) -> Type {
+        self.ty
+    }
+
+    pub(super) fn protocol(&self) -> Option<Protocol> {
+        self.protocol
+    }
+
+    pub(super) fn raw_fd(&self) -> RawFd {
+        if self.sock.borrow().is_some() {
+            self.fd
+        } else {
+            -1
+        }
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.sock.borrow().is_none()
+    }
+
+    pub(super) fn did_shutdown_write(&self) -> bool {
+        self.shut_wr.get()
+    }
+
+    /// Runs one system call on the socket (`ClosedResource` once closed).
+    #[inline]
+    pub(super) fn sys<R>(
+        &self,
+        f: impl FnOnce(&socket2::Socket) -> io::Result<R>,
+    ) -> io::Result<R> {
+        match &*self.sock.borrow() {
+            Some(s) => f(s),
+            None => Err(closed_io()),
+        }
+    }
+
+    pub(super) fn with_socket2<R>(
+        &self,
+        f: impl FnOnce(&socket2::Socket) -> io::Result<R>,
+    ) -> Result<R> {
+        self.sys(f).map_err(Error::from)
+    }
+
+    pub(super) fn shutdown(&self, how: std::net::Shutdown) -> Result<()> {
+        self.sys(|s| s.shutdown(how))?;
+        if matches!(how, std::net::Shutdown::Write | std::net::Shutdown::Both) {
+            self.shut_wr.set(true);
+        }
+        Ok(())
+    }
+
+    /// Closes the fd: deregisters it, tells the reactor (so raw `wait_readable`
+    /// waiters wake with `ClosedResource`), closes it, and wakes the tasks blocked
+    /// on it here. Idempotent.
+    pub(super) fn close(&self) {
+        let Some(sock) = self.sock.borrow_mut().take() else {
+            return;
+        };
+        drop(self.reg.borrow_mut().take());
+        if try_current_task().is_some() {
+            notify_closing(self.fd);
+        }
+        drop(sock);
+        for d in &self.dirs {
+            if let Some(w) = d.waker.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// Takes the socket out (detach): deregistered, not closed.
+    pub(super) fn detach(&self) -> Option<socket2::Socket> {
+        let sock = self.sock.borrow_mut().take()?;
+        drop(self.reg.borrow_mut().take());
+        for d in &self.dirs {
+            if let Some(w) = d.waker.borrow_mut().take() {
+                w.wake();
+            }
+        }
+        Some(sock)
+    }
+
+    fn is_registered(&self) -> bool {
+        self.reg.borrow().is_some()
+    }
+
+    fn ensure_registered(&self) -> io::Result<()> {
+        if self.reg.borrow().is_some() {
+            return Ok(());
+        }
+        let fd = match &*self.sock.borrow() {
+            Some(s) => s.as_raw_fd(),
+            None => return Err(closed_io()),
+        };
+        let reg = IoRegistration::new(fd).map_err(io::Error::from)?;
+        *self.reg.borrow_mut() = Some(reg);
+        Ok(())
+    }
+
+    /// Readiness of `dir`: the report if ready, `ClosedResource` if closed, else
+    /// `Pending` with `cx` registered for readiness and for `close`.
+    fn poll_dir(&self, cx: &mut Context<'_>, dir: IoDirection) -> Poll<io::Result<IoReady>> {
+        let reg = self.reg.borrow();
+        let Some(reg) = reg.as_ref() else {
+            return Poll::Ready(Err(closed_io()));
+        };
+        match reg.poll_ready(cx, dir) {
+            Poll::Ready(r) => Poll::Ready(Ok(r)),
+            Poll::Pending => {
+                let mut w = self.dirs[index(dir)].waker.borrow_mut();
+                if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *w = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn clear_ready(&self, dir: IoDirection, seen: IoReady) {
+        if let Some(reg) = self.reg.borrow().as_ref() {
+            reg.clear_ready(dir, seen);
+        }
+    }
+
+    /// The heart of every operation: try `f` when the direction may be ready, wait
+    /// when it would block. `owner` is `Some` for the async API (it claims the
+    /// direction while waiting) and `None` for the poll API (it only checks).
+    fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: IoDirection,
+        f: &mut impl FnMut(&socket2::Socket) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+        cancel: &mut CancelRegistration,
+        owner: Option<&mut Owner<'_>>,
+    ) -> Poll<io::Result<R>> {
+        if !self.is_registered() {
+            // Never waited on yet: try the call first (Trio's `_try_sync`), and
+            // register only if it would block. Most sockets that never block never
+            // cost an `epoll_ctl`.
+            match self.sys(&mut *f) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ensure_registered()?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.ensure_registered()?,
+                other => return Poll::Ready(other),
+            }
+        }
+        let d = &self.dirs[index(dir)];
+        if d.busy.get() && !owner.as_ref().is_some_and(|o| o.owns) {
+            // Another task waits in this direction: we must not register our
+            // waker over its own. Trio refuses a second waiter only if the call
+            // would block, so try it once.
+            return match self.sys(&mut *f) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    Poll::Ready(Err(busy_error(dir).into()))
+                }
+                other => Poll::Ready(other),
+            };
+        }
+        loop {
+            match self.poll_dir(cx, dir) {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(report)) => match self.sys(&mut *f) {
+                    Ok(r) => {
+                        if drained(&r) {
+                            // A short read drained the socket: forget the readiness
+                            // now instead of after a failed read (a newer edge
+                            // survives, and so does an end of stream that arrived
+                            // with the data: see `IoRegistration::clear_ready`).
+                            self.clear_ready(dir, report);
+                        }
+                        cancel.clear();
+                        return Poll::Ready(Ok(r));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.clear_ready(dir, report)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        cancel.clear();
+                        return Poll::Ready(Err(e));
+                    }
+                },
+                Poll::Pending => {
+                    if let Some(o) = owner {
+                        if !o.owns {
+                            self.dirs[index(dir)].busy.set(true);
+                            o.owns = true;
+                        }
+                    }
+                    if let Poll::Ready(e) = cancel.poll_cancelled(cx) {
+                        return Poll::Ready(Err(e.into()));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// An async operation with Trio's checkpoint rules: a cancellation point first;
+    /// if it completes without blocking, a schedule point after.
+    async fn io<R>(
+        &self,
+        dir: IoDirection,
+        mut f: impl FnMut(&socket2::Socket) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> Result<R> {
+        checkpoint_if_cancelled()?;
+        let mut cancel = CancelRegistration::new();
+        let mut owner = Owner {
+            dir: &self.dirs[index(dir)],
+            owns: false,
+        };
+        let mut blocked = false;
+        let res = poll_fn(|cx| {
+            let p = self.poll_io(cx, dir, &mut f, &drained, &mut cancel, Some(&mut owner));
+            if p.is_pending() {
+                blocked = true;
+            }
+            p
+        })
+        .await;
+        drop(owner);
+        if !blocked {
+            cancel_shielded_checkpoint().await?;
+        }
+        res.map_err(Error::from)
+    }
+
+    /// Waits until `dir` is ready, as a checkpoint. The "operation" is a
+    /// zero-timeout `poll(2)`, so a stale readiness report is never taken for the
+    /// real thing (Trio's `wait_readable` is exact, not a hint).
+    pub(super) async fn wait(&self, dir: IoDirection) -> Result<()> {
+        self.ensure_registered()?;
+        let events = match dir {
+            IoDirection::Read => libc::POLLIN,
+            IoDirection::Write => libc::POLLOUT,
+        };
+        self.io(dir, |s| poll_now(s, events), |_| false).await
+    }
+
+    /// True if a receive would not block now (Trio's `is_readable`).
+    pub(super) fn is_readable(&self) -> Result<bool> {
+        match self.sys(|s| poll_now(s, libc::POLLIN)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(Error::from(e)),
+        }
+    }
+
+    pub(super) async fn recv(&self, buf: &mut [u8]) -> Result<usize> {
+        let len = buf.len();
+        let stream = self.ty == Type::STREAM;
+        self.io(
+            IoDirection::Read,
+            |s| recv(s, buf),
+            |&n| stream && n > 0 && n < len,
+        )
+        .await
+    }
+
+    pub(super) async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SockAddr)> {
+        self.io(IoDirection::Read, |s| recv_from(s, buf), |_| false)
+            .await
+    }
+
+    pub(super) async fn send(&self, buf: &[u8]) -> Result<usize> {
+        self.io(
+            IoDirection::Write,
+            |s| s.send_with_flags(buf, SEND_FLAGS),
+            |_| false,
+        )
+        .await
+    }
+
+    pub(super) async fn send_to(&self, buf: &[u8], addr: &SockAddr) -> Result<usize> {
+        self.io(
+            IoDirection::Write,
+            |s| s.send_to_with_flags(buf, addr, SEND_FLAGS),
+            |_| false,
+        )
+        .await
+    }
+
+    pub(super) async fn accept(&self) -> Result<(OsSocket, SockAddr)> {
+        let (sock, addr) = self.io(IoDirection::Read, accept, |_| false).await?;
+        Ok((
+            OsSocket::new(sock, self.domain, self.ty, self.protocol),
+            addr,
+        ))
+    }
+
+    /// Trio's non-blocking connect: start it, wait until writable, read `SO_ERROR`.
+    /// The caller closes the socket if this is cancelled.
+    pub(super) async fn connect(&self, addr: &SockAddr) -> Result<()> {
+        checkpoint_if_cancelled()?;
+        match self.sys(|s| s.connect(addr)) {
+            Ok(()) => {
+                cancel_shielded_checkpoint().await?;
+                return Ok(());
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => {
+                cancel_shielded_checkpoint().await?;
+                return Err(connect_error(addr, e));
+            }
+        }
+        self.ensure_registered()?;
+        let mut cancel = CancelRegistration::new();
+        let mut owner = Owner {
+            dir: &self.dirs[index(IoDirection::Write)],
+            owns: false,
+        };
+        // "Writable" may be a stale report from before the connect started; the
+        // operation below tells a finished connect from one still in progress
+        // (`getpeername` fails with `ENOTCONN` until it is done).
+        let res = poll_fn(|cx| {
+            self.poll_io(
+                cx,
+                IoDirection::Write,
+                &mut |s: &socket2::Socket| match s.take_error()? {
+                    Some(e) => Ok(Err(e)),
+                    None => match s.peer_addr() {
+                        Ok(_) => Ok(Ok(())),
+                        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+                            Err(io::ErrorKind::WouldBlock.into())
+                        }
+                        Err(e) => Ok(Err(e)),
+                    },
+                },
+                |_| false,
+                &mut cancel,
+                Some(&mut owner),
+            )
+        })
+        .await;
+        match res {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(connect_error(addr, e)),
+            Err(e) => Err(Error::from(e)),
+        }
+    }
+
+    // ---- the poll API -------------------------------------------------------------
+
+    pub(super) fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if let Err(e) = checkpoint_if_cancelled() {
+            return Poll::Ready(Err(e.into()));
+        }
+        let len = buf.len();
+        let stream = self.ty == Type::STREAM;
+        let d = &self.dirs[index(IoDirection::Read)];
+        let mut cancel = d.poll_cancel.borrow_mut();
+        self.poll_io(
+            cx,
+            IoDirection::Read,
+            &mut |s| recv(s, buf),
+            |&n| stream && n > 0 && n < len,
+            &mut cancel,
+            None,
+        )
+    }
+
+    pub(super) fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if let Err(e) = checkpoint_if_cancelled() {
+            return Poll::Ready(Err(e.into()));
+        }
+        let d = &self.dirs[index(IoDirection::Write)];
+        let mut cancel = d.poll_cancel.borrow_mut();
+        self.poll_io(
+            cx,
+            IoDirection::Write,
+            &mut |s| s.send_with_flags(buf, SEND_FLAGS),
+            |_| false,
+            &mut cancel,
+            None,
+        )
+    }
+}
+
+/// `Ok` if `poll(2)` reports any of `events` (or an error or hang-up) right now,
+/// `WouldBlock` otherwise.
+fn poll_now(s: &socket2::Socket, events: libc::c_short) -> io::Result<()> {
+    let mut pfd = libc::pollfd {
+        fd: s.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid `pollfd`, a count of one, and no timeout.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    match n {
+        n if n < 0 => Err(io::Error::last_os_error()),
+        0 => Err(io::ErrorKind::WouldBlock.into()),
+        _ => Ok(()),
+    }
+}
+
+fn busy_error(dir: IoDirection) -> Error {
+    Error::new(
+        ErrorKind::BusyResource,
+        match dir {
+            IoDirection::Read => "another task is already waiting to receive on this socket",
+            IoDirection::Write => "another task is already waiting to send on this socket",
+        },
+    )
+}
+
+fn recv(s: &socket2::Socket, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `recv` only writes initialised bytes into the buffer, and a `[u8]`
+    // is a valid `[MaybeUninit<u8>]` of the same length (socket2's documented idiom).
+    let buf = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
+    s.recv(buf)
+}
+
+fn recv_from(s: &socket2::Socket, buf: &mut [u8]) -> io::Result<(usize, SockAddr)> {
+    // SAFETY: as in `recv`.
+    let buf = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
+    s.recv_from(buf)
+}
+
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+    target_os = "illumos",
+))]
+fn accept(s: &socket2::Socket) -> io::Result<(socket2::Socket, SockAddr)> {
+    s.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+}
+
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+    target_os = "illumos",
+)))]
+fn accept(s: &socket2::Socket) -> io::Result<(socket2::Socket, SockAddr)> {
+    let (sock, addr) = s.accept()?;
+    sock.set_nonblocking(true)?;
+    Ok((sock, addr))
+}
+
+/// A failed connect: the OS error, with the address in the message (Trio's
+/// "Error connecting to ..."). The `io::Error` keeps its kind (`ConnectionRefused`,
+/// ...) and the OS error stays reachable as its inner error.
+pub(super) fn connect_error(addr: &SockAddr, e: io::Error) -> Error {
+    if e.get_ref().is_some_and(|i| i.is::<Error>()) {
+        return Error::from(e);
+    }
+    let kind = e.kind();
+    Error::from(io::Error::new(
+        kind,
+        ConnectError {
+            addr: super::display_addr(addr),
+            source: e,
+        },
+    ))
+}
+
+#[derive(Debug)]
+struct ConnectError {
+    addr: String,
+    source: io::Error,
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "error connecting to {}: {}", self.addr, self.source)
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}

@@ -1,0 +1,484 @@
+//! Name resolution (Trio's `trio.socket.getaddrinfo` and `set_custom_hostname_resolver`).
+//!
+//! `getaddrinfo(3)` blocks, so a real lookup runs on a worker thread; numeric
+//! addresses ("127.0.0.1", "::1", or no host at all) are answered on the spot, as
+//! Trio does (it first asks with `AI_NUMERICHOST | AI_NUMERICSERV`, which never
+//! blocks). A cancelled lookup returns `Cancelled` at once: the thread is left to
+//! finish on its own and its answer is dropped (Trio's `abandon_on_cancel=True`).
+//!
+//! Not ported: `getnameinfo`, `getprotobyname` (rarely used), and IDNA 2008
+//! encoding of non-ASCII names — a host name is handed to the system resolver as
+//! UTF-8.
+
+use std::ffi::{CStr, CString};
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+
+use socket2::{Domain, Protocol, Type};
+
+use super::custom::BoxFuture;
+use crate::lowlevel::{
+    CancelRegistration, RunVar, cancel_shielded_checkpoint, checkpoint_if_cancelled,
+};
+use crate::{Error, ErrorKind, Result};
+
+/// One answer of [`getaddrinfo`]: an address, and the kind of socket to use with it.
+///
+/// # Examples
+///
+/// ```
+/// use trio::net::socket::{AddrInfo, Domain, Type};
+/// let ai = AddrInfo::new("127.0.0.1:80".parse().unwrap(), Type::STREAM, None);
+/// assert_eq!(ai.domain(), Domain::IPV4);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AddrInfo {
+    /// The address (with the port).
+    pub addr: SocketAddr,
+    /// The socket type to use.
+    pub ty: Type,
+    /// The protocol to use (`None`: the default for the type).
+    pub protocol: Option<Protocol>,
+    /// The canonical name, when asked for with `AI_CANONNAME`.
+    pub canonical_name: Option<String>,
+}
+
+impl AddrInfo {
+    /// An answer for `addr` (for custom resolvers).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::net::socket::{AddrInfo, Protocol, Type};
+    /// let ai = AddrInfo::new("[::1]:443".parse().unwrap(), Type::STREAM, Some(Protocol::TCP));
+    /// assert_eq!(ai.canonical_name, None);
+    /// ```
+    pub fn new(addr: SocketAddr, ty: Type, protocol: Option<Protocol>) -> AddrInfo {
+        AddrInfo {
+            addr,
+            ty,
+            protocol,
+            canonical_name: None,
+        }
+    }
+
+    /// The address family of [`addr`](Self::addr).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::net::socket::{AddrInfo, Domain, Type};
+    /// let ai = AddrInfo::new("[::1]:443".parse().unwrap(), Type::STREAM, None);
+    /// assert_eq!(ai.domain(), Domain::IPV6);
+    /// ```
+    pub fn domain(&self) -> Domain {
+        Domain::for_address(self.addr)
+    }
+}
+
+/// What [`getaddrinfo`] should look for (the `hints` of `getaddrinfo(3)`); the
+/// default asks for everything.
+///
+/// # Examples
+///
+/// ```
+/// use trio::net::socket::{AddrInfoHints, Type};
+/// let hints = AddrInfoHints { ty: Some(Type::STREAM), flags: libc::AI_PASSIVE, ..Default::default() };
+/// assert!(hints.domain.is_none());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddrInfoHints {
+    /// Only this family (`None`: `AF_UNSPEC`).
+    pub domain: Option<Domain>,
+    /// Only this socket type (`None`: any).
+    pub ty: Option<Type>,
+    /// Only this protocol (`None`: any).
+    pub protocol: Option<Protocol>,
+    /// `AI_*` flags, such as `AI_PASSIVE`.
+    pub flags: i32,
+}
+
+/// A `getaddrinfo(3)` failure other than a system error (Python's `gaierror`): the
+/// `EAI_*` code and its description. Found inside the [`std::io::Error`] that
+/// [`getaddrinfo`]'s error wraps.
+///
+/// # Examples
+///
+/// ```
+/// use trio::net::socket::GaiError;
+/// let e = GaiError::new(libc::EAI_NONAME);
+/// assert_eq!(e.code(), libc::EAI_NONAME);
+/// assert!(!e.to_string().is_empty());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GaiError {
+    code: i32,
+}
+
+impl GaiError {
+    /// The error for an `EAI_*` code.
+    ///
+    /// # Examples
+    ///
+    /// See [`GaiError`].
+    pub fn new(code: i32) -> GaiError {
+        GaiError { code }
+    }
+
+    /// The `EAI_*` code.
+    ///
+    /// # Examples
+    ///
+    /// See [`GaiError`].
+    pub fn code(&self) -> i32 {
+        self.code
+    }
+}
+
+impl fmt::Display for GaiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // SAFETY: `gai_strerror` returns a pointer to a static, NUL-terminated
+        // string for any code.
+        let msg = unsafe { CStr::from_ptr(libc::gai_strerror(self.code)) };
+        write!(
+            f,
+            "{} (getaddrinfo error {})",
+            msg.to_string_lossy(),
+            self.code
+        )
+    }
+}
+
+impl std::error::Error for GaiError {}
+
+/// A resolver that replaces the system's for this run (Trio's `HostnameResolver`);
+/// installed with [`set_custom_hostname_resolver`]. Mostly for tests.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use trio::net::socket::{AddrInfo, AddrInfoHints, BoxFuture, HostnameResolver, Type};
+///
+/// #[derive(Debug)]
+/// struct Everything127;
+/// impl HostnameResolver for Everything127 {
+///     fn getaddrinfo<'a>(&'a self, _host: Option<&'a str>, port: u16, _hints: AddrInfoHints)
+///         -> BoxFuture<'a, trio::Result<Vec<AddrInfo>>>
+///     {
+///         Box::pin(async move {
+///             trio::lowlevel::checkpoint().await?;
+///             Ok(vec![AddrInfo::new(([127, 0, 0, 1], port).into(), Type::STREAM, None)])
+///         })
+///     }
+/// }
+///
+/// # trio::run(async {
+/// trio::net::socket::set_custom_hostname_resolver(Some(Rc::new(Everything127)))?;
+/// let found = trio::net::socket::getaddrinfo(Some("example.com"), 80, AddrInfoHints::default()).await?;
+/// assert_eq!(found[0].addr, "127.0.0.1:80".parse().unwrap());
+/// # Ok(()) }).unwrap();
+/// ```
+pub trait HostnameResolver: fmt::Debug {
+    /// Resolves `host` (`None`: the wildcard or loopback address, depending on
+    /// `AI_PASSIVE`) and `port`, as [`getaddrinfo`] would.
+    fn getaddrinfo<'a>(
+        &'a self,
+        host: Option<&'a str>,
+        port: u16,
+        hints: AddrInfoHints,
+    ) -> BoxFuture<'a, Result<Vec<AddrInfo>>>;
+}
+
+static RESOLVER: RunVar<Option<Rc<dyn HostnameResolver>>> =
+    RunVar::with_default("trio.net.hostname_resolver", || None);
+
+/// Installs `resolver` for every non-numeric lookup of [`getaddrinfo`] — and so of
+/// every high-level function of [`trio::net`](crate::net) — for the rest of this run;
+/// `None` restores the system resolver (Trio's `set_custom_hostname_resolver`).
+/// Returns the previous resolver.
+///
+/// Numeric hosts ("127.0.0.1", "::1", or `None`) are still answered directly, as
+/// in Trio.
+///
+/// # Errors
+///
+/// [`ErrorKind::Usage`] outside a trio run.
+///
+/// # Examples
+///
+/// ```
+/// # use trio::net::socket::{AddrInfo, AddrInfoHints, BoxFuture, HostnameResolver};
+/// # #[derive(Debug)] struct Nothing;
+/// # impl HostnameResolver for Nothing {
+/// #     fn getaddrinfo<'a>(&'a self, _: Option<&'a str>, _: u16, _: AddrInfoHints) -> BoxFuture<'a, trio::Result<Vec<AddrInfo>>> {
+/// #         Box::pin(async { Ok(vec![]) })
+/// #     }
+/// # }
+/// use trio::net::socket::{getaddrinfo, set_custom_hostname_resolver};
+/// # trio::run(async {
+/// set_custom_hostname_resolver(Some(std::rc::Rc::new(Nothing)))?;
+/// assert!(getaddrinfo(Some("example.com"), 80, AddrInfoHints::default()).await?.is_empty());
+/// // Numeric addresses never reach the custom resolver:
+/// assert_eq!(getaddrinfo(Some("127.0.0.1"), 80, AddrInfoHints::default()).await?.len() > 0, true);
+/// assert!(set_custom_hostname_resolver(None)?.is_some());
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn set_custom_hostname_resolver(
+    resolver: Option<Rc<dyn HostnameResolver>>,
+) -> Result<Option<Rc<dyn HostnameResolver>>> {
+    RESOLVER.with(|r| std::mem::replace(r, resolver))
+}
+
+/// Looks up `host` and `port` (Trio's `trio.socket.getaddrinfo`): numeric
+/// addresses at once, names on a worker thread (or with the
+/// [custom resolver](set_custom_hostname_resolver)).
+///
+/// # Errors
+///
+/// [`ErrorKind::Io`] if the lookup fails; the [`std::io::Error`] inside carries a
+/// [`GaiError`] (or the OS error for `EAI_SYSTEM`). [`ErrorKind::Usage`] if `host`
+/// contains a NUL byte.
+///
+/// # Cancellation
+///
+/// A checkpoint. A cancelled lookup returns at once; its thread finishes in the
+/// background and its answer is dropped.
+///
+/// # Examples
+///
+/// ```
+/// use trio::net::socket::{AddrInfoHints, Type, getaddrinfo};
+/// # trio::run(async {
+/// let hints = AddrInfoHints { ty: Some(Type::STREAM), ..Default::default() };
+/// let found = getaddrinfo(Some("127.0.0.1"), 8080, hints).await?;
+/// assert_eq!(found.len(), 1);
+/// assert_eq!(found[0].addr, "127.0.0.1:8080".parse().unwrap());
+/// # Ok(()) }).unwrap();
+/// ```
+pub async fn getaddrinfo(
+    host: Option<&str>,
+    port: u16,
+    hints: AddrInfoHints,
+) -> Result<Vec<AddrInfo>> {
+    checkpoint_if_cancelled()?;
+    let c_host =
+        match host {
+            Some(h) => Some(CString::new(h).map_err(|_| {
+                Error::new(ErrorKind::Usage, "host name must not contain a NUL byte")
+            })?),
+            None => None,
+        };
+    let numeric = AddrInfoHints {
+        flags: hints.flags | libc::AI_NUMERICHOST | libc::AI_NUMERICSERV,
+        ..hints
+    };
+    match system_getaddrinfo(c_host.as_deref(), port, numeric) {
+        Err(e) if gai_code(&e) == Some(libc::EAI_NONAME) => {}
+        other => {
+            cancel_shielded_checkpoint().await?;
+            return other.map_err(Error::from);
+        }
+    }
+    // A real name: ask the custom resolver, or the system on a thread.
+    if let Some(resolver) = RESOLVER.get().ok().flatten() {
+        return resolver.getaddrinfo(host, port, hints).await;
+    }
+    let answer = run_on_thread(move || system_getaddrinfo(c_host.as_deref(), port, hints)).await?;
+    answer.map_err(Error::from)
+}
+
+fn gai_code(e: &io::Error) -> Option<i32> {
+    e.get_ref()
+        .and_then(|i| i.downcast_ref::<GaiError>())
+        .map(GaiError::code)
+}
+
+/// Runs `f` on a new thread; waits for its result, or abandons it when cancelled.
+async fn run_on_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    struct Slot<T> {
+        value: Option<T>,
+        waker: Option<Waker>,
+    }
+    let shared = Arc::new(Mutex::new(Slot::<T> {
+        value: None,
+        waker: None,
+    }));
+    let theirs = shared.clone();
+    std::thread::Builder::new()
+        .name("trio-getaddrinfo".into())
+        .spawn(move || {
+            let value = f();
+            let waker = {
+                let mut slot = theirs.lock().unwrap_or_else(|p| p.into_inner());
+                slot.value = Some(value);
+                slot.waker.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        })
+        .map_err(Error::from)?;
+    let mut cancel = CancelRegistration::new();
+    let mut blocked = false;
+    let value = poll_fn(|cx| {
+        {
+            let mut slot = shared.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(v) = slot.value.take() {
+                cancel.clear();
+                return Poll::Ready(Ok(v));
+            }
+            slot.waker = Some(cx.waker().clone());
+        }
+        if let Poll::Ready(e) = cancel.poll_cancelled(cx) {
+            return Poll::Ready(Err(e));
+        }
+        blocked = true;
+        Poll::Pending
+    })
+    .await?;
+    if !blocked {
+        cancel_shielded_checkpoint().await?;
+    }
+    Ok(value)
+}
+
+/// One blocking `getaddrinfo(3)` call.
+fn system_getaddrinfo(
+    host: Option<&CStr>,
+    port: u16,
+    hints: AddrInfoHints,
+) -> io::Result<Vec<AddrInfo>> {
+    let service = CString::new(port.to_string()).expect("digits have no NUL");
+    // SAFETY: an all-zero `addrinfo` is the documented "no hints" value.
+    let mut h: libc::addrinfo = unsafe { std::mem::zeroed() };
+    h.ai_family = hints.domain.map_or(libc::AF_UNSPEC, libc::c_int::from);
+    h.ai_socktype = hints.ty.map_or(0, libc::c_int::from);
+    h.ai_protocol = hints.protocol.map_or(0, libc::c_int::from);
+    h.ai_flags = hints.flags;
+    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: valid NUL-terminated strings (or null for no host), valid hints, and
+    // an out-pointer; on success `res` is a list we free below.
+    let rc = unsafe {
+        libc::getaddrinfo(
+            host.map_or(std::ptr::null(), CStr::as_ptr),
+            service.as_ptr(),
+            &h,
+            &mut res,
+        )
+    };
+    if rc != 0 {
+        if rc == libc::EAI_SYSTEM {
+            return Err(io::Error::last_os_error());
+        }
+        let kind = if rc == libc::EAI_NONAME {
+            io::ErrorKind::NotFound
+        } else {
+            io::ErrorKind::Other
+        };
+        return Err(io::Error::new(kind, GaiError::new(rc)));
+    }
+    let mut out = Vec::new();
+    let mut cur = res;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list `getaddrinfo` returned, not yet freed.
+        let ai = unsafe { &*cur };
+        if let Some(addr) = sockaddr_to_std(ai) {
+            let canonical_name = if ai.ai_canonname.is_null() {
+                None
+            } else {
+                // SAFETY: a NUL-terminated string owned by the list.
+                Some(
+                    unsafe { CStr::from_ptr(ai.ai_canonname) }
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+            };
+            out.push(AddrInfo {
+                addr,
+                ty: Type::from(ai.ai_socktype),
+                protocol: (ai.ai_protocol != 0).then(|| Protocol::from(ai.ai_protocol)),
+                canonical_name,
+            });
+        }
+        cur = ai.ai_next;
+    }
+    // SAFETY: `res` came from a successful `getaddrinfo` and is freed once.
+    unsafe { libc::freeaddrinfo(res) };
+    Ok(out)
+}
+
+fn sockaddr_to_std(ai: &libc::addrinfo) -> Option<SocketAddr> {
+    if ai.ai_addr.is_null() {
+        return None;
+    }
+    match ai.ai_family {
+        libc::AF_INET if ai.ai_addrlen as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family and length say this is a `sockaddr_in`; read
+            // unaligned to make no assumption about the allocation.
+            let sin = unsafe { std::ptr::read_unaligned(ai.ai_addr as *const libc::sockaddr_in) };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 if ai.ai_addrlen as usize >= std::mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for `sockaddr_in6`.
+            let sin6 = unsafe { std::ptr::read_unaligned(ai.ai_addr as *const libc::sockaddr_in6) };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::run_on_thread;
+
+    // A cancelled lookup returns at once; the thread's answer is dropped when it
+    // comes (Trio's `abandon_on_cancel=True`).
+    #[test]
+    fn a_cancelled_thread_wait_returns_at_once() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let started = Instant::now();
+        crate::run(async {
+            let r = crate::move_on_after(
+                Duration::from_millis(20),
+                run_on_thread(move || {
+                    std::thread::sleep(Duration::from_secs(2));
+                    tx.send(()).unwrap();
+                    42
+                }),
+            )
+            .await?;
+            assert_eq!(r, None);
+            Ok::<_, crate::Error>(())
+        })
+        .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "did not wait for the thread"
+        );
+        // The thread still finishes on its own.
+        rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    }
+
+    #[test]
+    fn a_thread_result_comes_back() {
+        let v = crate::run(async { run_on_thread(|| 6 * 7).await }).unwrap();
+        assert_eq!(v, 42);
+    }
+}

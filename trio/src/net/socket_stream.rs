@@ -1,0 +1,604 @@
+//! [`SocketStream`] and [`SocketListener`] (Trio's `_highlevel_socket.py`): the
+//! [`abc`](crate::abc) stream interfaces on a connected socket, and a listener that
+//! accepts them.
+
+use std::cell::Cell;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::abc::{AsyncResource, HalfCloseableStream, Listener, ReceiveStream, SendStream};
+use crate::lowlevel::checkpoint;
+use crate::net::socket::{self, Domain, Socket, Type};
+use crate::{Error, ErrorKind, Result};
+
+/// Trio's `ConflictDetector`: a flag held for the length of one operation.
+struct Conflict<'a>(&'a Cell<bool>);
+
+impl<'a> Conflict<'a> {
+    fn enter(flag: &'a Cell<bool>, what: &'static str) -> Result<Conflict<'a>> {
+        if flag.replace(true) {
+            return Err(Error::new(ErrorKind::BusyResource, what));
+        }
+        Ok(Conflict(flag))
+    }
+}
+
+impl Drop for Conflict<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+const SENDING: &str = "another task is currently sending data on this SocketStream";
+const RECEIVING: &str = "another task is currently receiving data on this SocketStream";
+
+/// Trio's `_translate_socket_errors_to_stream_errors`: an OS error means the
+/// connection broke (`EBADF`: it was closed); trio's own errors pass through.
+fn translate(e: Error) -> Error {
+    if e.kind() != ErrorKind::Io {
+        return e;
+    }
+    if socket::os_error(&e) == Some(libc::EBADF) {
+        return Error::new(ErrorKind::ClosedResource, "this socket was already closed");
+    }
+    let msg = format!("socket connection broken: {e}");
+    e.context(ErrorKind::BrokenResource, msg)
+}
+
+/// A byte stream over a connected socket (Trio's `SocketStream`): TCP, or a Unix
+/// stream socket. Implements [`HalfCloseableStream`], and also
+/// [`futures_io::AsyncRead`] / [`futures_io::AsyncWrite`].
+///
+/// TCP streams get `TCP_NODELAY`, and `TCP_NOTSENT_LOWAT` of 16 KiB where the
+/// system has it (Trio's defaults: send small messages at once; keep the kernel's
+/// unsent backlog short so that `wait_send_all_might_not_block` means something).
+/// Change them through [`socket`](Self::socket).
+///
+/// Two tasks may use a stream at once — one sending, one receiving. Two senders
+/// (or two receivers) at once get [`ErrorKind::BusyResource`].
+///
+/// # Examples
+///
+/// ```
+/// use trio::abc::{ReceiveStream, SendStream};
+/// use trio::net::SocketStream;
+/// # trio::run(async {
+/// let (a, b) = SocketStream::pair()?;
+/// a.send_all(b"hello").await?;
+/// let mut buf = [0u8; 16];
+/// let n = b.receive_some(&mut buf).await?;
+/// assert_eq!(&buf[..n], b"hello");
+/// # Ok(()) }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct SocketStream {
+    socket: Socket,
+    sending: Cell<bool>,
+    receiving: Cell<bool>,
+}
+
+impl SocketStream {
+    /// Wraps a connected stream socket, setting Trio's default options.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Usage`] if the socket is not a `Type::STREAM` socket. Errors
+    /// setting the default options are ignored if they come from the operating
+    /// system (Unix sockets have no `TCP_NODELAY`) and returned otherwise (a
+    /// custom socket may fail on purpose).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::net::SocketStream;
+    /// use trio::net::socket::{Domain, Socket, Type};
+    /// # trio::run(async {
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let sock = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    /// sock.connect(listener.local_addr()?).await?;
+    /// let stream = SocketStream::from_socket(sock)?;
+    /// assert_eq!(stream.socket().option(libc::IPPROTO_TCP, libc::TCP_NODELAY)?, 1);
+    ///
+    /// let udp = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
+    /// assert_eq!(SocketStream::from_socket(udp).unwrap_err().kind(), trio::ErrorKind::Usage);
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn from_socket(socket: Socket) -> Result<SocketStream> {
+        if socket.ty() != Type::STREAM {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                "SocketStream requires a SOCK_STREAM socket",
+            ));
+        }
+        let ip = matches!(socket.domain(), d if d == Domain::IPV4 || d == Domain::IPV6);
+        if ip || socket.is_custom() {
+            ignore_os_errors(socket.set_option(libc::IPPROTO_TCP, libc::TCP_NODELAY, 1))?;
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            ignore_os_errors(socket.set_option(
+                libc::IPPROTO_TCP,
+                libc::TCP_NOTSENT_LOWAT,
+                1 << 14,
+            ))?;
+        }
+        Ok(SocketStream {
+            socket,
+            sending: Cell::new(false),
+            receiving: Cell::new(false),
+        })
+    }
+
+    /// A connected pair of Unix-domain stream sockets (Trio's
+    /// `SocketStream(socketpair())`), handy for tests.
+    ///
+    /// # Errors
+    ///
+    /// The operating system's (for example, out of file descriptors).
+    ///
+    /// # Examples
+    ///
+    /// See [`SocketStream`].
+    pub fn pair() -> Result<(SocketStream, SocketStream)> {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None)?;
+        Ok((SocketStream::from_socket(a)?, SocketStream::from_socket(b)?))
+    }
+
+    /// The socket, for options and addresses (Trio's `stream.socket`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trio::net::SocketStream;
+    /// let (a, _b) = SocketStream::pair()?;
+    /// assert_eq!(a.socket().domain(), trio::net::socket::Domain::UNIX);
+    /// # Ok::<_, trio::Error>(())
+    /// ```
+    pub fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    /// Unwraps the socket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use trio::net::SocketStream;
+    /// let (a, _b) = SocketStream::pair()?;
+    /// let sock = a.into_socket();
+    /// assert!(!sock.is_closed());
+    /// # Ok::<_, trio::Error>(())
+    /// ```
+    pub fn into_socket(self) -> Socket {
+        self.socket
+    }
+
+    /// The local IP address and port.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Usage`] for a non-IP (Unix) socket; the operating system's
+    /// otherwise; [`ErrorKind::ClosedResource`] after `aclose`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let listener = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let port = listener.local_addr()?.port();
+    /// let s = trio::net::open_tcp_stream("127.0.0.1", port).await?;
+    /// assert_eq!(s.peer_addr()?, listener.local_addr()?);
+    /// assert!(s.local_addr()?.ip().is_loopback());
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        socket::ip_addr(self.socket.local_addr()?)
+    }
+
+    /// The peer's IP address and port.
+    ///
+    /// # Errors
+    ///
+    /// As [`local_addr`](Self::local_addr).
+    ///
+    /// # Examples
+    ///
+    /// See [`local_addr`](Self::local_addr).
+    pub fn peer_addr(&self) -> Result<SocketAddr> {
+        socket::ip_addr(self.socket.peer_addr()?)
+    }
+}
+
+fn ignore_os_errors(r: Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.kind() != ErrorKind::Io => Err(e),
+        _ => Ok(()),
+    }
+}
+
+impl AsyncResource for SocketStream {
+    /// Closes the socket (waking any task blocked on it with `ClosedResource`),
+    /// then checkpoints.
+    async fn aclose(&self) -> Result<()> {
+        self.socket.close();
+        checkpoint().await
+    }
+}
+
+impl SendStream for SocketStream {
+    async fn send_all(&self, data: &[u8]) -> Result<()> {
+        if self.socket.did_shutdown_write() {
+            return Err(Error::new(
+                ErrorKind::ClosedResource,
+                "can't send data after sending EOF",
+            ));
+        }
+        let _busy = Conflict::enter(&self.sending, SENDING)?;
+        if data.is_empty() {
+            if self.socket.is_closed() {
+                return Err(Error::new(
+                    ErrorKind::ClosedResource,
+                    "this socket was already closed",
+                ));
+            }
+            return checkpoint().await;
+        }
+        let mut sent = 0;
+        while sent < data.len() {
+            sent += self.socket.send(&data[sent..]).await.map_err(translate)?;
+        }
+        Ok(())
+    }
+
+    async fn wait_send_all_might_not_block(&self) -> Result<()> {
+        let _busy = Conflict::enter(&self.sending, SENDING)?;
+        if self.socket.is_closed() {
+            return Err(Error::new(
+                ErrorKind::ClosedResource,
+                "this socket was already closed",
+            ));
+        }
+        self.socket.wait_writable().await.map_err(translate)
+    }
+}
+
+impl ReceiveStream for SocketStream {
+    async fn receive_some(&self, buf: &mut [u8]) -> Result<usize> {
+        if buf.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                "receive_some needs a buffer of at least one byte",
+            ));
+        }
+        let _busy = Conflict::enter(&self.receiving, RECEIVING)?;
+        self.socket.recv(buf).await.map_err(translate)
+    }
+}
+
+impl HalfCloseableStream for SocketStream {
+    async fn send_eof(&self) -> Result<()> {
+        let _busy = Conflict::enter(&self.sending, SENDING)?;
+        checkpoint().await?;
+        // Idempotent (macOS fails a second shutdown with ENOTCONN).
+        if self.socket.did_shutdown_write() {
+            return Ok(());
+        }
+        self.socket.shutdown(Shutdown::Write).map_err(translate)
+    }
+}
+
+// ---- futures-io ------------------------------------------------------------------
+
+fn poll_read(s: &SocketStream, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    if buf.is_empty() {
+        return Poll::Ready(Ok(0));
+    }
+    if s.receiving.get() {
+        return Poll::Ready(Err(Error::new(ErrorKind::BusyResource, RECEIVING).into()));
+    }
+    s.socket.poll_recv(cx, buf)
+}
+
+fn poll_write(s: &SocketStream, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    if s.sending.get() {
+        return Poll::Ready(Err(Error::new(ErrorKind::BusyResource, SENDING).into()));
+    }
+    if s.socket.did_shutdown_write() {
+        return Poll::Ready(Err(Error::new(
+            ErrorKind::ClosedResource,
+            "can't send data after sending EOF",
+        )
+        .into()));
+    }
+    if buf.is_empty() {
+        return Poll::Ready(Ok(0));
+    }
+    s.socket.poll_send(cx, buf)
+}
+
+fn poll_close(s: &SocketStream) -> Poll<io::Result<()>> {
+    if s.socket.did_shutdown_write() {
+        return Poll::Ready(Ok(()));
+    }
+    Poll::Ready(s.socket.shutdown(Shutdown::Write).map_err(io::Error::from))
+}
+
+/// Poll-based reading for code written against `futures-io`. Honours trio
+/// cancellation: inside a cancelled scope it fails with an [`io::Error`] that
+/// carries trio's `Cancelled` (so the scope recognises and absorbs it). Unlike
+/// [`receive_some`](ReceiveStream::receive_some) it is not a schedule point when
+/// data is already there. OS errors keep their [`io::ErrorKind`].
+///
+/// # Examples
+///
+/// ```
+/// use futures_io::AsyncRead;
+/// use trio::abc::SendStream;
+/// # trio::run(async {
+/// let (a, mut b) = trio::net::SocketStream::pair()?;
+/// a.send_all(b"hi").await?;
+/// let mut buf = [0u8; 2];
+/// let n = std::future::poll_fn(|cx| std::pin::Pin::new(&mut b).poll_read(cx, &mut buf)).await?;
+/// assert_eq!(&buf[..n], b"hi");
+/// # Ok(()) }).unwrap();
+/// ```
+impl futures_io::AsyncRead for SocketStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        poll_read(&self, cx, buf)
+    }
+}
+
+/// As for `SocketStream`; a shared reference reads too (one reader at a time).
+impl futures_io::AsyncRead for &SocketStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        poll_read(&self, cx, buf)
+    }
+}
+
+/// Poll-based writing for code written against `futures-io`, with trio
+/// cancellation as for [`AsyncRead`](futures_io::AsyncRead). `poll_flush` does
+/// nothing (nothing is buffered); `poll_close` shuts the sending side down, like
+/// [`send_eof`](HalfCloseableStream::send_eof) — the socket stays open for reading.
+///
+/// # Examples
+///
+/// ```
+/// use futures_io::AsyncWrite;
+/// use trio::abc::ReceiveStream;
+/// # trio::run(async {
+/// let (mut a, b) = trio::net::SocketStream::pair()?;
+/// let n = std::future::poll_fn(|cx| std::pin::Pin::new(&mut a).poll_write(cx, b"yo")).await?;
+/// assert_eq!(n, 2);
+/// std::future::poll_fn(|cx| std::pin::Pin::new(&mut a).poll_close(cx)).await?;
+/// let mut buf = [0u8; 4];
+/// assert_eq!(b.receive_some(&mut buf).await?, 2);
+/// assert_eq!(b.receive_some(&mut buf).await?, 0); // end of stream
+/// # Ok(()) }).unwrap();
+/// ```
+impl futures_io::AsyncWrite for SocketStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        poll_write(&self, cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        poll_close(&self)
+    }
+}
+
+/// As for `SocketStream`; a shared reference writes too (one writer at a time).
+impl futures_io::AsyncWrite for &SocketStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        poll_write(&self, cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        poll_close(&self)
+    }
+}
+
+// ---- the listener ----------------------------------------------------------------
+
+/// Errors of `accept(2)` that concern one incoming connection, not the listener:
+/// skipped (Trio's `_ignorable_accept_errnos`, after Twisted, Tornado, libuv and
+/// asyncio; see the essay in Trio's `_highlevel_socket.py`).
+const IGNORABLE_ACCEPT_ERRNOS: &[i32] = &[
+    libc::EPERM,
+    libc::ECONNABORTED,
+    libc::EPROTO,
+    libc::ENETDOWN,
+    libc::ENOPROTOOPT,
+    libc::EHOSTDOWN,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    libc::ENONET,
+    libc::EHOSTUNREACH,
+    libc::EOPNOTSUPP,
+    libc::ENETUNREACH,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    libc::ENOSR,
+    libc::ESOCKTNOSUPPORT,
+    libc::EPROTONOSUPPORT,
+    libc::ETIMEDOUT,
+    libc::ECONNRESET,
+];
+
+/// A [`Listener`] on a listening socket, accepting [`SocketStream`]s (Trio's
+/// `SocketListener`). It owns the socket: closing the listener closes it.
+///
+/// # Examples
+///
+/// ```
+/// use trio::abc::{Listener, ReceiveStream, SendStream};
+/// # trio::run(async {
+/// let listener = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+/// let addr = listener.local_addr()?;
+/// let client = trio::net::open_tcp_stream("127.0.0.1", addr.port()).await?;
+/// let server = listener.accept().await?;
+/// client.send_all(b"x").await?;
+/// let mut buf = [0u8; 1];
+/// assert_eq!(server.receive_some(&mut buf).await?, 1);
+/// # Ok(()) }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct SocketListener {
+    socket: Socket,
+}
+
+impl SocketListener {
+    /// Wraps a listening stream socket.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Usage`] if the socket is not a `Type::STREAM` socket, or is
+    /// not listening (where the system can tell: `SO_ACCEPTCONN`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::net::SocketListener;
+    /// use trio::net::socket::{Domain, Socket, Type};
+    /// let sock = Socket::new_os(Domain::IPV4, Type::STREAM, None)?;
+    /// sock.bind("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())?;
+    /// let err = SocketListener::from_socket(sock).unwrap_err(); // not listening
+    /// assert_eq!(err.kind(), trio::ErrorKind::Usage);
+    /// # Ok::<_, trio::Error>(())
+    /// ```
+    pub fn from_socket(socket: Socket) -> Result<SocketListener> {
+        if socket.ty() != Type::STREAM {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                "SocketListener requires a SOCK_STREAM socket",
+            ));
+        }
+        // Where SO_ACCEPTCONN is not available (macOS), trust the caller.
+        if let Ok(false) = socket.is_listening() {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                "SocketListener requires a listening socket",
+            ));
+        }
+        Ok(SocketListener { socket })
+    }
+
+    /// Binds a TCP listener to `addr` and starts listening: `SO_REUSEADDR` (so a
+    /// restarted server can rebind at once), `IPV6_V6ONLY` for IPv6 addresses, and
+    /// the largest backlog the system allows — as
+    /// [`open_tcp_listeners`](crate::net::open_tcp_listeners) does for each address.
+    /// Port 0 picks a free port; see [`local_addr`](Self::local_addr).
+    ///
+    /// # Errors
+    ///
+    /// The operating system's (for example `EADDRINUSE`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let listener = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+    /// assert_ne!(listener.local_addr()?.port(), 0);
+    /// # Ok::<_, trio::Error>(())
+    /// ```
+    pub fn bind(addr: SocketAddr) -> Result<SocketListener> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        crate::net::tcp_listeners::prepare_listener(&sock, addr, None)?;
+        SocketListener::from_socket(sock)
+    }
+
+    /// The socket (Trio's `listener.socket`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let listener = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+    /// assert!(listener.socket().is_listening()?);
+    /// # Ok::<_, trio::Error>(())
+    /// ```
+    pub fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    /// Unwraps the socket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let listener = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let sock = listener.into_socket();
+    /// assert!(sock.is_listening()?);
+    /// # Ok::<_, trio::Error>(())
+    /// ```
+    pub fn into_socket(self) -> Socket {
+        self.socket
+    }
+
+    /// The local IP address and port (for port 0: the one the system picked).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Usage`] for a Unix listener; the operating system's
+    /// otherwise; [`ErrorKind::ClosedResource`] after `aclose`.
+    ///
+    /// # Examples
+    ///
+    /// See [`bind`](Self::bind).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        socket::ip_addr(self.socket.local_addr()?)
+    }
+}
+
+impl AsyncResource for SocketListener {
+    /// Closes the listening socket (a task blocked in `accept` wakes with
+    /// `ClosedResource`), then checkpoints.
+    async fn aclose(&self) -> Result<()> {
+        self.socket.close();
+        checkpoint().await
+    }
+}
+
+impl Listener for SocketListener {
+    type Stream = SocketStream;
+
+    /// Accepts the next connection, skipping errors that concern only that
+    /// connection (`ECONNABORTED`, `EPERM` from a firewall, ...). Resource
+    /// exhaustion (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) is returned, not
+    /// handled: [`serve_listeners`](crate::net::serve_listeners) handles it.
+    async fn accept(&self) -> Result<SocketStream> {
+        loop {
+            match self.socket.accept().await {
+                Ok((sock, _)) => return SocketStream::from_socket(sock),
+                Err(e) => match socket::os_error(&e) {
+                    Some(libc::EBADF) => {
+                        return Err(Error::new(
+                            ErrorKind::ClosedResource,
+                            "this listener was already closed",
+                        ));
+                    }
+                    Some(n) if IGNORABLE_ACCEPT_ERRNOS.contains(&n) => {}
+                    _ => return Err(e),
+                },
+            }
+        }
+    }
+}

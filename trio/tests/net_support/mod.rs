@@ -1,0 +1,107 @@
+//! Helpers for the `net_*` tests (`mod net_support;` in each file that uses them).
+
+#![allow(dead_code)]
+
+use std::cell::Cell;
+use std::future::Future;
+use std::rc::Rc;
+
+use trio::lowlevel::{Instrument, Task, add_instrument, current_task, remove_instrument};
+
+/// Counts the steps of one task.
+struct Steps {
+    task: Task,
+    steps: Cell<usize>,
+}
+
+impl Instrument for Steps {
+    fn before_task_step(&self, task: &Task) {
+        if *task == self.task {
+            self.steps.set(self.steps.get() + 1);
+        }
+    }
+}
+
+/// Trio's `assert_checkpoints` (the schedule-point half): runs `fut` and asserts
+/// that the current task yielded to the scheduler at least once meanwhile.
+pub async fn assert_checkpoints<T>(fut: impl Future<Output = T>) -> T {
+    let counter = Rc::new(Steps {
+        task: current_task(),
+        steps: Cell::new(0),
+    });
+    let inst: Rc<dyn Instrument> = counter.clone();
+    add_instrument(inst.clone()).unwrap();
+    let out = fut.await;
+    remove_instrument(&inst).unwrap();
+    assert!(
+        counter.steps.get() >= 1,
+        "the operation completed without a schedule point (task {:?})",
+        counter.task
+    );
+    out
+}
+
+/// The number of open file descriptors of this process.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// True if this host can bind `::1` (some containers have no IPv6).
+pub fn can_bind_ipv6() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok()
+}
+
+/// The OS error number inside a trio error, if any (through sources and the
+/// inner errors of `io::Error`s).
+pub fn os_error(e: &trio::Error) -> Option<i32> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(x) = cur {
+        if let Some(io) = x.downcast_ref::<std::io::Error>() {
+            if let Some(n) = io.raw_os_error() {
+                return Some(n);
+            }
+            if let Some(inner) = io.get_ref() {
+                cur = Some(inner);
+                continue;
+            }
+        }
+        cur = x.source();
+    }
+    None
+}
+
+/// The `io::ErrorKind` of the first `io::Error` inside a trio error.
+pub fn io_kind(e: &trio::Error) -> Option<std::io::ErrorKind> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(x) = cur {
+        if let Some(io) = x.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        cur = x.source();
+    }
+    None
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("trio-net-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
