@@ -80,7 +80,7 @@ impl Sample {
 
 // ---- trio ------------------------------------------------------------------------
 
-/// `--trio-deterministic`: build trio's runtimes without batch shuffling (a
+/// `--trio-deterministic`: build trio's runtimes with FIFO batches (a
 /// diagnostic: what the randomized scheduling costs).
 pub static TRIO_DETERMINISTIC: AtomicBool = AtomicBool::new(false);
 

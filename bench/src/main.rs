@@ -38,7 +38,7 @@ usage: trio-bench [options]
   --runtimes R1,R2,...    runtimes (default: trio,trio-ts,tokio-ct,tokio-mt2,smol-local,smol-exec2)
   --quick                 smoke test: no warm-up, one timed iteration, 100k idle tasks
   --python-results FILE   include python-trio lines (`python-trio <workload> <ops> <ns>`) in the tables
-  --trio-deterministic    diagnostic: run trio without shuffling its batches
+  --trio-deterministic    diagnostic: run trio with FIFO batches (no coin-flip reversal)
   --trio-schedule-budget N  run trio with Builder::schedule_budget(N) (default 0: Trio's rule)
 ";
 

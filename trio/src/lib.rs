@@ -72,9 +72,10 @@
 //!
 //! One run loop per thread; futures need not be `Send`. Children are polled inside
 //! their nursery's future, which is what makes borrowing sound (see the
-//! `core::nursery` essay). Every blocking operation is a checkpoint. The scheduler
-//! shuffles each batch of runnable tasks with a seeded generator: the same seed
-//! replays the same interleaving (`TRIO_SEED`, [`Builder::seed`]).
+//! `core::nursery` essay). Every blocking operation is a checkpoint. As in Trio, the
+//! scheduler runs each batch of runnable tasks in wake-up order or reversed, on a
+//! coin flip from a seeded generator: the same seed replays the same interleaving
+//! (`TRIO_SEED`, [`Builder::seed`]).
 
 #![warn(missing_docs)]
 #![warn(missing_debug_implementations)]

@@ -3,7 +3,8 @@
 //! # One iteration
 //!
 //! 1. **Batch**: poll every root task that is runnable now (the main task and
-//!    system tasks), in an order shuffled by the run's seeded generator. Polling a
+//!    system tasks), in wake-up order or reversed, on a coin flip of the run's
+//!    seeded generator (as Trio does). Polling a
 //!    root task polls, down the tree, every nursery with runnable children; each
 //!    nursery runs its own batch. Tasks woken during the batch wait for the next.
 //! 2. **Timeout**: zero if anything is runnable; otherwise until the next deadline
@@ -124,9 +125,15 @@ impl Runner {
         self.shuffle && self.rng.borrow_mut().bool()
     }
 
+    /// Orders a batch as Trio does: reversed on a seeded coin flip, so that each
+    /// task can run before or after any other (Trio's `_run.py`: "50% chance of
+    /// reversing the batch"). Trio once shuffled batches fully; reversing keeps the
+    /// wake-up order's memory locality (a full shuffle cost 7–20% on large
+    /// batches and 8% on `tcp_echo`) with the same guarantee against code that
+    /// assumes an order.
     pub(crate) fn shuffle(&self, batch: &mut [usize]) {
-        if self.shuffle {
-            self.rng.borrow_mut().shuffle(batch);
+        if self.shuffle && self.rng.borrow_mut().bool() {
+            batch.reverse();
         }
     }
 
@@ -492,7 +499,8 @@ impl Builder {
         self
     }
 
-    /// Seeds the scheduler's shuffling: the same seed replays the same interleaving
+    /// Seeds the scheduler's random choices (whether each batch runs in wake-up
+    /// order or reversed): the same seed replays the same interleaving
     /// (of a program whose I/O and clock behave the same). Default: the
     /// `TRIO_SEED` environment variable, else a random seed.
     ///
@@ -521,7 +529,7 @@ impl Builder {
         self
     }
 
-    /// Runs each batch in FIFO order instead of shuffling it.
+    /// Runs each batch in FIFO order instead of reversing it on a coin flip.
     ///
     /// # Examples
     ///
