@@ -15,11 +15,20 @@ use trio::{Result, open_nursery};
 
 use crate::params::*;
 
-async fn read_exact(s: &SocketStream, mut buf: &mut [u8]) -> Result<()> {
-    while !buf.is_empty() {
-        let n = s.receive_some(buf).await?;
+/// Reads exactly `out.len()` bytes. As a Trio program would (`receive_some()`
+/// reads up to 64 KiB by default), it receives into a buffer larger than the
+/// message: a read that comes back short tells the socket it is drained, so the
+/// next read waits for the kernel instead of trying a `recv` that would fail
+/// with `EAGAIN`.
+async fn read_exact(s: &SocketStream, out: &mut [u8]) -> Result<()> {
+    let mut buf = [0u8; ECHO_BUF];
+    let mut got = 0;
+    while got < out.len() {
+        let n = s.receive_some(&mut buf).await?;
         assert!(n > 0, "unexpected end of stream");
-        buf = &mut buf[n..];
+        assert!(got + n <= out.len(), "the echo sent more than was asked");
+        out[got..got + n].copy_from_slice(&buf[..n]);
+        got += n;
     }
     Ok(())
 }
