@@ -359,6 +359,18 @@ async def checkpoint():
     return now() - t0
 
 
+THREAD_N = 10_000
+
+
+async def to_thread():
+    t0 = now()
+    total = 0
+    for i in range(THREAD_N):
+        total += await trio.to_thread.run_sync(lambda i=i: i)
+    assert total == (THREAD_N - 1) * THREAD_N // 2
+    return now() - t0
+
+
 # (name, body, ops per iteration, iteration cap)
 WORKLOADS = [
     ("spawn_many", spawn_many, SPAWN_MANY_N, 200),
@@ -375,6 +387,7 @@ WORKLOADS = [
     ("mutex_uncontended", mutex_uncontended, MUTEX_TASKS * MUTEX_N, 200),
     ("cancel_scope", cancel_scope, SCOPE_N, 200),
     ("checkpoint", checkpoint, SCOPE_N, 200),
+    ("to_thread", to_thread, THREAD_N, 200),
 ]
 
 

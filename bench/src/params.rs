@@ -25,6 +25,9 @@ pub const ECHO_MSG: usize = 64;
 pub const ECHO_BUF: usize = 4096;
 pub const MUTEX_TASKS: usize = 100;
 pub const MUTEX_N: usize = 1_000;
+/// Round trips to a worker thread in `to_thread` (issue 6's benchmark; not in
+/// WORKLOADS.md).
+pub const THREAD_N: usize = 10_000;
 /// Iterations of the trio-only `cancel_scope` and `checkpoint` workloads.
 pub const SCOPE_N: usize = 100_000;
 /// Idle tasks in the memory measurement (fewer with `--quick`).
@@ -81,10 +84,14 @@ pub enum Workload {
     /// A lone task's yield: `trio::lowlevel::checkpoint()` for trio (the peers'
     /// `yield_now` is measured too, for reference).
     Checkpoint,
+    /// One task runs `THREAD_N` trivial closures on a worker thread, one after
+    /// the other: `trio::to_thread::run_sync`, tokio's `spawn_blocking`, smol's
+    /// `blocking::unblock`. op = one round trip (hand-off, run, result back).
+    ToThread,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 14] = [
+    pub const ALL: [Workload; 15] = [
         Workload::SpawnMany,
         Workload::SpawnJoinNested,
         Workload::ChainedSpawn,
@@ -99,6 +106,7 @@ impl Workload {
         Workload::MutexUncontended,
         Workload::CancelScope,
         Workload::Checkpoint,
+        Workload::ToThread,
     ];
 
     pub fn name(self) -> &'static str {
@@ -117,6 +125,7 @@ impl Workload {
             Workload::MutexUncontended => "mutex_uncontended",
             Workload::CancelScope => "cancel_scope",
             Workload::Checkpoint => "checkpoint",
+            Workload::ToThread => "to_thread",
         }
     }
 
@@ -138,6 +147,7 @@ impl Workload {
             Workload::TcpEcho => ECHO_CONNS * ECHO_ROUNDS,
             Workload::MutexContention | Workload::MutexUncontended => MUTEX_TASKS * MUTEX_N,
             Workload::CancelScope | Workload::Checkpoint => SCOPE_N,
+            Workload::ToThread => THREAD_N,
         }) as u64
     }
 

@@ -75,6 +75,7 @@ fn run_trio(w: Workload, plan: &Plan) -> Sample {
         Workload::MutexUncontended => trio_run(m, mutex_uncontended),
         Workload::CancelScope => trio_run(m, cancel_scope),
         Workload::Checkpoint => trio_run(m, checkpoint_alone),
+        Workload::ToThread => trio_run(m, to_thread),
     }
 }
 
@@ -107,6 +108,7 @@ fn run_tokio(w: Workload, plan: &Plan, mt: bool) -> Option<Sample> {
         Workload::MutexUncontended => tokio_run(mt, m, mutex_uncontended),
         Workload::CancelScope => return None,
         Workload::Checkpoint => tokio_run(mt, m, lone_yield),
+        Workload::ToThread => tokio_run(mt, m, to_thread),
     })
 }
 
@@ -131,6 +133,7 @@ macro_rules! smol_dispatch {
             Workload::MutexUncontended => $run($m, move || mutex_uncontended(s)),
             Workload::CancelScope => return None,
             Workload::Checkpoint => $run($m, move || lone_yield(s)),
+            Workload::ToThread => $run($m, move || to_thread(s)),
         })
     }};
 }

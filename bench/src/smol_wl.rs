@@ -334,3 +334,16 @@ pub async fn lone_yield<S: Spawner>(_s: S) -> Duration {
     }
     t0.elapsed()
 }
+
+/// `to_thread`: `THREAD_N` round trips through `blocking::unblock` (smol's thread
+/// pool), one after the other.
+pub async fn to_thread<S: Spawner>(_s: S) -> Duration {
+    let t0 = Instant::now();
+    let mut sum = 0u64;
+    for i in 0..THREAD_N as u64 {
+        sum += blocking::unblock(move || i).await;
+    }
+    let d = t0.elapsed();
+    assert_eq!(sum, (THREAD_N as u64 - 1) * THREAD_N as u64 / 2);
+    d
+}

@@ -308,3 +308,15 @@ pub fn idle_tasks(n: usize) -> ! {
         crate::memory::report_and_exit("tokio-ct", n, before, after)
     })
 }
+
+/// `to_thread`: `THREAD_N` round trips through `spawn_blocking`, one after the other.
+pub async fn to_thread() -> Duration {
+    let t0 = Instant::now();
+    let mut sum = 0u64;
+    for i in 0..THREAD_N as u64 {
+        sum += tokio::task::spawn_blocking(move || i).await.unwrap();
+    }
+    let d = t0.elapsed();
+    assert_eq!(sum, (THREAD_N as u64 - 1) * THREAD_N as u64 / 2);
+    d
+}

@@ -304,3 +304,15 @@ pub fn idle_tasks(n: usize) -> ! {
         .expect("the trio run failed");
     unreachable!("the memory child exits from inside the run")
 }
+
+/// `to_thread`: `THREAD_N` round trips to a worker thread, one after the other.
+pub async fn to_thread() -> Result<Duration> {
+    let t0 = Instant::now();
+    let mut sum = 0u64;
+    for i in 0..THREAD_N as u64 {
+        sum += trio::to_thread::run_sync(move || i).await?;
+    }
+    let d = t0.elapsed();
+    assert_eq!(sum, (THREAD_N as u64 - 1) * THREAD_N as u64 / 2);
+    Ok(d)
+}

@@ -84,12 +84,15 @@ pub mod abc;
 pub mod channel;
 mod core;
 mod error;
+pub mod from_thread;
+pub mod fs;
 pub mod lowlevel;
 pub mod net;
 mod stapled;
 pub mod sync;
 pub mod testing;
 mod time;
+pub mod to_thread;
 
 pub use crate::channel::{
     LocalMemoryReceiveChannel, LocalMemorySendChannel, MemoryChannelStatistics,

@@ -12,19 +12,14 @@
 
 use std::ffi::{CStr, CString};
 use std::fmt;
-use std::future::poll_fn;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
 
 use socket2::{Domain, Protocol, Type};
 
 use super::custom::BoxFuture;
-use crate::lowlevel::{
-    CancelRegistration, RunVar, cancel_shielded_checkpoint, checkpoint_if_cancelled,
-};
+use crate::lowlevel::{RunVar, cancel_shielded_checkpoint, checkpoint_if_cancelled};
 use crate::{Error, ErrorKind, Result};
 
 /// One answer of [`getaddrinfo`]: an address, and the kind of socket to use with it.
@@ -290,7 +285,12 @@ pub async fn getaddrinfo(
     if let Some(resolver) = RESOLVER.get().ok().flatten() {
         return resolver.getaddrinfo(host, port, hints).await;
     }
-    let answer = run_on_thread(move || system_getaddrinfo(c_host.as_deref(), port, hints)).await?;
+    // As Trio: on a worker thread under the default thread limiter, abandoned if
+    // cancelled (the lookup finishes on its own and its answer is dropped).
+    let answer = crate::to_thread::Builder::new()
+        .abandon_on_cancel(true)
+        .run_sync(move || system_getaddrinfo(c_host.as_deref(), port, hints))
+        .await?;
     answer.map_err(Error::from)
 }
 
@@ -298,55 +298,6 @@ fn gai_code(e: &io::Error) -> Option<i32> {
     e.get_ref()
         .and_then(|i| i.downcast_ref::<GaiError>())
         .map(GaiError::code)
-}
-
-/// Runs `f` on a new thread; waits for its result, or abandons it when cancelled.
-async fn run_on_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    struct Slot<T> {
-        value: Option<T>,
-        waker: Option<Waker>,
-    }
-    let shared = Arc::new(Mutex::new(Slot::<T> {
-        value: None,
-        waker: None,
-    }));
-    let theirs = shared.clone();
-    std::thread::Builder::new()
-        .name("trio-getaddrinfo".into())
-        .spawn(move || {
-            let value = f();
-            let waker = {
-                let mut slot = theirs.lock().unwrap_or_else(|p| p.into_inner());
-                slot.value = Some(value);
-                slot.waker.take()
-            };
-            if let Some(w) = waker {
-                w.wake();
-            }
-        })
-        .map_err(Error::from)?;
-    let mut cancel = CancelRegistration::new();
-    let mut blocked = false;
-    let value = poll_fn(|cx| {
-        {
-            let mut slot = shared.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(v) = slot.value.take() {
-                cancel.clear();
-                return Poll::Ready(Ok(v));
-            }
-            slot.waker = Some(cx.waker().clone());
-        }
-        if let Poll::Ready(e) = cancel.poll_cancelled(cx) {
-            return Poll::Ready(Err(e));
-        }
-        blocked = true;
-        Poll::Pending
-    })
-    .await?;
-    if !blocked {
-        cancel_shielded_checkpoint().await?;
-    }
-    Ok(value)
 }
 
 /// One blocking `getaddrinfo(3)` call.
@@ -439,46 +390,5 @@ fn sockaddr_to_std(ai: &libc::addrinfo) -> Option<SocketAddr> {
             )))
         }
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, Instant};
-
-    use super::run_on_thread;
-
-    // A cancelled lookup returns at once; the thread's answer is dropped when it
-    // comes (Trio's `abandon_on_cancel=True`).
-    #[test]
-    fn a_cancelled_thread_wait_returns_at_once() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let started = Instant::now();
-        crate::run(async {
-            let r = crate::move_on_after(
-                Duration::from_millis(20),
-                run_on_thread(move || {
-                    std::thread::sleep(Duration::from_secs(2));
-                    tx.send(()).unwrap();
-                    42
-                }),
-            )
-            .await?;
-            assert_eq!(r, None);
-            Ok::<_, crate::Error>(())
-        })
-        .unwrap();
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "did not wait for the thread"
-        );
-        // The thread still finishes on its own.
-        rx.recv_timeout(Duration::from_secs(30)).unwrap();
-    }
-
-    #[test]
-    fn a_thread_result_comes_back() {
-        let v = crate::run(async { run_on_thread(|| 6 * 7).await }).unwrap();
-        assert_eq!(v, 42);
     }
 }
