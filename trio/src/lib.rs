@@ -65,8 +65,19 @@
 //!   [`sleep_until`], [`sleep_forever`], [`current_time`], [`Instant`], [`Clock`].
 //! * Errors: [`Error`], [`ErrorKind`], [`Cancelled`], [`CancelSource`], [`TooSlow`],
 //!   [`MaybeCancelled`].
+//! * Coordination: [`sync`] (locks, semaphores, events, conditions, capacity
+//!   limiters), [`open_memory_channel`], [`channel`] (broadcast channels).
+//! * Streams and networking: [`abc`] (the stream traits), [`StapledStream`],
+//!   [`net`] (TCP, Unix and UDP sockets, `open_tcp_stream` with happy eyeballs,
+//!   `serve_tcp`), [`net::socket`] (the low-level socket layer).
+//! * Blocking work and the operating system: [`to_thread`], [`from_thread`],
+//!   [`fs`], [`process`] (`run_process`, `open_process`), [`signal`]
+//!   (`open_signal_receiver`).
 //! * [`lowlevel`]: checkpoints, the parking lot, tasks, tokens, instruments, I/O waits.
-//! * [`testing`]: [`testing::MockClock`], [`testing::wait_all_tasks_blocked`].
+//! * [`testing`]: [`testing::MockClock`], [`testing::wait_all_tasks_blocked`],
+//!   [`testing::Sequencer`], in-memory streams ([`testing::memory_stream_pair`],
+//!   [`testing::lockstep_stream_pair`]) and stream conformance suites
+//!   ([`testing::check_half_closeable_stream`]).
 //!
 //! ## Design
 //!
@@ -88,6 +99,8 @@ pub mod from_thread;
 pub mod fs;
 pub mod lowlevel;
 pub mod net;
+pub mod process;
+pub mod signal;
 mod stapled;
 pub mod sync;
 pub mod testing;
