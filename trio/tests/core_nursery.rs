@@ -376,6 +376,54 @@ async fn nested_nurseries_track_child_nurseries() -> trio::Result<()> {
     Ok(())
 }
 
+/// Two nurseries open side by side in one task (polled by one hand-written
+/// join): the older one closes first, and the task's list keeps the other.
+#[trio::test]
+async fn side_by_side_nurseries_leave_the_task_tree_in_any_order() -> trio::Result<()> {
+    let task = current_task();
+    let first_done = trio::sync::Event::new();
+    let (infos, fd) = (RefCell::new(Vec::new()), &first_done);
+    let infos = &infos;
+    let first = std::pin::pin!(trio::open_nursery(async |n| {
+        infos.borrow_mut().push(n.info());
+        Ok(())
+    }));
+    let second = std::pin::pin!(trio::open_nursery(async |n| {
+        infos.borrow_mut().push(n.info());
+        fd.wait().await // stays open until the first has closed
+    }));
+    let (mut first, mut second) = (Some(first), Some(second));
+    std::future::poll_fn(|cx| {
+        use std::task::Poll;
+        // `first` is polled first, so it is the older of the two (the tail of
+        // the task's list), and it closes first: a removal behind the head.
+        if let Some(f) = first.as_mut() {
+            if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                r.unwrap();
+                first = None;
+                let open = task.child_nurseries();
+                assert_eq!(open.len(), 1);
+                assert_eq!(open[0], infos.borrow()[1]);
+                fd.set();
+            }
+        }
+        if let Some(f) = second.as_mut() {
+            if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                r.unwrap();
+                second = None;
+            }
+        }
+        if first.is_none() && second.is_none() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    assert!(task.child_nurseries().is_empty());
+    Ok(())
+}
+
 #[trio::test]
 async fn error_in_inner_nursery_reaches_the_outer_one() {
     let outer_sibling = Cell::new(false);

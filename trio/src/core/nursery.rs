@@ -49,7 +49,7 @@ use slab::Slab;
 use super::cancel::{CancelScope, ScopeState, outside_trio};
 use super::context::{self, PollGuard};
 use super::parking_lot::ParkingLot;
-use super::task::{TaskCell, WakerRef};
+use super::task::{TaskCell, TaskLocal, WakerRef};
 use crate::error::{CancelSource, Error, ErrorKind, Result};
 
 /// At most this many batches run back to back inside one nursery poll before
@@ -95,6 +95,9 @@ pub(crate) struct NurseryCore {
     /// The cells of the live children; slot numbers match `NurseryState::futures`.
     pub(crate) children: RefCell<Slab<Arc<TaskCell>>>,
     closed: Cell<bool>,
+    /// The next older nursery still open in the same parent task (see
+    /// `TaskLocal::nurseries`).
+    next_open: RefCell<Option<Weak<NurseryCore>>>,
     /// `start()` calls in flight whose child will move here: the nursery waits for them.
     pending_starts: Cell<usize>,
 }
@@ -111,7 +114,39 @@ impl NurseryCore {
             parent_task,
             children: RefCell::new(Slab::new()),
             closed: Cell::new(false),
+            next_open: RefCell::new(None),
             pending_starts: Cell::new(0),
+        }
+    }
+
+    /// Puts this (new) nursery at the head of its parent task's open nurseries.
+    pub(crate) fn link_into(self: &Rc<Self>, l: &TaskLocal) {
+        let older = l.nurseries.borrow_mut().replace(Rc::downgrade(self));
+        *self.next_open.borrow_mut() = older;
+    }
+
+    /// Takes this nursery out of its parent task's open nurseries. Every nursery in
+    /// that list is alive (a nursery leaves it when closed, and one that is never
+    /// closed was leaked, so it is never freed either).
+    fn unlink_from(&self, l: &TaskLocal) {
+        let me: *const NurseryCore = self;
+        let next = self.next_open.borrow_mut().take();
+        let mut head = l.nurseries.borrow_mut();
+        if head.as_ref().is_some_and(|w| w.as_ptr() == me) {
+            *head = next;
+            return;
+        }
+        let mut cur = head.as_ref().and_then(Weak::upgrade);
+        drop(head);
+        while let Some(core) = cur {
+            let mut link = core.next_open.borrow_mut();
+            if link.as_ref().is_some_and(|w| w.as_ptr() == me) {
+                *link = next;
+                return;
+            }
+            let following = link.as_ref().and_then(Weak::upgrade);
+            drop(link);
+            cur = following;
         }
     }
 
@@ -191,7 +226,7 @@ impl<'env> NurseryState<'env> {
         let core = Rc::new(NurseryCore::new(runner.next_id(), scope, parent_task));
         if let Some(t) = &core.parent_task {
             if let Some(l) = t.local() {
-                l.extras_mut().child_nurseries.push(Rc::downgrade(&core));
+                core.link_into(l);
             }
         }
         Ok(Rc::new(NurseryState::with_core(core)))
@@ -449,8 +484,7 @@ impl<'env> NurseryState<'env> {
         self.core.scope.exit();
         if let Some(t) = &self.core.parent_task {
             if let Some(l) = t.local() {
-                let me = Rc::as_ptr(&self.core);
-                l.extras_mut().child_nurseries.retain(|w| w.as_ptr() != me);
+                self.core.unlink_from(l);
             }
         }
         self.core.parent_waker.borrow_mut().take();
@@ -1408,14 +1442,14 @@ impl Task {
         let Some(l) = self.cell.local() else {
             return Vec::new();
         };
-        l.with_extras(|e| {
-            e.child_nurseries
-                .iter()
-                .filter_map(Weak::upgrade)
-                .map(|core| NurseryInfo { core })
-                .collect()
-        })
-        .unwrap_or_default()
+        let mut found = Vec::new();
+        let mut cur = l.nurseries.borrow().as_ref().and_then(Weak::upgrade);
+        while let Some(core) = cur {
+            cur = core.next_open.borrow().as_ref().and_then(Weak::upgrade);
+            found.push(NurseryInfo { core });
+        }
+        found.reverse(); // oldest first
+        found
     }
 }
 

@@ -778,11 +778,7 @@ impl Runtime {
             root_scope.clone(),
             Some(init_task.clone()),
         ));
-        init_task
-            .l()
-            .extras_mut()
-            .child_nurseries
-            .push(Rc::downgrade(&system_core));
+        system_core.link_into(init_task.l());
         let system = Rc::new(NurseryState::with_core(system_core));
         let main_scope = ScopeState::new();
         main_scope

@@ -69,16 +69,18 @@ pub(crate) struct TaskLocal {
     /// clone, given back by `release`), so a task that parks again and again
     /// never touches the atomic count.
     pinned: Cell<bool>,
-    /// Rarely used links, allocated on first use (most tasks never open a nursery
-    /// or hold a lock at exit): this keeps every task cell small.
+    /// The nursery this task opened most recently and has not closed yet; older
+    /// open ones follow through `NurseryCore::next_open` (an intrusive list, so
+    /// opening a nursery allocates nothing here).
+    pub(crate) nurseries: RefCell<Option<Weak<NurseryCore>>>,
+    /// Rarely used links, allocated on first use (most tasks never hold a lock
+    /// when they exit): this keeps every task cell small.
     extras: RefCell<Option<Box<TaskExtras>>>,
 }
 
 /// The rarely used part of a task's loop-local state.
 #[derive(Default)]
 pub(crate) struct TaskExtras {
-    /// Nurseries opened inside this task, for the task tree.
-    pub(crate) child_nurseries: Vec<Weak<NurseryCore>>,
     /// Parking lots to break when this task exits (Trio's parking lot breakers).
     pub(crate) breakers: Vec<Weak<dyn LotBreaker>>,
 }
@@ -89,11 +91,6 @@ impl TaskLocal {
         std::cell::RefMut::map(self.extras.borrow_mut(), |e| {
             &mut **e.get_or_insert_with(Default::default)
         })
-    }
-
-    /// Runs `f` with the extras if they exist.
-    pub(crate) fn with_extras<R>(&self, f: impl FnOnce(&TaskExtras) -> R) -> Option<R> {
-        self.extras.borrow().as_deref().map(f)
     }
 }
 
@@ -181,6 +178,7 @@ impl TaskCell {
                 key: Cell::new(usize::MAX),
                 owner: RefCell::new(None),
                 status: RefCell::new(None),
+                nurseries: RefCell::new(None),
                 local_wakers: Cell::new(0),
                 pinned: Cell::new(false),
                 extras: RefCell::new(None),
@@ -249,6 +247,7 @@ impl TaskCell {
         l.unschedule();
         l.owner.borrow_mut().take();
         l.status.borrow_mut().take();
+        l.nurseries.borrow_mut().take();
         let extras = l.extras.borrow_mut().take();
         let breakers = extras.map(|e| e.breakers).unwrap_or_default();
         for b in breakers.iter().filter_map(Weak::upgrade) {
@@ -264,8 +263,9 @@ impl Drop for TaskCell {
             // them already; if not, leaking is the only safe choice.
             let owner = self.local.owner.get_mut().take();
             let status = self.local.status.get_mut().take();
+            let nurseries = self.local.nurseries.get_mut().take();
             let extras = self.local.extras.get_mut().take();
-            std::mem::forget((owner, status, extras));
+            std::mem::forget((owner, status, nurseries, extras));
         }
     }
 }
