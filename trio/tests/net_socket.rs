@@ -21,13 +21,14 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
-use net_support::{TempDir, assert_checkpoints, can_bind_ipv6, io_kind, os_error};
+use net_support::{TempDir, can_bind_ipv6, io_kind, os_error};
 use trio::lowlevel::checkpoint;
 use trio::net::socket::{
     AddrInfo, AddrInfoHints, BoxFuture, CustomSocket, Domain, GaiError, HostnameResolver, Protocol,
     SockAddr, Socket, SocketFactory, Type, getaddrinfo, set_custom_hostname_resolver,
     set_custom_socket_factory,
 };
+use trio::testing::assert_checkpoints;
 use trio::testing::wait_all_tasks_blocked;
 use trio::{CancelScope, ErrorKind};
 

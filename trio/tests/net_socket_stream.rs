@@ -17,10 +17,11 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use futures_io::{AsyncRead, AsyncWrite};
-use net_support::{assert_checkpoints, io_kind, os_error};
+use net_support::{io_kind, os_error};
 use trio::abc::{AsyncResource, HalfCloseableStream, Listener, ReceiveStream, SendStream};
 use trio::net::socket::{BoxFuture, CustomSocket, Domain, SockAddr, Socket, Type};
 use trio::net::{SocketListener, SocketStream};
+use trio::testing::assert_checkpoints;
 use trio::testing::wait_all_tasks_blocked;
 use trio::{CancelScope, Error, ErrorKind, MaybeCancelled};
 

@@ -7,9 +7,10 @@ mod net_support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use net_support::{assert_checkpoints, can_bind_ipv6};
+use net_support::can_bind_ipv6;
 use trio::net::UdpSocket;
 use trio::net::socket::{Domain, Socket, Type};
+use trio::testing::assert_checkpoints;
 use trio::testing::wait_all_tasks_blocked;
 use trio::{CancelScope, ErrorKind};
 

@@ -29,7 +29,7 @@ async fn support_helpers_detect_schedule_points() {
 }
 
 #[trio::test]
-#[should_panic(expected = "not a schedule point")]
+#[should_panic(expected = "completed without a schedule point")]
 async fn support_helpers_reject_a_future_that_does_not_yield() {
     assert_checkpoints(async {}).await;
 }

@@ -55,17 +55,15 @@
 //! [`Usage`](crate::ErrorKind::Usage), and "read everything" becomes "read into a
 //! large buffer".
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 
 use crate::abc::{
     AsyncResource, HalfCloseableStream, ReceiveStream, SendStream, Stream, aclose_forcefully,
 };
 use crate::error::{ErrorKind, Result};
-use crate::lowlevel::{Instrument, Task, add_instrument, current_task, remove_instrument};
 use crate::testing::wait_all_tasks_blocked;
 use crate::{CancelScope, open_nursery};
 
@@ -184,29 +182,6 @@ fn expect_nursery_error(what: &str, r: Result<()>, kind: ErrorKind) -> Result<()
     Ok(())
 }
 
-/// Counts the trips of one task through the scheduler.
-struct StepCounter {
-    task: Task,
-    steps: Cell<usize>,
-}
-
-impl Instrument for StepCounter {
-    fn after_task_step(&self, task: &Task) {
-        if *task == self.task {
-            self.steps.set(self.steps.get() + 1);
-        }
-    }
-}
-
-/// Removes the instrument however the counted future ends.
-struct Uninstall(Rc<dyn Instrument>);
-
-impl Drop for Uninstall {
-    fn drop(&mut self) {
-        let _ = remove_instrument(&self.0);
-    }
-}
-
 /// Trio's `assert_checkpoints` (its schedule-point half): runs `fut`, and if it
 /// succeeds, requires that it yielded to the scheduler at least once.
 #[track_caller]
@@ -216,15 +191,8 @@ fn checkpointed<'a, T: 'a>(
 ) -> impl Future<Output = Result<T>> + 'a {
     let caller = std::panic::Location::caller();
     async move {
-        let counter = Rc::new(StepCounter {
-            task: current_task(),
-            steps: Cell::new(0),
-        });
-        let instrument: Rc<dyn Instrument> = counter.clone();
-        add_instrument(instrument.clone())?;
-        let _uninstall = Uninstall(instrument);
-        let out = fut.await;
-        if out.is_ok() && counter.steps.get() == 0 {
+        let (out, steps) = super::checkpoints::count_schedule_points(fut).await;
+        if out.is_ok() && steps == 0 {
             panic!(
                 "stream check failed: {what}: returned without a checkpoint (it never \
                  yielded to the scheduler; every stream operation must) [{caller}]"

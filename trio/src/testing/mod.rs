@@ -5,6 +5,7 @@
 //! support behind `#[trio::test]`.
 
 mod check_streams;
+mod checkpoints;
 mod lockstep;
 mod memory_streams;
 mod mock_clock;
@@ -17,6 +18,7 @@ pub use crate::core::runner::IdleWait;
 pub use check_streams::{
     StreamMaker, check_half_closeable_stream, check_one_way_stream, check_two_way_stream,
 };
+pub use checkpoints::{assert_checkpoints, assert_no_checkpoints};
 pub use lockstep::{
     LockstepReceiveStream, LockstepSendStream, lockstep_stream_one_way_pair, lockstep_stream_pair,
 };

@@ -2,45 +2,6 @@
 
 #![allow(dead_code)]
 
-use std::cell::Cell;
-use std::future::Future;
-use std::rc::Rc;
-
-use trio::lowlevel::{Instrument, Task, add_instrument, current_task, remove_instrument};
-
-/// Counts the steps of one task.
-struct Steps {
-    task: Task,
-    steps: Cell<usize>,
-}
-
-impl Instrument for Steps {
-    fn before_task_step(&self, task: &Task) {
-        if *task == self.task {
-            self.steps.set(self.steps.get() + 1);
-        }
-    }
-}
-
-/// Trio's `assert_checkpoints` (the schedule-point half): runs `fut` and asserts
-/// that the current task yielded to the scheduler at least once meanwhile.
-pub async fn assert_checkpoints<T>(fut: impl Future<Output = T>) -> T {
-    let counter = Rc::new(Steps {
-        task: current_task(),
-        steps: Cell::new(0),
-    });
-    let inst: Rc<dyn Instrument> = counter.clone();
-    add_instrument(inst.clone()).unwrap();
-    let out = fut.await;
-    remove_instrument(&inst).unwrap();
-    assert!(
-        counter.steps.get() >= 1,
-        "the operation completed without a schedule point (task {:?})",
-        counter.task
-    );
-    out
-}
-
 /// The number of open file descriptors of this process.
 pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
