@@ -12,7 +12,7 @@
 //! | `cancel.rs` | cancel scopes and the cancel status tree |
 //! | `checkpoint.rs` | checkpoints and sleeping |
 //! | `parking_lot.rs` | the one fair FIFO wait queue every primitive uses |
-//! | `deadlines.rs` | the deadline heap |
+//! | `deadlines.rs` | the deadline queue (a radix heap: scope deadlines and sleeps) |
 //! | `io.rs` | the reactor on mio; raw-fd waits (Trio's contract) |
 //! | `registration.rs` | persistent fd registrations with readiness tracking |
 //! | `entry_queue.rs` | cross-thread entry: `TrioToken`, forwarded wake-ups |

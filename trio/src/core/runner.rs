@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use super::cancel::{CancelWait, ScopeState, check_cancelled, outside_trio};
 use super::context::{self, PollGuard, RunnerGuard};
-use super::deadlines::{Deadlines, cancel_due};
+use super::deadlines::{Deadlines, Expired};
 use super::entry_queue::{Job, LoopShared, TrioToken};
 use super::instrument::Instrument;
 use super::io::Reactor;
@@ -63,6 +63,8 @@ pub(crate) struct Runner {
     pub(crate) loop_id: u64,
     clock: Rc<dyn Clock>,
     pub(crate) deadlines: RefCell<Deadlines>,
+    /// What the last expiry found due, kept empty between passes for its vectors.
+    expired: Cell<Expired>,
     pub(crate) io: Reactor,
     pub(crate) shared: Arc<LoopShared>,
     rng: RefCell<fastrand::Rng>,
@@ -114,10 +116,11 @@ impl Runner {
         if d.is_empty() {
             return true;
         }
-        match d.next_deadline() {
-            None => true,
-            Some(next) => next > self.clock.current_time(),
-        }
+        // `any_due` first: when nothing at all is due, the queue need not look for
+        // its earliest live entry, which would raise its threshold ahead of the
+        // clock (see deadlines.rs).
+        let now = self.clock.current_time();
+        !d.any_due(now) || d.next_deadline().is_none_or(|next| next > now)
     }
 
     /// A seeded coin flip for scheduling choices (always `false` when deterministic).
@@ -328,14 +331,13 @@ impl Runner {
             // (The clock is read only when some deadline is pending.)
             if !self.deadlines.borrow().is_empty() {
                 let now = self.clock.current_time();
-                let (scopes, sleepers) = self.deadlines.borrow_mut().expire(now);
-                if !scopes.is_empty() || !sleepers.is_empty() {
+                let mut due = self.expired.take();
+                self.deadlines.borrow_mut().expire(now, &mut due);
+                if !due.is_empty() {
                     idle = Idle::No;
                 }
-                cancel_due(scopes);
-                for w in sleepers {
-                    w.wake();
-                }
+                due.fire();
+                self.expired.set(due);
             }
             // 6. idle
             if !self.system.core.has_ready() && !self.shared.has_pending() {
@@ -789,6 +791,7 @@ impl Runtime {
             loop_id,
             clock: clock.clone(),
             deadlines: RefCell::new(Deadlines::default()),
+            expired: Cell::new(Expired::default()),
             io,
             shared: shared.clone(),
             rng: RefCell::new(fastrand::Rng::with_seed(self.seed)),
