@@ -29,7 +29,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use process_support::{eventually, is_our_child, is_our_zombie, serial};
+use process_support::{is_our_child, serial, wait_until_reaped, wait_until_zombie};
 use trio::abc::{AsyncResource, HalfCloseableStream, ReceiveStream, SendStream};
 use trio::process::{PipeReceiveStream, Process, open_process};
 use trio::testing::wait_all_tasks_blocked;
@@ -121,7 +121,7 @@ async fn auto_update_returncode() -> Result<()> {
         p.kill()?;
         // Trio calls the blocking `Popen.wait()` here; we let the kernel get there.
         let pid = p.pid();
-        eventually("the child is a zombie", || is_our_zombie(pid));
+        wait_until_zombie(pid);
         let status = p.returncode().expect("exited");
         assert_eq!(status.signal(), Some(libc::SIGKILL));
         assert!(format!("{p:?}").contains("exited with signal 9"));
@@ -408,7 +408,7 @@ async fn pidfd_closed_by_poll_wakes_the_waiter() -> Result<()> {
         p.terminate()?;
         // Without giving trio a chance to notice: wait until it has exited...
         let pid = p.pid();
-        eventually("the child is a zombie", || is_our_zombie(pid));
+        wait_until_zombie(pid);
         // ...and reap it with poll (which closes the pidfd).
         assert!(p.poll().is_some());
         trio::fail_after(Duration::from_secs(5), noticed.wait()).await?;
@@ -455,7 +455,7 @@ async fn a_dropped_process_is_reaped_when_it_exits() -> Result<()> {
     assert!(is_our_child(pid), "dropping does not kill");
     // SAFETY: kill(2) on our own child, which nobody has reaped yet.
     assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
-    eventually("the reaper reaped the child", || !is_our_child(pid));
+    wait_until_reaped(pid);
 
     // And one that exits on its own, dropped before anybody waited.
     let mut cmd = sh("read x");
@@ -463,7 +463,7 @@ async fn a_dropped_process_is_reaped_when_it_exits() -> Result<()> {
     let proc = open_process(cmd).await?;
     let pid = proc.pid();
     drop(proc); // closes its stdin too: `read` gets end of file and the child exits
-    eventually("the reaper reaped the child", || !is_our_child(pid));
+    wait_until_reaped(pid);
     Ok(())
 }
 
@@ -478,5 +478,5 @@ fn a_process_outliving_its_run_is_still_reaped() {
     drop(proc);
     // SAFETY: kill(2) on our own child, which nobody has reaped yet.
     assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
-    eventually("the reaper reaped the child", || !is_our_child(pid));
+    wait_until_reaped(pid);
 }

@@ -32,7 +32,7 @@ use std::process::{Command, Stdio};
 use std::task::Poll;
 use std::time::Duration;
 
-use process_support::{eventually, is_our_child, serial};
+use process_support::{is_our_child, serial, wait_until_reaped};
 use trio::abc::{AsyncResource, ReceiveStream, SendStream};
 use trio::process::{Process, ProcessError, TerminateThenKill, run_process};
 use trio::testing::{MockClock, wait_all_tasks_blocked};
@@ -519,7 +519,7 @@ async fn dropping_the_future_kills_the_child() -> Result<()> {
             .filter(|p| !before.contains(p))
             .collect();
         for pid in new {
-            eventually("the killed child is reaped", || !is_our_child(pid));
+            wait_until_reaped(pid);
         }
         assert_eq!(process_support::children(), before);
     }

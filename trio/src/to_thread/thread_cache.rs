@@ -208,15 +208,15 @@ fn set_os_thread_name(name: &str) {
     let Ok(cname) = std::ffi::CString::new(bytes) else {
         return;
     };
+    #[cfg(not(target_vendor = "apple"))]
     // SAFETY: `cname` is a valid NUL-terminated string of at most 15 bytes plus the
     // NUL, the limit of every platform here, and it outlives the call;
     // `pthread_self()` is always a valid handle for the calling thread.
-    #[cfg(not(target_vendor = "apple"))]
     unsafe {
         libc::pthread_setname_np(libc::pthread_self(), cname.as_ptr());
     }
-    // SAFETY: as above; on Apple platforms the call names the calling thread.
     #[cfg(target_vendor = "apple")]
+    // SAFETY: as above; on Apple platforms the call names the calling thread.
     unsafe {
         libc::pthread_setname_np(cname.as_ptr());
     }

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 /// Serializes the tests of one binary that change process-wide state (the
 /// `SIGCHLD` disposition) or count open fds.
@@ -36,14 +35,43 @@ pub fn is_our_zombie(pid: u32) -> bool {
     proc_stat(pid).is_some_and(|(state, ppid)| state == 'Z' && ppid == me)
 }
 
-/// Polls the kernel (not another task: there is nothing to wait on) until `pred`
-/// holds, for at most 20 seconds of real time.
-pub fn eventually(what: &str, mut pred: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !pred() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(2));
+/// Blocks until the kernel reports `events` on a pidfd of `pid` (opened here),
+/// for at most 20 seconds; returns whether it did. `POLLIN`: the process exited;
+/// `0`: only `POLLHUP`, which Linux (6.9+) reports once the process is reaped.
+/// `false` if `pid` is already gone (it cannot be opened).
+fn wait_pidfd(pid: u32, events: libc::c_short) -> bool {
+    // SAFETY: pidfd_open(2) takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return false;
     }
+    let fd = fd as libc::c_int;
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; the fd is ours and closed right after.
+    let n = unsafe { libc::poll(&mut p, 1, 20_000) };
+    // SAFETY: closing the fd opened above, once.
+    unsafe { libc::close(fd) };
+    n == 1
+}
+
+/// Waits (blocking the thread: it is the kernel we wait for, not a task) until
+/// our child `pid` has exited and is a zombie.
+pub fn wait_until_zombie(pid: u32) {
+    wait_pidfd(pid, libc::POLLIN);
+    assert!(is_our_zombie(pid), "child {pid} did not become a zombie");
+}
+
+/// Waits (blocking the thread) until `pid` is no longer our child: somebody —
+/// trio's reaper thread — reaped it.
+pub fn wait_until_reaped(pid: u32) {
+    if is_our_child(pid) {
+        wait_pidfd(pid, 0);
+    }
+    assert!(!is_our_child(pid), "child {pid} was not reaped");
 }
 
 /// The number of pipes, sockets and pidfds this process has open (what a

@@ -344,12 +344,9 @@ fn system_getaddrinfo(
             let canonical_name = if ai.ai_canonname.is_null() {
                 None
             } else {
-                // SAFETY: a NUL-terminated string owned by the list.
-                Some(
-                    unsafe { CStr::from_ptr(ai.ai_canonname) }
-                        .to_string_lossy()
-                        .into_owned(),
-                )
+                // SAFETY: a NUL-terminated string owned by the list, not yet freed.
+                let name = unsafe { CStr::from_ptr(ai.ai_canonname) };
+                Some(name.to_string_lossy().into_owned())
             };
             out.push(AddrInfo {
                 addr,
