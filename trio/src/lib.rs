@@ -93,6 +93,7 @@
 
 pub mod abc;
 pub mod channel;
+mod conflict;
 mod core;
 mod error;
 pub mod from_thread;

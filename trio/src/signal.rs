@@ -95,7 +95,7 @@
 //! whenever no trio receiver listens: handle such a signal either through trio or
 //! without it, not both.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
@@ -112,6 +112,7 @@ use libc::c_int;
 use signal_hook::SigId;
 
 use crate::abc::AsyncResource;
+use crate::conflict::ConflictDetector;
 use crate::lowlevel::{
     CancelRegistration, IoDirection, IoRegistration, cancel_shielded_checkpoint, checkpoint,
     checkpoint_if_cancelled,
@@ -330,7 +331,7 @@ pub fn open_signal_receiver(signals: &[c_int]) -> Result<SignalReceiver> {
         reg: RefCell::new(None),
         sig_ids: RefCell::new(sig_ids),
         pending: RefCell::new(VecDeque::new()),
-        busy: Cell::new(false),
+        busy: ConflictDetector::new("only one task can iterate on a signal receiver at a time"),
         waker: RefCell::new(None),
     })
 }
@@ -372,7 +373,7 @@ pub struct SignalReceiver {
     /// Signals taken out of the pipe and not yet handed out: an ordered set.
     pending: RefCell<VecDeque<c_int>>,
     /// A task is in `next` (Trio's `ConflictDetector`).
-    busy: Cell<bool>,
+    busy: ConflictDetector,
     /// The waker of the task blocked in `next`, for `close`.
     waker: RefCell<Option<Waker>>,
 }
@@ -400,15 +401,6 @@ fn closed_error() -> Error {
         ErrorKind::ClosedResource,
         "this signal receiver was already closed",
     )
-}
-
-/// Clears `busy` when `next` ends.
-struct Busy<'a>(&'a Cell<bool>);
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
 }
 
 impl SignalReceiver {
@@ -452,7 +444,7 @@ impl SignalReceiver {
         self.drain();
         SignalReceiverStatistics {
             signals_pending: self.pending.borrow().len(),
-            tasks_waiting: usize::from(self.busy.get()),
+            tasks_waiting: usize::from(self.busy.is_held()),
         }
     }
 
@@ -483,13 +475,7 @@ impl SignalReceiver {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn next(&self) -> Result<c_int> {
-        if self.busy.replace(true) {
-            return Err(Error::new(
-                ErrorKind::BusyResource,
-                "only one task can iterate on a signal receiver at a time",
-            ));
-        }
-        let _busy = Busy(&self.busy);
+        let _busy = self.busy.enter()?;
         if self.is_closed() {
             return Err(closed_error());
         }

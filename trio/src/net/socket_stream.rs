@@ -2,34 +2,16 @@
 //! [`abc`](crate::abc) stream interfaces on a connected socket, and a listener that
 //! accepts them.
 
-use std::cell::Cell;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::abc::{AsyncResource, HalfCloseableStream, Listener, ReceiveStream, SendStream};
+use crate::conflict::ConflictDetector;
 use crate::lowlevel::checkpoint;
 use crate::net::socket::{self, Domain, Socket, Type};
 use crate::{Error, ErrorKind, Result};
-
-/// Trio's `ConflictDetector`: a flag held for the length of one operation.
-struct Conflict<'a>(&'a Cell<bool>);
-
-impl<'a> Conflict<'a> {
-    fn enter(flag: &'a Cell<bool>, what: &'static str) -> Result<Conflict<'a>> {
-        if flag.replace(true) {
-            return Err(Error::new(ErrorKind::BusyResource, what));
-        }
-        Ok(Conflict(flag))
-    }
-}
-
-impl Drop for Conflict<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
-}
 
 const SENDING: &str = "another task is currently sending data on this SocketStream";
 const RECEIVING: &str = "another task is currently receiving data on this SocketStream";
@@ -75,8 +57,8 @@ fn translate(e: Error) -> Error {
 #[derive(Debug)]
 pub struct SocketStream {
     socket: Socket,
-    sending: Cell<bool>,
-    receiving: Cell<bool>,
+    sending: ConflictDetector,
+    receiving: ConflictDetector,
 }
 
 impl SocketStream {
@@ -124,8 +106,8 @@ impl SocketStream {
         }
         Ok(SocketStream {
             socket,
-            sending: Cell::new(false),
-            receiving: Cell::new(false),
+            sending: ConflictDetector::new(SENDING),
+            receiving: ConflictDetector::new(RECEIVING),
         })
     }
 
@@ -233,7 +215,7 @@ impl SendStream for SocketStream {
                 "can't send data after sending EOF",
             ));
         }
-        let _busy = Conflict::enter(&self.sending, SENDING)?;
+        let _busy = self.sending.enter()?;
         if data.is_empty() {
             if self.socket.is_closed() {
                 return Err(Error::new(
@@ -251,7 +233,7 @@ impl SendStream for SocketStream {
     }
 
     async fn wait_send_all_might_not_block(&self) -> Result<()> {
-        let _busy = Conflict::enter(&self.sending, SENDING)?;
+        let _busy = self.sending.enter()?;
         if self.socket.is_closed() {
             return Err(Error::new(
                 ErrorKind::ClosedResource,
@@ -270,14 +252,14 @@ impl ReceiveStream for SocketStream {
                 "receive_some needs a buffer of at least one byte",
             ));
         }
-        let _busy = Conflict::enter(&self.receiving, RECEIVING)?;
+        let _busy = self.receiving.enter()?;
         self.socket.recv(buf).await.map_err(translate)
     }
 }
 
 impl HalfCloseableStream for SocketStream {
     async fn send_eof(&self) -> Result<()> {
-        let _busy = Conflict::enter(&self.sending, SENDING)?;
+        let _busy = self.sending.enter()?;
         checkpoint().await?;
         // Idempotent (macOS fails a second shutdown with ENOTCONN).
         if self.socket.did_shutdown_write() {
@@ -293,15 +275,15 @@ fn poll_read(s: &SocketStream, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io:
     if buf.is_empty() {
         return Poll::Ready(Ok(0));
     }
-    if s.receiving.get() {
-        return Poll::Ready(Err(Error::new(ErrorKind::BusyResource, RECEIVING).into()));
+    if let Err(e) = s.receiving.check() {
+        return Poll::Ready(Err(e.into()));
     }
     s.socket.poll_recv(cx, buf)
 }
 
 fn poll_write(s: &SocketStream, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-    if s.sending.get() {
-        return Poll::Ready(Err(Error::new(ErrorKind::BusyResource, SENDING).into()));
+    if let Err(e) = s.sending.check() {
+        return Poll::Ready(Err(e.into()));
     }
     if s.socket.did_shutdown_write() {
         return Poll::Ready(Err(Error::new(

@@ -16,7 +16,7 @@
 //! * `waker` is the waker of the task blocked in the operation, so that `close`
 //!   can wake it (the registration's own wakers are only woken by kernel events).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
@@ -25,6 +25,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::sys;
 use crate::abc::{AsyncResource, ReceiveStream, SendStream};
+use crate::conflict::ConflictDetector;
 use crate::lowlevel::{
     CancelRegistration, IoDirection, IoRegistration, cancel_shielded_checkpoint, checkpoint,
     checkpoint_if_cancelled, notify_closing, try_current_task,
@@ -45,21 +46,12 @@ fn io_error(e: io::Error, what: &'static str) -> Error {
     Error::from(e).context(ErrorKind::BrokenResource, what)
 }
 
-/// Clears `busy` when an operation ends, however it ends.
-struct Busy<'a>(&'a Cell<bool>);
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
-}
-
 /// One non-blocking fd and the bookkeeping of one direction of I/O on it.
 struct FdCore {
     fd: RefCell<Option<OwnedFd>>,
     raw: RawFd,
     reg: RefCell<Option<IoRegistration>>,
-    busy: Cell<bool>,
+    busy: ConflictDetector,
     waker: RefCell<Option<Waker>>,
     /// The fd was in blocking mode when we took it: put back on close, so that a
     /// shared open file description (a dup of stdin, say) is left as we found it.
@@ -67,14 +59,15 @@ struct FdCore {
 }
 
 impl FdCore {
-    fn new(fd: OwnedFd) -> Result<FdCore> {
+    /// `busy_message`: the `BusyResource` error's, for a second concurrent caller.
+    fn new(fd: OwnedFd, busy_message: &'static str) -> Result<FdCore> {
         let raw = fd.as_raw_fd();
         let was_nonblocking = sys::set_nonblocking(raw, true)?;
         Ok(FdCore {
             fd: RefCell::new(Some(fd)),
             raw,
             reg: RefCell::new(None),
-            busy: Cell::new(false),
+            busy: ConflictDetector::new(busy_message),
             waker: RefCell::new(None),
             was_blocking: !was_nonblocking,
         })
@@ -86,13 +79,6 @@ impl FdCore {
 
     fn raw_fd(&self) -> RawFd {
         if self.is_closed() { -1 } else { self.raw }
-    }
-
-    fn claim(&self, what: &'static str) -> Result<Busy<'_>> {
-        if self.busy.replace(true) {
-            return Err(Error::new(ErrorKind::BusyResource, what));
-        }
-        Ok(Busy(&self.busy))
     }
 
     /// Closes the fd: deregisters it, tells the reactor (so raw `wait_readable`
@@ -212,7 +198,7 @@ impl fmt::Debug for FdCore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FdCore")
             .field("fd", &self.raw_fd())
-            .field("busy", &self.busy.get())
+            .field("busy", &self.busy.is_held())
             .finish()
     }
 }
@@ -334,7 +320,7 @@ impl PipeSendStream {
     /// ```
     pub fn new(fd: OwnedFd) -> Result<PipeSendStream> {
         Ok(PipeSendStream {
-            core: FdCore::new(fd)?,
+            core: FdCore::new(fd, "another task is using this pipe for sending")?,
         })
     }
 
@@ -402,7 +388,7 @@ impl PipeReceiveStream {
     /// ```
     pub fn new(fd: OwnedFd) -> Result<PipeReceiveStream> {
         Ok(PipeReceiveStream {
-            core: FdCore::new(fd)?,
+            core: FdCore::new(fd, "another task is using this pipe for receiving")?,
         })
     }
 
@@ -550,9 +536,7 @@ impl AsyncResource for PipeSendStream {
 
 impl SendStream for PipeSendStream {
     async fn send_all(&self, data: &[u8]) -> Result<()> {
-        let _busy = self
-            .core
-            .claim("another task is using this pipe for sending")?;
+        let _busy = self.core.busy.enter()?;
         if self.core.is_closed() {
             return Err(closed_error());
         }
@@ -568,9 +552,7 @@ impl SendStream for PipeSendStream {
     }
 
     async fn wait_send_all_might_not_block(&self) -> Result<()> {
-        let _busy = self
-            .core
-            .claim("another task is using this pipe for sending")?;
+        let _busy = self.core.busy.enter()?;
         if self.core.is_closed() {
             return Err(closed_error());
         }
@@ -594,9 +576,7 @@ impl AsyncResource for PipeReceiveStream {
 
 impl ReceiveStream for PipeReceiveStream {
     async fn receive_some(&self, buf: &mut [u8]) -> Result<usize> {
-        let _busy = self
-            .core
-            .claim("another task is using this pipe for receiving")?;
+        let _busy = self.core.busy.enter()?;
         if self.core.is_closed() {
             return Err(closed_error());
         }

@@ -16,10 +16,9 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use super::memory_streams::{
-    ConflictDetector, closed_error, empty_buffer_error, make_stapled_pair,
-};
+use super::memory_streams::{closed_error, empty_buffer_error, make_stapled_pair};
 use crate::abc::{AsyncResource, ReceiveStream, SendStream};
+use crate::conflict::ConflictDetector;
 use crate::error::{Error, ErrorKind, Result};
 use crate::lowlevel::{ParkingLot, checkpoint};
 use crate::stapled::StapledStream;

@@ -59,6 +59,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use crate::abc::{AsyncResource, ReceiveStream, SendStream};
+use crate::conflict::ConflictDetector;
 use crate::error::{Error, ErrorKind, Result};
 use crate::lowlevel::{ParkingLot, checkpoint};
 use crate::stapled::StapledStream;
@@ -66,40 +67,6 @@ use crate::stapled::StapledStream;
 // ---------------------------------------------------------------------------
 // Conflict detection
 // ---------------------------------------------------------------------------
-
-/// Trio's `ConflictDetector`: a flag that turns a second concurrent entry into
-/// [`ErrorKind::BusyResource`] instead of waiting.
-pub(crate) struct ConflictDetector {
-    held: Cell<bool>,
-    message: &'static str,
-}
-
-/// Held while an operation runs; leaving (also by drop of the operation's future)
-/// lets the next one in.
-pub(crate) struct ConflictGuard<'a>(&'a Cell<bool>);
-
-impl Drop for ConflictGuard<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
-}
-
-impl ConflictDetector {
-    pub(crate) const fn new(message: &'static str) -> ConflictDetector {
-        ConflictDetector {
-            held: Cell::new(false),
-            message,
-        }
-    }
-
-    pub(crate) fn enter(&self) -> Result<ConflictGuard<'_>> {
-        if self.held.replace(true) {
-            Err(Error::new(ErrorKind::BusyResource, self.message))
-        } else {
-            Ok(ConflictGuard(&self.held))
-        }
-    }
-}
 
 pub(crate) fn closed_error() -> Error {
     Error::new(ErrorKind::ClosedResource, "this stream was closed")
