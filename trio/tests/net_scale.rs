@@ -13,11 +13,14 @@
 //! Everything runs in one `#[test]` because it counts this process's open file
 //! descriptors, which other tests running in parallel would disturb.
 
+mod net_support;
+
 use std::cell::Cell;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use net_support::fd_count;
 use trio::abc::{Listener, ReceiveStream, SendStream};
 use trio::net::{SocketStream, TcpConnect, TcpListen, open_tcp_stream};
 use trio::sync::Event;
@@ -39,10 +42,6 @@ fn raise_fd_limit(want: u64) -> u64 {
         assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
     }
     lim.rlim_cur
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 /// The server half, run in a child process: accepts `N` connections; each handler
@@ -142,7 +141,7 @@ fn scale() {
     // The first run installs the process-wide Ctrl-C machinery (a socket pair kept
     // for the life of the process): count descriptors after it.
     trio::run(async { Ok::<_, trio::Error>(()) }).unwrap();
-    let fds_at_start = open_fds();
+    let fds_at_start = fd_count();
 
     // 1. 10,000 concurrent connections, all open at the same time.
     let (child, out, port) = start_server();
@@ -176,13 +175,13 @@ fn scale() {
     })
     .unwrap();
     assert_eq!(server_report(child, out), (N, N));
-    assert_eq!(open_fds(), fds_at_start, "connections left open");
+    assert_eq!(fd_count(), fds_at_start, "connections left open");
 
     // 2. 10,000 in-flight reads, cancelled: the server echoes one byte and then
     // waits; the client waits for a second byte that never comes.
     let (child, out, port) = start_server();
     trio::run(async {
-        let base = open_fds();
+        let base = fd_count();
         let scope = CancelScope::new();
         let reading = Cell::new(0usize);
         let all_reading = Event::new();
@@ -205,7 +204,7 @@ fn scale() {
                 }
                 all_reading.wait().await?;
                 wait_all_tasks_blocked().await?;
-                assert_eq!(open_fds(), base + N);
+                assert_eq!(fd_count(), base + N);
                 scope.cancel();
                 Ok(())
             }))
@@ -216,7 +215,7 @@ fn scale() {
     .unwrap();
     assert_eq!(server_report(child, out), (N, N)); // (this also closes its pipe)
     assert_eq!(
-        open_fds(),
+        fd_count(),
         fds_at_start,
         "cancelled reads left descriptors open"
     );
@@ -231,7 +230,7 @@ fn scale() {
             .await?
             .remove(0);
         let port = listener.local_addr()?.port();
-        let base = open_fds();
+        let base = fd_count();
         let scope = CancelScope::new();
         scope
             .run(trio::open_nursery(async |n| {
@@ -243,7 +242,7 @@ fn scale() {
                 }
                 wait_all_tasks_blocked().await?;
                 // All but the few the backlog let through are still connecting.
-                assert!(open_fds() >= base + N - 16, "connects are in flight");
+                assert!(fd_count() >= base + N - 16, "connects are in flight");
                 scope.cancel();
                 Ok(())
             }))
@@ -254,7 +253,7 @@ fn scale() {
     })
     .unwrap();
     assert_eq!(
-        open_fds(),
+        fd_count(),
         fds_at_start,
         "cancelled connects left descriptors open"
     );
