@@ -93,11 +93,15 @@
 
 pub mod abc;
 pub mod channel;
+#[cfg(feature = "tokio")]
+pub mod compat;
 mod conflict;
 mod core;
 mod error;
 pub mod from_thread;
 pub mod fs;
+#[cfg(feature = "hyper")]
+pub mod http;
 pub mod lowlevel;
 pub mod net;
 pub mod process;
@@ -106,6 +110,8 @@ mod stapled;
 pub mod sync;
 pub mod testing;
 mod time;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod to_thread;
 
 pub use crate::channel::{

@@ -1,0 +1,1 @@
+//! Interop with other runtimes (feature `tokio`). Work in progress.

@@ -1,0 +1,1 @@
+//! TLS streams on rustls (feature `tls`). Work in progress.
