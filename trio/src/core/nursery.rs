@@ -45,6 +45,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
+use smallvec::SmallVec;
 
 use super::cancel::{CancelScope, ScopeState, outside_trio};
 use super::context::{self, PollGuard};
@@ -75,6 +76,9 @@ fn prefetch(p: *const u8) {
     let _ = p;
 }
 
+/// A batch of ready child slots.
+pub(crate) type Batch = SmallVec<[usize; 4]>;
+
 pub(crate) type ChildFuture<'env> = Pin<Box<dyn Future<Output = Result<()>> + 'env>>;
 type Panic = Box<dyn Any + Send + 'static>;
 
@@ -82,10 +86,11 @@ type Panic = Box<dyn Any + Send + 'static>;
 /// children (for the task tree). Shared with the children's cells (`owner`).
 pub(crate) struct NurseryCore {
     pub(crate) id: u64,
-    /// Slots of children woken since the last batch.
-    ready: RefCell<Vec<usize>>,
+    /// Slots of children woken since the last batch (inline up to a few: most
+    /// nurseries have few children, and this saves them two allocations).
+    ready: RefCell<Batch>,
     /// A spare vector, swapped with `ready` at each batch to avoid allocating.
-    spare: RefCell<Vec<usize>>,
+    spare: RefCell<Batch>,
     /// True while the nursery is being polled: wake-ups then need not wake the parent.
     polling: Cell<bool>,
     /// The waker of the task that polls this nursery (`None` for the run loop's roots).
@@ -106,8 +111,8 @@ impl NurseryCore {
     pub(crate) fn new(id: u64, scope: Rc<ScopeState>, parent_task: Option<Arc<TaskCell>>) -> Self {
         NurseryCore {
             id,
-            ready: RefCell::new(Vec::new()),
-            spare: RefCell::new(Vec::new()),
+            ready: RefCell::new(Batch::new()),
+            spare: RefCell::new(Batch::new()),
             polling: Cell::new(false),
             parent_waker: RefCell::new(None),
             scope,
@@ -188,7 +193,7 @@ impl NurseryCore {
     }
 
     /// Takes the current ready queue as a batch (reversed or not per the run's seed).
-    pub(crate) fn take_batch(&self) -> Vec<usize> {
+    pub(crate) fn take_batch(&self) -> Batch {
         let mut batch = std::mem::take(&mut *self.spare.borrow_mut());
         std::mem::swap(&mut batch, &mut *self.ready.borrow_mut());
         if batch.len() > 1 {
@@ -197,7 +202,7 @@ impl NurseryCore {
         batch
     }
 
-    pub(crate) fn return_batch(&self, mut batch: Vec<usize>) {
+    pub(crate) fn return_batch(&self, mut batch: Batch) {
         batch.clear();
         let mut spare = self.spare.borrow_mut();
         if spare.capacity() < batch.capacity() {
