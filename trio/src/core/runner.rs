@@ -168,10 +168,18 @@ impl Runner {
         }
     }
 
+    /// The per-step instrument hooks: a flag check inline on the hot path (these run
+    /// several times per task step), the calls out of line.
+    #[inline(always)]
     fn task_hook(&self, cell: &TaskCell, f: impl Fn(&dyn Instrument, &Task)) {
-        if !self.instrumented.get() {
-            return;
+        if self.instrumented.get() {
+            self.task_hook_slow(cell, &f);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn task_hook_slow(&self, cell: &TaskCell, f: &dyn Fn(&dyn Instrument, &Task)) {
         let task = Task::from_cell(cell.arc());
         self.call_instruments(|i| f(i, &task));
     }
