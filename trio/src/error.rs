@@ -86,6 +86,11 @@ pub enum ErrorKind {
     Io,
     /// A bug in trio itself, or in a system task (Trio's `TrioInternalError`).
     Internal,
+    /// Every task was blocked on something only another task could end, and
+    /// nothing outside the loop could wake any of them: the run was stopped (see
+    /// [`Builder::deadlock_detection`](crate::Builder::deadlock_detection)). The
+    /// error carries the task tree: [`Error::deadlock`].
+    Deadlock,
     /// Any other error, typically from user code.
     Other,
 }
@@ -110,6 +115,7 @@ impl ErrorKind {
             ErrorKind::Usage => "invalid use",
             ErrorKind::Io => "I/O error",
             ErrorKind::Internal => "trio internal error",
+            ErrorKind::Deadlock => "deadlock: every task is blocked and nothing can wake one",
             ErrorKind::Other => "error",
         }
     }
@@ -144,6 +150,8 @@ pub enum CancelSource {
     Shutdown,
     /// The user pressed Ctrl-C.
     CtrlC,
+    /// The run deadlocked and is being stopped.
+    Deadlock,
 }
 
 impl fmt::Display for CancelSource {
@@ -154,6 +162,7 @@ impl fmt::Display for CancelSource {
             CancelSource::Nursery => "nursery",
             CancelSource::Shutdown => "shutdown",
             CancelSource::CtrlC => "ctrl-c",
+            CancelSource::Deadlock => "deadlock",
         })
     }
 }
@@ -625,6 +634,32 @@ impl fmt::Display for Error {
             (None, Some(s)) => write!(f, "{}: {}", self.inner.kind.describe(), s),
             (None, None) => f.write_str(self.inner.kind.describe()),
         }
+    }
+}
+
+impl Error {
+    /// For an [`ErrorKind::Deadlock`] error: the task tree at the moment the
+    /// deadlock was found.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = (trio::sync::Event::new(), trio::sync::Event::new());
+    /// let err = trio::run(async {
+    ///     trio::open_nursery(async |n| {
+    ///         n.start_soon_named("a", async { rx.wait().await?; tx.set(); Ok(()) })?;
+    ///         n.start_soon_named("b", async { tx.wait().await?; rx.set(); Ok(()) })?;
+    ///         Ok(())
+    ///     })
+    ///     .await
+    /// })
+    /// .unwrap_err();
+    /// assert_eq!(err.kind(), trio::ErrorKind::Deadlock);
+    /// let tree = &err.deadlock().unwrap().tree;
+    /// assert_eq!(tree.find("a").unwrap().state, trio::lowlevel::TaskState::Blocked);
+    /// ```
+    pub fn deadlock(&self) -> Option<&crate::lowlevel::Deadlock> {
+        self.inner.source.as_deref()?.downcast_ref()
     }
 }
 

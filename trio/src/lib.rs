@@ -74,6 +74,13 @@
 //!   [`fs`], [`process`] (`run_process`, `open_process`), [`signal`]
 //!   (`open_signal_receiver`).
 //! * [`lowlevel`]: checkpoints, the parking lot, tasks, tokens, instruments, I/O waits.
+//! * Seeing inside a running program: [`lowlevel::task_tree`] (every task, its
+//!   state, what it waits on, where it was spawned; printable and as JSON),
+//!   deadlock detection ([`Builder::deadlock_detection`], on by default: a run whose
+//!   tasks can never be woken stops with [`ErrorKind::Deadlock`] and the tree), a
+//!   watchdog for steps that block the loop ([`Builder::watchdog`]), the tree on a
+//!   signal ([`Builder::task_tree_on_signal`]), and — feature `tracing` — a span
+//!   per task that `tokio-console`-style tools understand.
 //! * [`testing`]: [`testing::MockClock`], [`testing::wait_all_tasks_blocked`],
 //!   [`testing::Sequencer`], in-memory streams ([`testing::memory_stream_pair`],
 //!   [`testing::lockstep_stream_pair`]) and stream conformance suites

@@ -20,3 +20,6 @@ pub use crate::core::runner::{
     RunStatistics, current_root_task, current_seed, current_statistics, current_task,
     current_trio_token, spawn_system_task, try_current_task,
 };
+pub use crate::core::task_tree::{Deadlock, NurseryNode, TaskNode, TaskState, TaskTree, task_tree};
+pub use crate::core::wait::{BlockedOn, ChannelOp};
+pub use crate::core::watchdog::SlowStep;

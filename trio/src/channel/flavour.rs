@@ -17,6 +17,10 @@ pub(crate) mod sealed {
         type Shared<T>;
         /// Wraps a new state.
         fn wrap<T>(state: State<T>) -> Self::Shared<T>;
+        /// Other threads may use the channel (for the deadlock detector).
+        const THREAD_SAFE: bool;
+        /// The channel's identity (for the task tree).
+        fn id<T>(shared: &Self::Shared<T>) -> usize;
         /// Clones the shared handle.
         fn share<T>(shared: &Self::Shared<T>) -> Self::Shared<T>;
         /// Runs `f` with the state locked.
@@ -67,8 +71,12 @@ impl Flavour for Local {}
 
 impl sealed::Sealed for ThreadSafe {
     type Shared<T> = Arc<Mutex<State<T>>>;
+    const THREAD_SAFE: bool = true;
     fn wrap<T>(state: State<T>) -> Self::Shared<T> {
         Arc::new(Mutex::new(state))
+    }
+    fn id<T>(shared: &Self::Shared<T>) -> usize {
+        Arc::as_ptr(shared) as *const () as usize
     }
     fn share<T>(shared: &Self::Shared<T>) -> Self::Shared<T> {
         shared.clone()
@@ -84,8 +92,12 @@ impl sealed::Sealed for ThreadSafe {
 
 impl sealed::Sealed for Local {
     type Shared<T> = Rc<RefCell<State<T>>>;
+    const THREAD_SAFE: bool = false;
     fn wrap<T>(state: State<T>) -> Self::Shared<T> {
         Rc::new(RefCell::new(state))
+    }
+    fn id<T>(shared: &Self::Shared<T>) -> usize {
+        Rc::as_ptr(shared) as *const () as usize
     }
     fn share<T>(shared: &Self::Shared<T>) -> Self::Shared<T> {
         shared.clone()

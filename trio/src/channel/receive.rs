@@ -1,5 +1,6 @@
 //! The receiving side of a memory channel.
 
+use crate::core::wait::{self, RawWait};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -277,6 +278,19 @@ impl<T> RecvOp<T> {
     }
 
     fn poll<F: Flavour>(
+        &mut self,
+        shared: &F::Shared<T>,
+        handle: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T>> {
+        let r = self.poll_inner::<F>(shared, handle, cx);
+        if r.is_pending() && matches!(self.phase, RecvPhase::Wait(_)) {
+            wait::set(cx, RawWait::channel(F::id(shared), false, F::THREAD_SAFE));
+        }
+        r
+    }
+
+    fn poll_inner<F: Flavour>(
         &mut self,
         shared: &F::Shared<T>,
         handle: usize,

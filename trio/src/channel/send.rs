@@ -1,5 +1,6 @@
 //! The sending side of a memory channel.
 
+use crate::core::wait::{self, RawWait};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -314,6 +315,20 @@ impl<T, F: Flavour> Future for SendFuture<'_, T, F> {
     type Output = Result<(), SendError<T>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let r = self.as_mut().poll_inner(cx);
+        if r.is_pending() && matches!(self.phase, SendPhase::Wait(_)) {
+            let shared = &self.chan.h.shared;
+            wait::set(cx, RawWait::channel(F::id(shared), true, F::THREAD_SAFE));
+        }
+        r
+    }
+}
+
+impl<T, F: Flavour> SendFuture<'_, T, F> {
+    fn poll_inner(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), SendError<T>>> {
         let this = &mut *self;
         match this.phase {
             SendPhase::Start => {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use super::cancel::{CancelWait, check_cancelled, outside_trio};
 use super::context;
 use super::deadlines::SleeperSlot;
+use super::wait::{self, RawWait};
 use crate::error::Result;
 use crate::time::Instant;
 
@@ -251,7 +252,10 @@ impl Future for SleepForever {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         match self.cancel.poll_cancelled(cx) {
             Poll::Ready(e) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                wait::set(cx, RawWait::sleep(Instant::INFINITY));
+                Poll::Pending
+            }
         }
     }
 }
@@ -376,10 +380,12 @@ impl Future for Sleep {
                 slot.seq.set(seq);
                 this.slot = Some(slot);
                 this.state = SleepState::Waiting;
+                this.when = When::At(deadline);
                 if let Poll::Ready(e) = this.cancel.poll_cancelled(cx) {
                     this.forget();
                     return Poll::Ready(Err(e));
                 }
+                wait::set(cx, RawWait::sleep(deadline));
                 Poll::Pending
             }
             SleepState::Yielded => {
@@ -401,6 +407,9 @@ impl Future for Sleep {
                 let mut w = slot.waker.borrow_mut();
                 if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                     *w = Some(cx.waker().clone());
+                }
+                if let When::At(t) = this.when {
+                    wait::set(cx, RawWait::sleep(t));
                 }
                 Poll::Pending
             }

@@ -70,6 +70,7 @@ pub(crate) fn runnable_count() -> usize {
 }
 
 /// A number unique to this thread while it lives.
+#[inline]
 pub(crate) fn thread_token() -> usize {
     THREAD_TOKEN.with(|t| t as *const u8 as usize)
 }

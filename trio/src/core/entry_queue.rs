@@ -128,6 +128,14 @@ fn lookup(loop_id: u64) -> Option<Arc<LoopShared>> {
         .and_then(|(_, w)| w.upgrade())
 }
 
+/// Runs `f` on the loop `loop_id` soon, if that loop is still running (like
+/// `TrioToken::run_sync_soon`, without holding a token).
+pub(crate) fn call_on_loop(loop_id: u64, f: Box<dyn FnOnce() + Send + 'static>) {
+    if let Some(shared) = lookup(loop_id) {
+        let _ = shared.push(Job::Call(f));
+    }
+}
+
 /// Replays `waker` on its loop's thread (a wake-up from another thread).
 pub(crate) fn forward_wake(loop_id: u64, waker: Waker) {
     if let Some(shared) = lookup(loop_id) {
@@ -202,6 +210,17 @@ impl TrioToken {
                 "run_sync_soon: the trio run this token belongs to has finished",
             )
         })
+    }
+}
+
+impl Drop for TrioToken {
+    fn drop(&mut self) {
+        // A token given back by another thread may be what kept the loop from
+        // declaring a deadlock (see `Runner::is_deadlocked`): let it look again.
+        // On the loop's own thread the loop is running, and will look anyway.
+        if super::context::current_loop_id() != self.shared.loop_id {
+            self.shared.wake_loop();
+        }
     }
 }
 

@@ -33,7 +33,8 @@ use mio::{Events, Interest, Poll as MioPoll, Token};
 
 use super::cancel::{CancelWait, check_cancelled};
 use super::context;
-use super::registration::{self, REG_BIT, RegState};
+use super::registration::{self, IoDirection, REG_BIT, RegState};
+use super::wait::{self, RawWait};
 use crate::error::{Error, ErrorKind, Result};
 
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -380,6 +381,16 @@ impl Future for WaitFd {
         if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             *w = Some(cx.waker().clone());
         }
+        wait::set(
+            cx,
+            RawWait::fd(
+                this.fd,
+                match this.dir {
+                    Dir::Read => IoDirection::Read,
+                    Dir::Write => IoDirection::Write,
+                },
+            ),
+        );
         Poll::Pending
     }
 }

@@ -38,7 +38,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -51,6 +51,7 @@ use super::cancel::{CancelScope, ScopeState, outside_trio};
 use super::context::{self, PollGuard};
 use super::parking_lot::ParkingLot;
 use super::task::{TaskCell, TaskLocal, WakerRef};
+use super::wait::{self, RawWait};
 use crate::error::{CancelSource, Error, ErrorKind, Result};
 
 /// At most this many batches run back to back inside one nursery poll before
@@ -74,6 +75,11 @@ fn prefetch(p: *const u8) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+/// A child's slot number as its cell stores it.
+fn slot_u32(key: usize) -> u32 {
+    u32::try_from(key).expect("more than 4 billion children in one nursery")
 }
 
 /// A batch of ready child slots.
@@ -102,7 +108,7 @@ pub(crate) struct NurseryCore {
     closed: Cell<bool>,
     /// The next older nursery still open in the same parent task (see
     /// `TaskLocal::nurseries`).
-    next_open: RefCell<Option<Weak<NurseryCore>>>,
+    pub(crate) next_open: RefCell<Option<Weak<NurseryCore>>>,
     /// `start()` calls in flight whose child will move here: the nursery waits for them.
     pending_starts: Cell<usize>,
 }
@@ -252,7 +258,7 @@ impl<'env> NurseryState<'env> {
         let k2 = self.core.children.borrow_mut().insert(cell.clone());
         debug_assert_eq!(key, k2);
         let l = cell.l();
-        l.key.set(key);
+        l.key.set(slot_u32(key));
         *l.owner.borrow_mut() = Some(self.core.clone());
         *l.status.borrow_mut() = Some(self.core.scope.clone());
         key
@@ -275,6 +281,7 @@ impl<'env> NurseryState<'env> {
         &self,
         name: Cow<'static, str>,
         fut: ChildFuture<'env>,
+        at: &'static Location<'static>,
     ) -> Result<Arc<TaskCell>> {
         if self.core.closed.get() {
             return Err(Error::new(
@@ -283,7 +290,7 @@ impl<'env> NurseryState<'env> {
             ));
         }
         let runner = context::runner().ok_or_else(outside_trio)?;
-        let cell = TaskCell::new(runner.loop_id, runner.next_id(), name);
+        let cell = TaskCell::new(runner.loop_id, runner.next_id(), name, Some(at));
         self.link(&cell, fut);
         // Trio's order: `task_spawned`, then `task_scheduled`.
         runner.task_spawned(&cell);
@@ -303,7 +310,7 @@ impl<'env> NurseryState<'env> {
         let k2 = self.core.children.borrow_mut().insert(cell.clone());
         debug_assert_eq!(key, k2);
         let l = cell.l();
-        l.key.set(key);
+        l.key.set(slot_u32(key));
         *l.owner.borrow_mut() = Some(self.core.clone());
         *l.status.borrow_mut() = Some(self.core.scope.clone());
         l.unschedule();
@@ -415,7 +422,20 @@ impl<'env> NurseryState<'env> {
             // SAFETY: see above: the cell outlives this poll.
             let waker = unsafe { WakerRef::from_ptr(cell_ptr) };
             let mut cx = Context::from_waker(&waker);
-            let outcome = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+            l.wait.set(RawWait::OTHER);
+            #[cfg(feature = "tracing")]
+            let _span = cell.span.enter();
+            let mut poll = || catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+            let res = match &runner.watchdog {
+                None => poll(),
+                Some(w) => {
+                    let step = w.begin();
+                    let res = poll();
+                    w.end(step, cell);
+                    res
+                }
+            };
+            let outcome = match res {
                 Ok(Poll::Pending) => None,
                 Ok(Poll::Ready(r)) => Some(Ok(r)),
                 Err(p) => Some(Err(p)),
@@ -582,12 +602,13 @@ impl<'env> Nursery<'env> {
     /// }).await
     /// # }).unwrap();
     /// ```
+    #[track_caller]
     pub fn start_soon<F>(&self, fut: F) -> Result<()>
     where
         F: Future<Output = Result<()>> + 'env,
     {
         self.state
-            .spawn(default_name::<F>(), Box::pin(fut))
+            .spawn(default_name::<F>(), Box::pin(fut), Location::caller())
             .map(drop)
     }
 
@@ -610,11 +631,14 @@ impl<'env> Nursery<'env> {
     /// }).await
     /// # }).unwrap();
     /// ```
+    #[track_caller]
     pub fn start_soon_named<F>(&self, name: impl Into<Cow<'static, str>>, fut: F) -> Result<()>
     where
         F: Future<Output = Result<()>> + 'env,
     {
-        self.state.spawn(name.into(), Box::pin(fut)).map(drop)
+        self.state
+            .spawn(name.into(), Box::pin(fut), Location::caller())
+            .map(drop)
     }
 
     /// Starts a child and waits until it reports that it is ready (Trio's
@@ -655,12 +679,13 @@ impl<'env> Nursery<'env> {
     /// }).await
     /// # }).unwrap();
     /// ```
-    pub async fn start<V, F>(&self, f: F) -> Result<V>
+    #[track_caller]
+    pub fn start<V, F>(&self, f: F) -> impl Future<Output = Result<V>>
     where
         F: AsyncFnOnce(TaskStatus<V>) -> Result<()> + 'env,
         V: 'env,
     {
-        self.start_inner(default_name::<F>(), f).await
+        self.start_inner(default_name::<F>(), f, Location::caller())
     }
 
     /// [`start`](Self::start) with an explicit task name.
@@ -686,15 +711,25 @@ impl<'env> Nursery<'env> {
     /// }).await
     /// # }).unwrap();
     /// ```
-    pub async fn start_named<V, F>(&self, name: impl Into<Cow<'static, str>>, f: F) -> Result<V>
+    #[track_caller]
+    pub fn start_named<V, F>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        f: F,
+    ) -> impl Future<Output = Result<V>>
     where
         F: AsyncFnOnce(TaskStatus<V>) -> Result<()> + 'env,
         V: 'env,
     {
-        self.start_inner(name.into(), f).await
+        self.start_inner(name.into(), f, Location::caller())
     }
 
-    async fn start_inner<V, F>(&self, name: Cow<'static, str>, f: F) -> Result<V>
+    async fn start_inner<V, F>(
+        &self,
+        name: Cow<'static, str>,
+        f: F,
+        at: &'static Location<'static>,
+    ) -> Result<V>
     where
         F: AsyncFnOnce(TaskStatus<V>) -> Result<()> + 'env,
         V: 'env,
@@ -715,7 +750,7 @@ impl<'env> Nursery<'env> {
         let temp: Rc<NurseryState<'env>> = NurseryState::open()?;
         let _pending = PendingStart::new(&target.core);
         let _temp_guard = AbandonOnDrop(temp.clone());
-        temp.spawn(name, Box::pin(async move { f(status).await }))?;
+        temp.spawn(name, Box::pin(async move { f(status).await }), at)?;
         // Set when `started` was called while the caller was cancelled: as in Trio,
         // the call is then a no-op and the child keeps running under `start`.
         let mut ignored_start = false;
@@ -774,6 +809,8 @@ impl<'env> Nursery<'env> {
             if temp.core.has_ready() {
                 cx.waker().wake_by_ref();
             }
+            // The caller waits for the task it started (which runs in `temp`).
+            wait::set(cx, RawWait::nursery(temp.core.id));
             Poll::Pending
         })
         .await
@@ -801,12 +838,13 @@ impl<'env> Nursery<'env> {
     /// }).await
     /// # }).unwrap();
     /// ```
+    #[track_caller]
     pub fn spawn<T, F>(&self, fut: F) -> Result<TaskHandle<T>>
     where
         F: Future<Output = Result<T>> + 'env,
         T: 'env,
     {
-        self.spawn_inner(default_name::<F>(), fut)
+        self.spawn_inner(default_name::<F>(), fut, Location::caller())
     }
 
     /// [`spawn`](Self::spawn) with an explicit task name.
@@ -826,6 +864,7 @@ impl<'env> Nursery<'env> {
     /// }).await
     /// # }).unwrap();
     /// ```
+    #[track_caller]
     pub fn spawn_named<T, F>(
         &self,
         name: impl Into<Cow<'static, str>>,
@@ -835,17 +874,22 @@ impl<'env> Nursery<'env> {
         F: Future<Output = Result<T>> + 'env,
         T: 'env,
     {
-        self.spawn_inner(name.into(), fut)
+        self.spawn_inner(name.into(), fut, Location::caller())
     }
 
-    fn spawn_inner<T, F>(&self, name: Cow<'static, str>, fut: F) -> Result<TaskHandle<T>>
+    fn spawn_inner<T, F>(
+        &self,
+        name: Cow<'static, str>,
+        fut: F,
+        at: &'static Location<'static>,
+    ) -> Result<TaskHandle<T>>
     where
         F: Future<Output = Result<T>> + 'env,
         T: 'env,
     {
         let shared = Rc::new(HandleShared {
             result: RefCell::new(None),
-            done: ParkingLot::new(),
+            done: ParkingLot::of_kind(super::wait::LotKind::TaskHandle),
             scope: CancelScope::new(),
         });
         let s = shared.clone();
@@ -866,7 +910,7 @@ impl<'env> Nursery<'env> {
             s.done.unpark_all();
             ret
         };
-        let cell = self.state.spawn(name, Box::pin(child))?;
+        let cell = self.state.spawn(name, Box::pin(child), at)?;
         Ok(TaskHandle {
             shared,
             task: Task::from_cell(cell),
@@ -1206,6 +1250,8 @@ where
     // Trio: leaving a nursery is a schedule point even when there is nothing to
     // wait for (`cancel_shielded_checkpoint`); waiting for children is one already.
     let mut yielded_since_body_done = false;
+    // What the body waits on (recorded by its last poll; see `wait.rs`).
+    let mut body_wait = RawWait::OTHER;
     let state = &nursery.state;
     poll_fn(move |cx| {
         let core = &state.core;
@@ -1223,7 +1269,7 @@ where
         if !body_done {
             let _g = PollGuard::status(&core.scope);
             match catch_unwind(AssertUnwindSafe(|| body_fut.as_mut().poll(cx))) {
-                Ok(Poll::Pending) => {}
+                Ok(Poll::Pending) => body_wait = wait::get(cx),
                 Ok(Poll::Ready(r)) => {
                     body_done = true;
                     body_out = Some(r);
@@ -1299,6 +1345,9 @@ where
         }
         if body_done {
             yielded_since_body_done = true;
+            wait::set(cx, RawWait::nursery(core.id));
+        } else {
+            wait::set(cx, body_wait);
         }
         Poll::Pending
     })
@@ -1335,6 +1384,25 @@ impl Task {
 
     pub(crate) fn cell_ref(&self) -> &Arc<TaskCell> {
         &self.cell
+    }
+
+    /// Where the task was spawned: the `start_soon` / `spawn` / `start` /
+    /// `spawn_system_task` call (`#[track_caller]`), or the `run` call for the main
+    /// task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::open_nursery(async |n| {
+    ///     let h = n.spawn(async { Ok(()) })?; let line = line!();
+    ///     assert_eq!(h.task().spawned_at().unwrap().line(), line);
+    ///     Ok(())
+    /// }).await
+    /// # }).unwrap();
+    /// ```
+    pub fn spawned_at(&self) -> Option<&'static std::panic::Location<'static>> {
+        self.cell.spawned_at
     }
 
     /// The task's name: given at spawn, or derived from the future's type (for an
@@ -1502,6 +1570,10 @@ pub struct NurseryInfo {
 }
 
 impl NurseryInfo {
+    pub(crate) fn core(&self) -> &Rc<NurseryCore> {
+        &self.core
+    }
+
     /// The task that opened the nursery.
     ///
     /// # Examples

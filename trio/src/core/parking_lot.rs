@@ -33,6 +33,7 @@ use super::cancel::{CancelWait, check_cancelled};
 use super::context;
 use super::nursery::Task;
 use super::task::LotBreaker;
+use super::wait::{self, LotKind, RawWait};
 use crate::error::{Error, ErrorKind, Result};
 
 enum SlotState<T> {
@@ -56,6 +57,8 @@ struct LotInner<T> {
     order: VecDeque<(usize, u64)>,
     seq: u64,
     broken: bool,
+    /// Which primitive this lot belongs to (for the task tree).
+    kind: LotKind,
 }
 
 impl<T> LotInner<T> {
@@ -172,12 +175,18 @@ impl<T> ParkingLot<T> {
     /// assert_eq!(lot.unpark_with("hi".to_string()).unwrap_err(), "hi");
     /// ```
     pub fn new() -> ParkingLot<T> {
+        Self::of_kind(LotKind::ParkingLot)
+    }
+
+    /// A lot that the task tree shows as belonging to a `kind` primitive.
+    pub(crate) fn of_kind(kind: LotKind) -> ParkingLot<T> {
         ParkingLot {
             inner: Rc::new(RefCell::new(LotInner {
                 slots: Slab::new(),
                 order: VecDeque::new(),
                 seq: 0,
                 broken: false,
+                kind,
             })),
         }
     }
@@ -227,6 +236,7 @@ impl<T> ParkingLot<T> {
             lot: Rc::downgrade(&self.inner),
             slot: None,
             cancel: CancelWait::default(),
+            wait: RawWait::sync(self.inner.borrow().kind, Rc::as_ptr(&self.inner) as usize),
         }
     }
 
@@ -693,6 +703,7 @@ pub struct Park<T> {
     lot: Weak<RefCell<LotInner<T>>>,
     slot: Option<Rc<Slot<T>>>,
     cancel: CancelWait,
+    wait: RawWait,
 }
 
 impl<T> fmt::Debug for Park<T> {
@@ -772,6 +783,7 @@ impl<T> Future for Park<T> {
                 if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                     *w = Some(cx.waker().clone());
                 }
+                wait::set(cx, this.wait);
                 Poll::Pending
             }
         }

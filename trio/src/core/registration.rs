@@ -31,6 +31,7 @@ use mio::{Interest, Token};
 
 use super::cancel::{CancelWait, check_cancelled, outside_trio};
 use super::context;
+use super::wait::{self, RawWait};
 use crate::error::{Error, Result};
 
 /// Token bit that marks a registration (raw-fd waits use the fd as the token).
@@ -235,6 +236,7 @@ impl IoRegistration {
         if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             *w = Some(cx.waker().clone());
         }
+        wait::set(cx, RawWait::fd(self.fd, dir));
         Poll::Pending
     }
 

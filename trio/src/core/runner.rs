@@ -39,12 +39,16 @@ use std::time::Duration;
 use super::cancel::{CancelWait, ScopeState, check_cancelled, outside_trio};
 use super::context::{self, PollGuard, RunnerGuard};
 use super::deadlines::{Deadlines, Expired};
+use super::dump::DumpOnSignal;
 use super::entry_queue::{Job, LoopShared, TrioToken};
 use super::instrument::Instrument;
 use super::io::Reactor;
 use super::ki::KiGuard;
 use super::nursery::{NurseryCore, NurseryState, Task};
 use super::task::{TaskCell, WakerRef};
+use super::task_tree::{Deadlock, TaskTree};
+use super::wait::{self, RawWait};
+use super::watchdog::{Report, Watchdog};
 use crate::error::{CancelSource, Error, ErrorKind, Result};
 use crate::time::{Clock, Instant, SystemClock};
 
@@ -85,6 +89,18 @@ pub(crate) struct Runner {
     idle_seq: Cell<u64>,
     pub(crate) run_vars: RefCell<HashMap<u64, Box<dyn Any>>>,
     interrupted: Cell<bool>,
+    deadlock_detection: bool,
+    /// This run handles Ctrl-C (which can cancel a `sleep_forever`).
+    ctrl_c_handled: Cell<bool>,
+    /// Strong counts of the shared part that the run itself holds: more means a
+    /// `TrioToken` is out there, and another thread might call in.
+    shared_baseline: Cell<usize>,
+    /// The tree of the deadlock found, if any (the run is then being stopped).
+    deadlock: RefCell<Option<TaskTree>>,
+    /// The last task found waiting on something outside the loop: checked first
+    /// next time (it usually still is).
+    external_hint: RefCell<Option<Arc<TaskCell>>>,
+    pub(crate) watchdog: Option<Watchdog>,
 }
 
 impl Runner {
@@ -212,11 +228,26 @@ impl Runner {
         self.task_hook(cell, |i, t| i.task_exited(t));
     }
 
+    /// A snapshot of the task tree (see `task_tree.rs`).
+    pub(crate) fn task_tree(&self) -> super::task_tree::TaskTree {
+        let main = self.main_task.try_borrow().ok().and_then(|m| m.clone());
+        let mut roots: Vec<Arc<TaskCell>> = Vec::new();
+        if let Some(m) = &main {
+            roots.push(m.clone());
+        }
+        for (_, c) in self.system.core.children.borrow().iter() {
+            if !main.as_ref().is_some_and(|m| Arc::ptr_eq(m, c)) {
+                roots.push(c.clone());
+            }
+        }
+        super::task_tree::snapshot(&roots, main.as_ref().map(Arc::as_ptr))
+    }
+
     // ---- the loop ----
 
     fn poll_main<T>(
         &self,
-        main: Pin<&mut (dyn Future<Output = T> + '_)>,
+        mut main: Pin<&mut (dyn Future<Output = T> + '_)>,
         out: &mut Option<std::thread::Result<T>>,
     ) {
         let done = {
@@ -237,7 +268,19 @@ impl Runner {
             self.before_task_step(cell);
             let waker = WakerRef::new(cell);
             let mut cx = Context::from_waker(&waker);
-            let res = catch_unwind(AssertUnwindSafe(|| main.poll(&mut cx)));
+            l.wait.set(RawWait::OTHER);
+            #[cfg(feature = "tracing")]
+            let _span = cell.span.enter();
+            let mut poll = || catch_unwind(AssertUnwindSafe(|| main.as_mut().poll(&mut cx)));
+            let res = match &self.watchdog {
+                None => poll(),
+                Some(w) => {
+                    let step = w.begin();
+                    let res = poll();
+                    w.end(step, cell);
+                    res
+                }
+            };
             self.after_task_step(cell);
             match res {
                 Ok(Poll::Pending) => None,
@@ -252,7 +295,7 @@ impl Runner {
                 .borrow_mut()
                 .take()
                 .expect("main was just polled");
-            let key = cell.l().key.get();
+            let key = cell.l().key.get() as usize;
             self.system.release_slot(key);
             self.task_exited(&cell);
             cell.release();
@@ -271,7 +314,7 @@ impl Runner {
             .main_task
             .borrow()
             .as_ref()
-            .map(|c| c.l().key.get())
+            .map(|c| c.l().key.get() as usize)
             .expect("main task exists at start");
         loop {
             // 1. batch
@@ -299,6 +342,10 @@ impl Runner {
                 }
             };
             timeout = timeout.min(MAX_TIMEOUT);
+            if !runnable && timeout == MAX_TIMEOUT && self.is_deadlocked() {
+                self.stop_deadlocked();
+                timeout = Duration::ZERO;
+            }
             #[derive(PartialEq)]
             enum Idle {
                 No,
@@ -365,6 +412,67 @@ impl Runner {
         }
     }
 
+    /// Nothing can ever wake any task (see `Builder::deadlock_detection`). Called
+    /// only when the loop is about to wait with no deadline.
+    fn is_deadlocked(&self) -> bool {
+        if !self.deadlock_detection
+            || self.system.core.has_ready()
+            || self.shared.has_pending()
+            || Arc::strong_count(&self.shared) > self.shared_baseline.get()
+            || !self.idle.borrow().is_empty()
+        {
+            return false;
+        }
+        if let Some(d) = self.deadlines.borrow_mut().next_deadline() {
+            if d.is_finite() {
+                return false;
+            }
+        }
+        let ki = self.ctrl_c_handled.get();
+        if let Some(hint) = self.external_hint.borrow().as_ref() {
+            if hint.local().is_some_and(|l| l.alive.get()) && waits_outside(hint, ki) {
+                return false;
+            }
+        }
+        let mut stack: Vec<Arc<TaskCell>> = self
+            .system
+            .core
+            .children
+            .borrow()
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect();
+        while let Some(cell) = stack.pop() {
+            if waits_outside(&cell, ki) {
+                *self.external_hint.borrow_mut() = Some(cell);
+                return false;
+            }
+            for n in Task::from_cell(cell).child_nurseries() {
+                stack.extend(n.core().children.borrow().iter().map(|(_, c)| c.clone()));
+            }
+        }
+        true
+    }
+
+    /// Records the tree and cancels everything; `run` returns the error once the
+    /// tasks have unwound.
+    fn stop_deadlocked(&self) {
+        let tree = self.task_tree();
+        let mut slot = self.deadlock.borrow_mut();
+        if slot.is_some() {
+            // Cancelled, yet still deadlocked: tasks blocked inside shielded scopes.
+            // Nothing can end them; say so rather than hang.
+            panic!(
+                "trio: deadlock in shielded cancel scopes; the run cannot be stopped:\n{:#}",
+                tree
+            );
+        }
+        *slot = Some(tree);
+        drop(slot);
+        self.main_scope.cancel(CancelSource::Deadlock, None);
+        self.system.core.scope.cancel(CancelSource::Deadlock, None);
+    }
+
     /// Runs what other threads queued; true if there was anything.
     fn process_entry_queue(&self) -> bool {
         if !self.shared.has_pending() {
@@ -416,6 +524,14 @@ impl Runner {
     }
 }
 
+/// The task may be woken by something other than a task of this loop.
+fn waits_outside(cell: &TaskCell, ctrl_c_handled: bool) -> bool {
+    match cell.local() {
+        Some(l) => l.scheduled.get() || !l.wait.get().is_internal(ctrl_c_handled),
+        None => true,
+    }
+}
+
 pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_string()
@@ -448,6 +564,9 @@ pub struct Builder {
     deterministic: bool,
     handle_ctrl_c: Option<bool>,
     schedule_budget: u32,
+    no_deadlock_detection: bool,
+    watchdog: Option<(Duration, Report)>,
+    dump_signal: Option<i32>,
 }
 
 impl fmt::Debug for Builder {
@@ -599,6 +718,125 @@ impl Builder {
         self
     }
 
+    /// Whether the run stops with an [`ErrorKind::Deadlock`] error when every task
+    /// is blocked and nothing can wake any of them (default: yes).
+    ///
+    /// The loop declares a deadlock only when nothing is runnable, no deadline is
+    /// pending, no other thread holds a [`TrioToken`] of the run (worker threads of
+    /// `to_thread` hold one while they run), no `wait_all_tasks_blocked` waits, and
+    /// every task waits on something only another task of the run can end: a lock,
+    /// semaphore, event, condition, capacity limiter, `TaskHandle::join`, a
+    /// loop-local memory channel, or its children (and `sleep_forever`, when the run
+    /// does not handle Ctrl-C: otherwise that is how a program waits for Ctrl-C). A task blocked on
+    /// a file descriptor, a sleep, a thread, a thread-safe channel or a future trio
+    /// does not know keeps the run waiting, as before. Then every task is cancelled,
+    /// and once they have unwound, `run` returns the error with the task tree
+    /// ([`Error::deadlock`]).
+    ///
+    /// Switch it off for a program that waits on the outside world in a way trio
+    /// cannot see: a future that selects between a trio primitive and something
+    /// another thread completes (the task then looks blocked on the trio primitive).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let event = trio::sync::Event::new();
+    /// let err = trio::run(async { event.wait().await }).unwrap_err(); // nobody sets it
+    /// assert_eq!(err.kind(), trio::ErrorKind::Deadlock);
+    ///
+    /// // Off: the run would wait; here a deadline ends it.
+    /// let rt = trio::Runtime::builder().deadlock_detection(false).build();
+    /// let r = rt.run(async {
+    ///     trio::move_on_after(std::time::Duration::from_millis(1), event.wait()).await
+    /// });
+    /// assert!(r.unwrap().is_none());
+    /// ```
+    pub fn deadlock_detection(mut self, yes: bool) -> Builder {
+        self.no_deadlock_detection = !yes;
+        self
+    }
+
+    /// Reports every task step that holds the loop for `threshold` or longer (not
+    /// counting its children's steps) on stderr, with the task's name, id and spawn
+    /// location (default: off).
+    ///
+    /// Steps are timed with the real clock, also under a mock clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // trio watchdog: task 3 "blocker" held the loop for 50.1 ms in one step (spawned at src/main.rs:9:15)
+    /// trio::Runtime::builder()
+    ///     .watchdog(std::time::Duration::from_millis(100))
+    ///     .build()
+    ///     .run(async { trio::lowlevel::checkpoint().await })
+    ///     .unwrap();
+    /// ```
+    pub fn watchdog(self, threshold: Duration) -> Builder {
+        self.watchdog_with_report(threshold, Watchdog::default_report())
+    }
+
+    /// [`watchdog`](Self::watchdog) with a function that receives each
+    /// [`SlowStep`](crate::lowlevel::SlowStep) instead of printing it. `report` runs
+    /// on the loop thread, right after the slow step.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let slow = std::rc::Rc::new(std::cell::Cell::new(0));
+    /// let s = slow.clone();
+    /// trio::Runtime::builder()
+    ///     .watchdog_with(Duration::from_millis(10), move |_step| s.set(s.get() + 1))
+    ///     .build()
+    ///     .run(async {
+    ///         std::thread::sleep(Duration::from_millis(30)); // the main task's step
+    ///         trio::lowlevel::checkpoint().await
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(slow.get(), 1);
+    /// ```
+    pub fn watchdog_with(
+        self,
+        threshold: Duration,
+        report: impl Fn(&crate::lowlevel::SlowStep) + 'static,
+    ) -> Builder {
+        self.watchdog_with_report(threshold, Rc::new(report))
+    }
+
+    /// Prints the task tree to stderr whenever the process receives `signal`
+    /// (for example `libc::SIGUSR1`; default: off), so a hung program can be asked
+    /// what it is doing: `kill -USR1 <pid>`.
+    ///
+    /// The tree is printed by the loop between two batches: a loop stuck inside
+    /// one task step (see [`watchdog`](Self::watchdog)) prints it when the step
+    /// ends. After the run, the signal is ignored (its handler cannot be removed).
+    ///
+    /// # Panics
+    ///
+    /// `run` panics if the handler cannot be installed (a signal that cannot be
+    /// caught, such as `SIGKILL`, or one trio uses itself: `SIGINT`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // Then, from a shell: kill -USR1 <pid>
+    /// trio::Runtime::builder()
+    ///     .task_tree_on_signal(10) // SIGUSR1 on Linux
+    ///     .build()
+    ///     .run(async { trio::sleep_forever().await })
+    ///     .unwrap();
+    /// ```
+    pub fn task_tree_on_signal(mut self, signal: i32) -> Builder {
+        self.dump_signal = Some(signal);
+        self
+    }
+
+    fn watchdog_with_report(mut self, threshold: Duration, report: Report) -> Builder {
+        self.watchdog = Some((threshold, report));
+        self
+    }
+
     /// Whether the run handles Ctrl-C (default: yes, if no other run does already).
     ///
     /// With `false`, the run leaves SIGINT alone: Ctrl-C does whatever the process
@@ -639,6 +877,9 @@ impl Builder {
             deterministic: self.deterministic,
             handle_ctrl_c: self.handle_ctrl_c.unwrap_or(true),
             schedule_budget: self.schedule_budget,
+            deadlock_detection: !self.no_deadlock_detection,
+            watchdog: self.watchdog,
+            dump_signal: self.dump_signal,
         }
     }
 }
@@ -661,6 +902,9 @@ pub struct Runtime {
     deterministic: bool,
     handle_ctrl_c: bool,
     schedule_budget: u32,
+    deadlock_detection: bool,
+    watchdog: Option<(Duration, Report)>,
+    dump_signal: Option<i32>,
 }
 
 impl fmt::Debug for Runtime {
@@ -761,11 +1005,13 @@ impl Runtime {
     /// });
     /// assert!(panicked.is_err());
     /// ```
+    #[track_caller]
     pub fn run<F, T, E>(self, main: F) -> std::result::Result<T, E>
     where
         F: Future<Output = std::result::Result<T, E>>,
         E: From<Error>,
     {
+        let main_at = Some(std::panic::Location::caller());
         if context::current_loop_id() != 0 {
             return Err(E::from(Error::new(
                 ErrorKind::NestedRun,
@@ -782,7 +1028,7 @@ impl Runtime {
 
         let root_scope = ScopeState::new();
         root_scope.enter(None).expect("fresh scope");
-        let init_task = TaskCell::new(loop_id, 0, Cow::Borrowed("<init>"));
+        let init_task = TaskCell::new(loop_id, 0, Cow::Borrowed("<init>"), None);
         let system_core = Rc::new(NurseryCore::new(
             1,
             root_scope.clone(),
@@ -818,6 +1064,12 @@ impl Runtime {
             idle_seq: Cell::new(0),
             run_vars: RefCell::new(HashMap::new()),
             interrupted: Cell::new(false),
+            deadlock_detection: self.deadlock_detection,
+            ctrl_c_handled: Cell::new(false),
+            shared_baseline: Cell::new(usize::MAX),
+            deadlock: RefCell::new(None),
+            external_hint: RefCell::new(None),
+            watchdog: self.watchdog.map(|(t, r)| Watchdog::new(t, r)),
         });
         let guard = RunnerGuard::enter(runner.clone());
         let ki = if self.handle_ctrl_c {
@@ -825,12 +1077,22 @@ impl Runtime {
         } else {
             None
         };
+        let dump = self.dump_signal.map(|sig| {
+            assert!(
+                sig != libc::SIGINT,
+                "SIGINT belongs to trio's Ctrl-C handling"
+            );
+            DumpOnSignal::start(sig, loop_id)
+                .unwrap_or_else(|e| panic!("cannot catch signal {sig}: {e}"))
+        });
         clock.start_clock();
+        runner.shared_baseline.set(Arc::strong_count(&shared));
+        runner.ctrl_c_handled.set(ki.is_some());
         if runner.instrumented.get() {
             runner.call_instruments(|i| i.before_run());
         }
 
-        let main_cell = TaskCell::new(loop_id, runner.next_id(), Cow::Borrowed("<main>"));
+        let main_cell = TaskCell::new(loop_id, runner.next_id(), Cow::Borrowed("<main>"), main_at);
         system.reserve_slot(main_cell.clone());
         *main_cell.l().status.borrow_mut() = Some(main_scope.clone());
         runner.task_spawned(&main_cell);
@@ -853,6 +1115,7 @@ impl Runtime {
             runner.call_instruments(|i| i.after_run());
         }
         drop(ki);
+        drop(dump);
         let system_errors: Vec<Error> = system
             .take_errors()
             .into_iter()
@@ -862,6 +1125,7 @@ impl Runtime {
         root_scope.exit();
         init_task.release();
         let interrupted = runner.interrupted.get();
+        let deadlock = runner.deadlock.borrow_mut().take();
         drop(runner);
         drop(guard);
         let main_result = match outcome {
@@ -878,6 +1142,14 @@ impl Runtime {
             return Err(E::from(
                 e.context(ErrorKind::Internal, "a system task failed"),
             ));
+        }
+        if let Some(tree) = deadlock {
+            drop(main_result);
+            return Err(E::from(Error::build(
+                ErrorKind::Deadlock,
+                None,
+                Some(Box::new(Deadlock { tree })),
+            )));
         }
         if interrupted {
             let err = match main_result {
@@ -921,6 +1193,7 @@ impl Runtime {
 ///     Ok(())
 /// }).unwrap();
 /// ```
+#[track_caller]
 pub fn run<F, T>(main: F) -> Result<T>
 where
     F: Future<Output = Result<T>>,
@@ -1042,12 +1315,14 @@ pub fn current_seed() -> u64 {
 /// trio::sleep(std::time::Duration::from_millis(3)).await?;
 /// # Ok(()) }).unwrap(); // the ticker is cancelled when main returns
 /// ```
+#[track_caller]
 pub fn spawn_system_task<F>(name: impl Into<Cow<'static, str>>, fut: F) -> Result<Task>
 where
     F: Future<Output = Result<()>> + 'static,
 {
+    let at = std::panic::Location::caller();
     let runner = context::runner().ok_or_else(outside_trio)?;
-    let cell = runner.system.spawn(name.into(), Box::pin(fut))?;
+    let cell = runner.system.spawn(name.into(), Box::pin(fut), at)?;
     Ok(Task::from_cell(cell))
 }
 
@@ -1232,6 +1507,7 @@ impl Future for IdleWait {
             return Poll::Ready(Err(e));
         }
         *slot.waker.borrow_mut() = Some(cx.waker().clone());
+        wait::set(cx, RawWait::IDLE);
         Poll::Pending
     }
 }

@@ -41,6 +41,7 @@ use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::mem::ManuallyDrop;
+use std::panic::Location;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable, Waker};
@@ -48,6 +49,7 @@ use std::task::{RawWaker, RawWakerVTable, Waker};
 use super::cancel::ScopeState;
 use super::context;
 use super::nursery::NurseryCore;
+use super::wait::RawWait;
 
 /// The loop-local part of a task cell.
 pub(crate) struct TaskLocal {
@@ -56,7 +58,7 @@ pub(crate) struct TaskLocal {
     /// The task has not finished; wake-ups of a finished task are ignored.
     pub(crate) alive: Cell<bool>,
     /// The task's slot in its nursery (index into the nursery's slabs).
-    pub(crate) key: Cell<usize>,
+    pub(crate) key: Cell<u32>,
     /// The nursery that polls this task: where wake-ups are queued.
     pub(crate) owner: RefCell<Option<Rc<NurseryCore>>>,
     /// The cancel status the task starts from: its nursery's scope.
@@ -64,7 +66,7 @@ pub(crate) struct TaskLocal {
     /// Loop-local wakers of this task alive now (clones made on the loop thread),
     /// counting the task's own life while `pinned`. While it is non-zero, the
     /// cell holds one `Arc` strong count on behalf of all of them.
-    local_wakers: Cell<usize>,
+    local_wakers: Cell<u32>,
     /// The live task holds one `local_wakers` count (taken at the first local
     /// clone, given back by `release`), so a task that parks again and again
     /// never touches the atomic count.
@@ -76,6 +78,9 @@ pub(crate) struct TaskLocal {
     /// `Arc::as_ptr` of the `Arc` the cell lives in (with the provenance needed to
     /// reach its reference counts), set once by `TaskCell::new`.
     this: Cell<*const TaskCell>,
+    /// What the task waits on while blocked (recorded by the primitive it blocks in;
+    /// see `wait.rs`).
+    pub(crate) wait: Cell<RawWait>,
     /// Rarely used links, allocated on first use (most tasks never hold a lock
     /// when they exit): this keeps every task cell small.
     extras: RefCell<Option<Box<TaskExtras>>>,
@@ -154,6 +159,11 @@ pub(crate) struct TaskCell {
     pub(crate) loop_id: u64,
     pub(crate) id: u64,
     pub(crate) name: Cow<'static, str>,
+    /// Where the task was spawned (`#[track_caller]`).
+    pub(crate) spawned_at: Option<&'static Location<'static>>,
+    /// The task's span, entered around each step (feature `tracing`).
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
     local: TaskLocal,
 }
 
@@ -165,8 +175,31 @@ unsafe impl Send for TaskCell {}
 // SAFETY: see the `Send` impl: shared access from other threads never reaches `local`.
 unsafe impl Sync for TaskCell {}
 
+/// The span of a task, named and shaped as tokio's (`runtime.spawn` under the
+/// `tokio::task` target, with `kind`, `task.name`, `task.id` and `loc.*` fields), so
+/// that tools built for tokio — `tokio-console`'s subscriber among them — list
+/// trio's tasks too.
+#[cfg(feature = "tracing")]
+fn task_span(id: u64, name: &str, at: Option<&'static Location<'static>>) -> tracing::Span {
+    tracing::trace_span!(
+        target: "tokio::task",
+        "runtime.spawn",
+        kind = "task",
+        task.name = super::task_tree::display_name(name),
+        task.id = id,
+        loc.file = at.map(|l| l.file()),
+        loc.line = at.map(|l| l.line()),
+        loc.col = at.map(|l| l.column()),
+    )
+}
+
 impl TaskCell {
-    pub(crate) fn new(loop_id: u64, id: u64, name: Cow<'static, str>) -> Arc<TaskCell> {
+    pub(crate) fn new(
+        loop_id: u64,
+        id: u64,
+        name: Cow<'static, str>,
+        spawned_at: Option<&'static Location<'static>>,
+    ) -> Arc<TaskCell> {
         // A plain `Arc::new` and a raw pointer to ourselves rather than a `Weak`
         // (`Arc::new_cyclic`): the weak count's atomic operations were measured at
         // about a tenth of a spawn.
@@ -174,17 +207,21 @@ impl TaskCell {
             thread: context::thread_token(),
             loop_id,
             id,
+            #[cfg(feature = "tracing")]
+            span: task_span(id, &name, spawned_at),
             name,
+            spawned_at,
             local: TaskLocal {
                 scheduled: Cell::new(false),
                 alive: Cell::new(true),
-                key: Cell::new(usize::MAX),
+                key: Cell::new(u32::MAX),
                 owner: RefCell::new(None),
                 status: RefCell::new(None),
                 nurseries: RefCell::new(None),
                 local_wakers: Cell::new(0),
                 pinned: Cell::new(false),
                 extras: RefCell::new(None),
+                wait: Cell::new(RawWait::OTHER),
                 this: Cell::new(std::ptr::null()),
             },
         });
@@ -234,7 +271,7 @@ impl TaskCell {
         context::runnable_inc();
         let owner = l.owner.borrow();
         if let Some(core) = owner.as_ref() {
-            core.push_ready(l.key.get());
+            core.push_ready(l.key.get() as usize);
             context::with_runner(|r| r.task_scheduled(self));
         }
     }
@@ -306,6 +343,22 @@ impl fmt::Debug for TaskCell {
 // A local waker cloned on another thread yields a shared one; dropped or woken on
 // another thread, it is sent back to the loop thread (`entry_queue::forward_local`)
 // to be dropped or woken there — or leaked if that loop has ended.
+/// The loop-local state of the task `waker` wakes, if it is a trio task waker
+/// (not one a combinator wrapped) and we are on that task's loop thread.
+#[inline]
+pub(crate) fn local_of(waker: &Waker) -> Option<&TaskLocal> {
+    let vt = waker.vtable();
+    if !std::ptr::eq(vt, &LOCAL_VTABLE) && !std::ptr::eq(vt, &VTABLE) {
+        return None;
+    }
+    // SAFETY: wakers with these two vtables are made only from pointers to task
+    // cells (`Arc::as_ptr` / `Arc::into_raw`), and a waker keeps its cell alive
+    // while it exists (it owns a count, or, as a `WakerRef`, borrows a live cell);
+    // `waker` is borrowed for the returned lifetime. `local` checks the thread.
+    let cell: &TaskCell = unsafe { &*(waker.data() as *const TaskCell) };
+    cell.local()
+}
+
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_by_ref_raw, drop_raw);
 static LOCAL_VTABLE: RawWakerVTable =
     RawWakerVTable::new(clone_local, wake_local, wake_by_ref_raw, drop_local);

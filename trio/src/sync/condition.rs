@@ -108,7 +108,9 @@ impl Condition {
     pub fn new() -> Condition {
         Condition {
             lock: LockImpl::new(),
-            lot: ParkingLot::new(),
+            lot: crate::core::parking_lot::ParkingLot::of_kind(
+                crate::core::wait::LotKind::Condition,
+            ),
         }
     }
 
@@ -140,7 +142,9 @@ impl Condition {
     pub fn with_lock(lock: &Lock) -> Condition {
         Condition {
             lock: lock.inner.clone(),
-            lot: ParkingLot::new(),
+            lot: crate::core::parking_lot::ParkingLot::of_kind(
+                crate::core::wait::LotKind::Condition,
+            ),
         }
     }
 

@@ -84,7 +84,7 @@ impl Event {
     pub fn new() -> Event {
         Event {
             flag: Cell::new(false),
-            lot: ParkingLot::new(),
+            lot: crate::core::parking_lot::ParkingLot::of_kind(crate::core::wait::LotKind::Event),
         }
     }
 

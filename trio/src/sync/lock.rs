@@ -143,7 +143,9 @@ impl LockImpl {
     pub(super) fn new() -> LockImpl {
         LockImpl {
             state: Rc::new(LockState {
-                lot: ParkingLot::new(),
+                lot: crate::core::parking_lot::ParkingLot::of_kind(
+                    crate::core::wait::LotKind::Lock,
+                ),
                 owner: RefCell::new(None),
                 held: Cell::new(0),
                 next: Cell::new(0),

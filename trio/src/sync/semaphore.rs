@@ -239,7 +239,9 @@ impl Semaphore {
     fn build(initial: usize, max: Option<usize>) -> Semaphore {
         Semaphore {
             state: Rc::new(SemState {
-                lot: ParkingLot::new(),
+                lot: crate::core::parking_lot::ParkingLot::of_kind(
+                    crate::core::wait::LotKind::Semaphore,
+                ),
                 value: Cell::new(initial),
                 max,
             }),

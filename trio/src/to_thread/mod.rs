@@ -702,6 +702,7 @@ impl<T> Future for Wait<T> {
                 // cancellation (it stays recorded for `check_cancelled`).
             }
         }
+        crate::core::wait::set(cx, crate::core::wait::RawWait::THREAD);
         Poll::Pending
     }
 }
