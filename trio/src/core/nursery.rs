@@ -52,6 +52,7 @@ use super::context::{self, PollGuard};
 use super::parking_lot::ParkingLot;
 use super::task::{TaskCell, TaskLocal, WakerRef};
 use super::wait::{self, RawWait};
+use super::watchdog;
 use crate::error::{CancelSource, Error, ErrorKind, Result};
 
 /// At most this many batches run back to back inside one nursery poll before
@@ -425,16 +426,9 @@ impl<'env> NurseryState<'env> {
             l.wait.set(RawWait::OTHER);
             #[cfg(feature = "tracing")]
             let _span = cell.span.enter();
-            let mut poll = || catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
-            let res = match &runner.watchdog {
-                None => poll(),
-                Some(w) => {
-                    let step = w.begin();
-                    let res = poll();
-                    w.end(step, cell);
-                    res
-                }
-            };
+            let res = watchdog::timed(runner.watchdog.as_ref(), cell, || {
+                catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)))
+            });
             let outcome = match res {
                 Ok(Poll::Pending) => None,
                 Ok(Poll::Ready(r)) => Some(Ok(r)),

@@ -48,7 +48,7 @@ use super::nursery::{NurseryCore, NurseryState, Task};
 use super::task::{TaskCell, WakerRef};
 use super::task_tree::{Deadlock, TaskTree};
 use super::wait::{self, RawWait};
-use super::watchdog::{Report, Watchdog};
+use super::watchdog::{self, Report, Watchdog};
 use crate::error::{CancelSource, Error, ErrorKind, Result};
 use crate::time::{Clock, Instant, SystemClock};
 
@@ -271,16 +271,9 @@ impl Runner {
             l.wait.set(RawWait::OTHER);
             #[cfg(feature = "tracing")]
             let _span = cell.span.enter();
-            let mut poll = || catch_unwind(AssertUnwindSafe(|| main.as_mut().poll(&mut cx)));
-            let res = match &self.watchdog {
-                None => poll(),
-                Some(w) => {
-                    let step = w.begin();
-                    let res = poll();
-                    w.end(step, cell);
-                    res
-                }
-            };
+            let res = watchdog::timed(self.watchdog.as_ref(), cell, || {
+                catch_unwind(AssertUnwindSafe(|| main.as_mut().poll(&mut cx)))
+            });
             self.after_task_step(cell);
             match res {
                 Ok(Poll::Pending) => None,

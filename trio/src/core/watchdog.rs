@@ -83,6 +83,22 @@ impl fmt::Display for SlowStep {
 
 pub(crate) type Report = Rc<dyn Fn(&SlowStep)>;
 
+/// Runs one task step (`step`), timed if the watchdog is on. Off, this is a branch
+/// on an `Option` and nothing else (the step is not moved through a closure state
+/// that the hot path would have to carry).
+#[inline(always)]
+pub(crate) fn timed<R>(wd: Option<&Watchdog>, cell: &TaskCell, step: impl FnOnce() -> R) -> R {
+    match wd {
+        None => step(),
+        Some(w) => {
+            let start = w.begin();
+            let r = step();
+            w.end(start, cell);
+            r
+        }
+    }
+}
+
 pub(crate) struct Watchdog {
     threshold: Duration,
     report: Report,
