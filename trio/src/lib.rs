@@ -73,6 +73,9 @@
 //! * Blocking work and the operating system: [`to_thread`], [`from_thread`],
 //!   [`fs`], [`process`] (`run_process`, `open_process`), [`signal`]
 //!   (`open_signal_receiver`).
+//! * Optional features: `tls` (`trio::tls`: TLS streams on rustls), `hyper`
+//!   (`trio::http`: hyper 1.x on trio), `tokio` (`trio::compat::tokio`: futures of
+//!   tokio-only crates, cancellable from trio), `tracing` (a span per task).
 //! * [`lowlevel`]: checkpoints, the parking lot, tasks, tokens, instruments, I/O waits.
 //! * Seeing inside a running program: [`lowlevel::task_tree`] (every task, its
 //!   state, what it waits on, where it was spawned; printable and as JSON),
