@@ -1,0 +1,209 @@
+//! [`SslListener`] (Trio's `trio.SSLListener`): a listener whose connections come
+//! out wrapped in [`SslStream`]s.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+
+use super::SslStream;
+use crate::Result;
+use crate::abc::{AsyncResource, Listener, Stream};
+
+/// A [`Listener`] that wraps every connection of another listener in a server-side
+/// [`SslStream`] (Trio's `SSLListener`).
+///
+/// `accept` does not do the handshake: the first `send_all` or `receive_some` on
+/// the stream does (or call [`SslStream::do_handshake`]), in the connection's own
+/// task, so that one slow client cannot hold up the accept loop.
+///
+/// # Examples
+///
+/// ```
+/// use trio::abc::{Listener, ReceiveStream, SendStream};
+/// use trio::net::SocketListener;
+/// use trio::tls::{ClientConfigBuilder, SslListener, server_config};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let key = rcgen::KeyPair::generate()?;
+/// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
+/// # let server_cfg = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+/// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+/// trio::run(async {
+///     let tcp = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+///     let port = tcp.local_addr()?.port();
+///     let listener = SslListener::new(tcp, server_cfg);
+///     let listener = &listener;
+///     trio::open_nursery(async |n| {
+///         n.start_soon(async move {
+///             let conn = listener.accept().await?;
+///             conn.send_all(b"hello over TLS").await
+///         })?;
+///         let client = trio::tls::open_ssl_over_tcp_stream("127.0.0.1", port, client_cfg).await?;
+///         let mut buf = [0u8; 32];
+///         let n = client.receive_some(&mut buf).await?;
+///         assert_eq!(&buf[..n], b"hello over TLS");
+///         Ok(())
+///     })
+///     .await
+/// })?;
+/// # Ok(()) }
+/// ```
+pub struct SslListener<L> {
+    transport_listener: L,
+    config: Arc<ServerConfig>,
+    https_compatible: bool,
+}
+
+impl<L: fmt::Debug> fmt::Debug for SslListener<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SslListener")
+            .field("transport_listener", &self.transport_listener)
+            .field("https_compatible", &self.https_compatible)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L> SslListener<L> {
+    /// Wraps `transport_listener`; its connections get server-side TLS with
+    /// `config`.
+    ///
+    /// # Examples
+    ///
+    /// See [`SslListener`].
+    pub fn new(transport_listener: L, config: Arc<ServerConfig>) -> SslListener<L> {
+        SslListener {
+            transport_listener,
+            config,
+            https_compatible: false,
+        }
+    }
+
+    /// Makes the accepted streams [`https_compatible`](SslStream::https_compatible)
+    /// (default off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::tls::{SslListener, server_config};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let key = rcgen::KeyPair::generate()?;
+    /// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
+    /// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let listener = SslListener::new(tcp, config).https_compatible(true);
+    /// assert!(listener.is_https_compatible());
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn https_compatible(mut self, on: bool) -> SslListener<L> {
+        self.https_compatible = on;
+        self
+    }
+
+    /// Whether the accepted streams are [`https_compatible`](SslStream::https_compatible).
+    ///
+    /// # Examples
+    ///
+    /// See [`https_compatible`](Self::https_compatible).
+    pub fn is_https_compatible(&self) -> bool {
+        self.https_compatible
+    }
+
+    /// The wrapped listener (Trio's `transport_listener`), for example for its
+    /// address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::tls::{SslListener, server_config};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let key = rcgen::KeyPair::generate()?;
+    /// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
+    /// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let listener = SslListener::new(tcp, config);
+    /// assert_ne!(listener.transport_listener().local_addr()?.port(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn transport_listener(&self) -> &L {
+        &self.transport_listener
+    }
+
+    /// The server configuration of the accepted streams.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::tls::{SslListener, server_config};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let key = rcgen::KeyPair::generate()?;
+    /// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
+    /// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let listener = SslListener::new(tcp, config.clone());
+    /// assert!(std::sync::Arc::ptr_eq(listener.config(), &config));
+    /// # Ok(()) }
+    /// ```
+    pub fn config(&self) -> &Arc<ServerConfig> {
+        &self.config
+    }
+
+    /// Unwraps the transport listener.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::tls::{SslListener, server_config};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let key = rcgen::KeyPair::generate()?;
+    /// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
+    /// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let tcp = SslListener::new(tcp, config).into_inner();
+    /// assert!(tcp.socket().is_listening()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn into_inner(self) -> L {
+        self.transport_listener
+    }
+}
+
+impl<L: Listener> AsyncResource for SslListener<L> {
+    /// Closes the transport listener.
+    ///
+    /// # Errors
+    ///
+    /// Those of the transport listener's `aclose`.
+    ///
+    /// # Cancellation
+    ///
+    /// As the transport listener's `aclose`.
+    async fn aclose(&self) -> Result<()> {
+        self.transport_listener.aclose().await
+    }
+}
+
+impl<L> Listener for SslListener<L>
+where
+    L: Listener,
+    L::Stream: Stream,
+{
+    type Stream = SslStream<L::Stream>;
+
+    /// Accepts the next connection of the transport listener and wraps it in a
+    /// server-side [`SslStream`] (no handshake yet).
+    ///
+    /// # Errors
+    ///
+    /// Those of the transport listener's `accept`; [`ErrorKind::Usage`](crate::ErrorKind::Usage)
+    /// if rustls rejects the configuration.
+    ///
+    /// # Cancellation
+    ///
+    /// As the transport listener's `accept`.
+    async fn accept(&self) -> Result<SslStream<L::Stream>> {
+        let transport = self.transport_listener.accept().await?;
+        Ok(SslStream::server(transport, self.config.clone())?
+            .https_compatible(self.https_compatible))
+    }
+}
