@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::Waker;
 
@@ -41,6 +41,11 @@ pub(crate) struct LoopShared {
     pub(crate) ki_pending: AtomicBool,
     /// Set by the loop when it has seen a Ctrl-C (the watchdog waits for it).
     pub(crate) ki_seen: AtomicBool,
+    /// Live `TrioToken`s: while there are any, another thread may call in, and
+    /// the loop must not declare a deadlock. (Counted apart from the `Arc`'s
+    /// strong count, which other threads also raise for a moment when they
+    /// forward a wake-up — and lowering it wakes nobody.)
+    pub(crate) tokens: AtomicUsize,
 }
 
 static REGISTRY: Mutex<Vec<(u64, Weak<LoopShared>)>> = Mutex::new(Vec::new());
@@ -57,6 +62,7 @@ impl LoopShared {
             waker,
             ki_pending: AtomicBool::new(false),
             ki_seen: AtomicBool::new(false),
+            tokens: AtomicUsize::new(0),
         });
         let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
         reg.retain(|(_, w)| w.strong_count() > 0);
@@ -179,12 +185,16 @@ pub(crate) fn forward_local(loop_id: u64, waker: Waker, wake: bool) {
 /// assert_eq!(rx.recv().unwrap(), std::thread::current().id()); // ran on the loop thread
 /// # Ok(()) }).unwrap();
 /// ```
-#[derive(Clone)]
 pub struct TrioToken {
-    pub(crate) shared: Arc<LoopShared>,
+    shared: Arc<LoopShared>,
 }
 
 impl TrioToken {
+    pub(crate) fn new(shared: Arc<LoopShared>) -> TrioToken {
+        shared.tokens.fetch_add(1, Ordering::AcqRel);
+        TrioToken { shared }
+    }
+
     /// Schedules `f` to run on the loop's thread soon, and wakes the loop (Trio's
     /// `run_sync_soon`). Callbacks run in order, outside any task; a callback that
     /// panics crashes the run with an internal error.
@@ -213,8 +223,15 @@ impl TrioToken {
     }
 }
 
+impl Clone for TrioToken {
+    fn clone(&self) -> TrioToken {
+        TrioToken::new(self.shared.clone())
+    }
+}
+
 impl Drop for TrioToken {
     fn drop(&mut self) {
+        self.shared.tokens.fetch_sub(1, Ordering::AcqRel);
         // A token given back by another thread may be what kept the loop from
         // declaring a deadlock (see `Runner::is_deadlocked`): let it look again.
         // On the loop's own thread the loop is running, and will look anyway.

@@ -92,9 +92,6 @@ pub(crate) struct Runner {
     deadlock_detection: bool,
     /// This run handles Ctrl-C (which can cancel a `sleep_forever`).
     ctrl_c_handled: Cell<bool>,
-    /// Strong counts of the shared part that the run itself holds: more means a
-    /// `TrioToken` is out there, and another thread might call in.
-    shared_baseline: Cell<usize>,
     /// The tree of the deadlock found, if any (the run is then being stopped).
     deadlock: RefCell<Option<TaskTree>>,
     /// The last task found waiting on something outside the loop: checked first
@@ -411,7 +408,7 @@ impl Runner {
         if !self.deadlock_detection
             || self.system.core.has_ready()
             || self.shared.has_pending()
-            || Arc::strong_count(&self.shared) > self.shared_baseline.get()
+            || self.shared.tokens.load(Ordering::Acquire) > 0
             || !self.idle.borrow().is_empty()
         {
             return false;
@@ -1059,7 +1056,6 @@ impl Runtime {
             interrupted: Cell::new(false),
             deadlock_detection: self.deadlock_detection,
             ctrl_c_handled: Cell::new(false),
-            shared_baseline: Cell::new(usize::MAX),
             deadlock: RefCell::new(None),
             external_hint: RefCell::new(None),
             watchdog: self.watchdog.map(|(t, r)| Watchdog::new(t, r)),
@@ -1079,7 +1075,6 @@ impl Runtime {
                 .unwrap_or_else(|e| panic!("cannot catch signal {sig}: {e}"))
         });
         clock.start_clock();
-        runner.shared_baseline.set(Arc::strong_count(&shared));
         runner.ctrl_c_handled.set(ki.is_some());
         if runner.instrumented.get() {
             runner.call_instruments(|i| i.before_run());
@@ -1264,10 +1259,8 @@ pub fn current_root_task() -> Task {
 /// # Ok(()) }).unwrap();
 /// ```
 pub fn current_trio_token() -> TrioToken {
-    context::with_runner(|r| TrioToken {
-        shared: r.shared.clone(),
-    })
-    .expect("current_trio_token called outside trio::run")
+    context::with_runner(|r| TrioToken::new(r.shared.clone()))
+        .expect("current_trio_token called outside trio::run")
 }
 
 /// The scheduling seed of the current run (to replay it with
