@@ -89,6 +89,10 @@ pub static TRIO_DETERMINISTIC: AtomicBool = AtomicBool::new(false);
 pub static TRIO_SCHEDULE_BUDGET: std::sync::atomic::AtomicU32 =
     std::sync::atomic::AtomicU32::new(0);
 
+/// `--trio-loops-unpinned`: run `trio-2loops` without pinning its loops to CPUs
+/// (a diagnostic: what connection locality is worth).
+pub static TRIO_LOOPS_UNPINNED: AtomicBool = AtomicBool::new(false);
+
 /// A trio runtime as the suite builds it.
 pub fn trio_runtime() -> trio::Runtime {
     trio::Runtime::builder()

@@ -1,6 +1,7 @@
 //! The benchmark suite: the workloads of `shared/bench/WORKLOADS.md` on trio,
 //! tokio (current_thread, multi_thread x2) and smol (LocalExecutor, Executor x2),
-//! in one invocation, alternating runtimes per workload.
+//! in one invocation, alternating runtimes per workload; `trio-2loops` runs
+//! `tcp_echo` on two trio loops (`trio::run_loops`), the peer of the x2 flavours.
 //!
 //! ```text
 //! cargo run --release -p trio-bench -- [--runs N] [--only w1,w2] [--runtimes r1,r2]
@@ -35,11 +36,13 @@ const USAGE: &str = "\
 usage: trio-bench [options]
   --runs N                repeat the whole pass N times (default 3); report median and min–max
   --only W1,W2,...        workloads to run (default: all; `idle_task_bytes` is the memory figure)
-  --runtimes R1,R2,...    runtimes (default: trio,trio-ts,tokio-ct,tokio-mt2,smol-local,smol-exec2)
+  --runtimes R1,R2,...    runtimes (default: trio,trio-ts,trio-2loops,tokio-ct,tokio-mt2,
+                          smol-local,smol-exec2)
   --quick                 smoke test: no warm-up, one timed iteration, 100k idle tasks
   --python-results FILE   include python-trio lines (`python-trio <workload> <ops> <ns>`) in the tables
   --trio-deterministic    diagnostic: run trio with FIFO batches (no coin-flip reversal)
   --trio-schedule-budget N  run trio with Builder::schedule_budget(N) (default 0: Trio's rule)
+  --trio-loops-unpinned   diagnostic: run trio-2loops without Loops::pin_to_cpus
 ";
 
 struct Options {
@@ -86,6 +89,9 @@ fn parse_args() -> Result<Options, String> {
             "--quick" => o.quick = true,
             "--trio-deterministic" => {
                 harness::TRIO_DETERMINISTIC.store(true, std::sync::atomic::Ordering::Relaxed)
+            }
+            "--trio-loops-unpinned" => {
+                harness::TRIO_LOOPS_UNPINNED.store(true, std::sync::atomic::Ordering::Relaxed)
             }
             "--trio-schedule-budget" => {
                 let n: u32 = value()?

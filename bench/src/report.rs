@@ -9,9 +9,10 @@ use crate::params::Workload;
 pub const MEMORY: &str = "idle_task_bytes";
 
 /// The runtimes in table order (python-trio comes from `--python-results`).
-pub const COLUMNS: [&str; 7] = [
+pub const COLUMNS: [&str; 8] = [
     "trio",
     "trio-ts",
+    "trio-2loops",
     "tokio-ct",
     "tokio-mt2",
     "smol-local",
@@ -99,8 +100,10 @@ impl Results {
         let mut rows: Vec<(String, &str, &str)> =
             perf.iter().map(|w| (w.to_string(), "trio", *w)).collect();
         for w in &perf {
-            if self.get("trio-ts", w).is_some() {
-                rows.push((format!("{w} (trio-ts)"), "trio-ts", w));
+            for variant in ["trio-ts", "trio-2loops"] {
+                if self.get(variant, w).is_some() {
+                    rows.push((format!("{w} ({variant})"), variant, w));
+                }
             }
         }
         if !peers.is_empty() && columns.contains(&"trio") {

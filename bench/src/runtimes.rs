@@ -12,6 +12,8 @@ pub enum Runtime {
     Trio,
     /// trio with the thread-safe `open_memory_channel` (channel workloads only).
     TrioTs,
+    /// Two trio loops on two threads (`trio::run_loops`; `tcp_echo` only).
+    Trio2Loops,
     TokioCt,
     TokioMt2,
     SmolLocal,
@@ -19,9 +21,10 @@ pub enum Runtime {
 }
 
 impl Runtime {
-    pub const ALL: [Runtime; 6] = [
+    pub const ALL: [Runtime; 7] = [
         Runtime::Trio,
         Runtime::TrioTs,
+        Runtime::Trio2Loops,
         Runtime::TokioCt,
         Runtime::TokioMt2,
         Runtime::SmolLocal,
@@ -32,6 +35,7 @@ impl Runtime {
         match self {
             Runtime::Trio => "trio",
             Runtime::TrioTs => "trio-ts",
+            Runtime::Trio2Loops => "trio-2loops",
             Runtime::TokioCt => "tokio-ct",
             Runtime::TokioMt2 => "tokio-mt2",
             Runtime::SmolLocal => "smol-local",
@@ -48,6 +52,10 @@ impl Runtime {
         match self {
             Runtime::Trio => Some(run_trio(w, plan)),
             Runtime::TrioTs => run_trio_ts(w, plan),
+            Runtime::Trio2Loops => match w {
+                Workload::TcpEcho => Some(trio_tcp::tcp_echo_2loops(plan.meter(w))),
+                _ => None,
+            },
             Runtime::TokioCt => run_tokio(w, plan, false),
             Runtime::TokioMt2 => run_tokio(w, plan, true),
             Runtime::SmolLocal => run_smol_local(w, plan),

@@ -6,13 +6,18 @@
 
 use std::cell::Cell;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use trio::abc::{Listener, ReceiveStream, SendStream};
-use trio::net::{SocketListener, SocketStream, open_tcp_stream};
+use trio::net::{LoopListener, SocketListener, SocketStream, open_tcp_stream};
 use trio::sync::Event;
 use trio::{Result, open_nursery};
 
+use crate::harness::{
+    Meter, Sample, TRIO_DETERMINISTIC, TRIO_LOOPS_UNPINNED, TRIO_SCHEDULE_BUDGET,
+};
 use crate::params::*;
 
 /// Reads exactly `out.len()` bytes. As a Trio program would (`receive_some()`
@@ -129,4 +134,188 @@ pub async fn tcp_echo() -> Result<Duration> {
     drop(listener);
     assert_eq!(rounds.get(), ECHO_CONNS * ECHO_ROUNDS);
     Ok(elapsed.get().expect("timed"))
+}
+
+// ---- tcp_echo on two trio loops ----------------------------------------------------
+
+/// `tcp_echo` on two trio loops (`trio-2loops`): the same 64 connections and
+/// 64 000 round trips, with each loop running half of the clients and serving
+/// the connections the kernel gives it (both loops listen on one port with
+/// `SO_REUSEPORT`, through `trio::net::LoopListener`). The barrier of
+/// WORKLOADS.md spans both loops: loop 0 starts the clock once the 64 clients of
+/// both loops are connected, and stops it when the last client of either loop
+/// has finished. As for the other runtimes, the loops are started once per
+/// measurement; loop 0 drives the iterations and tells loop 1 what to do over
+/// thread-safe channels.
+pub fn tcp_echo_2loops(meter: Meter) -> Sample {
+    let meter = Mutex::new(Some(meter));
+    let (cmd_tx, cmd_rx) = trio::open_memory_channel::<Cmd>(1);
+    let (ack_tx, ack_rx) = trio::open_memory_channel::<Ack>(1);
+    let out = trio::Loops::new(2)
+        .handle_ctrl_c(false)
+        .pin_to_cpus(!TRIO_LOOPS_UNPINNED.load(Ordering::Relaxed))
+        .configure(|_, b| {
+            b.deterministic(TRIO_DETERMINISTIC.load(Ordering::Relaxed))
+                .schedule_budget(TRIO_SCHEDULE_BUDGET.load(Ordering::Relaxed))
+        })
+        .run(async |cx| {
+            if cx.index() == 1 {
+                loop {
+                    match cmd_rx.receive().await? {
+                        Cmd::Iter(listener) => {
+                            half(
+                                1,
+                                &listener,
+                                async || {
+                                    ack_tx.send(Ack::Ready).await?;
+                                    expect(cmd_rx.receive().await?, Cmd::Go);
+                                    Ok(())
+                                },
+                                async || {
+                                    ack_tx.send(Ack::Done).await?;
+                                    expect(cmd_rx.receive().await?, Cmd::Stop);
+                                    Ok(())
+                                },
+                            )
+                            .await?
+                        }
+                        Cmd::Exit => return Ok(None),
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            }
+            let mut meter = meter.lock().unwrap().take().expect("loop 0 runs once");
+            loop {
+                let listener = Arc::new(LoopListener::reuse_port(
+                    "127.0.0.1:0".parse().expect("an address"),
+                    2,
+                )?);
+                cmd_tx.send(Cmd::Iter(listener.clone())).await?;
+                let t0 = Cell::new(None);
+                let elapsed = Cell::new(None);
+                half(
+                    0,
+                    &listener,
+                    async || {
+                        expect(ack_rx.receive().await?, Ack::Ready);
+                        t0.set(Some(Instant::now()));
+                        cmd_tx.send(Cmd::Go).await?;
+                        Ok(())
+                    },
+                    async || {
+                        expect(ack_rx.receive().await?, Ack::Done);
+                        elapsed.set(Some(t0.get().expect("started").elapsed()));
+                        cmd_tx.send(Cmd::Stop).await?;
+                        Ok(())
+                    },
+                )
+                .await?;
+                if !meter.record(elapsed.get().expect("timed")) {
+                    cmd_tx.send(Cmd::Exit).await?;
+                    return Ok(Some(meter.sample()));
+                }
+            }
+        })
+        .expect("the trio loops failed");
+    out[0].expect("loop 0 measures")
+}
+
+/// Loop 0 to loop 1.
+#[derive(Debug)]
+enum Cmd {
+    /// Serve this listener and run your clients.
+    Iter(Arc<LoopListener>),
+    /// Every client of both loops is connected: go.
+    Go,
+    /// Every client of both loops has finished: stop serving.
+    Stop,
+    /// The measurement is over.
+    Exit,
+}
+
+impl PartialEq for Cmd {
+    fn eq(&self, other: &Cmd) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+/// Loop 1 to loop 0.
+#[derive(Debug, PartialEq)]
+enum Ack {
+    /// Loop 1's clients are connected.
+    Ready,
+    /// Loop 1's clients have finished.
+    Done,
+}
+
+fn expect<T: PartialEq + std::fmt::Debug>(got: T, want: T) {
+    assert_eq!(got, want, "the loops lost step");
+}
+
+/// A countdown: `done` is set when `left` reaches zero.
+struct Countdown {
+    left: Cell<usize>,
+    done: Event,
+}
+
+impl Countdown {
+    fn new(n: usize) -> Countdown {
+        Countdown {
+            left: Cell::new(n),
+            done: Event::new(),
+        }
+    }
+
+    fn arrive(&self) {
+        self.left.set(self.left.get() - 1);
+        if self.left.get() == 0 {
+            self.done.set();
+        }
+    }
+}
+
+/// One loop's half of an iteration: serve loop `k`'s share of the connections,
+/// connect half of the clients, `start` (the cross-loop barrier) once they are
+/// connected, release them, and `end` once they have finished.
+async fn half(
+    k: usize,
+    listener: &LoopListener,
+    start: impl AsyncFnOnce() -> Result<()>,
+    end: impl AsyncFnOnce() -> Result<()>,
+) -> Result<()> {
+    const CLIENTS: usize = ECHO_CONNS / 2;
+    let addr = listener.local_addr();
+    let connected = Countdown::new(CLIENTS);
+    let finished = Countdown::new(CLIENTS);
+    let go = Event::new();
+    let (connected, finished, go) = (&connected, &finished, &go);
+    open_nursery(async |n| {
+        n.start_soon(listener.serve(k, echo_handler))?;
+        for j in 0..CLIENTS {
+            let id = k * CLIENTS + j;
+            n.start_soon(async move {
+                let s = open_tcp_stream("127.0.0.1", addr.port()).await?; // not timed
+                connected.arrive();
+                go.wait().await?;
+                let mut buf = [0u8; ECHO_MSG];
+                for round in 0..ECHO_ROUNDS {
+                    let msg = echo_message(id, round);
+                    s.send_all(&msg).await?;
+                    read_exact(&s, &mut buf).await?;
+                    assert_eq!(buf, msg);
+                }
+                drop(s);
+                finished.arrive();
+                Ok(())
+            })?;
+        }
+        connected.done.wait().await?;
+        start().await?;
+        go.set();
+        finished.done.wait().await?;
+        end().await?;
+        n.cancel_scope().cancel(); // the servers of both loops have nothing left to do
+        Ok(())
+    })
+    .await
 }

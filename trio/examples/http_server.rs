@@ -8,7 +8,8 @@
 //! knowledge), on 127.0.0.1:PORT (default 8080; 0 picks a free port), until
 //! Ctrl-C or, with `--duration-secs N`, for N seconds (for CI and benchmarks). Load it with, for
 //! example, `wrk -t2 -c64 -d10s http://127.0.0.1:8080/`; `bench/examples/http_server_tokio.rs`
-//! is the same server on tokio, for comparison.
+//! is the same server on tokio, for comparison, and `http_server_loops.rs` the same
+//! server on every core.
 //!
 //! The server is `trio::http::serve`, started in a nursery with `nursery.start`
 //! (which reports the listener once it accepts connections). When the duration

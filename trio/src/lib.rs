@@ -58,6 +58,11 @@
 //! ## Map
 //!
 //! * Entering trio: [`run`], [`Runtime`], [`Builder`], `#[trio::main]`, `#[trio::test]`.
+//! * Every core: [`run_loops`] / [`Loops`] run one loop per core, shared-nothing,
+//!   each with a [`LoopContext`] (its index, the other loops' tokens,
+//!   [`LoopContext::run_on`]); [`net::LoopListener`] spreads a server's
+//!   connections over the loops ([`loops`]: when to use one loop, several, or
+//!   `to_thread`).
 //! * Tasks: [`open_nursery`], [`Nursery`] (`start_soon`, `start`, `spawn`),
 //!   [`TaskStatus`], [`TaskHandle`].
 //! * Cancellation and time: [`CancelScope`], [`move_on_after`], [`move_on_at`],
@@ -91,7 +96,8 @@
 //!
 //! ## Design
 //!
-//! One run loop per thread; futures need not be `Send`. Children are polled inside
+//! One run loop per thread; futures need not be `Send`; several cores are used by
+//! several loops ([`loops`]), never by moving a task between threads. Children are polled inside
 //! their nursery's future, which is what makes borrowing sound (see the
 //! `core::nursery` essay). Every blocking operation is a checkpoint. As in Trio, the
 //! scheduler runs each batch of runnable tasks in wake-up order or reversed, on a
@@ -102,6 +108,7 @@
 #![warn(missing_debug_implementations)]
 
 pub mod abc;
+mod affinity;
 pub mod channel;
 #[cfg(feature = "tokio")]
 pub mod compat;
@@ -112,6 +119,7 @@ pub mod from_thread;
 pub mod fs;
 #[cfg(feature = "hyper")]
 pub mod http;
+pub mod loops;
 pub mod lowlevel;
 pub mod net;
 pub mod process;
@@ -141,6 +149,7 @@ pub use crate::core::runner::{Builder, Runtime, run};
 pub use crate::error::{
     CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, Result, TooSlow,
 };
+pub use crate::loops::{LoopContext, Loops, run_loops};
 pub use crate::stapled::StapledStream;
 pub use crate::time::{Clock, Instant, SystemClock};
 

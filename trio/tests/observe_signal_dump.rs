@@ -51,10 +51,8 @@ fn sigusr1_prints_the_tree_on_stderr() {
         }
     }
     // SAFETY: plain kill(2) on our own child's pid.
-    assert_eq!(
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGUSR1) },
-        0
-    );
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGUSR1) };
+    assert_eq!(rc, 0);
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut dump = Vec::new();
     for line in err.by_ref() {

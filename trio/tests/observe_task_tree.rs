@@ -114,8 +114,11 @@ fn each_primitive_says_what_it_waits_on() {
                 use std::os::fd::AsRawFd;
                 trio::lowlevel::wait_readable(a.as_raw_fd()).await
             })?;
-            n.start_soon_named("thread", async {
-                trio::to_thread::run_sync(|| std::thread::sleep(Duration::from_millis(300))).await
+            let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+            n.start_soon_named("thread", async move {
+                // The worker waits until the test has looked at the tree.
+                let _ = trio::to_thread::run_sync(move || release_rx.recv()).await?;
+                Ok(())
             })?;
             let h = n.spawn_named("joined", trio::sleep_forever())?;
             n.start_soon_named("joiner", async move {
@@ -161,6 +164,7 @@ fn each_primitive_says_what_it_waits_on() {
                 );
             }
             assert_eq!(on("thread"), BlockedOn::Thread);
+            release_tx.send(()).unwrap();
             // Two waits on the same lock report the same id; different locks differ.
             let BlockedOn::Sync { id: lock_id, .. } = on("lock") else {
                 unreachable!()

@@ -41,11 +41,11 @@ pub(crate) struct LoopShared {
     pub(crate) ki_pending: AtomicBool,
     /// Set by the loop when it has seen a Ctrl-C (the watchdog waits for it).
     pub(crate) ki_seen: AtomicBool,
-    /// Live `TrioToken`s: while there are any, another thread may call in, and
-    /// the loop must not declare a deadlock. (Counted apart from the `Arc`'s
-    /// strong count, which other threads also raise for a moment when they
-    /// forward a wake-up — and lowering it wakes nobody.)
-    pub(crate) tokens: AtomicUsize,
+    /// [`TrioToken`]s alive: while there is one, another thread may call in, so
+    /// the loop does not declare a deadlock. Counted apart from the `Arc`'s strong
+    /// count, which other threads also raise for a moment (to forward a wake-up)
+    /// and lower without waking the loop.
+    tokens: AtomicUsize,
 }
 
 static REGISTRY: Mutex<Vec<(u64, Weak<LoopShared>)>> = Mutex::new(Vec::new());
@@ -109,6 +109,11 @@ impl LoopShared {
             .unwrap_or_else(|e| e.into_inner())
             .jobs
             .len()
+    }
+
+    /// True while a [`TrioToken`] of this loop exists.
+    pub(crate) fn tokens_out(&self) -> bool {
+        self.tokens.load(Ordering::Acquire) > 0
     }
 
     /// Refuses new jobs; returns those still queued.
@@ -190,9 +195,15 @@ pub struct TrioToken {
 }
 
 impl TrioToken {
+    /// A new token of `shared`'s loop (counted: see `LoopShared::tokens`).
     pub(crate) fn new(shared: Arc<LoopShared>) -> TrioToken {
-        shared.tokens.fetch_add(1, Ordering::AcqRel);
+        shared.tokens.fetch_add(1, Ordering::Relaxed);
         TrioToken { shared }
+    }
+
+    /// The loop's shared part.
+    pub(crate) fn shared(&self) -> &Arc<LoopShared> {
+        &self.shared
     }
 
     /// Schedules `f` to run on the loop's thread soon, and wakes the loop (Trio's
@@ -224,17 +235,18 @@ impl TrioToken {
 }
 
 impl Clone for TrioToken {
-    fn clone(&self) -> TrioToken {
+    fn clone(&self) -> Self {
         TrioToken::new(self.shared.clone())
     }
 }
 
 impl Drop for TrioToken {
     fn drop(&mut self) {
-        self.shared.tokens.fetch_sub(1, Ordering::AcqRel);
         // A token given back by another thread may be what kept the loop from
-        // declaring a deadlock (see `Runner::is_deadlocked`): let it look again.
-        // On the loop's own thread the loop is running, and will look anyway.
+        // declaring a deadlock (see `Runner::is_deadlocked`): let it look again —
+        // after the count went down, so that the loop cannot miss it. On the
+        // loop's own thread the loop is running, and will look anyway.
+        self.shared.tokens.fetch_sub(1, Ordering::Release);
         if super::context::current_loop_id() != self.shared.loop_id {
             self.shared.wake_loop();
         }

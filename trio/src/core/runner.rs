@@ -408,7 +408,7 @@ impl Runner {
         if !self.deadlock_detection
             || self.system.core.has_ready()
             || self.shared.has_pending()
-            || self.shared.tokens.load(Ordering::Acquire) > 0
+            || self.shared.tokens_out()
             || !self.idle.borrow().is_empty()
         {
             return false;
@@ -557,6 +557,7 @@ pub struct Builder {
     no_deadlock_detection: bool,
     watchdog: Option<(Duration, Report)>,
     dump_signal: Option<i32>,
+    cancelled_from_outside: bool,
 }
 
 impl fmt::Debug for Builder {
@@ -827,6 +828,16 @@ impl Builder {
         self
     }
 
+    /// Something outside the run may cancel its main task (crate-private, for
+    /// `trio::loops`: the supervisor of several loops does, on Ctrl-C or when a
+    /// sibling loop fails). The run then counts `sleep_forever` — the idiom for
+    /// "wait until cancelled" — as a wait that can end, as a run that handles
+    /// Ctrl-C itself does, so deadlock detection does not stop it.
+    pub(crate) fn cancelled_from_outside(mut self, yes: bool) -> Builder {
+        self.cancelled_from_outside = yes;
+        self
+    }
+
     /// Whether the run handles Ctrl-C (default: yes, if no other run does already).
     ///
     /// With `false`, the run leaves SIGINT alone: Ctrl-C does whatever the process
@@ -870,6 +881,7 @@ impl Builder {
             deadlock_detection: !self.no_deadlock_detection,
             watchdog: self.watchdog,
             dump_signal: self.dump_signal,
+            cancelled_from_outside: self.cancelled_from_outside,
         }
     }
 }
@@ -895,6 +907,7 @@ pub struct Runtime {
     deadlock_detection: bool,
     watchdog: Option<(Duration, Report)>,
     dump_signal: Option<i32>,
+    cancelled_from_outside: bool,
 }
 
 impl fmt::Debug for Runtime {
@@ -1075,7 +1088,9 @@ impl Runtime {
                 .unwrap_or_else(|e| panic!("cannot catch signal {sig}: {e}"))
         });
         clock.start_clock();
-        runner.ctrl_c_handled.set(ki.is_some());
+        runner
+            .ctrl_c_handled
+            .set(ki.is_some() || self.cancelled_from_outside);
         if runner.instrumented.get() {
             runner.call_instruments(|i| i.before_run());
         }
@@ -1261,6 +1276,13 @@ pub fn current_root_task() -> Task {
 pub fn current_trio_token() -> TrioToken {
     context::with_runner(|r| TrioToken::new(r.shared.clone()))
         .expect("current_trio_token called outside trio::run")
+}
+
+/// Cancels the main task's scope of the run on this thread, as Ctrl-C does (with
+/// `source`); false outside trio. Crate-private, for `trio::loops`: a failing loop
+/// (or a Ctrl-C) stops the other loops, by queueing a call to this on each of them.
+pub(crate) fn cancel_current_main(source: CancelSource) -> bool {
+    context::with_runner(|r| r.main_scope.cancel(source, None)).is_some()
 }
 
 /// The scheduling seed of the current run (to replay it with

@@ -603,6 +603,7 @@ pub fn serve<'a, S>(service: S, bind: impl Into<Bind>) -> ServeHttp<'a, S> {
         bind: Some(bind.into()),
         host: None,
         backlog: None,
+        reuse_port: false,
         http: Http::new(),
         task_status: None,
         on_error: None,
@@ -639,6 +640,7 @@ pub struct ServeHttp<'a, S> {
     bind: Option<Bind>,
     host: Option<&'a str>,
     backlog: Option<u32>,
+    reuse_port: bool,
     http: Http,
     task_status: Option<TaskStatus<Vec<Rc<SocketListener>>>>,
     on_error: Option<ErrorHook<'a>>,
@@ -680,6 +682,32 @@ impl<'a, S> ServeHttp<'a, S> {
     /// See [`ServeHttp`].
     pub fn backlog(mut self, backlog: u32) -> Self {
         self.backlog = Some(backlog);
+        self
+    }
+
+    /// Sets `SO_REUSEPORT` (for a port; see [`TcpListen::reuse_port`]): each loop
+    /// of a [`run_loops`](crate::run_loops) can serve the same port. For port 0,
+    /// bind the loops' listeners at once with
+    /// [`LoopListener`](crate::net::LoopListener) and pass each loop its
+    /// listener instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http_body_util::Empty;
+    /// use hyper::body::{Bytes, Incoming};
+    /// use hyper::{Request, Response};
+    /// # trio::run(async {
+    /// let service = trio::http::service_fn(async |_req: Request<Incoming>| {
+    ///     Ok::<_, trio::Error>(Response::new(Empty::<Bytes>::new()))
+    /// });
+    /// let server = trio::http::serve(&service, 0).host("127.0.0.1").reuse_port(true);
+    /// assert!(trio::move_on_after(Duration::from_millis(1), server).await?.is_none());
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn reuse_port(mut self, yes: bool) -> Self {
+        self.reuse_port = yes;
         self
     }
 
@@ -732,7 +760,7 @@ where
         let running = this.running.get_or_insert_with(|| {
             let service = this.service.take().expect("a server is started once");
             let bind = this.bind.take().expect("a server is started once");
-            let (host, backlog) = (this.host, this.backlog);
+            let (host, backlog, reuse_port) = (this.host, this.backlog, this.reuse_port);
             let http = this.http.clone();
             let on_error = this.on_error.take();
             let task_status = this.task_status.take();
@@ -747,7 +775,7 @@ where
                         if let Some(b) = backlog {
                             listen = listen.backlog(b);
                         }
-                        listen.open().await?
+                        listen.reuse_port(reuse_port).open().await?
                     }
                 };
                 let (service, http, on_error) = (&service, &http, &on_error);

@@ -10,6 +10,9 @@
 //! * Listening and serving: [`open_tcp_listeners`] / [`TcpListen`],
 //!   [`SocketListener::bind`], [`open_unix_listener`], [`serve_listeners`],
 //!   [`serve_tcp`].
+//! * Serving on every loop of a [`run_loops`](crate::run_loops): [`LoopListener`]
+//!   (`SO_REUSEPORT`, or one loop accepting and handing connections to the others),
+//!   [`TcpListen::reuse_port`], [`ServeTcp::reuse_port`].
 //! * Datagrams: [`UdpSocket`].
 //! * The socket layer underneath, resolution, and the hooks for fake networks in
 //!   tests: [`socket`].
@@ -44,6 +47,7 @@
 
 pub mod socket;
 
+mod loops;
 mod serve;
 mod socket_stream;
 mod tcp_connect;
@@ -51,6 +55,7 @@ mod tcp_listeners;
 mod udp;
 mod unix;
 
+pub use loops::LoopListener;
 pub use serve::{ServeListeners, ServeTcp, serve_listeners, serve_tcp};
 pub use socket_stream::{SocketListener, SocketStream};
 pub use tcp_connect::{DEFAULT_HAPPY_EYEBALLS_DELAY, TcpConnect, open_tcp_stream};

@@ -269,19 +269,8 @@ where
                 }
             }
             Err(e) => {
-                let capacity = socket::os_error(&e)
-                    .and_then(|n| ACCEPT_CAPACITY_ERRNOS.iter().find(|(c, _)| *c == n));
-                match capacity {
-                    Some((_, name)) => {
-                        eprintln!(
-                            "trio::net::serve_listeners: accept returned {name} ({e}); retrying in {} ms",
-                            SLEEP_TIME.as_millis()
-                        );
-                        if let Err(e) = crate::sleep(SLEEP_TIME).await {
-                            break e;
-                        }
-                    }
-                    None => break e,
+                if let Err(e) = back_off_if_overloaded(e, "serve_listeners").await {
+                    break e;
                 }
             }
         }
@@ -292,6 +281,24 @@ where
             Err(Error::group(vec![err, close_err]).expect("two errors"))
         }
         _ => Err(err),
+    }
+}
+
+/// After an `accept` error: if it means the system is overloaded (`EMFILE`, ...),
+/// logs it, waits [`SLEEP_TIME`] and returns `Ok` (accept again); any other error
+/// is returned.
+pub(crate) async fn back_off_if_overloaded(e: Error, who: &str) -> Result<()> {
+    let capacity =
+        socket::os_error(&e).and_then(|n| ACCEPT_CAPACITY_ERRNOS.iter().find(|(c, _)| *c == n));
+    match capacity {
+        Some((_, name)) => {
+            eprintln!(
+                "trio::net::{who}: accept returned {name} ({e}); retrying in {} ms",
+                SLEEP_TIME.as_millis()
+            );
+            crate::sleep(SLEEP_TIME).await
+        }
+        None => Err(e),
     }
 }
 
@@ -404,6 +411,37 @@ impl<'a, 'n, 'h, H> ServeTcp<'a, 'n, 'h, H> {
     /// See [`ServeTcp`].
     pub fn backlog(mut self, backlog: u32) -> Self {
         self.listen = self.listen.backlog(backlog);
+        self
+    }
+
+    /// Sets `SO_REUSEPORT` on the listeners (see [`TcpListen::reuse_port`]): every
+    /// loop of a [`run_loops`](crate::run_loops) can then serve the same port, and
+    /// the kernel spreads the connections among them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::net::{SocketStream, serve_tcp};
+    /// # trio::run(async {
+    /// let handler = async |_s: SocketStream| Ok(());
+    /// trio::open_nursery(async |n| {
+    ///     // Two servers on one port (in a real program: one per loop).
+    ///     let first = n
+    ///         .start(async |st| serve_tcp(handler, 0).host("127.0.0.1").reuse_port(true).task_status(st).await)
+    ///         .await?;
+    ///     let port = first[0].local_addr()?.port();
+    ///     let second = n
+    ///         .start(async move |st| serve_tcp(handler, port).host("127.0.0.1").reuse_port(true).task_status(st).await)
+    ///         .await?;
+    ///     assert_eq!(second[0].local_addr()?.port(), port);
+    ///     n.cancel_scope().cancel();
+    ///     Ok(())
+    /// })
+    /// .await
+    /// # }).unwrap();
+    /// ```
+    pub fn reuse_port(mut self, yes: bool) -> Self {
+        self.listen = self.listen.reuse_port(yes);
         self
     }
 

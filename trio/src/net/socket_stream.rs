@@ -504,7 +504,7 @@ impl SocketListener {
     /// ```
     pub fn bind(addr: SocketAddr) -> Result<SocketListener> {
         let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-        crate::net::tcp_listeners::prepare_listener(&sock, addr, None)?;
+        crate::net::tcp_listeners::prepare_listener(&sock, addr, None, false)?;
         SocketListener::from_socket(sock)
     }
 
@@ -567,9 +567,17 @@ impl Listener for SocketListener {
     /// exhaustion (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) is returned, not
     /// handled: [`serve_listeners`](crate::net::serve_listeners) handles it.
     async fn accept(&self) -> Result<SocketStream> {
+        SocketStream::from_socket(self.accept_socket().await?)
+    }
+}
+
+impl SocketListener {
+    /// [`accept`](Listener::accept) without the stream: the connected socket, for
+    /// a connection that another loop will serve (`net::LoopListener::handoff`).
+    pub(crate) async fn accept_socket(&self) -> Result<Socket> {
         loop {
             match self.socket.accept().await {
-                Ok((sock, _)) => return SocketStream::from_socket(sock),
+                Ok((sock, _)) => return Ok(sock),
                 Err(e) => match socket::os_error(&e) {
                     Some(libc::EBADF) => {
                         return Err(Error::new(

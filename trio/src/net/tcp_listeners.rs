@@ -18,20 +18,26 @@ use crate::{Error, ErrorKind, Result};
 
 /// The `listen(2)` backlog for a requested one (`None`: as large as the system
 /// allows).
-fn compute_backlog(backlog: Option<u32>) -> i32 {
+pub(crate) fn compute_backlog(backlog: Option<u32>) -> i32 {
     backlog.map_or(0xFFFF, |b| b.min(0xFFFF) as i32)
 }
 
 /// `SO_REUSEADDR`, `IPV6_V6ONLY` for IPv6, bind, listen: what every trio TCP
-/// listener gets.
+/// listener gets (and `SO_REUSEPORT` when asked).
 pub(crate) fn prepare_listener(
     sock: &Socket,
     addr: SocketAddr,
     backlog: Option<u32>,
+    reuse_port: bool,
 ) -> Result<()> {
     // So that a restarted server can bind while old connections sit in TIME_WAIT
     // (Trio #39); it does not allow two live listeners on one port.
     sock.set_option(libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    if reuse_port {
+        // Several live listeners on one port (one per loop): the kernel spreads
+        // incoming connections among them.
+        sock.set_option(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    }
     if addr.is_ipv6() {
         // One listener per family: the IPv6 one must not also take IPv4.
         sock.set_option(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
@@ -91,6 +97,7 @@ pub struct TcpListen<'a> {
     port: u16,
     host: Option<&'a str>,
     backlog: Option<u32>,
+    reuse_port: bool,
 }
 
 impl<'a> TcpListen<'a> {
@@ -109,6 +116,7 @@ impl<'a> TcpListen<'a> {
             port,
             host: None,
             backlog: None,
+            reuse_port: false,
         }
     }
 
@@ -130,6 +138,33 @@ impl<'a> TcpListen<'a> {
     /// See [`TcpListen`].
     pub fn backlog(mut self, backlog: u32) -> TcpListen<'a> {
         self.backlog = Some(backlog);
+        self
+    }
+
+    /// Sets `SO_REUSEPORT` (default: off), so that several listeners — one per
+    /// trio loop ([`run_loops`](crate::run_loops)), or one per process — can listen
+    /// on the same port at once, each getting a share of the incoming connections
+    /// (the kernel spreads them by a hash of the addresses). Every listener on the
+    /// port must set it. Use a fixed port: with port 0, each listener gets a
+    /// different one (see [`LoopListener`](crate::net::LoopListener), which binds
+    /// them all at once).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::net::TcpListen;
+    /// # trio::run(async {
+    /// let a = TcpListen::new(0).host("127.0.0.1").reuse_port(true).open().await?;
+    /// let port = a[0].local_addr()?.port();
+    /// // A second live listener on the same port:
+    /// let b = TcpListen::new(port).host("127.0.0.1").reuse_port(true).open().await?;
+    /// assert_eq!(b[0].local_addr()?.port(), port);
+    /// // Without the option, the port is taken:
+    /// assert!(TcpListen::new(port).host("127.0.0.1").open().await.is_err());
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn reuse_port(mut self, yes: bool) -> TcpListen<'a> {
+        self.reuse_port = yes;
         self
     }
 
@@ -168,7 +203,7 @@ impl<'a> TcpListen<'a> {
                 }
                 Err(e) => return Err(e),
             };
-            prepare_listener(&sock, ai.addr, self.backlog)?;
+            prepare_listener(&sock, ai.addr, self.backlog, self.reuse_port)?;
             listeners.push(SocketListener::from_socket(sock)?);
         }
         if listeners.is_empty() {
