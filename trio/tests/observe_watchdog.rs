@@ -1,5 +1,5 @@
-//! The loop watchdog: a step that blocks the loop (here a `std::thread::sleep`, the
-//! classic mistake) is reported with the task's name and spawn location — once, as
+//! The loop watchdog: a step that blocks the loop (here a busy loop standing in for
+//! a blocking sleep or a synchronous call, the classic mistake) is reported with the task's name and spawn location — once, as
 //! itself, not again as each of its ancestors.
 
 use std::cell::RefCell;
@@ -8,6 +8,14 @@ use std::time::Duration;
 
 use trio::Runtime;
 use trio::lowlevel::SlowStep;
+
+/// Holds the loop thread for `d` without a checkpoint, as a blocking call would.
+fn block_the_loop(d: Duration) {
+    let until = std::time::Instant::now() + d;
+    while std::time::Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
 
 fn watched(threshold: Duration) -> (Runtime, Rc<RefCell<Vec<SlowStep>>>) {
     let seen = Rc::new(RefCell::new(Vec::new()));
@@ -37,7 +45,7 @@ fn a_blocking_sleep_is_reported_with_name_and_spawn_location() {
             n.start_soon_named("blocker", async {
                 trio::lowlevel::checkpoint().await?;
                 // Blocks the whole loop: what the watchdog is for.
-                std::thread::sleep(Duration::from_millis(120));
+                block_the_loop(Duration::from_millis(120));
                 trio::lowlevel::checkpoint().await
             })?;
             Ok(())
@@ -65,7 +73,7 @@ fn a_blocking_sleep_is_reported_with_name_and_spawn_location() {
 fn the_main_task_is_watched_too() {
     let (rt, seen) = watched(Duration::from_millis(20));
     rt.run(async {
-        std::thread::sleep(Duration::from_millis(40));
+        block_the_loop(Duration::from_millis(40));
         trio::lowlevel::checkpoint().await
     })
     .unwrap();
