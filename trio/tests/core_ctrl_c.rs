@@ -7,18 +7,15 @@
 //! this test binary re-executed with `TRIO_KI_SCENARIO` set, running the
 //! `ki_scenario_child` test. The parent synchronises on lines the child prints.
 
-use std::io::{BufRead, BufReader, Write};
+mod child_support;
+
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
-use trio::{CancelScope, ErrorKind};
+use child_support::{say, self_command, spawn_lines, wait_for};
 
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").unwrap();
-    out.flush().unwrap();
-}
+use trio::{CancelScope, ErrorKind};
 
 /// The child side: runs one scenario and exits.
 #[test]
@@ -80,40 +77,15 @@ fn ki_scenario_child() {
 }
 
 fn spawn(scenario: &str) -> (Child, impl Iterator<Item = String>) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "ki_scenario_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("TRIO_KI_SCENARIO", scenario)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(|l| l.unwrap());
-    (child, lines)
-}
-
-fn wait_for(lines: &mut impl Iterator<Item = String>, want: &str) -> Vec<String> {
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        // libtest prints "test ki_scenario_child ... " without a newline first.
-        let done = line.ends_with(want);
-        seen.push(line);
-        if done {
-            return seen;
-        }
-    }
-    panic!("child exited before printing {want:?}; it printed {seen:?}");
+    spawn_lines(self_command(
+        "ki_scenario_child",
+        "TRIO_KI_SCENARIO",
+        scenario,
+    ))
 }
 
 fn sigint(child: &Child) {
-    // SAFETY: plain kill(2) on our own child's pid.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    assert_eq!(rc, 0);
+    child_support::signal(child, libc::SIGINT);
 }
 
 #[test]

@@ -5,16 +5,18 @@
 //! channels; deadlock detection per loop; Ctrl-C cancels every loop (in a child
 //! process, as in `core_ctrl_c.rs`).
 
+mod child_support;
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::rc::Rc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use child_support::{say, self_command, spawn_lines, wait_for};
 use trio::{CancelScope, CancelSource, Error, ErrorKind, LoopContext, Loops};
 
 fn boom(msg: &str) -> Error {
@@ -438,13 +440,6 @@ fn a_loop_deadlocks_once_no_other_loop_can_reach_it() {
 
 // ---- Ctrl-C -------------------------------------------------------------------------
 
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").unwrap();
-    out.flush().unwrap();
-}
-
-/// The child side: runs one scenario and exits.
 #[test]
 fn loops_ki_scenario_child() {
     let Ok(scenario) = std::env::var("TRIO_LOOPS_KI_SCENARIO") else {
@@ -491,40 +486,15 @@ fn loops_ki_scenario_child() {
 }
 
 fn spawn(scenario: &str) -> (Child, impl Iterator<Item = String>) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "loops_ki_scenario_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("TRIO_LOOPS_KI_SCENARIO", scenario)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(|l| l.unwrap());
-    (child, lines)
-}
-
-fn wait_for(lines: &mut impl Iterator<Item = String>, want: &str) {
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        // libtest prints "test loops_ki_scenario_child ... " without a newline first.
-        let done = line.ends_with(want);
-        seen.push(line);
-        if done {
-            return;
-        }
-    }
-    panic!("child exited before printing {want:?}; it printed {seen:?}");
+    spawn_lines(self_command(
+        "loops_ki_scenario_child",
+        "TRIO_LOOPS_KI_SCENARIO",
+        scenario,
+    ))
 }
 
 fn sigint(child: &Child) {
-    // SAFETY: plain kill(2) on our own child's pid.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    assert_eq!(rc, 0);
+    child_support::signal(child, libc::SIGINT);
 }
 
 #[test]

@@ -2,8 +2,12 @@
 //! running program on stderr. The signal goes to the whole process, so the program
 //! is this test binary re-executed as a child (as in `core_ctrl_c.rs`).
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+mod child_support;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use child_support::{say, self_command, spawn_lines, wait_for};
 
 #[test]
 fn dump_child() {
@@ -23,8 +27,7 @@ fn dump_child() {
                     trio::lowlevel::wait_readable(0).await
                 })?;
                 trio::testing::wait_all_tasks_blocked().await?;
-                println!("ready");
-                std::io::stdout().flush().unwrap();
+                say("ready");
                 Ok(())
             })
             .await
@@ -35,24 +38,11 @@ fn dump_child() {
 
 #[test]
 fn sigusr1_prints_the_tree_on_stderr() {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "dump_child", "--nocapture", "--test-threads=1"])
-        .env("TRIO_DUMP_CHILD", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        let line = out.next().expect("child exited early").unwrap();
-        if line.ends_with("ready") {
-            break;
-        }
-    }
-    // SAFETY: plain kill(2) on our own child's pid.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGUSR1) };
-    assert_eq!(rc, 0);
+    let mut cmd = self_command("dump_child", "TRIO_DUMP_CHILD", "1");
+    cmd.stdin(Stdio::piped()).stderr(Stdio::piped());
+    let (mut child, mut out) = spawn_lines(cmd);
+    wait_for(&mut out, "ready");
+    child_support::signal(&child, libc::SIGUSR1);
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut dump = Vec::new();
     for line in err.by_ref() {
