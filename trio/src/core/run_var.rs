@@ -2,8 +2,35 @@
 
 use std::any::Any;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A run's variables by id. The ids are small sequential numbers handed out by
+/// this module: one multiplication spreads them well enough, no SipHash on every
+/// lookup (hyper's timer on trio reads a `RunVar` for every request).
+pub(crate) type RunVarTable =
+    std::collections::HashMap<u64, Box<dyn std::any::Any>, BuildHasherDefault<IdHasher>>;
+
+/// Fibonacci hashing of `RunVarTable`'s `u64` keys.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
 
 use super::context;
 use crate::error::{Error, ErrorKind, Result};

@@ -25,7 +25,7 @@
 use std::any::Any;
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -87,7 +87,7 @@ pub(crate) struct Runner {
     main_task: RefCell<Option<Arc<TaskCell>>>,
     idle: RefCell<BTreeMap<(Duration, u64), Rc<IdleSlot>>>,
     idle_seq: Cell<u64>,
-    pub(crate) run_vars: RefCell<HashMap<u64, Box<dyn Any>>>,
+    pub(crate) run_vars: RefCell<super::run_var::RunVarTable>,
     interrupted: Cell<bool>,
     deadlock_detection: bool,
     /// This run handles Ctrl-C (which can cancel a `sleep_forever`).
@@ -1065,7 +1065,7 @@ impl Runtime {
             main_task: RefCell::new(None),
             idle: RefCell::new(BTreeMap::new()),
             idle_seq: Cell::new(0),
-            run_vars: RefCell::new(HashMap::new()),
+            run_vars: RefCell::new(Default::default()),
             interrupted: Cell::new(false),
             deadlock_detection: self.deadlock_detection,
             ctrl_c_handled: Cell::new(false),

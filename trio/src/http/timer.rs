@@ -20,7 +20,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -47,20 +47,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static SERVICE: RunVar<Option<Rc<TimerService>>> =
     RunVar::with_default("trio::http::TrioTimer", || None);
 
-thread_local! {
-    /// The current run's table, for a lookup cheaper than the `RunVar`'s (hyper
-    /// makes and drops a timer for every request). Runs on a thread never
-    /// overlap, and a run's table dies with the run, so a table that is still
-    /// alive belongs to the run in progress.
-    static CURRENT: RefCell<Weak<TimerService>> = const { RefCell::new(Weak::new()) };
-}
-
 /// The run's timer table, made on first use; `None` outside trio.
 fn service() -> Option<Rc<TimerService>> {
-    if let Some(s) = CURRENT.with(|c| c.borrow().upgrade()) {
-        return Some(s);
-    }
-    let s = SERVICE
+    SERVICE
         .with(|slot| {
             slot.get_or_insert_with(|| {
                 Rc::new(TimerService {
@@ -73,9 +62,7 @@ fn service() -> Option<Rc<TimerService>> {
             })
             .clone()
         })
-        .ok()?;
-    CURRENT.with(|c| *c.borrow_mut() = Rc::downgrade(&s));
-    Some(s)
+        .ok()
 }
 
 impl TimerService {
