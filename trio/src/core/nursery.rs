@@ -1419,11 +1419,7 @@ impl Task {
     /// # }).unwrap();
     /// ```
     pub fn name(&self) -> &str {
-        let mut n: &str = &self.cell.name;
-        while let Some(rest) = n.strip_suffix("::{{closure}}") {
-            n = rest;
-        }
-        n
+        super::task_tree::display_name(&self.cell.name)
     }
 
     /// The task's id, unique within the run.

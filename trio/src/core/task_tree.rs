@@ -9,11 +9,10 @@
 
 use std::fmt::{self, Write as _};
 use std::panic::Location;
-use std::rc::Weak;
 use std::sync::Arc;
 
 use super::context;
-use super::nursery::NurseryCore;
+use super::nursery::{NurseryCore, Task};
 use super::task::TaskCell;
 use super::wait::BlockedOn;
 
@@ -169,12 +168,11 @@ fn node(cell: &Arc<TaskCell>, running: &[*const TaskCell]) -> TaskNode {
                 blocked_on = Some(l.wait.get().public());
             }
         }
-        let mut cur = l.nurseries.borrow().as_ref().and_then(Weak::upgrade);
-        while let Some(core) = cur {
-            cur = core.next_open.borrow().as_ref().and_then(Weak::upgrade);
-            nurseries.push(nursery(&core, running));
-        }
-        nurseries.reverse(); // oldest first
+        nurseries = Task::from_cell(cell.clone())
+            .child_nurseries() // oldest first
+            .iter()
+            .map(|n| nursery(n.core(), running))
+            .collect();
     }
     TaskNode {
         id: cell.id,
@@ -200,6 +198,8 @@ fn nursery(core: &NurseryCore, running: &[*const TaskCell]) -> NurseryNode {
     }
 }
 
+/// A task's name as shown: an `async` block's type name without its trailing
+/// `::{{closure}}`s.
 pub(crate) fn display_name(mut n: &str) -> &str {
     while let Some(rest) = n.strip_suffix("::{{closure}}") {
         n = rest;
