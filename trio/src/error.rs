@@ -79,9 +79,15 @@ pub enum ErrorKind {
     /// Several errors at once, from several children of a nursery; see
     /// [`Error::errors`].
     Group,
-    /// An argument or the state of an object does not allow the operation (for
-    /// example, entering a cancel scope twice, or `started` never called).
+    /// The operation is not allowed in this state or from this place: a misuse of
+    /// an API (Trio's `RuntimeError`), for example entering a cancel scope twice,
+    /// releasing a lock the task does not hold, or calling a trio operation outside
+    /// a trio run.
     Usage,
+    /// An argument's value is not valid for the operation (Trio's `ValueError`;
+    /// std's [`std::io::ErrorKind::InvalidInput`]), for example a semaphore made
+    /// with an initial value above its maximum, or a negative buffer size.
+    InvalidInput,
     /// An error from the operating system.
     Io,
     /// A bug in trio itself, or in a system task (Trio's `TrioInternalError`).
@@ -113,6 +119,7 @@ impl ErrorKind {
             ErrorKind::TaskFailed => "task failed; its error went to its nursery",
             ErrorKind::Group => "several errors",
             ErrorKind::Usage => "invalid use",
+            ErrorKind::InvalidInput => "invalid argument",
             ErrorKind::Io => "I/O error",
             ErrorKind::Internal => "trio internal error",
             ErrorKind::Deadlock => "deadlock: every task is blocked and nothing can wake one",
@@ -711,7 +718,7 @@ impl From<Error> for io::Error {
             ErrorKind::BrokenResource => io::ErrorKind::BrokenPipe,
             ErrorKind::WouldBlock => io::ErrorKind::WouldBlock,
             ErrorKind::EndOfChannel => io::ErrorKind::UnexpectedEof,
-            ErrorKind::Usage => io::ErrorKind::InvalidInput,
+            ErrorKind::InvalidInput => io::ErrorKind::InvalidInput,
             ErrorKind::Io => {
                 // Unwrap an OS error we wrapped earlier.
                 if e.inner.source.as_ref().is_some_and(|s| s.is::<io::Error>()) {
