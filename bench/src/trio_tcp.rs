@@ -58,7 +58,8 @@ async fn serve(listener: &SocketListener) -> Result<()> {
         }
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 /// A barrier of `parties` (the clients and the timing task): a counter plus an
@@ -317,5 +318,6 @@ async fn half(
         n.cancel_scope().cancel(); // the servers of both loops have nothing left to do
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }

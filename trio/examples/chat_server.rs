@@ -99,7 +99,7 @@ async fn handle(room: &Room, stream: SocketStream) -> trio::Result<()> {
     match result {
         // A client that vanished mid-write is not the server's problem.
         Err(e) if e.kind() == ErrorKind::BrokenResource => Ok(()),
-        other => other,
+        other => other.map(drop),
     }
 }
 
@@ -176,5 +176,6 @@ async fn main() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }

@@ -96,5 +96,6 @@ async fn main() -> trio::Result<()> {
         n.cancel_scope().cancel(); // cancels serve_tcp and any handler still running
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }

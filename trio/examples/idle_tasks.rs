@@ -37,5 +37,6 @@ async fn main() -> trio::Result<()> {
         nursery.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }

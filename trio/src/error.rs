@@ -207,11 +207,48 @@ impl fmt::Display for CancelSource {
 pub struct Cancelled {
     source: CancelSource,
     reason: Option<Arc<str>>,
+    source_task: Option<SourceTask>,
 }
 
 impl Cancelled {
-    pub(crate) fn new(source: CancelSource, reason: Option<Arc<str>>) -> Self {
-        Cancelled { source, reason }
+    pub(crate) fn new(
+        source: CancelSource,
+        reason: Option<Arc<str>>,
+        source_task: Option<SourceTask>,
+    ) -> Self {
+        Cancelled {
+            source,
+            reason,
+            source_task,
+        }
+    }
+
+    /// The task that caused the cancellation (Trio's `Cancelled.source_task`): the
+    /// task that called [`CancelScope::cancel`](crate::CancelScope::cancel), or the
+    /// child whose failure cancelled its nursery (the parent task when the nursery's
+    /// body failed). `None` for a deadline, Ctrl-C, a deadlock, or a cancel made from
+    /// outside any task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let r = trio::open_nursery(async |n| {
+    ///     n.start_soon_named("watcher", async {
+    ///         let e = trio::sleep_forever().await.unwrap_err();
+    ///         let by = e.cancelled().unwrap().source_task().unwrap();
+    ///         assert_eq!(by.name(), "failing");
+    ///         Err(e)
+    ///     })?;
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     n.start_soon_named("failing", async { Err(trio::Error::from("boom")) })?;
+    ///     Ok(())
+    /// }).await;
+    /// assert_eq!(r.unwrap_err().to_string(), "boom");
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn source_task(&self) -> Option<&SourceTask> {
+        self.source_task.as_ref()
     }
 
     /// What caused the cancellation.
@@ -275,11 +312,74 @@ impl Cancelled {
 
 impl fmt::Display for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cancelled ({})", self.source)?;
+        write!(f, "cancelled ({}", self.source)?;
+        if let Some(t) = &self.source_task {
+            write!(f, ", from task {t}")?;
+        }
+        f.write_str(")")?;
         if let Some(r) = &self.reason {
             write!(f, ": {r}")?;
         }
         Ok(())
+    }
+}
+
+/// The task a [`Cancelled`] came from: its id and name as they were when it
+/// cancelled (the task may have finished since).
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let scope = trio::CancelScope::new();
+/// scope.run(async {
+///     scope.cancel(); // called by the main task
+///     let e = trio::lowlevel::checkpoint().await.unwrap_err();
+///     let by = e.cancelled().unwrap().source_task().unwrap();
+///     assert_eq!(by.id(), trio::lowlevel::current_task().id());
+///     assert_eq!(by.name(), "<main>");
+///     assert_eq!(by.to_string(), format!("\"<main>\" #{}", by.id()));
+///     assert_eq!(e.to_string(), format!("cancelled (explicit, from task \"<main>\" #{})", by.id()));
+///     Err::<(), _>(e)
+/// }).await?;
+/// # Ok(()) }).unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceTask {
+    id: u64,
+    name: Arc<str>,
+}
+
+impl SourceTask {
+    pub(crate) fn new(id: u64, name: &str) -> SourceTask {
+        SourceTask {
+            id,
+            name: Arc::from(name),
+        }
+    }
+
+    /// The task's id ([`Task::id`](crate::lowlevel::Task::id)).
+    ///
+    /// # Examples
+    ///
+    /// See [`SourceTask`].
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The task's name ([`Task::name`](crate::lowlevel::Task::name)).
+    ///
+    /// # Examples
+    ///
+    /// See [`SourceTask`].
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl fmt::Display for SourceTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} #{}", &*self.name, self.id)
     }
 }
 
@@ -825,13 +925,70 @@ impl MaybeCancelled for io::Error {
     }
 }
 
+/// Handling errors without swallowing cancellation: [`catch`](ResultExt::catch).
+///
+/// A catch-all `Err(e) => ...` arm turns a cancellation into an ordinary value:
+/// the code goes on as if nothing happened, its cancel scope never sees its
+/// `Cancelled`, and the next checkpoint is cancelled again (cancellation is
+/// level-triggered), usually far from the arm that hid it. In Python Trio,
+/// `Cancelled` is a `BaseException` so that `except Exception:` lets it through;
+/// `catch` is the same rule as a method: it takes the cancellation out first, to
+/// pass on with `?`, and hands you only the rest.
+///
+/// # Examples
+///
+/// ```
+/// use trio::ResultExt as _;
+///
+/// async fn handle_client() -> trio::Result<()> {
+///     trio::sleep_forever().await // stands in for real work that may fail
+/// }
+///
+/// async fn serve_clients() -> trio::Result<()> {
+///     loop {
+///         // Log and go on after a failed client, but let cancellation through:
+///         if let Err(e) = handle_client().await.catch()? {
+///             eprintln!("client failed: {e}");
+///         }
+///     }
+/// }
+///
+/// # trio::run(async {
+/// let r = trio::move_on_after(std::time::Duration::from_millis(5), serve_clients()).await?;
+/// assert_eq!(r, None); // the timeout's cancellation reached its scope
+/// # Ok(()) }).unwrap();
+/// ```
+pub trait ResultExt<T, E> {
+    /// `Err(e)` if the result is, or contains, a cancellation (return it with `?`);
+    /// otherwise `Ok(result)`, whose error, if any, is never a cancellation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::ResultExt as _;
+    /// let failed: trio::Result<()> = Err(trio::Error::from("disk full"));
+    /// let handled = failed.catch().expect("not a cancellation");
+    /// assert_eq!(handled.unwrap_err().to_string(), "disk full");
+    /// ```
+    fn catch(self) -> Result<Result<T, E>, E>;
+}
+
+impl<T, E: MaybeCancelled> ResultExt<T, E> for Result<T, E> {
+    fn catch(self) -> Result<Result<T, E>, E> {
+        match self {
+            Err(e) if e.contains_cancelled() => Err(e),
+            other => Ok(other),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn cancelled_round_trips_through_io_error() {
-        let c = Error::from_cancelled(Cancelled::new(CancelSource::Deadline, None));
+        let c = Error::from_cancelled(Cancelled::new(CancelSource::Deadline, None, None));
         let io: io::Error = c.into();
         assert!(MaybeCancelled::is_cancelled(&io));
         let back = Error::from(io);
@@ -841,7 +998,7 @@ mod tests {
 
     #[test]
     fn group_flattens_and_collapses_cancellations() {
-        let c = || Error::from_cancelled(Cancelled::new(CancelSource::Nursery, None));
+        let c = || Error::from_cancelled(Cancelled::new(CancelSource::Nursery, None, None));
         let g = Error::group(vec![c(), Error::new(ErrorKind::Other, "a"), c()]).unwrap();
         assert_eq!(g.errors().len(), 2);
         let g2 = Error::group(vec![g, Error::new(ErrorKind::Other, "b")]).unwrap();

@@ -68,8 +68,9 @@
 //! * Cancellation and time: [`CancelScope`], [`move_on_after`], [`move_on_at`],
 //!   [`fail_after`], [`fail_at`], [`current_effective_deadline`], [`sleep`],
 //!   [`sleep_until`], [`sleep_forever`], [`current_time`], [`Instant`], [`Clock`].
-//! * Errors: [`Error`], [`ErrorKind`], [`Cancelled`], [`CancelSource`], [`TooSlow`],
-//!   [`MaybeCancelled`].
+//! * Errors: [`Error`], [`ErrorKind`], [`Cancelled`], [`CancelSource`], [`SourceTask`],
+//!   [`TooSlow`], [`MaybeCancelled`], [`ResultExt::catch`] (handle errors, let
+//!   cancellation through).
 //! * Coordination: [`sync`] (locks, semaphores, events, conditions, capacity
 //!   limiters), [`open_memory_channel`], [`channel`] (broadcast channels).
 //! * Streams and networking: [`abc`] (the stream traits), [`StapledStream`],
@@ -103,6 +104,54 @@
 //! scheduler runs each batch of runnable tasks in wake-up order or reversed, on a
 //! coin flip from a seeded generator: the same seed replays the same interleaving
 //! (`TRIO_SEED`, [`Builder::seed`]).
+//!
+//! ## Differences from Python Trio
+//!
+//! trio follows Trio's documented behaviour, checked scenario by scenario against
+//! Python Trio. Where it differs, it is on purpose, because Rust is not Python:
+//!
+//! * **Cancellation is a value, not an exception.** A checkpoint returns
+//!   `Err(Cancelled)`; `?` carries it out to the scope that caused it, which
+//!   swallows it. Python makes `Cancelled` a `BaseException` so that
+//!   `except Exception:` lets it through; in Rust a catch-all `Err(e) =>` arm would
+//!   catch it, so handle errors through [`ResultExt::catch`], which takes the
+//!   cancellation out first.
+//! * **A `with` block is a future.** `with CancelScope() as s:` is
+//!   [`CancelScope::run`]; `move_on_after` / `fail_after` take the future to run.
+//!   Because a block that was cancelled has no value, [`CancelScope::run`] and
+//!   [`open_nursery`] return `Ok(None)` when their own scope caught the
+//!   cancellation (where Trio's block simply ends); `fail_after`'s scope is
+//!   [`FailAfter::cancel_scope`] or [`CancelScope::run_or_fail`].
+//! * **One error type.** Exceptions become [`Error`] with an [`ErrorKind`]:
+//!   `RuntimeError` is [`ErrorKind::Usage`], `ValueError` is
+//!   [`ErrorKind::InvalidInput`], `TooSlowError` is [`ErrorKind::TooSlow`]. A
+//!   nursery returns one error as itself and several as an [`ErrorKind::Group`]
+//!   (flattened, duplicate cancellations collapsed), where Trio always raises an
+//!   `ExceptionGroup`.
+//! * **Panics are not exceptions.** A panicking child cancels its siblings like a
+//!   failing one, and the panic is resumed in the parent once every child has
+//!   finished, as `std::thread::scope` does.
+//! * **Ctrl-C cancels instead of raising.** Trio raises `KeyboardInterrupt` inside
+//!   the running task; Rust has no asynchronous exceptions, so Ctrl-C cancels the
+//!   main task ([`CancelSource::CtrlC`]) and [`run`] returns
+//!   [`ErrorKind::Interrupted`] (with the main task's own error, if any, as its
+//!   source). A second Ctrl-C, or one the program does not reach a checkpoint to
+//!   see within 3 s, ends the process with status 130.
+//! * **Dropping is a last-resort cancel.** A Rust future can be dropped half-way;
+//!   a dropped nursery drops its children, a dropped operation undoes what it
+//!   registered. Cancellation through scopes is still the normal way.
+//! * **The type system checks what Trio checks at run time.** `TaskStatus::started`
+//!   consumes the status (a second call does not compile); a child cannot outlive
+//!   what it borrows.
+//! * **Values from Python that have no Rust form:** `math.inf` deadlines are
+//!   [`Instant::INFINITY`]; a capacity limiter with no limit has `usize::MAX`
+//!   tokens, and its [`available_tokens`](sync::CapacityLimiter::available_tokens)
+//!   saturates at `isize::MAX`; durations cannot be negative.
+//! * **Additions Trio does not have:** [`Nursery::spawn`] / [`TaskHandle`] (a
+//!   child's value, or cancelling one child); deadlock detection, on by default
+//!   ([`Builder::deadlock_detection`]); several loops, one per core ([`loops`]);
+//!   [`Cancelled::source`] also says [`CancelSource::Deadlock`] and
+//!   [`CancelSource::Shutdown`].
 
 #![warn(missing_docs)]
 #![warn(missing_debug_implementations)]
@@ -147,7 +196,8 @@ pub use crate::core::checkpoint::{
 pub use crate::core::nursery::{Nursery, TaskHandle, TaskStatus, open_nursery};
 pub use crate::core::runner::{Builder, Runtime, run};
 pub use crate::error::{
-    CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, Result, TooSlow,
+    CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, Result, ResultExt, SourceTask,
+    TooSlow,
 };
 pub use crate::loops::{LoopContext, Loops, run_loops};
 pub use crate::stapled::StapledStream;

@@ -199,7 +199,8 @@ async fn one_receiver_handle_is_read_by_one_task_at_a_time() -> trio::Result<()>
         tx.send(7).await?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[test]

@@ -481,7 +481,8 @@ async fn close_multiple_send_handles<F: Open>() -> Result<()> {
         assert_eq!(r.receive().await?, "ok");
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 async fn close_multiple_receive_handles<F: Open>() -> Result<()> {
@@ -510,7 +511,8 @@ async fn close_multiple_receive_handles<F: Open>() -> Result<()> {
         s.send("ok").await?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 async fn last_sender_ends_every_receive_handle<F: Open>() -> Result<()> {
@@ -772,7 +774,8 @@ async fn fairness<F: Open>() -> Result<()> {
         assert_eq!(r.receive().await?, 2);
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 async fn unbuffered<F: Open>() -> Result<()> {
@@ -850,7 +853,8 @@ async fn fifo_blocked_senders<F: Open>() -> Result<()> {
             }
             Ok(got)
         })
-        .await?;
+        .await?
+        .expect("the body returned");
         let expect: Vec<u32> = (0..cap as u32).map(|k| 100 + k).chain(0..5).collect();
         assert_eq!(got, expect, "capacity {cap}");
     }
@@ -1259,7 +1263,8 @@ async fn stream_yields_items_then_ends<F: Open>() -> Result<()> {
         assert!(next(&mut r).await.is_none(), "still ended");
         Ok(got)
     })
-    .await?;
+    .await?
+    .expect("the body returned");
     assert_eq!(got, [0, 1, 2, 3, 4]);
     Ok(())
 }

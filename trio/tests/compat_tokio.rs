@@ -102,7 +102,8 @@ async fn tokio_sockets_work_inside() -> trio::Result<()> {
         assert_eq!(&reply, b"HELLO");
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Cancelling the trio scope aborts the tokio task: by the time `run` returns,
@@ -228,7 +229,8 @@ async fn output_wins_over_a_late_abort() -> trio::Result<()> {
         gate_tx.send(()).unwrap();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[test]
@@ -283,7 +285,8 @@ async fn run_with_and_a_runtime_that_shuts_down() -> trio::Result<()> {
         rt.take().unwrap().shutdown_background();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 /// `handle()` gives the background runtime: a tokio object made in its context

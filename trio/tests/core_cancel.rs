@@ -218,7 +218,11 @@ async fn cancel_from_another_task_through_a_clone() -> trio::Result<()> {
         scope.run(trio::sleep_forever()).await
     })
     .await?;
-    assert_eq!(r, None);
+    assert_eq!(
+        r,
+        Some(None),
+        "the body's scope caught it; the nursery's did not"
+    );
     Ok(())
 }
 
@@ -710,7 +714,7 @@ async fn move_on_and_fail_after() -> trio::Result<()> {
     Ok(())
 }
 
-#[trio::test]
+#[trio::test(mock_clock)]
 async fn current_effective_deadline_nesting_and_shields() -> trio::Result<()> {
     // test_current_effective_deadline (on a frozen mock clock, as there)
     let at = |s| Instant::ZERO + secs(s);
@@ -925,7 +929,11 @@ async fn cancel_reason() -> trio::Result<()> {
     let c = e.cancelled().unwrap();
     assert_eq!(c.source(), CancelSource::Explicit);
     assert_eq!(c.reason(), Some("hello"));
-    assert_eq!(e.to_string(), "cancelled (explicit): hello");
+    let me = trio::lowlevel::current_task().id();
+    assert_eq!(
+        e.to_string(),
+        format!("cancelled (explicit, from task \"<main>\" #{me}): hello")
+    );
 
     let scope = CancelScope::new();
     scope.cancel();
@@ -1000,7 +1008,7 @@ async fn cancel_sources() -> trio::Result<()> {
     // (test_nested_child_source).
     let seen = RefCell::new(Vec::new());
     let s = &seen;
-    let r: trio::Result<()> = trio::open_nursery(async |n| {
+    let r: trio::Result<Option<()>> = trio::open_nursery(async |n| {
         n.start_soon(async move {
             let e = trio::sleep_forever().await.unwrap_err();
             s.borrow_mut().push(e.cancelled().unwrap().source());
@@ -1019,7 +1027,7 @@ async fn cancel_sources() -> trio::Result<()> {
     assert_eq!(*seen.borrow(), [CancelSource::Nursery; 2]);
 
     seen.borrow_mut().clear();
-    let r: trio::Result<()> = trio::open_nursery(async |n| {
+    let r: trio::Result<Option<()>> = trio::open_nursery(async |n| {
         n.start_soon(async move {
             let e = trio::sleep_forever().await.unwrap_err();
             s.borrow_mut().push(e.cancelled().unwrap().source());
@@ -1120,5 +1128,143 @@ async fn io_error_carries_cancellation() -> trio::Result<()> {
     assert_eq!(r, None);
     assert!(outer.cancelled_caught());
     assert!(!inner.cancelled_caught());
+    Ok(())
+}
+
+// ---- a scope whose deadline already passed is cancelled on entry ----
+
+#[trio::test]
+async fn a_scope_entered_after_its_deadline_is_cancelled_from_the_start() -> trio::Result<()> {
+    let inside = RefCell::new(Vec::new());
+    let scope = CancelScope::with_timeout(Duration::ZERO);
+    let r = scope
+        .run(async {
+            inside.borrow_mut().push(current_effective_deadline());
+            let r = checkpoint_if_cancelled();
+            inside.borrow_mut().push(if r.is_err() {
+                Instant::NEG_INFINITY
+            } else {
+                Instant::INFINITY
+            });
+            r
+        })
+        .await?;
+    assert_eq!(r, None);
+    assert_eq!(*inside.borrow(), [Instant::NEG_INFINITY; 2]);
+    assert!(scope.cancel_called() && scope.cancelled_caught());
+
+    // An absolute deadline in the past, and `move_on_after(ZERO)`, the same.
+    let past = CancelScope::with_deadline(current_time() - secs(1));
+    assert_eq!(past.run(async { checkpoint_if_cancelled() }).await?, None);
+    assert!(past.cancelled_caught());
+    let r = trio::move_on_after(Duration::ZERO, async {
+        assert_eq!(current_effective_deadline(), Instant::NEG_INFINITY);
+        checkpoint_if_cancelled()
+    })
+    .await?;
+    assert_eq!(r, None);
+    Ok(())
+}
+
+// `cancel_called` after the fact, without looking at the clock on the way out.
+#[test]
+fn a_scope_entered_after_its_deadline_reports_cancel_called_afterwards() {
+    let clock = MockClock::new();
+    trio::Runtime::builder()
+        .clock(clock)
+        .build()
+        .run(async {
+            let scope = CancelScope::with_deadline(current_time());
+            scope.run(async { Ok::<_, Error>(()) }).await?;
+            assert!(scope.cancel_called());
+            assert!(!scope.cancelled_caught(), "no checkpoint inside");
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+}
+
+// ---- the scope of fail_after, is_relative, source_task ----
+
+#[trio::test]
+async fn an_explicit_cancel_of_a_fail_after_scope_fails_too() -> trio::Result<()> {
+    let run = trio::fail_after(secs(60), trio::sleep_forever());
+    let scope = run.cancel_scope();
+    assert_eq!(scope.relative_deadline(), Some(secs(60)));
+    scope.cancel();
+    assert_eq!(run.await.unwrap_err().kind(), ErrorKind::TooSlow);
+    assert!(scope.cancelled_caught());
+
+    let scope = CancelScope::with_deadline(Instant::INFINITY).shielded();
+    let r = scope
+        .run_or_fail(async {
+            scope.cancel();
+            checkpoint().await
+        })
+        .await;
+    assert_eq!(r.unwrap_err().kind(), ErrorKind::TooSlow);
+    // Finished before the deadline: the value, nothing caught.
+    let scope = CancelScope::with_timeout(secs(60));
+    assert_eq!(scope.run_or_fail(async { Ok::<_, Error>(5) }).await?, 5);
+    assert!(!scope.cancelled_caught());
+    Ok(())
+}
+
+#[trio::test]
+async fn is_relative_as_in_trio() -> trio::Result<()> {
+    let rel = CancelScope::with_timeout(secs(3));
+    assert_eq!(rel.is_relative(), Some(true));
+    assert_eq!(CancelScope::new().is_relative(), Some(false));
+    assert_eq!(
+        CancelScope::with_deadline(current_time()).is_relative(),
+        Some(false)
+    );
+    let later = CancelScope::new();
+    later.set_relative_deadline(secs(1));
+    assert_eq!(later.is_relative(), Some(true));
+    rel.run(async {
+        assert_eq!(rel.is_relative(), None);
+        Ok::<_, Error>(())
+    })
+    .await?;
+    assert_eq!(rel.is_relative(), None);
+    Ok(())
+}
+
+#[trio::test]
+async fn an_explicit_cancel_names_the_task_that_called_it() -> trio::Result<()> {
+    let scope = CancelScope::new();
+    let by = RefCell::new(None);
+    trio::open_nursery(async |n| {
+        n.start_soon_named("canceller", async {
+            wait_all_tasks_blocked().await?;
+            scope.cancel_with_reason("enough");
+            Ok(())
+        })?;
+        scope
+            .run(async {
+                let e = trio::sleep_forever().await.unwrap_err();
+                *by.borrow_mut() = Some(e.to_string());
+                let c = e.cancelled().unwrap();
+                assert_eq!(c.source_task().unwrap().name(), "canceller");
+                Err::<(), _>(e)
+            })
+            .await?;
+        Ok(())
+    })
+    .await?;
+    let text = by.take().unwrap();
+    assert!(
+        text.starts_with("cancelled (explicit, from task \"canceller\" #")
+            && text.ends_with("): enough"),
+        "{text}"
+    );
+    // A deadline names no task.
+    let r = trio::move_on_after(Duration::ZERO, async {
+        let e = checkpoint().await.unwrap_err();
+        assert!(e.cancelled().unwrap().source_task().is_none());
+        Err::<(), _>(e)
+    })
+    .await?;
+    assert_eq!(r, None);
     Ok(())
 }

@@ -53,6 +53,13 @@ fn ki_scenario_child() {
                     .await?;
                 Ok(())
             }
+            "own_error" => {
+                say("ready");
+                let _ = trio::sleep_forever().await;
+                // The clean-up after Ctrl-C fails on its own: that error must
+                // not be lost behind the interrupt.
+                Err(trio::Error::from("the clean-up failed"))
+            }
             "busy" => {
                 say("ready");
                 let mut x: u64 = 0;
@@ -66,6 +73,9 @@ fn ki_scenario_child() {
     });
     match res {
         Err(e) if e.kind() == ErrorKind::Interrupted => {
+            if let Some(src) = std::error::Error::source(&e) {
+                say(&format!("source: {src}"));
+            }
             say("run returned Interrupted");
             std::process::exit(0)
         }
@@ -128,4 +138,19 @@ fn ctrl_c_stops_a_program_that_never_checkpoints() {
     assert_eq!(status.code(), Some(130), "{status:?}");
     // The grace period is 3 s; allow a generous margin on a loaded machine.
     assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+}
+
+#[test]
+fn ctrl_c_keeps_the_main_tasks_own_error() {
+    let (mut child, mut lines) = spawn("own_error");
+    wait_for(&mut lines, "ready");
+    sigint(&child);
+    let rest: Vec<String> = lines.collect();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        rest,
+        vec!["source: the clean-up failed", "run returned Interrupted"],
+        "status {status:?}"
+    );
+    assert!(status.success(), "{status:?}");
 }

@@ -250,7 +250,8 @@ async fn parking_lot_unpark_returns_the_woken_task() -> trio::Result<()> {
         assert_eq!(second, tasks.borrow()[1]);
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -499,7 +500,8 @@ async fn parking_lot_repark() -> trio::Result<()> {
         );
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -530,7 +532,8 @@ async fn parking_lot_repark_with_count_keeps_fifo_order() -> trio::Result<()> {
         assert_eq!(lot2.unpark_all(), 1);
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -1202,7 +1205,8 @@ async fn two_readers_on_one_fd_is_busy() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]

@@ -26,5 +26,6 @@ async fn sleeping_children_take_under_one_kib_each() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }

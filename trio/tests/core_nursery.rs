@@ -84,7 +84,8 @@ async fn nursery_waits_for_children_and_returns_body_value() -> trio::Result<()>
         r.borrow_mut().push("body");
         Ok(42)
     })
-    .await?;
+    .await?
+    .expect("the body returned");
     assert_eq!(out, 42);
     assert_eq!(*record.borrow(), ["body", "a", "b"]);
     Ok(())
@@ -121,7 +122,7 @@ async fn basic_interleave() -> trio::Result<()> {
 #[trio::test]
 async fn body_error_comes_out_of_the_nursery() {
     // test_nursery_main_block_error_basic / test_nursery_explicit_exception
-    let r: trio::Result<()> = trio::open_nursery(async |_n| Err(err("whoops"))).await;
+    let r: trio::Result<Option<()>> = trio::open_nursery(async |_n| Err(err("whoops"))).await;
     let e = r.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Other);
     assert_eq!(e.to_string(), "whoops");
@@ -169,7 +170,7 @@ async fn child_error_cancels_siblings() {
 #[trio::test]
 async fn body_and_child_both_fail_gives_a_group() {
     // test_main_and_task_both_crash
-    let r: trio::Result<()> = trio::open_nursery(async |n| {
+    let r: trio::Result<Option<()>> = trio::open_nursery(async |n| {
         n.start_soon(async { Err(err("ValueError")) })?;
         Err(err("KeyError"))
     })
@@ -231,7 +232,8 @@ async fn cancelling_the_nursery_scope_is_not_an_error() -> trio::Result<()> {
         assert!(n.cancel_scope().cancel_called());
         Ok("body value")
     })
-    .await?;
+    .await?
+    .expect("the body returned");
     assert_eq!(out, "body value");
     assert_eq!(*seen.borrow(), [CancelSource::Explicit; 3]);
     Ok(())
@@ -240,17 +242,18 @@ async fn cancelling_the_nursery_scope_is_not_an_error() -> trio::Result<()> {
 #[trio::test]
 async fn nursery_scope_cancelled_and_body_returns_its_cancelled() {
     // The body has no value to give when it returns the nursery's own Cancelled: the
-    // nursery hands that cancellation back (documented mapping of Trio's silent exit).
-    let r: trio::Result<()> = trio::open_nursery(async |n| {
+    // nursery catches it, as Trio's does, and says so with `Ok(None)`.
+    let mut scope = None;
+    let r: trio::Result<Option<()>> = trio::open_nursery(async |n| {
+        scope = Some(n.cancel_scope());
         n.start_soon(trio::sleep_forever())?;
         n.cancel_scope().cancel();
         checkpoint().await?;
         unreachable!("the checkpoint is cancelled");
     })
     .await;
-    let e = r.unwrap_err();
-    assert!(e.is_cancelled());
-    assert_eq!(e.cancelled().unwrap().source(), CancelSource::Explicit);
+    assert_eq!(r.unwrap(), None);
+    assert!(scope.unwrap().cancelled_caught());
 }
 
 #[trio::test]
@@ -340,6 +343,7 @@ async fn cancellation_reaches_every_descendant() -> trio::Result<()> {
             Ok(())
         })
         .await
+        .map(drop)
     };
     trio::open_nursery(async |n| {
         n.start_soon(worker("w1"))?;
@@ -362,7 +366,7 @@ async fn nested_nurseries_track_child_nurseries() -> trio::Result<()> {
     assert!(task.child_nurseries().is_empty());
     trio::open_nursery(async |n1| {
         assert_eq!(task.child_nurseries(), [n1.info()]);
-        let r: trio::Result<()> = trio::open_nursery(async |n2| {
+        let r: trio::Result<Option<()>> = trio::open_nursery(async |n2| {
             assert_eq!(task.child_nurseries(), [n1.info(), n2.info()]);
             Err(err("KeyError"))
         })
@@ -440,6 +444,8 @@ async fn error_in_inner_nursery_reaches_the_outer_one() {
                 trio::sleep_forever().await
             })
             .await
+            .map(drop)
+            .map(drop)
         })?;
         Ok(())
     })
@@ -505,7 +511,8 @@ async fn root_task() -> trio::Result<()> {
             Ok(())
         })
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -560,6 +567,7 @@ async fn task_tree_introspection() -> trio::Result<()> {
             n.start_soon(child2())
         })
         .await
+        .map(drop)
     };
     let parent = async move {
         let me = current_task();
@@ -579,7 +587,8 @@ async fn task_tree_introspection() -> trio::Result<()> {
             n.start(async |st| child1(st).await).await?;
             Ok(n.info())
         })
-        .await?;
+        .await?
+        .expect("the body returned");
         // Upward links of nurseries survive after they exit.
         assert!(pn.is_closed());
         assert_eq!(pn.parent_task(), Some(me));
@@ -680,7 +689,7 @@ fn child_panic_cancels_siblings_and_is_resumed_after_they_finish() {
     let r = &record;
     let res = catch_unwind(AssertUnwindSafe(|| {
         trio::run(async {
-            trio::open_nursery(async |n| {
+            let _: Option<()> = trio::open_nursery(async |n| {
                 n.start_soon(async move {
                     let e = trio::sleep_forever().await.unwrap_err();
                     let source = e.cancelled().unwrap().source();
@@ -736,7 +745,7 @@ fn body_panic_cancels_children_and_is_resumed_after_they_finish() {
     let r = &record;
     let res = catch_unwind(AssertUnwindSafe(|| {
         trio::run(async {
-            let _: () = trio::open_nursery(async |n| {
+            let _: Option<()> = trio::open_nursery(async |n| {
                 for _ in 0..2 {
                     n.start_soon(async move {
                         let e = trio::sleep_forever().await.unwrap_err();
@@ -861,7 +870,8 @@ async fn spawn_join_returns_the_value() -> trio::Result<()> {
         assert_eq!(again.kind(), ErrorKind::Usage);
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test(autojump)]
@@ -890,7 +900,8 @@ async fn spawn_cancel_cancels_that_child_alone() -> trio::Result<()> {
         checkpoint().await?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -939,7 +950,8 @@ async fn join_is_a_checkpoint_and_keeps_the_value_when_cancelled() -> trio::Resu
         assert_eq!(h.join().await?, 7);
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 // ---- task names -----------------------------------------------------------------
@@ -1055,4 +1067,206 @@ fn empty_nursery_exit_is_a_schedule_point() {
             Ok::<_, trio::Error>(())
         })
         .unwrap();
+}
+
+// ---- the nursery's own scope, as Trio's: `cancelled_caught`, and leaving quietly ----
+
+// A failing child cancels a sleeping sibling: the nursery's scope caught that
+// cancellation (Trio: `nursery.cancel_scope.cancelled_caught` is true).
+#[trio::test]
+async fn nursery_scope_reports_the_cancellation_a_failing_child_caused() -> trio::Result<()> {
+    let mut scope = None;
+    let r = trio::open_nursery(async |n| {
+        scope = Some(n.cancel_scope());
+        n.start_soon(trio::sleep_forever())?;
+        n.start_soon(async {
+            checkpoint().await?;
+            Err(err("ValueError"))
+        })?;
+        Ok(())
+    })
+    .await;
+    assert_eq!(r.unwrap_err().to_string(), "ValueError");
+    assert!(scope.unwrap().cancelled_caught());
+    Ok(())
+}
+
+// Cancelling the nursery's scope stops a sleeping child: caught, as in Trio.
+#[trio::test]
+async fn nursery_scope_reports_an_explicit_cancel_it_caught() -> trio::Result<()> {
+    let mut scope = None;
+    let out = trio::open_nursery(async |n| {
+        scope = Some(n.cancel_scope());
+        n.start_soon(trio::sleep_forever())?;
+        wait_all_tasks_blocked().await?;
+        n.cancel_scope().cancel();
+        Ok("body done")
+    })
+    .await?;
+    assert_eq!(out, Some("body done"));
+    assert!(scope.unwrap().cancelled_caught());
+    Ok(())
+}
+
+// A cancelled nursery with nothing to cancel caught nothing (Trio: false).
+#[trio::test]
+async fn nursery_scope_cancelled_without_a_checkpoint_caught_nothing() -> trio::Result<()> {
+    let mut scope = None;
+    let out = trio::open_nursery(async |n| {
+        scope = Some(n.cancel_scope());
+        n.cancel_scope().cancel();
+        Ok(())
+    })
+    .await?;
+    assert_eq!(out, Some(()));
+    let scope = scope.unwrap();
+    assert!(scope.cancel_called() && !scope.cancelled_caught());
+    Ok(())
+}
+
+// The idiomatic stop: cancel the nursery's scope while the body is blocked. The
+// body's `?` hands the cancellation to the nursery, which swallows it: the block
+// just exits (`Ok(None)`), and the code after it runs, as after Trio's
+// `async with`.
+#[trio::test]
+async fn a_nursery_stopped_by_its_own_scope_just_exits() -> trio::Result<()> {
+    let after = Cell::new(false);
+    let out: Option<u32> = trio::open_nursery(async |n| {
+        n.start_soon(trio::sleep_forever())?;
+        let scope = n.cancel_scope();
+        n.start_soon(async move {
+            wait_all_tasks_blocked().await?;
+            scope.cancel();
+            Ok(())
+        })?;
+        trio::sleep_forever().await?; // Err(Cancelled), passed on with `?`
+        Ok(1)
+    })
+    .await?; // no stray `Cancelled` comes out here
+    after.set(true);
+    assert_eq!(out, None);
+    assert!(after.get());
+    // The task is not cancelled any more: it goes on checkpointing normally.
+    checkpoint().await?;
+    Ok(())
+}
+
+// The stray cancellation used to escape, end the whole run as an error that no
+// scope caught, and skip cancelling the siblings of the nursery's parent on the way.
+#[test]
+fn a_nested_self_stopping_nursery_does_not_end_the_run() {
+    let sibling_ran_on = Cell::new(false);
+    let s = &sibling_ran_on;
+    let r = trio::run(async {
+        trio::open_nursery(async |outer| {
+            outer.start_soon(async move {
+                // The inner nursery stops itself; its parent task goes on.
+                trio::open_nursery(async |inner| {
+                    inner.cancel_scope().cancel();
+                    trio::sleep_forever().await
+                })
+                .await?;
+                checkpoint().await?;
+                s.set(true);
+                Ok(())
+            })?;
+            Ok(())
+        })
+        .await?;
+        Ok(7)
+    });
+    assert_eq!(r.unwrap(), 7);
+    assert!(sibling_ran_on.get());
+}
+
+// A cancellation that belongs to an enclosing scope is not the nursery's to catch:
+// it goes on up, and the nursery's scope caught nothing.
+#[trio::test]
+async fn an_enclosing_cancellation_passes_through_the_nursery() -> trio::Result<()> {
+    let outer = CancelScope::new();
+    let mut inner_scope = None;
+    let r = outer
+        .run(async {
+            trio::open_nursery(async |n| {
+                inner_scope = Some(n.cancel_scope());
+                n.cancel_scope().cancel();
+                outer.cancel();
+                trio::sleep_forever().await
+            })
+            .await
+        })
+        .await?;
+    assert_eq!(r, None, "the outer scope caught it");
+    assert!(outer.cancelled_caught());
+    assert!(!inner_scope.unwrap().cancelled_caught());
+    Ok(())
+}
+
+// `Cancelled::source_task`: the failing child (Trio: `source_task` is the child
+// that raised), or the parent task when the body failed.
+#[trio::test]
+async fn cancellations_name_the_task_that_caused_them() -> trio::Result<()> {
+    let seen = RefCell::new(Vec::new());
+    let s = &seen;
+    let record = move || async move {
+        let e = trio::sleep_forever().await.unwrap_err();
+        let c = e.cancelled().unwrap();
+        s.borrow_mut()
+            .push((c.source(), c.source_task().map(|t| t.name().to_string())));
+        Err(e)
+    };
+    let r = trio::open_nursery(async |n| {
+        n.start_soon_named("sleeper", record())?;
+        wait_all_tasks_blocked().await?;
+        n.start_soon_named("failing", async { Err(err("boom")) })?;
+        Ok(())
+    })
+    .await;
+    assert_eq!(r.unwrap_err().to_string(), "boom");
+    let me = current_task().name().to_string();
+    let r = trio::open_nursery(async |n| {
+        n.start_soon_named("sleeper", record())?;
+        wait_all_tasks_blocked().await?;
+        Err::<(), _>(err("body failed"))
+    })
+    .await;
+    assert_eq!(r.unwrap_err().to_string(), "body failed");
+    assert_eq!(
+        *seen.borrow(),
+        [
+            (CancelSource::Nursery, Some("failing".to_string())),
+            (CancelSource::Nursery, Some(me)),
+        ]
+    );
+    Ok(())
+}
+
+// System tasks are told why they are cancelled at the end of the run (Trio:
+// "main task done, shutting down system tasks", from the main task).
+#[test]
+fn system_tasks_get_a_reason_for_the_shutdown_cancellation() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let s = seen.clone();
+    trio::run(async move {
+        spawn_system_task("watcher", async move {
+            let e = trio::sleep_forever().await.unwrap_err();
+            let c = e.cancelled().unwrap().clone();
+            *s.lock().unwrap() = Some(c);
+            Err(e)
+        })?;
+        wait_all_tasks_blocked().await?;
+        Ok(())
+    })
+    .unwrap();
+    let c = seen
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the system task was cancelled");
+    assert_eq!(c.source(), CancelSource::Shutdown);
+    assert_eq!(
+        c.reason(),
+        Some("the main task finished: shutting down system tasks")
+    );
+    assert_eq!(c.source_task().map(|t| t.name()), Some("<main>"));
 }

@@ -69,7 +69,8 @@ async fn start_returns_the_started_value() -> trio::Result<()> {
         assert_eq!(v, ("ready".to_string(), vec![1, 2]));
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -145,7 +146,8 @@ async fn returning_without_started_is_a_usage_error() -> trio::Result<()> {
         assert_eq!(e.kind(), ErrorKind::Usage);
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test(mock_clock)]
@@ -199,7 +201,8 @@ async fn cancelled_caller_cancels_child_before_started() -> trio::Result<()> {
         assert!(n.info().child_tasks().is_empty(), "the child did not move");
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -222,7 +225,8 @@ async fn cancelled_caller_child_without_checkpoint_succeeds() -> trio::Result<()
         assert!(!cs.cancelled_caught());
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -250,7 +254,8 @@ async fn cancelled_caller_error_after_started_comes_out_of_start() -> trio::Resu
         );
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test(autojump)]
@@ -307,7 +312,8 @@ async fn cancelled_start_keeps_waiting_for_a_child_that_ignores_it() -> trio::Re
         assert_eq!(current_time(), t0 + secs(3));
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 // ---- after `started`: the child belongs to the target nursery -------------------
@@ -418,6 +424,7 @@ async fn scopes_opened_before_started_move_with_the_child() -> trio::Result<()> 
                             trio::sleep_forever().await
                         })
                         .await
+                        .map(drop)
                     })
                     .await?;
                 trio::sleep_forever().await
@@ -454,6 +461,7 @@ async fn start_with_cancelled_target_nursery() -> trio::Result<()> {
                             Ok(())
                         })
                         .await
+                        .map(drop)
                     })
                     .await?;
                 let t = target.clone();
@@ -475,6 +483,7 @@ async fn start_with_cancelled_target_nursery() -> trio::Result<()> {
                             trio::sleep_forever().await
                         })
                         .await
+                        .map(drop)
                     })
                     .await?;
                 if !cancel_before {
@@ -519,7 +528,8 @@ async fn nursery_waits_for_pending_starts() -> trio::Result<()> {
         assert_eq!(current_time() - t0, secs(6));
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test(autojump)]
@@ -573,6 +583,7 @@ async fn start_into_a_nursery_from_a_sibling_of_its_body() -> trio::Result<()> {
                     Ok(())
                 })
                 .await
+                .map(drop)
             })
             .await?;
         let v = target
@@ -605,7 +616,8 @@ async fn start_into_a_nursery_from_a_sibling_of_its_body() -> trio::Result<()> {
         checkpoint().await?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 // ---- errors and panics after `started` ------------------------------------------
@@ -703,5 +715,102 @@ async fn start_task_name_and_value_from_the_start() -> trio::Result<()> {
         assert!(name.contains("start_task_name"), "{name}");
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
+}
+
+// ---- `started` moves the child at once ----
+
+// Right after `started`, in the same step: the child's parent nursery is the
+// target, the target lists it, and the target's cancellation (not the caller's)
+// reaches it at its next checkpoint (Trio moves the task inside `started`).
+#[trio::test]
+async fn started_moves_the_child_before_it_takes_another_step() -> trio::Result<()> {
+    let seen = RefCell::new(Vec::new());
+    let s = &seen;
+    trio::open_nursery(async |target| {
+        let (info, t) = (target.info(), target.cancel_scope());
+        target
+            .start(async move |st: TaskStatus<()>| {
+                let me = current_task();
+                assert_ne!(
+                    me.parent_nursery().as_ref(),
+                    Some(&info),
+                    "under start first"
+                );
+                st.started(());
+                s.borrow_mut()
+                    .push(me.parent_nursery().as_ref() == Some(&info));
+                s.borrow_mut().push(info.child_tasks().contains(&me));
+                t.cancel();
+                let r = trio::lowlevel::checkpoint_if_cancelled();
+                s.borrow_mut().push(r.is_err());
+                r
+            })
+            .await
+    })
+    .await?;
+    assert_eq!(*seen.borrow(), [true, true, true]);
+    Ok(())
+}
+
+// The scopes a child entered before `started` follow it too, in the same step.
+#[trio::test]
+async fn started_inside_a_scope_moves_the_scope_too() -> trio::Result<()> {
+    let cancelled_in_scope = Cell::new(false);
+    let c = &cancelled_in_scope;
+    trio::open_nursery(async |target| {
+        let t = target.cancel_scope();
+        target
+            .start(async move |st: TaskStatus<()>| {
+                let inner = CancelScope::new();
+                inner
+                    .run(async {
+                        st.started(());
+                        t.cancel();
+                        let r = trio::lowlevel::checkpoint_if_cancelled();
+                        c.set(r.is_err());
+                        r
+                    })
+                    .await?;
+                // Outside the inner scope, still the target's cancellation.
+                trio::lowlevel::checkpoint_if_cancelled()
+            })
+            .await
+    })
+    .await?;
+    assert!(cancelled_in_scope.get());
+    Ok(())
+}
+
+// A child that fails right after `started`, in the same step, fails the target
+// nursery (its siblings are cancelled), not the caller of `start`.
+#[trio::test]
+async fn a_failure_right_after_started_belongs_to_the_target() -> trio::Result<()> {
+    let sibling = Cell::new(None);
+    let sb = &sibling;
+    let r = trio::open_nursery(async |target| {
+        target.start_soon(async move {
+            let e = trio::sleep_forever().await.unwrap_err();
+            let by = e
+                .cancelled()
+                .unwrap()
+                .source_task()
+                .map(|t| t.name().to_string());
+            sb.set(Some(by));
+            Err(e)
+        })?;
+        wait_all_tasks_blocked().await?;
+        target
+            .start_named("quitter", async |st: TaskStatus<u8>| {
+                st.started(1);
+                Err(err("failed after started"))
+            })
+            .await?;
+        Ok(())
+    })
+    .await;
+    assert_eq!(r.unwrap_err().to_string(), "failed after started");
+    assert_eq!(sibling.take(), Some(Some("quitter".to_string())));
+    Ok(())
 }

@@ -80,7 +80,8 @@ async fn curl_talks_to_a_trio_server() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 /// A hyper server on a tokio runtime in its own thread (what most Rust HTTP

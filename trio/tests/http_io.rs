@@ -171,7 +171,8 @@ async fn exchange<S: Stream + 'static>(
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]

@@ -46,7 +46,8 @@ async fn fetch_over_tls(ca: &TestCa, port: u16, alpn: &str) -> trio::Result<(Str
         n.cancel_scope().cancel(); // done with the connection
         Ok((version, String::from_utf8(bytes.to_vec()).unwrap()))
     })
-    .await?;
+    .await?
+    .expect("the body returned");
     assert_eq!(negotiated, alpn);
     Ok(body)
 }
@@ -95,5 +96,6 @@ async fn https_with_http1_and_http2_over_trio_tls() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }

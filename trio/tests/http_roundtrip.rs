@@ -86,7 +86,8 @@ async fn get_post_and_status_over_both_versions() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -106,7 +107,8 @@ async fn large_bodies_both_ways() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Twenty requests are in the handler at once (each waits until all have
@@ -202,7 +204,8 @@ async fn h2_multiplexes_streams_on_one_connection() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -236,7 +239,8 @@ async fn protocol_options_are_honoured() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 /// A failing handler ends its connection (HTTP/1) or stream (HTTP/2); the server
@@ -278,7 +282,8 @@ async fn a_failing_handler_fails_its_request_only() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Cancelling the server's nursery shuts everything down: the listener, idle

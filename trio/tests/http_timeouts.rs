@@ -279,7 +279,8 @@ async fn fail_after_gives_too_slow(clock: MockClock) -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Each run has its own timer table and driver: a second run on the same

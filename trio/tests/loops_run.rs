@@ -215,6 +215,7 @@ fn a_loop_that_finishes_early_does_not_stop_the_others() {
                 rx.receive().await
             })
             .await
+            .map(|v| v.expect("the body returned"))
         }
     })
     .unwrap();

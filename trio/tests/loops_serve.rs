@@ -55,6 +55,7 @@ fn serve_and_ask(
             Ok(served)
         })
         .await
+        .map(|v| v.expect("the body returned"))
     })
     .unwrap();
     out.swap_remove(0)
@@ -207,6 +208,7 @@ fn reuse_port_lets_each_loop_serve_a_fixed_port() {
             Ok(i)
         })
         .await
+        .map(|v| v.expect("the body returned"))
     })
     .unwrap();
     assert_eq!(served, [0, 1]);
@@ -286,6 +288,7 @@ fn pinned_loops_serve_the_connections_their_cpu_receives() {
                 Ok(by)
             })
             .await
+            .map(|v| v.expect("the body returned"))
         })
         .unwrap();
     for (i, by) in served.iter().enumerate() {

@@ -130,7 +130,8 @@ async fn serve_listeners_basic() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(listeners)
     })
-    .await?;
+    .await?
+    .expect("the body returned");
     assert_eq!(handled.get(), 6);
     for l in &listeners {
         assert_eq!(l.accepted.get(), 3);
@@ -288,5 +289,6 @@ async fn started_listeners_are_shared() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }

@@ -177,7 +177,8 @@ async fn simple_server(domain: Domain, bind: SocketAddr) -> trio::Result<()> {
         n.start_soon(async move { client_ref.connect(laddr_ref.clone()).await })?;
         listener.accept().await
     })
-    .await?;
+    .await?
+    .expect("the body returned");
     assert_eq!(client_addr.as_socket(), server.peer_addr()?.as_socket());
     assert_eq!(client_addr.as_socket(), client.local_addr()?.as_socket());
     server.send(b"x").await?;
@@ -303,7 +304,8 @@ async fn non_blocking_paths() -> trio::Result<()> {
         feed()?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 // Ported from test_SocketType_connect_paths: cancelled before we start.
@@ -462,7 +464,8 @@ async fn interrupted_by_close() -> trio::Result<()> {
         a.close();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 // Ported from test_many_sockets: many fds waited on at once, then cancelled.
@@ -487,7 +490,8 @@ async fn many_sockets() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 // Trio: "another task is already waiting" (wait_readable's BusyResource) for
@@ -559,7 +563,8 @@ async fn a_call_that_need_not_wait_is_not_busy() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[derive(Debug, Default)]

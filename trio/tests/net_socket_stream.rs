@@ -143,7 +143,8 @@ async fn fill_stream(s: &SocketStream) -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 // The contract points of Trio's check_half_closeable_stream, one by one.
@@ -444,7 +445,8 @@ async fn closing_a_listener_wakes_the_accepter() -> trio::Result<()> {
         wait_all_tasks_blocked().await?;
         l.aclose().await
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[derive(Debug)]

@@ -449,5 +449,6 @@ async fn serve_tcp_hands_back_the_listeners() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }

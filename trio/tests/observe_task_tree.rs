@@ -18,6 +18,7 @@ fn tree_shows_nurseries_children_states_and_spawn_lines() {
                     Ok(())
                 })
                 .await
+                .map(drop)
             })?;
             wait_all_tasks_blocked().await?;
             let tree = task_tree();
@@ -189,6 +190,7 @@ fn json_parses_back_with_the_same_tree() {
             n.start_soon_named("waiter", async {
                 trio::open_nursery(async |m| m.start_soon_named("leaf", trio::sleep_forever()))
                     .await
+                    .map(drop)
             })?;
             wait_all_tasks_blocked().await?;
             let tree = task_tree();

@@ -250,6 +250,7 @@ async fn interactive() -> Result<()> {
                 Ok(())
             })
             .await
+            .map(drop)
         };
 
         trio::fail_after(Duration::from_secs(30), async {
@@ -376,6 +377,7 @@ async fn wait_reapable_fails() -> Result<()> {
                     p.kill()
                 })
                 .await
+                .map(drop)
             })
             .await
         })

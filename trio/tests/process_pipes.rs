@@ -335,7 +335,8 @@ async fn two_receivers_or_two_senders_are_busy() -> Result<()> {
         while raw_read(r.as_raw_fd(), &mut buf).is_ok() {}
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]

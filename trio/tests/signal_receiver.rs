@@ -296,7 +296,8 @@ async fn close_wakes_a_blocked_next() -> Result<()> {
         r.close();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -324,7 +325,8 @@ async fn a_signal_from_another_thread_wakes_the_receiver() -> Result<()> {
         })
         .await
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]

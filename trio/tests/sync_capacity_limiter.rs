@@ -148,12 +148,12 @@ async fn capacity_limiter_inf() -> trio::Result<()> {
     let _ = format!("{c:?}");
     assert_eq!(c.total_tokens(), usize::MAX);
     assert_eq!(c.borrowed_tokens(), 0);
-    assert_eq!(c.available_tokens(), usize::MAX);
+    assert_eq!(c.available_tokens(), isize::MAX); // saturated
     assert_eq!(c.release().unwrap_err().kind(), ErrorKind::Usage);
     assert_eq!(c.borrowed_tokens(), 0);
     c.acquire_nowait()?.forget();
     assert_eq!(c.borrowed_tokens(), 1);
-    assert_eq!(c.available_tokens(), usize::MAX - 1);
+    assert_eq!(c.available_tokens(), isize::MAX - 1);
     Ok(())
 }
 
@@ -190,7 +190,8 @@ async fn capacity_limiter_change_total_tokens() -> trio::Result<()> {
         assert_eq!(c.statistics().tasks_waiting, 0);
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -207,7 +208,8 @@ async fn capacity_limiter_memleak_548() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(Borrower::from(h.task()))
     })
-    .await?;
+    .await?
+    .expect("the body returned");
     assert_eq!(limiter.statistics().tasks_waiting, 0);
     limiter.release()?;
     limiter.acquire_on_behalf_of_nowait(&waiter)?.forget(); // not "already waiting"
@@ -327,7 +329,8 @@ async fn borrower_errors() -> trio::Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -393,7 +396,8 @@ async fn several_waits_in_one_task_get_their_own_borrowers() -> trio::Result<()>
         let mut h = h;
         h.join().await
     })
-    .await?;
+    .await?
+    .expect("the body returned");
     assert_eq!(got, (a, b));
     assert_eq!(c.borrowed_tokens(), 0);
     Ok(())
@@ -485,5 +489,21 @@ fn on_behalf_of_works_outside_trio() -> trio::Result<()> {
     drop(t);
     c.acquire_on_behalf_of_nowait(&b)?.forget();
     c.release_on_behalf_of(&b)?;
+    Ok(())
+}
+
+// Trio reports the truth when the total was lowered below what is borrowed.
+#[trio::test]
+async fn available_tokens_goes_negative_when_the_total_drops_below_the_loans() -> trio::Result<()> {
+    let c = CapacityLimiter::new(2);
+    let (a, b) = (Borrower::new(), Borrower::new());
+    c.acquire_on_behalf_of_nowait(&a)?.forget();
+    c.acquire_on_behalf_of_nowait(&b)?.forget();
+    c.set_total_tokens(1);
+    assert_eq!(c.available_tokens(), -1);
+    c.release_on_behalf_of(&a)?;
+    assert_eq!(c.available_tokens(), 0);
+    c.release_on_behalf_of(&b)?;
+    assert_eq!(c.available_tokens(), 1);
     Ok(())
 }

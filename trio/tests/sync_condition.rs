@@ -292,7 +292,8 @@ async fn wait_already_cancelled_keeps_the_lock() -> trio::Result<()> {
         drop(g);
         h.join().await
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]

@@ -65,7 +65,8 @@ async fn event() -> trio::Result<()> {
         assert_eq!(*record.borrow(), ["sleeping", "sleeping", "woken", "woken"]);
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -128,7 +129,8 @@ async fn event_set_before_cancel_is_noticed_wins() -> trio::Result<()> {
         assert_eq!(h.join().await?, Some(()));
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[test]

@@ -158,7 +158,8 @@ macro_rules! lock_tests {
                     n.cancel_scope().cancel();
                     Ok(())
                 })
-                .await
+                .await?;
+                Ok(())
             }
 
             #[trio::test]
@@ -189,6 +190,7 @@ macro_rules! lock_tests {
                     Ok(())
                 })
                 .await
+                .map(drop)
             }
 
             #[trio::test]
@@ -277,7 +279,8 @@ macro_rules! lock_tests {
                     let h = n.spawn(l.acquire())?;
                     Ok(h.task().clone())
                 })
-                .await?;
+                .await?
+                .expect("the body returned");
                 assert!(l.locked());
                 assert_eq!(l.statistics().owner.as_ref(), Some(&owner));
                 let e = l.acquire().await.unwrap_err();
@@ -333,7 +336,8 @@ macro_rules! lock_tests {
                     assert_eq!(l.statistics().owner.as_ref(), Some(h.task()));
                     Ok(h.task().clone())
                 })
-                .await?;
+                .await?
+                .expect("the body returned");
                 let e = l.acquire().await.unwrap_err();
                 assert_eq!(e.kind(), ErrorKind::BrokenResource);
                 assert!(
@@ -544,6 +548,7 @@ macro_rules! lock_tests {
                     Ok(())
                 })
                 .await
+                .map(drop)
             }
         }
     };

@@ -116,7 +116,8 @@ async fn unbounded_byte_queue() -> trio::Result<()> {
         })?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -446,7 +447,8 @@ async fn memory_stream_pair_wiring() -> trio::Result<()> {
         })?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -525,7 +527,8 @@ async fn close_wakes_a_blocked_receive_some() -> trio::Result<()> {
         rr.put_eof();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -674,7 +677,8 @@ async fn lockstep_send_all_waits_for_the_receiver() -> trio::Result<()> {
         assert!(sent.get());
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -702,7 +706,8 @@ async fn lockstep_cancelled_send_all_takes_back_untaken_bytes() -> trio::Result<
         assert_eq!(recv(r, 10).await?, b"next");
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -727,7 +732,8 @@ async fn lockstep_receiver_waits_again_after_a_retraction() -> trio::Result<()> 
         wait_all_tasks_blocked().await?;
         s.send_all(b"second").await
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -741,7 +747,8 @@ async fn lockstep_cancelled_receive_took_nothing() -> trio::Result<()> {
         assert_eq!(recv(r, 4).await?, b"ok");
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -789,5 +796,6 @@ async fn lockstep_pair_is_half_closeable() -> trio::Result<()> {
         assert_eq!(recv(d, 64).await?, b"still open");
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }

@@ -586,7 +586,8 @@ async fn reentry_doesnt_deadlock() -> trio::Result<()> {
         }
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]

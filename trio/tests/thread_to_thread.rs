@@ -669,7 +669,8 @@ async fn wait_all_threads_completed() -> trio::Result<()> {
         assert_eq!(to_thread::active_thread_count(), 0);
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]

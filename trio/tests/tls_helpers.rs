@@ -241,7 +241,8 @@ async fn ssl_connect_checks_another_name_than_it_dials() -> Result<()> {
         n.cancel_scope().cancel();
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]

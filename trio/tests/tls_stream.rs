@@ -113,7 +113,8 @@ async fn handshake_both<A: Stream, B: Stream>(
         n.start_soon(b.do_handshake())?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 async fn receive_exactly<R: ReceiveStream>(r: &R, len: usize) -> trio::Result<Vec<u8>> {
@@ -142,8 +143,10 @@ async fn receive_up_to<R: ReceiveStream>(r: &R, max: usize) -> trio::Result<Vec<
 
 /// The error of a nursery in which one task hit `kind` (and others were perhaps
 /// cancelled): Trio's `RaisesGroup(kind)`.
-fn assert_one_error(r: trio::Result<()>, kind: ErrorKind, message: &str) {
-    let e = r.expect_err("expected an error");
+fn assert_one_error<T>(r: trio::Result<T>, kind: ErrorKind, message: &str) {
+    let Err(e) = r else {
+        panic!("expected an error")
+    };
     let found = std::iter::once(&e)
         .chain(e.errors())
         .find(|e| e.kind() == kind)
@@ -1285,7 +1288,8 @@ async fn cancelled_before_starting_changes_nothing() -> trio::Result<()> {
         })?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test]
@@ -1420,7 +1424,8 @@ async fn key_updates_randomized() -> trio::Result<()> {
         }
         c.aclose().await
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[trio::test(autojump)]

@@ -45,7 +45,11 @@ use std::time::Duration;
 use slab::Slab;
 
 use super::context::{self, PollGuard};
-use crate::error::{CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, TooSlow};
+use super::task::TaskCell;
+use super::task_tree::display_name;
+use crate::error::{
+    CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, SourceTask, TooSlow,
+};
 use crate::time::Instant;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -131,13 +135,24 @@ impl ScopeState {
             self.key_in_parent.set(key);
         }
         *self.parent.borrow_mut() = parent;
+        let now = context::with_runner(|r| r.current_time());
         if let Some(rel) = self.relative.take() {
-            let now = context::with_runner(|r| r.current_time()).unwrap_or(Instant::ZERO);
-            self.deadline.set(now.saturating_add(rel));
+            self.deadline
+                .set(now.unwrap_or(Instant::ZERO).saturating_add(rel));
+        }
+        // As in Trio, a scope whose deadline has already passed is cancelled from its
+        // first instant, not from the run loop's next look at the clock.
+        if now.is_some_and(|now| now >= self.deadline.get()) {
+            self.cancel(CancelSource::Deadline, None);
         }
         self.arm_deadline();
         self.recalc();
         Ok(())
+    }
+
+    /// Records that the scope swallowed a cancellation on its way out.
+    pub(crate) fn set_cancelled_caught(&self) {
+        self.cancelled_caught.set(true);
     }
 
     /// Unlinks this scope from its parent; its deadline entry goes stale.
@@ -164,7 +179,8 @@ impl ScopeState {
     }
 
     fn arm_deadline(&self) {
-        if self.phase.get() != Phase::Active {
+        // A cancelled scope stays cancelled: its deadline no longer matters.
+        if self.phase.get() != Phase::Active || self.cancel_called.get() {
             return;
         }
         self.forget_deadline();
@@ -192,11 +208,25 @@ impl ScopeState {
         }
     }
 
+    /// Cancels the scope, naming no task as the source (a deadline, Ctrl-C, the run
+    /// loop itself).
     pub(crate) fn cancel(&self, source: CancelSource, reason: Option<Arc<str>>) {
+        self.cancel_from(source, reason, None);
+    }
+
+    /// Cancels the scope on behalf of `task` (the task that called `cancel`, or the
+    /// child whose failure cancels its nursery).
+    pub(crate) fn cancel_from(
+        &self,
+        source: CancelSource,
+        reason: Option<Arc<str>>,
+        task: Option<&TaskCell>,
+    ) {
         if self.cancel_called.get() {
             return;
         }
-        *self.reason.borrow_mut() = Some(Cancelled::new(source, reason));
+        let task = task.map(|t| SourceTask::new(t.id, display_name(&t.name)));
+        *self.reason.borrow_mut() = Some(Cancelled::new(source, reason, task));
         self.cancel_called.set(true);
         self.recalc();
     }
@@ -230,6 +260,22 @@ impl ScopeState {
             *c.parent.borrow_mut() = Some(new_parent.clone());
             c.recalc();
         }
+    }
+
+    /// Moves this (entered) scope, with everything below it, under `new_parent`
+    /// (the private nursery of a `start()` call, when its child calls `started`).
+    pub(crate) fn reparent_to(&self, new_parent: &Rc<ScopeState>) {
+        if let Some(old) = self.parent.borrow_mut().take() {
+            let key = self.key_in_parent.get();
+            let mut ch = old.children.borrow_mut();
+            if ch.contains(key) {
+                ch.remove(key);
+            }
+        }
+        let key = new_parent.children.borrow_mut().insert(self.me.clone());
+        self.key_in_parent.set(key);
+        *self.parent.borrow_mut() = Some(new_parent.clone());
+        self.recalc();
     }
 
     /// Recomputes the cached flag here and, if it changed, in the subtree below;
@@ -282,7 +328,7 @@ impl ScopeState {
             }
             cur = s.parent.borrow().clone();
         }
-        Error::from_cancelled(Cancelled::new(CancelSource::Explicit, None))
+        Error::from_cancelled(Cancelled::new(CancelSource::Explicit, None, None))
     }
 
     /// The nearest deadline that applies here, or -infinity if cancelled.
@@ -661,6 +707,47 @@ impl CancelScope {
         }
     }
 
+    /// Runs `fut` inside this scope, failing with [`TooSlow`] if the scope catches a
+    /// cancellation — its deadline's, or an explicit [`cancel`](Self::cancel), as in
+    /// Trio, where `fail_after`'s scope raises `TooSlowError` whenever its
+    /// `cancelled_caught` is true. This is [`fail_after`] / [`fail_at`] with the
+    /// scope in your hands: to shield it, move its deadline, cancel it, or read
+    /// [`cancelled_caught`](Self::cancelled_caught) afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TooSlow`] (or [`std::io::ErrorKind::TimedOut`] for `io::Error`)
+    /// when the scope caught a cancellation; otherwise as [`run`](Self::run).
+    ///
+    /// # Cancellation
+    ///
+    /// As [`run`](Self::run): an enclosing cancellation passes through as itself,
+    /// not as `TooSlow`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # trio::run(async {
+    /// let scope = trio::CancelScope::with_timeout(Duration::from_secs(10));
+    /// let r = scope.run_or_fail(async {
+    ///     scope.cancel(); // an explicit cancel fails too
+    ///     trio::sleep_forever().await
+    /// }).await;
+    /// assert_eq!(r.unwrap_err().kind(), trio::ErrorKind::TooSlow);
+    /// assert!(scope.cancelled_caught());
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn run_or_fail<F, T, E>(&self, fut: F) -> FailAfter<F>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: MaybeCancelled + From<Error> + From<TooSlow>,
+    {
+        FailAfter {
+            inner: self.run(fut),
+        }
+    }
+
     /// Cancels the scope: every checkpoint inside it now returns `Err(Cancelled)`
     /// (source [`CancelSource::Explicit`]). Idempotent; after the scope exited it only
     /// records the call in [`cancel_called`](Self::cancel_called), as in Trio.
@@ -673,7 +760,7 @@ impl CancelScope {
     /// assert!(s.cancel_called());
     /// ```
     pub fn cancel(&self) {
-        self.state.cancel(CancelSource::Explicit, None);
+        context::with_current_task(|t| self.state.cancel_from(CancelSource::Explicit, None, t));
     }
 
     /// Cancels the scope, recording `reason` in the resulting [`Cancelled`].
@@ -687,7 +774,7 @@ impl CancelScope {
     /// ```
     pub fn cancel_with_reason(&self, reason: impl Into<String>) {
         let r: Arc<str> = Arc::from(reason.into());
-        self.state.cancel(CancelSource::Explicit, Some(r));
+        context::with_current_task(|t| self.state.cancel_from(CancelSource::Explicit, Some(r), t));
     }
 
     /// True once [`cancel`](Self::cancel) was called or the deadline expired.
@@ -833,6 +920,34 @@ impl CancelScope {
         }
     }
 
+    /// Whether the deadline is relative to entry (Trio's `is_relative`): `None` once
+    /// the scope was entered; before, `Some(true)` for a scope made with
+    /// [`with_timeout`](Self::with_timeout) (or given a
+    /// [`set_relative_deadline`](Self::set_relative_deadline)), `Some(false)`
+    /// otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # trio::run(async {
+    /// let scope = trio::CancelScope::with_timeout(Duration::from_secs(3));
+    /// assert_eq!(scope.is_relative(), Some(true));
+    /// assert_eq!(trio::CancelScope::new().is_relative(), Some(false));
+    /// assert_eq!(trio::CancelScope::with_deadline(trio::Instant::ZERO).is_relative(), Some(false));
+    /// scope.run(async {
+    ///     assert_eq!(scope.is_relative(), None); // resolved on entry
+    ///     Ok::<_, trio::Error>(())
+    /// }).await?;
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn is_relative(&self) -> Option<bool> {
+        match self.state.phase.get() {
+            Phase::Fresh => Some(self.state.relative.get().is_some()),
+            _ => None,
+        }
+    }
+
     /// True if the scope is shielded: cancellations of enclosing scopes do not reach
     /// inside it (its own `cancel` and deadline still do).
     ///
@@ -913,6 +1028,28 @@ pin_project_lite::pin_project! {
                 this.state.exit();
             }
         }
+    }
+}
+
+impl<F> ScopeRun<F> {
+    /// The scope this future runs its inner future in: to cancel it, move its
+    /// deadline or read [`cancelled_caught`](CancelScope::cancelled_caught) once it
+    /// finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # trio::run(async {
+    /// let run = trio::move_on_after(Duration::from_secs(60), trio::sleep_forever());
+    /// let scope = run.cancel_scope();
+    /// scope.cancel();
+    /// assert_eq!(run.await?, None);
+    /// assert!(scope.cancelled_caught());
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn cancel_scope(&self) -> CancelScope {
+        CancelScope::from_state(self.state.clone())
     }
 }
 
@@ -1063,6 +1200,27 @@ pin_project_lite::pin_project! {
     }
 }
 
+impl<F> FailAfter<F> {
+    /// The scope of this `fail_after` (Trio's `with fail_after(...) as scope`):
+    /// cancelling it explicitly fails with [`TooSlow`] as its deadline would.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # trio::run(async {
+    /// let run = trio::fail_after(Duration::from_secs(60), trio::sleep_forever());
+    /// let scope = run.cancel_scope();
+    /// scope.cancel();
+    /// assert_eq!(run.await.unwrap_err().kind(), trio::ErrorKind::TooSlow);
+    /// assert!(scope.cancelled_caught());
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn cancel_scope(&self) -> CancelScope {
+        self.inner.cancel_scope()
+    }
+}
+
 impl<F, T, E> Future for FailAfter<F>
 where
     F: Future<Output = Result<T, E>>,
@@ -1106,9 +1264,7 @@ where
     F: Future<Output = Result<T, E>>,
     E: MaybeCancelled + From<Error> + From<TooSlow>,
 {
-    FailAfter {
-        inner: move_on_after(timeout, fut),
-    }
+    CancelScope::with_timeout(timeout).run_or_fail(fut)
 }
 
 /// Runs `fut` until `deadline`, failing with [`TooSlow`] if it is reached (Trio's
@@ -1135,9 +1291,7 @@ where
     F: Future<Output = Result<T, E>>,
     E: MaybeCancelled + From<Error> + From<TooSlow>,
 {
-    FailAfter {
-        inner: move_on_at(deadline, fut),
-    }
+    CancelScope::with_deadline(deadline).run_or_fail(fut)
 }
 
 /// The nearest deadline that applies to the current code: the minimum over the

@@ -130,6 +130,15 @@ pub(crate) fn current_task_arc() -> Option<std::sync::Arc<TaskCell>> {
     }
 }
 
+/// Runs `f` with the task being polled on this thread, if any.
+pub(crate) fn with_current_task<R>(f: impl FnOnce(Option<&TaskCell>) -> R) -> R {
+    let p = TASK.with(Cell::get);
+    // SAFETY: as in `current_task_arc`: a non-null pointer was set by a live
+    // `PollGuard::task`, whose creator keeps the cell alive while the guard lives.
+    let task = unsafe { p.as_ref() };
+    f(task)
+}
+
 /// Runs `f` with the current cancel status, if any.
 #[inline]
 pub(crate) fn with_current_status<R>(f: impl FnOnce(Option<&ScopeState>) -> R) -> R {

@@ -112,6 +112,13 @@ pub(crate) struct NurseryCore {
     pub(crate) next_open: RefCell<Option<Weak<NurseryCore>>>,
     /// `start()` calls in flight whose child will move here: the nursery waits for them.
     pending_starts: Cell<usize>,
+    /// For the private nursery of a `start()` call whose child called
+    /// `TaskStatus::started`: the nursery its tasks belong to from that instant
+    /// (they move there physically at the end of the current step).
+    moved_to: RefCell<Option<Rc<NurseryCore>>>,
+    /// The private `start()` nurseries whose tasks were handed over to this one and
+    /// have not physically arrived yet (see `moved_to`).
+    arriving: RefCell<Vec<Weak<NurseryCore>>>,
 }
 
 impl NurseryCore {
@@ -128,6 +135,58 @@ impl NurseryCore {
             closed: Cell::new(false),
             next_open: RefCell::new(None),
             pending_starts: Cell::new(0),
+            moved_to: RefCell::new(None),
+            arriving: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The nursery this one's tasks logically belong to: itself, or the target of
+    /// the `start()` call it serves once its child called `started`.
+    fn logical(self: &Rc<Self>) -> Rc<NurseryCore> {
+        match &*self.moved_to.borrow() {
+            Some(to) => to.clone(),
+            None => self.clone(),
+        }
+    }
+
+    /// The live children, as the task tree sees them: the tasks handed over to this
+    /// nursery by `started` count as its children from that instant.
+    fn live_children(&self) -> Vec<Arc<TaskCell>> {
+        if self.moved_to.borrow().is_some() {
+            return Vec::new();
+        }
+        let mut out: Vec<Arc<TaskCell>> = self
+            .children
+            .borrow()
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect();
+        for from in self.arriving.borrow().iter().filter_map(Weak::upgrade) {
+            out.extend(from.children.borrow().iter().map(|(_, c)| c.clone()));
+        }
+        out
+    }
+
+    /// `TaskStatus::started`: from this instant the tasks of this private `start()`
+    /// nursery are children of `to` (Trio moves them at once). Logically: their
+    /// parent nursery is `to`, and their cancel status hangs under `to`'s scope
+    /// instead of the `start()` caller's — done by moving this nursery's scope (the
+    /// root of their status) under `to`'s; it is never cancelled itself, so it is
+    /// transparent there. Physically the futures stay here until the current step
+    /// ends (the step is polling one of them), then `start` moves them.
+    fn hand_over(self: &Rc<Self>, to: &Rc<NurseryCore>) {
+        *self.moved_to.borrow_mut() = Some(to.clone());
+        to.arriving.borrow_mut().push(Rc::downgrade(self));
+        self.scope.reparent_to(&to.scope);
+    }
+
+    /// Fails the nursery for `e` (unless it is a cancellation): cancels its scope,
+    /// naming `by` as the task that caused it.
+    fn fail(&self, e: &Error, by: Option<&TaskCell>) {
+        if !e.is_cancelled() && !self.scope.cancel_called() {
+            let reason: Arc<str> = Arc::from(format!("a task in the nursery failed: {e}"));
+            self.scope
+                .cancel_from(CancelSource::Nursery, Some(reason), by);
         }
     }
 
@@ -334,16 +393,25 @@ impl<'env> NurseryState<'env> {
         self.futures.borrow().is_empty()
     }
 
-    pub(crate) fn add_error(&self, e: Error) {
-        if !e.is_cancelled() && !self.core.scope.cancel_called() {
-            let reason: Arc<str> = Arc::from(format!("a task in the nursery failed: {e}"));
-            self.core.scope.cancel(CancelSource::Nursery, Some(reason));
-        }
+    /// Keeps `e` for the nursery's result and, unless it is a cancellation, cancels
+    /// the nursery (the one its tasks belong to, see `NurseryCore::logical`) on
+    /// behalf of `by`, the task that failed.
+    pub(crate) fn add_error(&self, e: Error, by: Option<&TaskCell>) {
+        self.core.logical().fail(&e, by);
         self.errors.borrow_mut().push(e);
     }
 
-    pub(crate) fn add_panic(&self, p: Panic) {
-        self.core.scope.cancel(CancelSource::Nursery, None);
+    /// Keeps the first panic for the nursery's end and cancels the nursery.
+    pub(crate) fn add_panic(&self, p: Panic, by: Option<&TaskCell>) {
+        let reason: Arc<str> = Arc::from("a task in the nursery panicked");
+        self.core
+            .logical()
+            .scope
+            .cancel_from(CancelSource::Nursery, Some(reason), by);
+        self.keep_panic(p);
+    }
+
+    fn keep_panic(&self, p: Panic) {
         let mut slot = self.panic.borrow_mut();
         if slot.is_none() {
             *slot = Some(p);
@@ -466,8 +534,8 @@ impl<'env> NurseryState<'env> {
         cell.release();
         match outcome {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => self.add_error(e),
-            Err(p) => self.add_panic(p),
+            Ok(Err(e)) => self.add_error(e, Some(&cell)),
+            Err(p) => self.add_panic(p, Some(&cell)),
         }
     }
 
@@ -640,7 +708,10 @@ impl<'env> Nursery<'env> {
     ///
     /// `f` receives a [`TaskStatus`]; the child runs "under" this call — inside the
     /// caller's cancel scopes — until it calls [`TaskStatus::started`], whose value
-    /// `start` returns; from then on it is a child of this nursery.
+    /// `start` returns. From the moment of that call it is a child of this nursery:
+    /// its [`parent_nursery`](crate::lowlevel::Task::parent_nursery) is this one,
+    /// this nursery's cancellation and deadlines reach it (and the caller's no
+    /// longer do), and a failure of it fails this nursery.
     ///
     /// # Errors
     ///
@@ -735,19 +806,19 @@ impl<'env> Nursery<'env> {
                 "this nursery has finished and accepts no new children",
             ));
         }
+        let temp: Rc<NurseryState<'env>> = NurseryState::open()?;
         let shared = Rc::new(StartShared {
             value: RefCell::new(None),
+            from: temp.core.clone(),
+            to: target.core.clone(),
+            handed_over: Cell::new(false),
         });
         let status = TaskStatus {
             shared: shared.clone(),
         };
-        let temp: Rc<NurseryState<'env>> = NurseryState::open()?;
         let _pending = PendingStart::new(&target.core);
         let _temp_guard = AbandonOnDrop(temp.clone());
         temp.spawn(name, Box::pin(async move { f(status).await }), at)?;
-        // Set when `started` was called while the caller was cancelled: as in Trio,
-        // the call is then a no-op and the child keeps running under `start`.
-        let mut ignored_start = false;
         poll_fn(|cx| {
             temp.core.set_parent_waker(cx.waker());
             temp.core.polling.set(true);
@@ -755,35 +826,32 @@ impl<'env> Nursery<'env> {
             temp.run_batch(&batch);
             temp.core.return_batch(batch);
             temp.core.polling.set(false);
-            if !ignored_start
-                && shared.value.borrow().is_some()
-                && temp.core.scope.effectively_cancelled()
-            {
-                ignored_start = true;
-            }
-            let value = if ignored_start {
-                None
-            } else {
-                shared.value.borrow_mut().take()
-            };
-            if let Some(v) = value {
-                // Move the child (if it still runs) and anything it left behind.
+            if shared.handed_over.get() {
+                // `started` made the child a child of the target; now that its step
+                // is over, move its future there too (if it still runs).
                 let keys: Vec<usize> = temp.futures.borrow().iter().map(|(k, _)| k).collect();
                 for k in keys {
                     if let Some((cell, fut)) = temp.take_child(k) {
                         target.adopt(cell, fut);
                     }
                 }
-                // The scopes the child entered so far now hang under the target.
                 temp.core.scope.reparent_children(&target.core.scope);
-                for e in temp.take_errors() {
-                    target.add_error(e);
-                }
+                target
+                    .core
+                    .arriving
+                    .borrow_mut()
+                    .retain(|w| !std::ptr::eq(w.as_ptr(), Rc::as_ptr(&temp.core)));
+                // Failures after `started` already cancelled the target (see
+                // `add_error`); they are the target's to report.
+                target.errors.borrow_mut().extend(temp.take_errors());
                 if let Some(p) = temp.take_panic() {
-                    target.add_panic(p);
+                    target.keep_panic(p);
                 }
                 temp.close();
-                return Poll::Ready(Ok(v));
+                let v = shared.value.borrow_mut().take();
+                return Poll::Ready(v.ok_or_else(|| {
+                    Error::new(ErrorKind::Internal, "started recorded no value")
+                }));
             }
             if temp.is_empty() {
                 temp.close();
@@ -939,7 +1007,7 @@ impl<'env> Nursery<'env> {
     ///     assert_eq!(info.parent_task(), Some(trio::lowlevel::current_task()));
     ///     assert!(!info.is_closed());
     ///     Ok(info)
-    /// }).await?;
+    /// }).await?.expect("the body returned");
     /// assert!(info.is_closed()); // the handle outlives the nursery
     /// # Ok(()) }).unwrap();
     /// ```
@@ -982,6 +1050,13 @@ impl Drop for AbandonOnDrop<'_> {
 
 struct StartShared<V> {
     value: RefCell<Option<V>>,
+    /// The `start()` call's private nursery, where the child runs until `started`.
+    from: Rc<NurseryCore>,
+    /// The nursery `start` was called on.
+    to: Rc<NurseryCore>,
+    /// Set by `started` when it moved the child (it does not while the `start()`
+    /// caller is cancelled, as in Trio).
+    handed_over: Cell<bool>,
 }
 
 /// Given to a child started with [`Nursery::start`]: call
@@ -1007,7 +1082,13 @@ pub struct TaskStatus<V> {
 
 impl<V> TaskStatus<V> {
     /// Reports that the child is ready: `start()` returns `value`, and the child
-    /// moves into the nursery. Consumes the status, so it can be called only once.
+    /// moves into the nursery at once — before its next line runs, it is a child of
+    /// the nursery `start` was called on, under that nursery's cancel scope.
+    /// Consumes the status, so it can be called only once.
+    ///
+    /// As in Trio, a call made while the `start()` caller is cancelled only records
+    /// the value: the child stays under `start` (where its cancellation is caught)
+    /// until it finishes.
     ///
     /// # Examples
     ///
@@ -1034,7 +1115,16 @@ impl<V> TaskStatus<V> {
     /// # Ok(()) }).unwrap();
     /// ```
     pub fn started(self, value: V) {
-        *self.shared.value.borrow_mut() = Some(value);
+        let s = &self.shared;
+        *s.value.borrow_mut() = Some(value);
+        // As in Trio: while the `start()` caller is cancelled the call only records
+        // the value (the child stays where cancelled scopes can catch its
+        // cancellation); so it does once `start` has given up on the child.
+        if s.from.closed.get() || s.from.scope.effectively_cancelled() {
+            return;
+        }
+        s.from.hand_over(&s.to);
+        s.handed_over.set(true);
     }
 }
 
@@ -1197,17 +1287,31 @@ impl<T> TaskHandle<T> {
 /// any child fails, the scope is cancelled, so everyone else sees `Err(Cancelled)` at
 /// their next checkpoint; then all errors come out together.
 ///
+/// Returns `Ok(Some(v))` with the body's value, or `Ok(None)` when the body did not
+/// produce one because the nursery's own scope was cancelled (by
+/// [`n.cancel_scope().cancel()`](Nursery::cancel_scope)) and caught the body's
+/// `Cancelled` — the way [`CancelScope::run`] reports the cancellation it caught.
+/// This is what makes the idiomatic way to stop everything in a nursery correct
+/// with the code everyone writes: the body passes the cancellation on with `?`,
+/// the nursery swallows it, and `open_nursery(...).await?` simply goes on after
+/// the block, as Trio's `async with` does. With a body that returns `()`, the
+/// `Option<()>` can be ignored; in a function whose last expression the nursery
+/// is, write `open_nursery(...).await?; Ok(())` (or `.await.map(drop)`).
+///
+/// As at any cancel scope's exit, the nursery's scope reports
+/// [`cancelled_caught`](CancelScope::cancelled_caught) once it swallowed a
+/// cancellation it caused (a failing child's, or an explicit cancel's).
+///
 /// # Errors
 ///
 /// The body's error and every child's error: one error as itself, several as an
 /// [`ErrorKind::Group`]. The cancellations the nursery caused itself are removed.
-/// If the nursery's own scope was cancelled explicitly and the body returned the
-/// resulting `Cancelled` instead of a value, that cancellation is returned.
 ///
 /// # Cancellation
 ///
 /// Cancelling an enclosing scope cancels the body and all children; the nursery
-/// still waits for them all to finish before returning.
+/// still waits for them all to finish before returning, and then returns that
+/// cancellation (it is the enclosing scope's to catch).
 ///
 /// # Panics
 ///
@@ -1227,7 +1331,29 @@ impl<T> TaskHandle<T> {
 /// assert_eq!(r.unwrap_err().to_string(), "boom");
 /// # Ok(()) }).unwrap();
 /// ```
-pub async fn open_nursery<'env, B, T>(body: B) -> Result<T>
+///
+/// Stopping everything from inside: cancel the nursery's scope. The body, blocked
+/// at that moment, gets `Err(Cancelled)` and passes it on with `?`; the nursery
+/// catches it and the code after the block runs:
+///
+/// ```
+/// # trio::run(async {
+/// let value = trio::open_nursery(async |n| {
+///     n.start_soon(trio::sleep_forever())?; // a server, say
+///     let scope = n.cancel_scope();
+///     n.start_soon(async move {
+///         trio::testing::wait_all_tasks_blocked().await?; // "time to stop"
+///         scope.cancel();
+///         Ok(())
+///     })?;
+///     trio::sleep_forever().await?; // cancelled here
+///     Ok("never reached")
+/// })
+/// .await?;
+/// assert_eq!(value, None); // the body was stopped before it had a value
+/// # Ok(()) }).unwrap();
+/// ```
+pub async fn open_nursery<'env, B, T>(body: B) -> Result<Option<T>>
 where
     B: for<'n> AsyncFnOnce(&'n Nursery<'env>) -> Result<T>,
 {
@@ -1270,13 +1396,13 @@ where
                 }
                 Err(p) => {
                     body_done = true;
-                    state.add_panic(p);
+                    context::with_current_task(|t| state.add_panic(p, t));
                 }
             }
         }
         if let Some(Err(_)) = &body_out {
             if let Some(Err(e)) = body_out.take() {
-                state.add_error(e);
+                context::with_current_task(|t| state.add_error(e, t));
             }
         }
         if !children_first {
@@ -1310,28 +1436,26 @@ where
                 resume_unwind(p);
             }
             let mut errors = state.take_errors();
-            let mut caught_cancel = None;
             if catchable {
+                // The cancellations the nursery's own scope caused end here, as
+                // they would at any scope's exit (Trio: `cancelled_caught`).
                 errors = errors
                     .into_iter()
                     .filter_map(|e| {
-                        if e.is_cancelled() {
-                            caught_cancel.get_or_insert(e);
-                            None
-                        } else {
-                            e.strip_cancelled_inner()
+                        if e.cancelled().is_some() {
+                            core.scope.set_cancelled_caught();
                         }
+                        e.strip_cancelled_inner()
                     })
                     .collect();
             }
             return Poll::Ready(match Error::group(errors) {
                 Some(e) => Err(e),
-                None => match body_out.take() {
-                    Some(Ok(v)) => Ok(v),
-                    _ => Err(caught_cancel.unwrap_or_else(|| {
-                        Error::new(ErrorKind::Internal, "nursery body produced no value")
-                    })),
-                },
+                // No value and no error: the body's cancellation was caught.
+                None => Ok(match body_out.take() {
+                    Some(Ok(v)) => Some(v),
+                    _ => None,
+                }),
             });
         }
         if core.has_ready() {
@@ -1455,7 +1579,7 @@ impl Task {
     ///     assert!(h.task().is_alive());
     ///     h.cancel();
     ///     Ok(h.task().clone())
-    /// }).await?;
+    /// }).await?.expect("the body returned");
     /// assert!(!task.is_alive());
     /// assert!(trio::lowlevel::current_task().is_alive());
     /// # Ok(()) }).unwrap();
@@ -1475,7 +1599,7 @@ impl Task {
     ///     let h = n.spawn(async { trio::lowlevel::checkpoint().await })?;
     ///     assert_eq!(h.task().parent_nursery(), Some(n.info()));
     ///     Ok(h.task().clone())
-    /// }).await?;
+    /// }).await?.expect("the body returned");
     /// assert_eq!(task.parent_nursery(), None); // finished
     /// assert_eq!(trio::lowlevel::current_root_task().parent_nursery(), None);
     /// # Ok(()) }).unwrap();
@@ -1483,7 +1607,9 @@ impl Task {
     pub fn parent_nursery(&self) -> Option<NurseryInfo> {
         let l = self.cell.local()?;
         let core = l.owner.borrow().clone()?;
-        Some(NurseryInfo { core })
+        Some(NurseryInfo {
+            core: core.logical(),
+        })
     }
 
     /// The nurseries currently open inside this task.
@@ -1601,10 +1727,9 @@ impl NurseryInfo {
     /// ```
     pub fn child_tasks(&self) -> Vec<Task> {
         self.core
-            .children
-            .borrow()
-            .iter()
-            .map(|(_, c)| Task::from_cell(c.clone()))
+            .live_children()
+            .into_iter()
+            .map(Task::from_cell)
             .collect()
     }
 
@@ -1636,7 +1761,7 @@ impl NurseryInfo {
     /// let info = trio::open_nursery(async |n| {
     ///     assert!(!n.info().is_closed());
     ///     Ok(n.info())
-    /// }).await?;
+    /// }).await?.expect("the body returned");
     /// assert!(info.is_closed());
     /// # Ok(()) }).unwrap();
     /// ```

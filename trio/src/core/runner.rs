@@ -291,7 +291,11 @@ impl Runner {
             cell.release();
             self.main_scope.exit();
             // Main is done: system tasks are cancelled.
-            self.system.core.scope.cancel(CancelSource::Shutdown, None);
+            let reason: Arc<str> = Arc::from("the main task finished: shutting down system tasks");
+            self.system
+                .core
+                .scope
+                .cancel_from(CancelSource::Shutdown, Some(reason), Some(&cell));
         }
     }
 
@@ -489,10 +493,13 @@ impl Runner {
     fn run_callback(&self, f: Box<dyn FnOnce() + Send + 'static>) {
         if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
             // Trio: a crashing run_sync_soon callback is a TrioInternalError.
-            self.system.add_error(Error::new(
-                ErrorKind::Internal,
-                format!("a run_sync_soon callback panicked: {}", panic_message(&p)),
-            ));
+            self.system.add_error(
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("a run_sync_soon callback panicked: {}", panic_message(&p)),
+                ),
+                None,
+            );
         }
     }
 
@@ -1012,7 +1019,7 @@ impl Runtime {
     pub fn run<F, T, E>(self, main: F) -> std::result::Result<T, E>
     where
         F: Future<Output = std::result::Result<T, E>>,
-        E: From<Error>,
+        E: From<Error> + 'static,
     {
         let main_at = Some(std::panic::Location::caller());
         if context::current_loop_id() != 0 {
@@ -1155,18 +1162,39 @@ impl Runtime {
             )));
         }
         if interrupted {
-            let err = match main_result {
-                Ok(_) => Error::new(ErrorKind::Interrupted, "the run was interrupted by Ctrl-C"),
-                Err(e) => {
-                    // The main task's error was most likely the Ctrl-C cancellation.
-                    drop(e);
-                    Error::new(ErrorKind::Interrupted, "the run was interrupted by Ctrl-C")
-                }
-            };
-            return Err(E::from(err));
+            return Err(match main_result {
+                Ok(_) => E::from(interrupted_error(None)),
+                Err(e) => interrupted_with(e),
+            });
         }
         main_result
     }
+}
+
+/// The error of a run that Ctrl-C interrupted; the main task's own error, if it
+/// had one besides the cancellation, is its source.
+fn interrupted_error(main_error: Option<Error>) -> Error {
+    const MESSAGE: &str = "the run was interrupted by Ctrl-C";
+    match main_error {
+        None => Error::new(ErrorKind::Interrupted, MESSAGE),
+        Some(e) => e.context(ErrorKind::Interrupted, MESSAGE),
+    }
+}
+
+/// The main task failed in a run that Ctrl-C interrupted. A trio or I/O error
+/// becomes [`ErrorKind::Interrupted`], keeping whatever is not the Ctrl-C
+/// cancellation as its source; an error of another type is returned as it is
+/// (trio cannot look inside it), so nothing is dropped either way.
+fn interrupted_with<E: From<Error> + 'static>(e: E) -> E {
+    let any: Box<dyn std::any::Any> = Box::new(e);
+    let trio_error = match any.downcast::<Error>() {
+        Ok(e) => *e,
+        Err(any) => match any.downcast::<std::io::Error>() {
+            Ok(io) => Error::from(*io),
+            Err(any) => return *any.downcast::<E>().expect("the value put in above"),
+        },
+    };
+    E::from(interrupted_error(trio_error.strip_cancelled_inner()))
 }
 
 /// Runs `main` on a new trio run loop on this thread and returns its result (Trio's

@@ -161,7 +161,13 @@ where
         n.cancel_scope().cancel();
         Ok(resp)
     })
-    .await
+    .await?
+    .ok_or_else(|| {
+        Error::new(
+            ErrorKind::Internal,
+            "the request's nursery gave no response",
+        )
+    })
 }
 
 /// Reads the whole body of a response that came (or failed) on a connection

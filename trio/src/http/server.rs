@@ -417,6 +417,7 @@ impl Http {
             b.serve_connection(io, service).await.map_err(from_hyper)
         })
         .await
+        .map(drop)
     }
 }
 

@@ -224,6 +224,7 @@ impl LoopListener {
     ///         Ok(i)
     ///     })
     ///     .await
+    ///     .map(|v| v.expect("the body returned"))
     /// })?;
     /// assert_eq!(served_by, [0, 1]);
     /// # Ok::<_, trio::Error>(())
@@ -374,6 +375,7 @@ impl LoopListener {
                     serve_listeners(handler, vec![incoming]).await
                 })
                 .await
+                .map(drop)
             }
         }
     }

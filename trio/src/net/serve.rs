@@ -251,6 +251,7 @@ where
         Ok(())
     })
     .await
+    .map(drop)
 }
 
 /// One listener's accept loop; closes the listener when it ends.

@@ -869,7 +869,9 @@ impl<C: BorrowMut<Command>, D: DeliverCancel> RunProcess<'_, C, D> {
                 Err(e2) => Err(Error::group(vec![err, e2]).expect("two errors")),
             }
         })
-        .await?;
+        .await?
+        // Nothing outside can cancel this nursery's own scope.
+        .ok_or_else(|| Error::new(ErrorKind::Internal, "the process nursery gave no status"))?;
 
         let stdout = captured_out.then(|| out_buf.take());
         let stderr = captured_err.then(|| err_buf.take());

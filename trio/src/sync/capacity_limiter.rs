@@ -513,21 +513,27 @@ impl CapacityLimiter {
         self.state.borrowers.borrow().len()
     }
 
-    /// Tokens in the sack now: `total_tokens - borrowed_tokens`, or 0 if the total
-    /// was lowered below what is borrowed.
+    /// Tokens in the sack now: `total_tokens - borrowed_tokens`. As in Trio this is
+    /// negative when the total was lowered below what is borrowed (the borrowers
+    /// keep their tokens; new ones wait until enough are returned). The figure
+    /// saturates at `isize::MAX` for a limiter with no limit (`usize::MAX`).
     ///
     /// # Examples
     ///
     /// ```
-    /// let limiter = trio::sync::CapacityLimiter::new(2);
-    /// let _t = limiter.acquire_on_behalf_of_nowait(&trio::sync::Borrower::new())?;
-    /// assert_eq!(limiter.available_tokens(), 1);
-    /// limiter.set_total_tokens(0);
+    /// use trio::sync::{Borrower, CapacityLimiter};
+    /// let limiter = CapacityLimiter::new(2);
+    /// let _a = limiter.acquire_on_behalf_of_nowait(&Borrower::new())?;
+    /// let _b = limiter.acquire_on_behalf_of_nowait(&Borrower::new())?;
     /// assert_eq!(limiter.available_tokens(), 0);
+    /// limiter.set_total_tokens(1);
+    /// assert_eq!(limiter.available_tokens(), -1); // one more out than the total
     /// # Ok::<(), trio::Error>(())
     /// ```
-    pub fn available_tokens(&self) -> usize {
-        self.state.available()
+    pub fn available_tokens(&self) -> isize {
+        let total = isize::try_from(self.state.total.get()).unwrap_or(isize::MAX);
+        let borrowed = isize::try_from(self.borrowed_tokens()).unwrap_or(isize::MAX);
+        total.saturating_sub(borrowed)
     }
 
     /// Borrows a token for the current task, waiting in line if the sack is empty.

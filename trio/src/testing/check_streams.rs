@@ -161,9 +161,9 @@ fn expect_error<T: fmt::Debug>(what: &str, r: Result<T>, kind: ErrorKind) -> Res
 /// `_assert_raises(..., wrapped=True)`): the error must be one of `kind`, alone or
 /// with cancellations in a group.
 #[track_caller]
-fn expect_nursery_error(what: &str, r: Result<()>, kind: ErrorKind) -> Result<()> {
+fn expect_nursery_error<T>(what: &str, r: Result<T>, kind: ErrorKind) -> Result<()> {
     let e = match r {
-        Ok(()) => violation(
+        Ok(_) => violation(
             what,
             format_args!("expected {kind:?}, but all tasks succeeded"),
         ),

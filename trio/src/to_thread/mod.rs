@@ -228,8 +228,8 @@ pub fn active_thread_count() -> usize {
 /// use std::time::Duration;
 /// # trio::run(async {
 /// let (tx, rx) = mpsc::channel::<()>();
-/// // Abandoned at once by its deadline, the thread goes on...
-/// let r = trio::move_on_after(Duration::ZERO, async {
+/// // Abandoned by its deadline, the thread goes on...
+/// let r = trio::move_on_after(Duration::from_millis(10), async {
 ///     trio::to_thread::Builder::new()
 ///         .abandon_on_cancel(true)
 ///         .run_sync(move || rx.recv())
