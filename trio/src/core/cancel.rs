@@ -135,15 +135,18 @@ impl ScopeState {
             self.key_in_parent.set(key);
         }
         *self.parent.borrow_mut() = parent;
-        let now = context::with_runner(|r| r.current_time());
-        if let Some(rel) = self.relative.take() {
-            self.deadline
-                .set(now.unwrap_or(Instant::ZERO).saturating_add(rel));
-        }
-        // As in Trio, a scope whose deadline has already passed is cancelled from its
-        // first instant, not from the run loop's next look at the clock.
-        if now.is_some_and(|now| now >= self.deadline.get()) {
-            self.cancel(CancelSource::Deadline, None);
+        // Only a scope with a deadline needs the clock (a nursery's has none).
+        if self.relative.get().is_some() || self.deadline.get() != Instant::INFINITY {
+            let now = context::with_runner(|r| r.current_time());
+            if let Some(rel) = self.relative.take() {
+                self.deadline
+                    .set(now.unwrap_or(Instant::ZERO).saturating_add(rel));
+            }
+            // As in Trio, a scope whose deadline has already passed is cancelled
+            // from its first instant, not from the run loop's next look at the clock.
+            if now.is_some_and(|now| now >= self.deadline.get()) {
+                self.cancel(CancelSource::Deadline, None);
+            }
         }
         self.arm_deadline();
         self.recalc();

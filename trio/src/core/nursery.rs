@@ -112,13 +112,20 @@ pub(crate) struct NurseryCore {
     pub(crate) next_open: RefCell<Option<Weak<NurseryCore>>>,
     /// `start()` calls in flight whose child will move here: the nursery waits for them.
     pending_starts: Cell<usize>,
-    /// For the private nursery of a `start()` call whose child called
-    /// `TaskStatus::started`: the nursery its tasks belong to from that instant
-    /// (they move there physically at the end of the current step).
-    moved_to: RefCell<Option<Rc<NurseryCore>>>,
-    /// The private `start()` nurseries whose tasks were handed over to this one and
-    /// have not physically arrived yet (see `moved_to`).
-    arriving: RefCell<Vec<Weak<NurseryCore>>>,
+    /// Set only while a `start()` child moves between nurseries (see `StartLink`);
+    /// boxed, so that it costs every other nursery one word.
+    start_link: RefCell<Option<Box<StartLink>>>,
+}
+
+/// The two ends of a `TaskStatus::started` hand-over, for the rest of the step in
+/// which it happened (the futures move when the step ends).
+#[derive(Default)]
+struct StartLink {
+    /// On a `start()` call's private nursery: the nursery its tasks belong to now.
+    moved_to: Option<Rc<NurseryCore>>,
+    /// On the target: the private nurseries whose tasks were handed over to it and
+    /// have not physically arrived yet.
+    arriving: Vec<Weak<NurseryCore>>,
 }
 
 impl NurseryCore {
@@ -135,24 +142,25 @@ impl NurseryCore {
             closed: Cell::new(false),
             next_open: RefCell::new(None),
             pending_starts: Cell::new(0),
-            moved_to: RefCell::new(None),
-            arriving: RefCell::new(Vec::new()),
+            start_link: RefCell::new(None),
         }
+    }
+
+    fn moved_to(&self) -> Option<Rc<NurseryCore>> {
+        self.start_link.borrow().as_ref()?.moved_to.clone()
     }
 
     /// The nursery this one's tasks logically belong to: itself, or the target of
     /// the `start()` call it serves once its child called `started`.
     fn logical(self: &Rc<Self>) -> Rc<NurseryCore> {
-        match &*self.moved_to.borrow() {
-            Some(to) => to.clone(),
-            None => self.clone(),
-        }
+        self.moved_to().unwrap_or_else(|| self.clone())
     }
 
     /// The live children, as the task tree sees them: the tasks handed over to this
     /// nursery by `started` count as its children from that instant.
     fn live_children(&self) -> Vec<Arc<TaskCell>> {
-        if self.moved_to.borrow().is_some() {
+        let link = self.start_link.borrow();
+        if link.as_ref().is_some_and(|l| l.moved_to.is_some()) {
             return Vec::new();
         }
         let mut out: Vec<Arc<TaskCell>> = self
@@ -161,7 +169,8 @@ impl NurseryCore {
             .iter()
             .map(|(_, c)| c.clone())
             .collect();
-        for from in self.arriving.borrow().iter().filter_map(Weak::upgrade) {
+        let arriving = link.iter().flat_map(|l| l.arriving.iter());
+        for from in arriving.filter_map(Weak::upgrade) {
             out.extend(from.children.borrow().iter().map(|(_, c)| c.clone()));
         }
         out
@@ -175,9 +184,28 @@ impl NurseryCore {
     /// transparent there. Physically the futures stay here until the current step
     /// ends (the step is polling one of them), then `start` moves them.
     fn hand_over(self: &Rc<Self>, to: &Rc<NurseryCore>) {
-        *self.moved_to.borrow_mut() = Some(to.clone());
-        to.arriving.borrow_mut().push(Rc::downgrade(self));
+        self.start_link
+            .borrow_mut()
+            .get_or_insert_default()
+            .moved_to = Some(to.clone());
+        to.start_link
+            .borrow_mut()
+            .get_or_insert_default()
+            .arriving
+            .push(Rc::downgrade(self));
         self.scope.reparent_to(&to.scope);
+    }
+
+    /// The end of a hand-over: `from`'s tasks have physically arrived here.
+    fn arrived(&self, from: &Rc<NurseryCore>) {
+        let mut link = self.start_link.borrow_mut();
+        if let Some(l) = link.as_mut() {
+            l.arriving
+                .retain(|w| !std::ptr::eq(w.as_ptr(), Rc::as_ptr(from)));
+            if l.arriving.is_empty() && l.moved_to.is_none() {
+                *link = None;
+            }
+        }
     }
 
     /// Fails the nursery for `e` (unless it is a cancellation): cancels its scope,
@@ -836,11 +864,7 @@ impl<'env> Nursery<'env> {
                     }
                 }
                 temp.core.scope.reparent_children(&target.core.scope);
-                target
-                    .core
-                    .arriving
-                    .borrow_mut()
-                    .retain(|w| !std::ptr::eq(w.as_ptr(), Rc::as_ptr(&temp.core)));
+                target.core.arrived(&temp.core);
                 // Failures after `started` already cancelled the target (see
                 // `add_error`); they are the target's to report.
                 target.errors.borrow_mut().extend(temp.take_errors());
