@@ -362,7 +362,7 @@ impl Loops {
     ///   (their cancellations are swallowed); errors of several loops come as a
     ///   group ([`ErrorKind::Group`]).
     /// * [`ErrorKind::Interrupted`] if Ctrl-C cancelled the loops.
-    /// * [`ErrorKind::Usage`] for zero loops; [`ErrorKind::NestedRun`] when called
+    /// * [`ErrorKind::InvalidInput`] for zero loops; [`ErrorKind::NestedRun`] when called
     ///   from a trio loop's thread; an I/O error if a loop or its thread could not
     ///   be created, or (with [`pin_to_cpus`](Self::pin_to_cpus)) pinned (the
     ///   others are then cancelled).
@@ -396,7 +396,7 @@ impl Loops {
         let n = self.count;
         if n == 0 {
             return Err(Error::new(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 "trio::Loops::run needs at least one loop",
             ));
         }

@@ -81,7 +81,7 @@ fn configure_runs_on_each_loop_thread() {
 #[test]
 fn zero_loops_and_nested_runs_are_refused() {
     let e = trio::run_loops(0, |_cx| async { Ok(()) }).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     trio::run(async {
         let e = trio::run_loops(2, |_cx| async { Ok(()) }).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NestedRun);
