@@ -15,6 +15,48 @@
 //! Errors never disappear silently: a nursery whose children fail in several ways
 //! returns a group holding every one of them (duplicate cancellations collapse into
 //! one, since they report the same event).
+//!
+//! # Misuse: error or panic
+//!
+//! A mistake in the calling code is reported the way the function can report it:
+//!
+//! * **A function that returns a [`Result`] returns an error**, never panics, for
+//!   anything its caller can get wrong. The kind says which mistake it was:
+//!   [`ErrorKind::InvalidInput`] when an argument's *value* is wrong, whatever the
+//!   state (Trio's `ValueError`: a semaphore made or released past its maximum, an
+//!   empty receive buffer, a signal that cannot be caught, a URL that is not
+//!   `http://`, zero loops); [`ErrorKind::Usage`] when the call is not allowed
+//!   *now* or *here* (Trio's `RuntimeError`: releasing a lock the task does not
+//!   hold, entering a cancel scope twice, a socket taken already, a trio
+//!   operation outside a run or from the wrong thread). Options collected by a
+//!   builder are checked where its `Result` comes out: a
+//!   [`Builder::task_tree_on_signal`](crate::Builder::task_tree_on_signal) for a
+//!   signal that cannot be caught fails [`Runtime::run`](crate::Runtime::run)
+//!   before the main task starts.
+//! * **A function with no `Result` panics** on a programming error it cannot
+//!   report otherwise, as std's `RefCell::borrow_mut` or `slice::chunks(0)` do:
+//!   [`current_time`](crate::current_time) or
+//!   [`current_task`](crate::lowlevel::current_task) outside a run (code that may
+//!   run outside asks first:
+//!   [`try_current_task`](crate::lowlevel::try_current_task)),
+//!   [`open_broadcast_channel(0)`](crate::channel::open_broadcast_channel), an
+//!   index past the end in
+//!   [`LoopContext::token`](crate::LoopContext::token). Each such function says
+//!   so under `# Panics`.
+//! * **A broken invariant panics**: trio's own bug (an `expect` that names the
+//!   invariant), or a situation nothing can recover from, such as a run whose
+//!   tasks deadlock inside shielded scopes, which no cancellation can end.
+//!
+//! Polling a future again after it completed is outside the [`Future`] contract;
+//! it is answered in the same spirit: with a [`Usage`](ErrorKind::Usage) error
+//! where the future's output can carry one, and with a panic where it cannot (a
+//! send future's error must hand back the value, which is gone), as the futures of
+//! `async fn`s panic.
+//!
+//! The testing kit is the exception by design: its checks (`assert_checkpoints`,
+//! the stream checks) panic on a failed check, as `assert!` does.
+//!
+//! [`Future`]: std::future::Future
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -36,6 +78,11 @@ use std::sync::Arc;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What went wrong, broadly: the kind of an [`Error`].
+///
+/// A mistake of the calling code comes as [`Usage`](ErrorKind::Usage) (not
+/// allowed now or here) or [`InvalidInput`](ErrorKind::InvalidInput) (a wrong
+/// argument value) from every function that returns a [`Result`]; only
+/// functions without one panic on a mistake, and say so under `# Panics`.
 ///
 /// # Examples
 ///
@@ -86,7 +133,7 @@ pub enum ErrorKind {
     Usage,
     /// An argument's value is not valid for the operation (Trio's `ValueError`;
     /// std's [`std::io::ErrorKind::InvalidInput`]), for example a semaphore made
-    /// with an initial value above its maximum, or a negative buffer size.
+    /// with an initial value above its maximum, or an empty receive buffer.
     InvalidInput,
     /// An error from the operating system.
     Io,

@@ -235,7 +235,7 @@ fn detach(reg: &mut Registry, id: u64, signals: &[c_int], sig_ids: Vec<SigId>) {
     }
 }
 
-fn check_signal(sig: c_int) -> Result<()> {
+pub(crate) fn check_signal(sig: c_int) -> Result<()> {
     if sig <= 0 || sig as usize >= NSIG {
         return Err(Error::new(
             ErrorKind::InvalidInput,
