@@ -631,6 +631,7 @@ impl Error {
     }
 
     /// Adds context: an error of the given kind and message whose source is `self`.
+    /// Its `Display` shows the message, then what `self` says.
     ///
     /// # Examples
     ///
@@ -640,7 +641,7 @@ impl Error {
     /// let low = Error::new(ErrorKind::Io, "connection reset");
     /// let e = low.context(ErrorKind::BrokenResource, "while sending the request");
     /// assert_eq!(e.kind(), ErrorKind::BrokenResource);
-    /// assert_eq!(e.to_string(), "resource is broken: while sending the request");
+    /// assert_eq!(e.to_string(), "resource is broken: while sending the request: connection reset");
     /// let src = e.source().unwrap().downcast_ref::<Error>().unwrap();
     /// assert_eq!(src.message(), Some("connection reset"));
     /// ```
@@ -670,6 +671,12 @@ impl fmt::Debug for Error {
 }
 
 impl fmt::Display for Error {
+    /// The kind's description, then what the error says: its message, followed by
+    /// what its source says if that is an OS error or a trio error and the message
+    /// does not say it already — so an OS error under a message shows both ("I/O
+    /// error: connecting to 127.0.0.1:9: connection refused (os error 111)"). A
+    /// group under a message is not spelled out (see [`Error::errors`]). Kind
+    /// [`Other`](ErrorKind::Other), the kind of user errors, shows no description.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(c) = &self.inner.cancelled {
             return fmt::Display::fmt(c, f);
@@ -681,13 +688,77 @@ impl fmt::Display for Error {
             }
             return Ok(());
         }
-        match (&self.inner.message, &self.inner.source) {
-            (Some(m), _) if self.inner.kind == ErrorKind::Other => f.write_str(m),
-            (Some(m), _) => write!(f, "{}: {}", self.inner.kind.describe(), m),
-            (None, Some(s)) if self.inner.kind == ErrorKind::Other => fmt::Display::fmt(s, f),
-            (None, Some(s)) => write!(f, "{}: {}", self.inner.kind.describe(), s),
-            (None, None) => f.write_str(self.inner.kind.describe()),
+        match (self.inner.kind, &self.inner.message, &self.inner.source) {
+            // A wrapped user error speaks for itself.
+            (ErrorKind::Other, None, Some(s)) => fmt::Display::fmt(s, f),
+            (ErrorKind::Other, ..) => match self.detail() {
+                Some(d) => f.write_str(&d),
+                None => f.write_str(ErrorKind::Other.describe()),
+            },
+            (kind, ..) => match self.detail() {
+                Some(d) => write!(f, "{}: {d}", kind.describe()),
+                None => f.write_str(kind.describe()),
+            },
         }
+    }
+}
+
+impl Error {
+    /// What the error says beyond its kind: the message, then (after ": ") what
+    /// the source says, unless the message says it already; `None` if neither.
+    ///
+    /// Under a message, only an OS error or a trio error is spelled out: any
+    /// other source (a rustls or hyper error, say) is what the message puts in
+    /// words, and a group's members are listed where the group is the error.
+    pub(crate) fn detail(&self) -> Option<String> {
+        let source = self.inner.source.as_deref();
+        match (&self.inner.message, source) {
+            (Some(m), Some(s)) => match source_detail(s) {
+                Some(d) if !m.to_lowercase().contains(&d.to_lowercase()) => {
+                    Some(format!("{m}: {d}"))
+                }
+                _ => Some(m.to_string()),
+            },
+            (Some(m), None) => Some(m.to_string()),
+            (None, Some(s)) => {
+                Some(source_detail(s).unwrap_or_else(|| mid_sentence(&s.to_string()).into_owned()))
+            }
+            (None, None) => None,
+        }
+    }
+}
+
+/// What a source says, in the middle of a sentence: a trio error its
+/// [`detail`](Error::detail) or else its kind (the outer error has a kind of its
+/// own); an OS error (an [`io::Error`]) its text with a capitalised first word
+/// lowercased ([`mid_sentence`]); a group, or any other error, `None`.
+fn source_detail(s: &(dyn StdError + Send + Sync + 'static)) -> Option<String> {
+    let io = s.downcast_ref::<io::Error>();
+    let trio = s
+        .downcast_ref::<Error>()
+        .or_else(|| io.and_then(io::Error::get_ref)?.downcast_ref::<Error>());
+    match (trio, io) {
+        (Some(e), _) if e.inner.kind == ErrorKind::Group => None,
+        (Some(e), _) if e.inner.cancelled.is_some() => Some(e.to_string()),
+        (Some(e), _) => e
+            .detail()
+            .or_else(|| Some(e.inner.kind.describe().to_owned())),
+        (None, Some(io)) => Some(mid_sentence(&io.to_string()).into_owned()),
+        (None, None) => None,
+    }
+}
+
+/// `text` to follow a colon: its first word lowercased if it is capitalised
+/// ("Connection refused" → "connection refused"; "TLS" and "IPv6" stay).
+pub(crate) fn mid_sentence(text: &str) -> Cow<'_, str> {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(a), Some(b)) if a.is_uppercase() && b.is_lowercase() => Cow::Owned(
+            a.to_lowercase()
+                .chain(text[a.len_utf8()..].chars())
+                .collect(),
+        ),
+        _ => Cow::Borrowed(text),
     }
 }
 
@@ -758,6 +829,10 @@ impl From<io::Error> for Error {
     }
 }
 
+/// A trio error inside an [`io::Error`] of the matching kind — except an
+/// [`Io`](ErrorKind::Io) error made from an OS error, which converts back into
+/// that OS error, its `raw_os_error` intact (a message such as the address it
+/// names is then left behind: keep the trio error to show it).
 impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         let kind = match e.kind() {
@@ -902,6 +977,56 @@ mod tests {
                 .strip_cancelled_inner()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn display_shows_the_message_and_what_the_os_said() {
+        let refused = || io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        let e = Error::build(
+            ErrorKind::Io,
+            Some("connecting to 127.0.0.1:9".into()),
+            Some(Box::new(refused())),
+        );
+        assert_eq!(
+            e.to_string(),
+            "I/O error: connecting to 127.0.0.1:9: connection refused (os error 111)"
+        );
+        // A message that already says it is not repeated.
+        let e = Error::build(
+            ErrorKind::Io,
+            Some(format!("connecting to 127.0.0.1:9: {}", refused()).into()),
+            Some(Box::new(refused())),
+        );
+        assert_eq!(e.to_string().matches("onnection refused").count(), 1, "{e}");
+        // An OS error alone, and through a trio error of its own.
+        assert_eq!(
+            Error::from(refused()).to_string(),
+            "I/O error: connection refused (os error 111)"
+        );
+        let e = Error::from(refused()).context(ErrorKind::BrokenResource, "sending");
+        assert_eq!(
+            e.to_string(),
+            "resource is broken: sending: connection refused (os error 111)"
+        );
+        // A group under a message is left to `errors()`; kinds without a message
+        // still say what they are.
+        let g = Error::group(vec![Error::from(refused()), Error::from(refused())]).unwrap();
+        assert_eq!(
+            g.context(ErrorKind::Io, "all failed").to_string(),
+            "I/O error: all failed"
+        );
+        let e = Error::from(TooSlow::new()).context(ErrorKind::Other, "fetching");
+        assert_eq!(e.to_string(), "fetching: deadline exceeded");
+        assert_eq!(Error::from_kind(ErrorKind::Other).to_string(), "error");
+    }
+
+    #[test]
+    fn mid_sentence_lowercases_a_capitalised_first_word_only() {
+        assert_eq!(mid_sentence("Connection refused"), "connection refused");
+        assert_eq!(mid_sentence("IPv6 is off"), "IPv6 is off");
+        assert_eq!(mid_sentence("I/O"), "I/O");
+        assert_eq!(mid_sentence("TLS"), "TLS");
+        assert_eq!(mid_sentence(""), "");
     }
 
     #[test]

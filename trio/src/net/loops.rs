@@ -124,7 +124,9 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> Result<Raw> {
     if addr.is_ipv6() {
         sock.set_only_v6(true)?;
     }
-    sock.bind(&addr.into())?;
+    let sock_addr = addr.into();
+    sock.bind(&sock_addr)
+        .map_err(|e| crate::net::socket::address_error("binding to", &sock_addr, e))?;
     sock.listen(compute_backlog(None))?;
     sock.set_nonblocking(true)?;
     Ok(sock)

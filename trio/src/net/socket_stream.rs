@@ -494,13 +494,18 @@ impl SocketListener {
     ///
     /// # Errors
     ///
-    /// The operating system's (for example `EADDRINUSE`).
+    /// The operating system's, naming the address (for example `EADDRINUSE`:
+    /// "I/O error: error binding to 127.0.0.1:8080: address already in use (os
+    /// error 98)").
     ///
     /// # Examples
     ///
     /// ```
     /// let listener = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
-    /// assert_ne!(listener.local_addr()?.port(), 0);
+    /// let addr = listener.local_addr()?;
+    /// assert_ne!(addr.port(), 0);
+    /// let busy = trio::net::SocketListener::bind(addr).unwrap_err();
+    /// assert!(busy.to_string().contains(&format!("binding to {addr}")), "{busy}");
     /// # Ok::<_, trio::Error>(())
     /// ```
     pub fn bind(addr: SocketAddr) -> Result<SocketListener> {
