@@ -24,13 +24,12 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion
 
 use crate::{Error, ErrorKind, Result};
 
-fn invalid_input(
-    message: impl Into<std::borrow::Cow<'static, str>>,
-    source: impl std::error::Error + Send + Sync + 'static,
-) -> Error {
+/// rustls refused an argument: `message`, then rustls's reason (which stays
+/// the source).
+fn invalid_input(message: &str, source: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::build(
         ErrorKind::InvalidInput,
-        Some(message.into()),
+        Some(format!("{message}: {source}").into()),
         Some(Box::new(source)),
     )
 }

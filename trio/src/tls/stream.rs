@@ -15,6 +15,7 @@ use rustls::{
     SupportedCipherSuite,
 };
 
+use super::describe::describe;
 use crate::abc::{AsyncResource, ReceiveStream, SendStream, Stream, aclose_forcefully};
 use crate::conflict::ConflictDetector;
 use crate::lowlevel::{cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled};
@@ -284,7 +285,9 @@ impl Drop for HandshakeGuard<'_> {
 /// * **Errors.** TLS failures (a bad certificate, a corrupt record, a truncated
 ///   stream) are [`ErrorKind::BrokenResource`], with the [`rustls::Error`] (or an
 ///   [`std::io::Error`] of kind `UnexpectedEof` for a truncation) as their
-///   [`source`](std::error::Error::source). Errors of the transport pass through
+///   [`source`](std::error::Error::source), and a message that says it in a
+///   sentence: "TLS error: the server's certificate is a CA certificate, not one
+///   for a server (CaUsedAsEndEntity)". Errors of the transport pass through
 ///   unchanged.
 ///
 /// # Examples
@@ -450,7 +453,10 @@ impl<S> From<UnwrapError<S>> for Error {
 
 /// rustls refused an argument (a configuration, an exporter's output size).
 fn invalid(msg: &'static str) -> impl FnOnce(rustls::Error) -> Error {
-    move |e| Error::build(ErrorKind::InvalidInput, Some(msg.into()), Some(Box::new(e)))
+    move |e| {
+        let msg = format!("{msg}: {e}");
+        Error::build(ErrorKind::InvalidInput, Some(msg.into()), Some(Box::new(e)))
+    }
 }
 
 fn need_handshake() -> Error {
@@ -775,7 +781,14 @@ impl<S> SslStream<S> {
     fn fail(&self, failure: Failure) -> Error {
         let (message, source): (String, Box<dyn std::error::Error + Send + Sync>) = match failure {
             Failure::Plain(e) => return e,
-            Failure::Tls(e) => (format!("TLS error: {e}"), Box::new(e)),
+            Failure::Tls(e) => {
+                let peer = if self.is_server_side() {
+                    "client"
+                } else {
+                    "server"
+                };
+                (format!("TLS error: {}", describe(&e, peer)), Box::new(e))
+            }
             Failure::Io(e) => (format!("TLS error: {e}"), Box::new(e)),
             Failure::Eof(what) => {
                 self.broken_by_eof.set(true);
