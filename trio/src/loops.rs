@@ -814,18 +814,23 @@ impl LoopContext {
     ///
     /// [`TrioToken::run_sync_soon`]: crate::lowlevel::TrioToken::run_sync_soon
     pub fn token(&self, i: usize) -> TrioToken {
-        assert!(
-            i < self.count(),
-            "LoopContext::token({i}): there are {} loops",
-            self.count()
-        );
-        match &self.tokens[i] {
-            Some(t) => t.clone(),
-            None => TrioToken::new(
-                self.own
-                    .upgrade()
-                    .expect("LoopContext::token: this loop's run has finished"),
-            ),
+        self.try_token(i)
+            .unwrap_or_else(|e| panic!("LoopContext::token: {}", e.message().unwrap_or("")))
+    }
+
+    /// [`token`](Self::token), with its panics as errors: [`ErrorKind::InvalidInput`]
+    /// for `i` not below [`count`](Self::count), [`ErrorKind::RunFinished`] for
+    /// this loop's own token once it has finished.
+    fn try_token(&self, i: usize) -> Result<TrioToken> {
+        match self.tokens.get(i) {
+            Some(Some(t)) => Ok(t.clone()),
+            Some(None) => self.own.upgrade().map(TrioToken::new).ok_or_else(|| {
+                Error::new(ErrorKind::RunFinished, format!("loop {i} has finished"))
+            }),
+            None => Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("there is no loop {i}: there are {} loops", self.count()),
+            )),
         }
     }
 
@@ -838,6 +843,7 @@ impl LoopContext {
     /// # Errors
     ///
     /// * The future's own errors.
+    /// * [`ErrorKind::InvalidInput`] if `i` is not below [`count`](Self::count).
     /// * [`ErrorKind::RunFinished`] if loop `i` has finished, or finishes (and
     ///   cancels its system tasks) while running the call.
     /// * `Cancelled` if the calling task is cancelled (see below).
@@ -851,8 +857,8 @@ impl LoopContext {
     ///
     /// # Panics
     ///
-    /// If `i` is not below [`count`](Self::count). A panic of `f` or of the
-    /// future on loop `i` is resumed here, in the caller.
+    /// A panic of `f` or of the future on loop `i` is resumed here, in the
+    /// caller.
     ///
     /// # Examples
     ///
@@ -887,7 +893,7 @@ impl LoopContext {
         Fut: Future<Output = Result<T>> + 'static,
         T: Send + 'static,
     {
-        let token = self.token(i);
+        let token = self.try_token(i)?;
         crate::lowlevel::checkpoint_if_cancelled()?;
         let id = NEXT_CALL.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = open_memory_channel::<Reply<T>>(1);

@@ -286,6 +286,10 @@ fn run_on_runs_a_function_on_another_loop() {
                 })
                 .await?;
             assert_eq!(me, "trio-loop-0");
+            // A loop that does not exist is an invalid argument, not a panic.
+            let e = cx.run_on(2, || async { Ok(()) }).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput);
+            assert!(e.to_string().contains("there is no loop 2"), "{e}");
             done_tx.send(()).await?;
             Ok(LOCAL.with(|l| l.get()))
         }
