@@ -58,7 +58,7 @@ fn parse_args() -> Result<Args, String> {
 
 #[trio::main]
 async fn main() -> trio::Result<()> {
-    let args = parse_args().map_err(|e| trio::Error::new(trio::ErrorKind::Usage, e))?;
+    let args = parse_args().map_err(|e| trio::Error::new(trio::ErrorKind::InvalidInput, e))?;
     let requests = Cell::new(0u64);
     let service = trio::http::service_fn(async |_req: Request<Incoming>| {
         requests.set(requests.get() + 1);

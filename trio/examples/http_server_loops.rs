@@ -77,7 +77,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() -> trio::Result<()> {
-    let args = parse_args().map_err(|e| trio::Error::new(trio::ErrorKind::Usage, e))?;
+    let args = parse_args().map_err(|e| trio::Error::new(trio::ErrorKind::InvalidInput, e))?;
     let loops = match args.loops {
         Some(n) => trio::Loops::new(n),
         None => trio::Loops::per_core(),

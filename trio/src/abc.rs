@@ -159,7 +159,7 @@ pub trait ReceiveStream: AsyncResource {
     ///
     /// # Errors
     ///
-    /// [`Usage`](crate::ErrorKind::Usage) if `buf` is empty;
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) if `buf` is empty;
     /// [`BusyResource`](crate::ErrorKind::BusyResource) if another task is in
     /// `receive_some` on this stream; [`ClosedResource`](crate::ErrorKind::ClosedResource)
     /// after *this* handle was closed; [`BrokenResource`](crate::ErrorKind::BrokenResource)

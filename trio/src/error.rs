@@ -15,6 +15,48 @@
 //! Errors never disappear silently: a nursery whose children fail in several ways
 //! returns a group holding every one of them (duplicate cancellations collapse into
 //! one, since they report the same event).
+//!
+//! # Misuse: error or panic
+//!
+//! A mistake in the calling code is reported the way the function can report it:
+//!
+//! * **A function that returns a [`Result`] returns an error**, never panics, for
+//!   anything its caller can get wrong. The kind says which mistake it was:
+//!   [`ErrorKind::InvalidInput`] when an argument's *value* is wrong, whatever the
+//!   state (Trio's `ValueError`: a semaphore made or released past its maximum, an
+//!   empty receive buffer, a signal that cannot be caught, a URL that is not
+//!   `http://`, zero loops); [`ErrorKind::Usage`] when the call is not allowed
+//!   *now* or *here* (Trio's `RuntimeError`: releasing a lock the task does not
+//!   hold, entering a cancel scope twice, a socket taken already, a trio
+//!   operation outside a run or from the wrong thread). Options collected by a
+//!   builder are checked where its `Result` comes out: a
+//!   [`Builder::task_tree_on_signal`](crate::Builder::task_tree_on_signal) for a
+//!   signal that cannot be caught fails [`Runtime::run`](crate::Runtime::run)
+//!   before the main task starts.
+//! * **A function with no `Result` panics** on a programming error it cannot
+//!   report otherwise, as std's `RefCell::borrow_mut` or `slice::chunks(0)` do:
+//!   [`current_time`](crate::current_time) or
+//!   [`current_task`](crate::lowlevel::current_task) outside a run (code that may
+//!   run outside asks first:
+//!   [`try_current_task`](crate::lowlevel::try_current_task)),
+//!   [`open_broadcast_channel(0)`](crate::channel::open_broadcast_channel), an
+//!   index past the end in
+//!   [`LoopContext::token`](crate::LoopContext::token). Each such function says
+//!   so under `# Panics`.
+//! * **A broken invariant panics**: trio's own bug (an `expect` that names the
+//!   invariant), or a situation nothing can recover from, such as a run whose
+//!   tasks deadlock inside shielded scopes, which no cancellation can end.
+//!
+//! Polling a future again after it completed is outside the [`Future`] contract;
+//! it is answered in the same spirit: with a [`Usage`](ErrorKind::Usage) error
+//! where the future's output can carry one, and with a panic where it cannot (a
+//! send future's error must hand back the value, which is gone), as the futures of
+//! `async fn`s panic.
+//!
+//! The testing kit is the exception by design: its checks (`assert_checkpoints`,
+//! the stream checks) panic on a failed check, as `assert!` does.
+//!
+//! [`Future`]: std::future::Future
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -36,6 +78,11 @@ use std::sync::Arc;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What went wrong, broadly: the kind of an [`Error`].
+///
+/// A mistake of the calling code comes as [`Usage`](ErrorKind::Usage) (not
+/// allowed now or here) or [`InvalidInput`](ErrorKind::InvalidInput) (a wrong
+/// argument value) from every function that returns a [`Result`]; only
+/// functions without one panic on a mistake, and say so under `# Panics`.
 ///
 /// # Examples
 ///
@@ -86,7 +133,7 @@ pub enum ErrorKind {
     Usage,
     /// An argument's value is not valid for the operation (Trio's `ValueError`;
     /// std's [`std::io::ErrorKind::InvalidInput`]), for example a semaphore made
-    /// with an initial value above its maximum, or a negative buffer size.
+    /// with an initial value above its maximum, or an empty receive buffer.
     InvalidInput,
     /// An error from the operating system.
     Io,
@@ -684,6 +731,7 @@ impl Error {
     }
 
     /// Adds context: an error of the given kind and message whose source is `self`.
+    /// Its `Display` shows the message, then what `self` says.
     ///
     /// # Examples
     ///
@@ -693,7 +741,7 @@ impl Error {
     /// let low = Error::new(ErrorKind::Io, "connection reset");
     /// let e = low.context(ErrorKind::BrokenResource, "while sending the request");
     /// assert_eq!(e.kind(), ErrorKind::BrokenResource);
-    /// assert_eq!(e.to_string(), "resource is broken: while sending the request");
+    /// assert_eq!(e.to_string(), "resource is broken: while sending the request: connection reset");
     /// let src = e.source().unwrap().downcast_ref::<Error>().unwrap();
     /// assert_eq!(src.message(), Some("connection reset"));
     /// ```
@@ -723,6 +771,12 @@ impl fmt::Debug for Error {
 }
 
 impl fmt::Display for Error {
+    /// The kind's description, then what the error says: its message, followed by
+    /// what its source says if that is an OS error or a trio error and the message
+    /// does not say it already — so an OS error under a message shows both ("I/O
+    /// error: connecting to 127.0.0.1:9: connection refused (os error 111)"). A
+    /// group under a message is not spelled out (see [`Error::errors`]). Kind
+    /// [`Other`](ErrorKind::Other), the kind of user errors, shows no description.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(c) = &self.inner.cancelled {
             return fmt::Display::fmt(c, f);
@@ -734,13 +788,77 @@ impl fmt::Display for Error {
             }
             return Ok(());
         }
-        match (&self.inner.message, &self.inner.source) {
-            (Some(m), _) if self.inner.kind == ErrorKind::Other => f.write_str(m),
-            (Some(m), _) => write!(f, "{}: {}", self.inner.kind.describe(), m),
-            (None, Some(s)) if self.inner.kind == ErrorKind::Other => fmt::Display::fmt(s, f),
-            (None, Some(s)) => write!(f, "{}: {}", self.inner.kind.describe(), s),
-            (None, None) => f.write_str(self.inner.kind.describe()),
+        match (self.inner.kind, &self.inner.message, &self.inner.source) {
+            // A wrapped user error speaks for itself.
+            (ErrorKind::Other, None, Some(s)) => fmt::Display::fmt(s, f),
+            (ErrorKind::Other, ..) => match self.detail() {
+                Some(d) => f.write_str(&d),
+                None => f.write_str(ErrorKind::Other.describe()),
+            },
+            (kind, ..) => match self.detail() {
+                Some(d) => write!(f, "{}: {d}", kind.describe()),
+                None => f.write_str(kind.describe()),
+            },
         }
+    }
+}
+
+impl Error {
+    /// What the error says beyond its kind: the message, then (after ": ") what
+    /// the source says, unless the message says it already; `None` if neither.
+    ///
+    /// Under a message, only an OS error or a trio error is spelled out: any
+    /// other source (a rustls or hyper error, say) is what the message puts in
+    /// words, and a group's members are listed where the group is the error.
+    pub(crate) fn detail(&self) -> Option<String> {
+        let source = self.inner.source.as_deref();
+        match (&self.inner.message, source) {
+            (Some(m), Some(s)) => match source_detail(s) {
+                Some(d) if !m.to_lowercase().contains(&d.to_lowercase()) => {
+                    Some(format!("{m}: {d}"))
+                }
+                _ => Some(m.to_string()),
+            },
+            (Some(m), None) => Some(m.to_string()),
+            (None, Some(s)) => {
+                Some(source_detail(s).unwrap_or_else(|| mid_sentence(&s.to_string()).into_owned()))
+            }
+            (None, None) => None,
+        }
+    }
+}
+
+/// What a source says, in the middle of a sentence: a trio error its
+/// [`detail`](Error::detail) or else its kind (the outer error has a kind of its
+/// own); an OS error (an [`io::Error`]) its text with a capitalised first word
+/// lowercased ([`mid_sentence`]); a group, or any other error, `None`.
+fn source_detail(s: &(dyn StdError + Send + Sync + 'static)) -> Option<String> {
+    let io = s.downcast_ref::<io::Error>();
+    let trio = s
+        .downcast_ref::<Error>()
+        .or_else(|| io.and_then(io::Error::get_ref)?.downcast_ref::<Error>());
+    match (trio, io) {
+        (Some(e), _) if e.inner.kind == ErrorKind::Group => None,
+        (Some(e), _) if e.inner.cancelled.is_some() => Some(e.to_string()),
+        (Some(e), _) => e
+            .detail()
+            .or_else(|| Some(e.inner.kind.describe().to_owned())),
+        (None, Some(io)) => Some(mid_sentence(&io.to_string()).into_owned()),
+        (None, None) => None,
+    }
+}
+
+/// `text` to follow a colon: its first word lowercased if it is capitalised
+/// ("Connection refused" → "connection refused"; "TLS" and "IPv6" stay).
+pub(crate) fn mid_sentence(text: &str) -> Cow<'_, str> {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(a), Some(b)) if a.is_uppercase() && b.is_lowercase() => Cow::Owned(
+            a.to_lowercase()
+                .chain(text[a.len_utf8()..].chars())
+                .collect(),
+        ),
+        _ => Cow::Borrowed(text),
     }
 }
 
@@ -811,6 +929,10 @@ impl From<io::Error> for Error {
     }
 }
 
+/// A trio error inside an [`io::Error`] of the matching kind — except an
+/// [`Io`](ErrorKind::Io) error made from an OS error, which converts back into
+/// that OS error, its `raw_os_error` intact (a message such as the address it
+/// names is then left behind: keep the trio error to show it).
 impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         let kind = match e.kind() {
@@ -1012,6 +1134,56 @@ mod tests {
                 .strip_cancelled_inner()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn display_shows_the_message_and_what_the_os_said() {
+        let refused = || io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        let e = Error::build(
+            ErrorKind::Io,
+            Some("connecting to 127.0.0.1:9".into()),
+            Some(Box::new(refused())),
+        );
+        assert_eq!(
+            e.to_string(),
+            "I/O error: connecting to 127.0.0.1:9: connection refused (os error 111)"
+        );
+        // A message that already says it is not repeated.
+        let e = Error::build(
+            ErrorKind::Io,
+            Some(format!("connecting to 127.0.0.1:9: {}", refused()).into()),
+            Some(Box::new(refused())),
+        );
+        assert_eq!(e.to_string().matches("onnection refused").count(), 1, "{e}");
+        // An OS error alone, and through a trio error of its own.
+        assert_eq!(
+            Error::from(refused()).to_string(),
+            "I/O error: connection refused (os error 111)"
+        );
+        let e = Error::from(refused()).context(ErrorKind::BrokenResource, "sending");
+        assert_eq!(
+            e.to_string(),
+            "resource is broken: sending: connection refused (os error 111)"
+        );
+        // A group under a message is left to `errors()`; kinds without a message
+        // still say what they are.
+        let g = Error::group(vec![Error::from(refused()), Error::from(refused())]).unwrap();
+        assert_eq!(
+            g.context(ErrorKind::Io, "all failed").to_string(),
+            "I/O error: all failed"
+        );
+        let e = Error::from(TooSlow::new()).context(ErrorKind::Other, "fetching");
+        assert_eq!(e.to_string(), "fetching: deadline exceeded");
+        assert_eq!(Error::from_kind(ErrorKind::Other).to_string(), "error");
+    }
+
+    #[test]
+    fn mid_sentence_lowercases_a_capitalised_first_word_only() {
+        assert_eq!(mid_sentence("Connection refused"), "connection refused");
+        assert_eq!(mid_sentence("IPv6 is off"), "IPv6 is off");
+        assert_eq!(mid_sentence("I/O"), "I/O");
+        assert_eq!(mid_sentence("TLS"), "TLS");
+        assert_eq!(mid_sentence(""), "");
     }
 
     #[test]

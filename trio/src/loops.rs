@@ -362,7 +362,7 @@ impl Loops {
     ///   (their cancellations are swallowed); errors of several loops come as a
     ///   group ([`ErrorKind::Group`]).
     /// * [`ErrorKind::Interrupted`] if Ctrl-C cancelled the loops.
-    /// * [`ErrorKind::Usage`] for zero loops; [`ErrorKind::NestedRun`] when called
+    /// * [`ErrorKind::InvalidInput`] for zero loops; [`ErrorKind::NestedRun`] when called
     ///   from a trio loop's thread; an I/O error if a loop or its thread could not
     ///   be created, or (with [`pin_to_cpus`](Self::pin_to_cpus)) pinned (the
     ///   others are then cancelled).
@@ -396,7 +396,7 @@ impl Loops {
         let n = self.count;
         if n == 0 {
             return Err(Error::new(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 "trio::Loops::run needs at least one loop",
             ));
         }
@@ -814,18 +814,23 @@ impl LoopContext {
     ///
     /// [`TrioToken::run_sync_soon`]: crate::lowlevel::TrioToken::run_sync_soon
     pub fn token(&self, i: usize) -> TrioToken {
-        assert!(
-            i < self.count(),
-            "LoopContext::token({i}): there are {} loops",
-            self.count()
-        );
-        match &self.tokens[i] {
-            Some(t) => t.clone(),
-            None => TrioToken::new(
-                self.own
-                    .upgrade()
-                    .expect("LoopContext::token: this loop's run has finished"),
-            ),
+        self.try_token(i)
+            .unwrap_or_else(|e| panic!("LoopContext::token: {}", e.message().unwrap_or("")))
+    }
+
+    /// [`token`](Self::token), with its panics as errors: [`ErrorKind::InvalidInput`]
+    /// for `i` not below [`count`](Self::count), [`ErrorKind::RunFinished`] for
+    /// this loop's own token once it has finished.
+    fn try_token(&self, i: usize) -> Result<TrioToken> {
+        match self.tokens.get(i) {
+            Some(Some(t)) => Ok(t.clone()),
+            Some(None) => self.own.upgrade().map(TrioToken::new).ok_or_else(|| {
+                Error::new(ErrorKind::RunFinished, format!("loop {i} has finished"))
+            }),
+            None => Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("there is no loop {i}: there are {} loops", self.count()),
+            )),
         }
     }
 
@@ -838,6 +843,7 @@ impl LoopContext {
     /// # Errors
     ///
     /// * The future's own errors.
+    /// * [`ErrorKind::InvalidInput`] if `i` is not below [`count`](Self::count).
     /// * [`ErrorKind::RunFinished`] if loop `i` has finished, or finishes (and
     ///   cancels its system tasks) while running the call.
     /// * `Cancelled` if the calling task is cancelled (see below).
@@ -851,8 +857,8 @@ impl LoopContext {
     ///
     /// # Panics
     ///
-    /// If `i` is not below [`count`](Self::count). A panic of `f` or of the
-    /// future on loop `i` is resumed here, in the caller.
+    /// A panic of `f` or of the future on loop `i` is resumed here, in the
+    /// caller.
     ///
     /// # Examples
     ///
@@ -887,7 +893,7 @@ impl LoopContext {
         Fut: Future<Output = Result<T>> + 'static,
         T: Send + 'static,
     {
-        let token = self.token(i);
+        let token = self.try_token(i)?;
         crate::lowlevel::checkpoint_if_cancelled()?;
         let id = NEXT_CALL.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = open_memory_channel::<Reply<T>>(1);

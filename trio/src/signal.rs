@@ -235,23 +235,23 @@ fn detach(reg: &mut Registry, id: u64, signals: &[c_int], sig_ids: Vec<SigId>) {
     }
 }
 
-fn check_signal(sig: c_int) -> Result<()> {
+pub(crate) fn check_signal(sig: c_int) -> Result<()> {
     if sig <= 0 || sig as usize >= NSIG {
         return Err(Error::new(
-            ErrorKind::Usage,
+            ErrorKind::InvalidInput,
             format!("signal number {sig} is out of range"),
         ));
     }
     if sig == libc::SIGINT {
         return Err(Error::new(
-            ErrorKind::Usage,
+            ErrorKind::InvalidInput,
             "SIGINT belongs to trio's Ctrl-C handling and cannot be received \
              (see trio::Builder::handle_ctrl_c)",
         ));
     }
     if signal_hook::consts::FORBIDDEN.contains(&sig) || sig == libc::SIGBUS {
         return Err(Error::new(
-            ErrorKind::Usage,
+            ErrorKind::InvalidInput,
             format!(
                 "signal {} cannot be received (it cannot be caught, or is a synchronous fault)",
                 signal_hook::low_level::signal_name(sig).unwrap_or("?")
@@ -271,7 +271,7 @@ fn check_signal(sig: c_int) -> Result<()> {
 ///
 /// # Errors
 ///
-/// [`Usage`](crate::ErrorKind::Usage) if `signals` is empty, holds a number out of
+/// [`InvalidInput`](crate::ErrorKind::InvalidInput) if `signals` is empty, holds a number out of
 /// range, `SIGINT` (trio's Ctrl-C handling owns it), `SIGKILL`, `SIGSTOP`, or a
 /// synchronous fault signal (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`); an
 /// [`Io`](crate::ErrorKind::Io) error if the system refuses. On error nothing was
@@ -287,13 +287,16 @@ fn check_signal(sig: c_int) -> Result<()> {
 /// assert_eq!(receiver.next().await?, libc::SIGUSR2);
 ///
 /// let err = open_signal_receiver(&[libc::SIGINT]).unwrap_err();
-/// assert_eq!(err.kind(), trio::ErrorKind::Usage);
-/// assert_eq!(open_signal_receiver(&[]).unwrap_err().kind(), trio::ErrorKind::Usage);
+/// assert_eq!(err.kind(), trio::ErrorKind::InvalidInput);
+/// assert_eq!(open_signal_receiver(&[]).unwrap_err().kind(), trio::ErrorKind::InvalidInput);
 /// # Ok(()) }).unwrap();
 /// ```
 pub fn open_signal_receiver(signals: &[c_int]) -> Result<SignalReceiver> {
     if signals.is_empty() {
-        return Err(Error::new(ErrorKind::Usage, "no signals were provided"));
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "no signals were provided",
+        ));
     }
     let mut set: Vec<c_int> = Vec::with_capacity(signals.len());
     for &sig in signals {

@@ -1579,3 +1579,17 @@ async fn put_back_items_keep_fifo_order() -> trio::Result<()> {
     assert_eq!(r.receive_nowait()?, 2);
     Ok(())
 }
+
+/// Polled again after it completed, a receive future answers with a misuse error
+/// (its output can carry one); it does not panic.
+#[trio::test]
+async fn a_receive_future_polled_after_completion_is_a_usage_error() -> Result<()> {
+    let (tx, rx) = trio::open_memory_channel::<u8>(1);
+    tx.send(7).await?;
+    let mut fut = std::pin::pin!(rx.receive());
+    assert_eq!(fut.as_mut().await?, 7);
+    let again = poll_fn(|cx| fut.as_mut().poll(cx)).await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Usage);
+    assert!(again.to_string().contains("after it completed"), "{again}");
+    Ok(())
+}

@@ -637,7 +637,10 @@ fn runvar_resetting() {
             // A token is for its own variable only.
             let token3 = R3.set("basculin".to_string())?;
             assert_eq!(R3.get()?, "basculin");
-            assert_eq!(R1.reset(token3).unwrap_err().kind(), ErrorKind::Usage);
+            assert_eq!(
+                R1.reset(token3).unwrap_err().kind(),
+                ErrorKind::InvalidInput
+            );
             assert_eq!(R3.get()?, "basculin");
             Ok::<_, Error>(())
         })

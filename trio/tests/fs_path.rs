@@ -326,3 +326,44 @@ async fn a_started_call_completes_despite_cancellation() -> trio::Result<()> {
     assert!(!scope.cancelled_caught());
     Ok(())
 }
+
+/// An error names the path it is about (std's does not), keeps std's kind, and
+/// has the OS error as its source — also once it is a `trio::Error`.
+#[trio::test]
+async fn errors_name_their_paths() -> trio::Result<()> {
+    let dir = TempDir::new("errors-name-paths");
+    let missing = dir.join("missing.txt");
+    let shown = format!("{missing:?}");
+
+    let e = fs::open_file(&missing, std::fs::OpenOptions::new().read(true))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    assert!(e.to_string().contains(&format!("opening {shown}")), "{e}");
+    assert!(e.to_string().contains("no such file or directory"), "{e}");
+    let os = std::error::Error::source(e.get_ref().unwrap())
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .expect("the OS error is the source");
+    assert_eq!(os.raw_os_error(), Some(libc::ENOENT));
+    let e = trio::Error::from(e);
+    assert_eq!(e.kind(), trio::ErrorKind::Io);
+    assert!(e.to_string().contains(&shown), "{e}");
+
+    let e = fs::AsyncFile::open(&missing).await.unwrap_err();
+    assert!(e.to_string().contains(&shown), "{e}");
+    let e = fs::read_to_string(&missing).await.unwrap_err();
+    assert!(e.to_string().contains(&format!("reading {shown}")), "{e}");
+    let e = fs::remove_file(&missing).await.unwrap_err();
+    assert!(e.to_string().contains(&format!("removing {shown}")), "{e}");
+    let e = fs::metadata(&missing).await.unwrap_err();
+    assert!(e.to_string().contains(&shown), "{e}");
+    // Both paths of a two-path call.
+    let to = dir.join("renamed.txt");
+    let e = fs::rename(&missing, &to).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("renaming {shown} to {to:?}")),
+        "{e}"
+    );
+    Ok(())
+}

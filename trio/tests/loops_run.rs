@@ -81,7 +81,7 @@ fn configure_runs_on_each_loop_thread() {
 #[test]
 fn zero_loops_and_nested_runs_are_refused() {
     let e = trio::run_loops(0, |_cx| async { Ok(()) }).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     trio::run(async {
         let e = trio::run_loops(2, |_cx| async { Ok(()) }).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NestedRun);
@@ -287,6 +287,10 @@ fn run_on_runs_a_function_on_another_loop() {
                 })
                 .await?;
             assert_eq!(me, "trio-loop-0");
+            // A loop that does not exist is an invalid argument, not a panic.
+            let e = cx.run_on(2, || async { Ok(()) }).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput);
+            assert!(e.to_string().contains("there is no loop 2"), "{e}");
             done_tx.send(()).await?;
             Ok(LOCAL.with(|l| l.get()))
         }

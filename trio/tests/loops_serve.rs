@@ -140,15 +140,24 @@ fn taking_listeners_and_misuse() {
     assert_eq!(a.local_addr().unwrap(), l.local_addr());
     assert_eq!(b.local_addr().unwrap(), l.local_addr());
     assert_eq!(l.take_listener(1).unwrap_err().kind(), ErrorKind::Usage);
-    assert_eq!(l.take_listener(2).unwrap_err().kind(), ErrorKind::Usage);
+    assert_eq!(
+        l.take_listener(2).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
     trio::run(async {
         // serve on a loop whose socket was taken, or that does not exist
         let h = async |_s: SocketStream| Ok(());
         assert_eq!(l.serve(0, h).await.unwrap_err().kind(), ErrorKind::Usage);
-        assert_eq!(l.serve(5, h).await.unwrap_err().kind(), ErrorKind::Usage);
+        assert_eq!(
+            l.serve(5, h).await.unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
         let hand = LoopListener::handoff("127.0.0.1:0".parse().unwrap(), 2)?;
         assert_eq!(hand.take_listener(0).unwrap_err().kind(), ErrorKind::Usage);
-        assert_eq!(hand.serve(2, h).await.unwrap_err().kind(), ErrorKind::Usage);
+        assert_eq!(
+            hand.serve(2, h).await.unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
         Ok(())
     })
     .unwrap();
@@ -156,7 +165,7 @@ fn taking_listeners_and_misuse() {
         LoopListener::reuse_port("127.0.0.1:0".parse().unwrap(), 0)
             .unwrap_err()
             .kind(),
-        ErrorKind::Usage
+        ErrorKind::InvalidInput
     );
 }
 

@@ -537,9 +537,10 @@ async fn all_fail(_c: MockClock) {
     .await;
     let e = r.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io);
+    // Every attempt's reason, in the order they failed.
     assert_eq!(
         e.to_string(),
-        "I/O error: all attempts to connect to test.example.com:80 failed"
+        "I/O error: all attempts to connect to test.example.com:80 failed: sorry; sorry; sorry; sorry"
     );
     let group = std::error::Error::source(&e)
         .unwrap()
@@ -759,5 +760,33 @@ async fn resolver_and_real_sockets() -> trio::Result<()> {
     s.send_all(b"hi").await?;
     let mut buf = [0u8; 2];
     assert_eq!(server.receive_some(&mut buf).await?, 2);
+    Ok(())
+}
+
+/// The `Display` of a refused connection says so — with the address — not only
+/// its `Debug` chain.
+#[trio::test]
+async fn a_refused_connection_says_connection_refused() -> trio::Result<()> {
+    // A port nobody listens on: bind one, then close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let e = trio::net::open_tcp_stream("127.0.0.1", port)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io);
+    let text = e.to_string();
+    assert!(
+        text.starts_with("I/O error: all attempts to connect to"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "error connecting to 127.0.0.1:{port}: connection refused"
+        )),
+        "{text}"
+    );
+    // Said once, not twice.
+    assert_eq!(text.matches("connection refused").count(), 1, "{text}");
     Ok(())
 }

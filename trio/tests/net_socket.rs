@@ -793,9 +793,9 @@ async fn getaddrinfo_numeric_and_errors() -> trio::Result<()> {
         .expect("an io::Error");
     assert!(io.get_ref().unwrap().downcast_ref::<GaiError>().is_some());
 
-    // A NUL in the host is a usage error.
+    // A NUL in the host is an invalid argument.
     let e = getaddrinfo(Some("a\0b"), 80, stream).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
 
     // A checkpoint: cancelled before it starts.
     let scope = CancelScope::new();

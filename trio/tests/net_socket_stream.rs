@@ -49,7 +49,7 @@ async fn socket_stream_basics() -> trio::Result<()> {
     // A datagram socket is refused.
     let udp = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
     let e = SocketStream::from_socket(udp).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("SOCK_STREAM"));
 
     // A Unix pair is fine (no TCP options there).
@@ -303,10 +303,10 @@ async fn stream_methods_are_checkpoints() -> trio::Result<()> {
     let mut buf = [0u8; 8];
     assert_eq!(b.receive_some(&mut buf).await?, 2);
     assert_eq!(&buf[..2], b"bc", "nothing was lost or added");
-    // An empty buffer is a usage error.
+    // An empty buffer is an invalid argument.
     assert_eq!(
         b.receive_some(&mut []).await.unwrap_err().kind(),
-        ErrorKind::Usage
+        ErrorKind::InvalidInput
     );
     Ok(())
 }
@@ -381,14 +381,14 @@ async fn socket_listener() -> trio::Result<()> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
     s.bind(addr("127.0.0.1:0"))?;
     let e = SocketListener::from_socket(s).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("SOCK_STREAM"));
 
     // Didn't call listen().
     let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     s.bind(addr("127.0.0.1:0"))?;
     let e = SocketListener::from_socket(s).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("listening"));
 
     let listen_sock = Socket::new(Domain::IPV4, Type::STREAM, None)?;

@@ -452,3 +452,36 @@ async fn serve_tcp_hands_back_the_listeners() -> trio::Result<()> {
     .await?;
     Ok(())
 }
+
+/// A port in use: the error says which address, whichever way it was bound.
+#[trio::test]
+async fn a_busy_port_names_the_address() -> trio::Result<()> {
+    let taken = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+    let port = taken.local_addr()?.port();
+    let busy = format!("binding to 127.0.0.1:{port}");
+    let check = |e: Error| {
+        assert_eq!(e.kind(), ErrorKind::Io);
+        assert_eq!(os_error(&e), Some(libc::EADDRINUSE), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains(&busy), "{text}");
+        assert!(text.contains("address already in use"), "{text}");
+    };
+    check(SocketListener::bind(format!("127.0.0.1:{port}").parse().unwrap()).unwrap_err());
+    check(
+        open_tcp_listeners(port, Some("127.0.0.1"))
+            .await
+            .unwrap_err(),
+    );
+    let handler = async |_s: SocketStream| Ok(());
+    check(
+        serve_tcp(handler, port)
+            .host("127.0.0.1")
+            .await
+            .unwrap_err(),
+    );
+    let e = trio::net::LoopListener::handoff(format!("127.0.0.1:{port}").parse().unwrap(), 1)
+        .unwrap_err();
+    check(e);
+    drop(taken);
+    Ok(())
+}

@@ -125,7 +125,7 @@ async fn from_socket_wants_a_datagram_socket() -> trio::Result<()> {
     let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     assert_eq!(
         UdpSocket::from_socket(s).unwrap_err().kind(),
-        ErrorKind::Usage
+        ErrorKind::InvalidInput
     );
     let s = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
     let u = UdpSocket::from_socket(s)?;

@@ -75,3 +75,24 @@ fn sigusr1_prints_the_tree_on_stderr() {
         "{text}"
     );
 }
+
+/// A signal that cannot be caught is an error of `run`, before the main task
+/// starts: never a panic inside the run.
+#[test]
+fn an_unreceivable_signal_is_an_error_of_run() {
+    for sig in [libc::SIGKILL, libc::SIGSTOP, libc::SIGINT, 0, -3, 4096] {
+        let ran = std::cell::Cell::new(false);
+        let e = trio::Runtime::builder()
+            .handle_ctrl_c(false)
+            .task_tree_on_signal(sig)
+            .build()
+            .run(async {
+                ran.set(true);
+                Ok::<_, trio::Error>(())
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), trio::ErrorKind::InvalidInput, "signal {sig}: {e}");
+        assert!(e.to_string().contains("task_tree_on_signal"), "{e}");
+        assert!(!ran.get(), "signal {sig}: the main task ran");
+    }
+}

@@ -168,7 +168,7 @@ async fn pipe_errors() -> Result<()> {
     drop(w);
     let s = PipeReceiveStream::new(r)?;
     let e = s.receive_some(&mut []).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     s.aclose().await
 }
 

@@ -100,7 +100,7 @@ async fn run() -> Result<()> {
         .stdout(Stdio::null())
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert_eq!(
         e.message(),
         Some("can't specify both stdout and capture_stdout")
@@ -118,7 +118,7 @@ async fn run() -> Result<()> {
         .stderr_to_stdout(true)
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     Ok(())
 }
 

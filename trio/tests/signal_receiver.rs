@@ -127,7 +127,7 @@ async fn restore_after_one_bad_signal() -> Result<()> {
     let e = open_signal_receiver(&[SIGUSR1, 32]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io);
     let e = open_signal_receiver(&[SIGUSR1, 1_234_567]).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     // SIGUSR1 is free for a new receiver, which gets it alone.
     let receiver = open_signal_receiver(&[SIGUSR1])?;
     raise(SIGUSR1)?;
@@ -141,7 +141,7 @@ async fn empty_and_forbidden_signal_sets_fail() -> Result<()> {
     let _g = setup();
     assert_eq!(
         open_signal_receiver(&[]).unwrap_err().kind(),
-        ErrorKind::Usage
+        ErrorKind::InvalidInput
     );
     for sig in [
         libc::SIGINT,
@@ -156,7 +156,7 @@ async fn empty_and_forbidden_signal_sets_fail() -> Result<()> {
         65,
     ] {
         let e = open_signal_receiver(&[SIGUSR1, sig]).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Usage, "signal {sig}");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "signal {sig}");
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //
 // Rust mappings: `Semaphore(1, max_value=1)` is `Semaphore::with_max(1, 1)`;
 // Trio's `TypeError`/`ValueError` for bad arguments become the type system
-// (`usize`) or `ErrorKind::Usage`; `async with s` is a `SemaphorePermit`.
+// (`usize`) or `ErrorKind::InvalidInput`; `async with s` is a `SemaphorePermit`.
 //
 // Plus: cancellation leaves the value alone, FIFO hand-off order, dropped
 // waiters pass their unit on, and permit `forget`.
@@ -76,11 +76,30 @@ async fn semaphore() -> trio::Result<()> {
     Ok(())
 }
 
+/// Trio separates a bad value (`ValueError`: a semaphore over its maximum) from a
+/// misuse (`RuntimeError`: releasing a lock the task does not hold).
+#[test]
+fn values_past_the_maximum_are_invalid_input_misuse_is_usage() -> trio::Result<()> {
+    let e = Semaphore::with_max(3, 2).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        std::io::Error::from(e).kind(),
+        std::io::ErrorKind::InvalidInput
+    );
+    let full = Semaphore::with_max(2, 2)?;
+    assert_eq!(full.release().unwrap_err().kind(), ErrorKind::InvalidInput);
+    trio::run(async {
+        let lock = trio::sync::Lock::new();
+        assert_eq!(lock.release().unwrap_err().kind(), ErrorKind::Usage);
+        Ok(())
+    })
+}
+
 #[test]
 fn semaphore_bounded() -> trio::Result<()> {
     // test_Semaphore_bounded (needs no run loop)
     let e = Semaphore::with_max(2, 1).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(
         e.to_string()
             .contains("max_value must be >= its initial value"),
@@ -90,7 +109,7 @@ fn semaphore_bounded() -> trio::Result<()> {
     assert_eq!(bs.max_value(), Some(1));
     let _ = format!("{bs:?}");
     let e = bs.release().unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("released too many times"), "{e}");
     assert_eq!(bs.value(), 1);
     bs.acquire_nowait()?.forget();

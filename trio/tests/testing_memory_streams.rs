@@ -8,7 +8,7 @@
 //
 // Rust mappings: `max_bytes=None` is `None`, `receive_some(n)` is a buffer of `n`
 // bytes; Trio's `WouldBlock`, `ClosedResourceError`, `BusyResourceError`,
-// `ValueError` are the `ErrorKind`s of those names (`Usage` for `ValueError`);
+// `ValueError` are the `ErrorKind`s of those names (`InvalidInput` for `ValueError`);
 // `hook is None` / `hook is h` are `HookSlot::is_set` / `AsyncHook::ptr_eq`.
 //
 // Plus what Rust adds: cancelled reads consumed nothing, hooks can be taken and
@@ -335,7 +335,10 @@ async fn memory_stream_pump_errors() -> trio::Result<()> {
     let mss = MemorySendStream::new();
     let mrs = MemoryReceiveStream::new();
     mss.send_all(b"abc").await?;
-    assert_eq!(kind(memory_stream_pump(&mss, &mrs, 0)), ErrorKind::Usage);
+    assert_eq!(
+        kind(memory_stream_pump(&mss, &mrs, 0)),
+        ErrorKind::InvalidInput
+    );
     mrs.close();
     assert_eq!(
         kind(memory_stream_pump(&mss, &mrs, None)),
@@ -537,13 +540,13 @@ async fn arguments_are_checked() -> trio::Result<()> {
     // empty buffer, which fail at once.
     let s = MemorySendStream::new();
     s.send_all(b"x").await?;
-    assert_eq!(kind(s.get_data_nowait(0)), ErrorKind::Usage);
-    assert_eq!(kind(s.get_data(0).await), ErrorKind::Usage);
+    assert_eq!(kind(s.get_data_nowait(0)), ErrorKind::InvalidInput);
+    assert_eq!(kind(s.get_data(0).await), ErrorKind::InvalidInput);
     assert_eq!(s.get_data_nowait(None)?, b"x");
 
     let (a, _b) = memory_stream_pair();
     let e = assert_no_checkpoints(a.receive_some(&mut [])).await;
-    assert_eq!(kind(e), ErrorKind::Usage);
+    assert_eq!(kind(e), ErrorKind::InvalidInput);
     Ok(())
 }
 

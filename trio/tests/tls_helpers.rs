@@ -257,7 +257,7 @@ async fn bad_server_names_fail_before_connecting() -> Result<()> {
         .connect()
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     Ok(())
 }
 
@@ -288,17 +288,17 @@ fn pem_round_trip() {
     trio::tls::server_config(chain, key).unwrap();
 
     let e = trio::tls::pem_certificates(b"-----BEGIN CERTIFICATE-----\nnot base64!\n").unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert_eq!(
         trio::tls::pem_private_key(leaf.cert_pem().as_bytes())
             .unwrap_err()
             .kind(),
-        ErrorKind::Usage
+        ErrorKind::InvalidInput
     );
     // A key that does not match the certificate.
     let other = ca.issue(&["other.test"]);
     let e = trio::tls::server_config(leaf.chain(), other.key_der()).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }
 
 #[trio::test]
@@ -367,6 +367,6 @@ async fn builders_apply_their_options() -> Result<()> {
         .client_auth(empty, true)
         .build()
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     Ok(())
 }

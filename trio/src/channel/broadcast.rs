@@ -378,6 +378,11 @@ impl<T> fmt::Debug for BroadcastSender<T> {
 }
 
 /// The future of [`BroadcastSender::send`].
+///
+/// # Panics
+///
+/// If polled again after it completed (outside the [`Future`] contract): its
+/// [`SendError`] would have to hand back a value it no longer holds.
 #[must_use = "futures do nothing unless awaited"]
 pub struct BroadcastSend<'a, T> {
     chan: &'a BroadcastSender<T>,
@@ -406,7 +411,9 @@ impl<T> Future for BroadcastSend<'_, T> {
         let mut wake = Vec::new();
         let out = match this.key {
             None => {
-                let value = this.value.take().expect("value present at start");
+                let Some(value) = this.value.take() else {
+                    panic!("a BroadcastSend was polled after it completed");
+                };
                 if let Err(e) = checkpoint_if_cancelled() {
                     return Poll::Ready(Err(SendError::from_error(e, value)));
                 }

@@ -378,7 +378,10 @@ impl<T> RecvOp<T> {
                     None => Poll::Pending,
                 }
             }
-            RecvPhase::Done => panic!("ReceiveFuture polled after completion"),
+            RecvPhase::Done => Poll::Ready(Err(Error::new(
+                ErrorKind::Usage,
+                "a ReceiveFuture was polled after it completed",
+            ))),
         }
     }
 
@@ -410,6 +413,9 @@ impl<T> RecvOp<T> {
 }
 
 /// The future of [`MemoryReceiveChannel::receive`].
+///
+/// Polled again after it completed (outside the [`Future`] contract), it gives an
+/// [`ErrorKind::Usage`] error.
 #[must_use = "futures do nothing unless awaited"]
 pub struct ReceiveFuture<'a, T, F: Flavour = ThreadSafe> {
     chan: &'a MemoryReceiveChannel<T, F>,

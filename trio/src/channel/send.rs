@@ -295,6 +295,11 @@ enum SendPhase {
 }
 
 /// The future of [`MemorySendChannel::send`].
+///
+/// # Panics
+///
+/// If polled again after it completed (outside the [`Future`] contract): its
+/// [`SendError`] would have to hand back a value it no longer holds.
 #[must_use = "futures do nothing unless awaited"]
 pub struct SendFuture<'a, T, F: Flavour = ThreadSafe> {
     chan: &'a MemorySendChannel<T, F>,
@@ -415,7 +420,7 @@ impl<T, F: Flavour> SendFuture<'_, T, F> {
                     None => Poll::Pending,
                 }
             }
-            SendPhase::Done => panic!("SendFuture polled after completion"),
+            SendPhase::Done => panic!("a SendFuture was polled after it completed"),
         }
     }
 }

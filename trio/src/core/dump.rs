@@ -11,13 +11,13 @@
 //! `signal-hook` cannot uninstall its handler: after the run the signal is ignored
 //! rather than taking its default action.
 
-use std::io;
 use std::thread::JoinHandle;
 
 use signal_hook::iterator::{Handle, Signals};
 
 use super::context;
 use super::entry_queue;
+use crate::{Error, ErrorKind, Result};
 
 pub(crate) struct DumpOnSignal {
     handle: Handle,
@@ -25,8 +25,21 @@ pub(crate) struct DumpOnSignal {
 }
 
 impl DumpOnSignal {
-    pub(crate) fn start(signal: i32, loop_id: u64) -> io::Result<DumpOnSignal> {
-        let mut signals = Signals::new([signal])?;
+    /// Starts listening for `signal`: [`ErrorKind::InvalidInput`] for a signal
+    /// that cannot be received (as [`open_signal_receiver`] refuses it), an I/O
+    /// error if the handler or the thread cannot be set up.
+    ///
+    /// [`open_signal_receiver`]: crate::signal::open_signal_receiver
+    pub(crate) fn start(signal: i32, loop_id: u64) -> Result<DumpOnSignal> {
+        crate::signal::check_signal(signal).map_err(|e| {
+            let why = e.message().unwrap_or("it cannot be received");
+            Error::new(e.kind(), format!("Builder::task_tree_on_signal: {why}"))
+        })?;
+        let os_error = |e: std::io::Error| {
+            let msg = format!("Builder::task_tree_on_signal({signal}): cannot set up the handler");
+            Error::build(ErrorKind::Io, Some(msg.into()), Some(Box::new(e)))
+        };
+        let mut signals = Signals::new([signal]).map_err(os_error)?;
         let handle = signals.handle();
         let thread = std::thread::Builder::new()
             .name("trio-task-tree-dump".into())
@@ -34,7 +47,8 @@ impl DumpOnSignal {
                 for _ in signals.forever() {
                     entry_queue::call_on_loop(loop_id, Box::new(print_tree));
                 }
-            })?;
+            })
+            .map_err(os_error)?;
         Ok(DumpOnSignal {
             handle,
             thread: Some(thread),

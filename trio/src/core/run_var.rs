@@ -273,7 +273,8 @@ impl<T: 'static> RunVar<T> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] if the token belongs to another variable, or outside trio.
+    /// [`ErrorKind::InvalidInput`] if the token belongs to another variable (Trio's
+    /// `ValueError`); [`ErrorKind::Usage`] outside trio.
     ///
     /// # Examples
     ///
@@ -290,14 +291,14 @@ impl<T: 'static> RunVar<T> {
     /// assert!(A.get().is_err()); // unset again: A has no default
     ///
     /// let wrong = B.set(3)?;
-    /// assert_eq!(A.reset(wrong).unwrap_err().kind(), trio::ErrorKind::Usage);
+    /// assert_eq!(A.reset(wrong).unwrap_err().kind(), trio::ErrorKind::InvalidInput);
     /// # Ok(()) }).unwrap();
     /// ```
     pub fn reset(&self, token: RunVarToken<T>) -> Result<()> {
         let id = self.id();
         if token.var_id != id {
             return Err(Error::new(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 "this token belongs to another RunVar",
             ));
         }

@@ -810,10 +810,14 @@ impl Builder {
     /// one task step (see [`watchdog`](Self::watchdog)) prints it when the step
     /// ends. After the run, the signal is ignored (its handler cannot be removed).
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// `run` panics if the handler cannot be installed (a signal that cannot be
-    /// caught, such as `SIGKILL`, or one trio uses itself: `SIGINT`).
+    /// Reported by [`Runtime::run`], before the run starts:
+    /// [`ErrorKind::InvalidInput`] for a signal that cannot be received (one out
+    /// of range, one that cannot be caught such as `SIGKILL`, or `SIGINT`, which
+    /// trio's Ctrl-C handling owns: the signals
+    /// [`open_signal_receiver`](crate::signal::open_signal_receiver) refuses); an
+    /// I/O error if the handler cannot be installed.
     ///
     /// # Examples
     ///
@@ -989,6 +993,9 @@ impl Runtime {
     /// # Panics
     ///
     /// A panic of the main task is resumed here, after system tasks finished.
+    /// With deadlock detection on, a run whose tasks are deadlocked inside
+    /// shielded cancel scopes panics with the task tree: no cancellation can end
+    /// those tasks, so the run can neither finish nor be stopped.
     ///
     /// # Examples
     ///
@@ -1033,6 +1040,14 @@ impl Runtime {
             Err(e) => return Err(E::from(Error::from(e))),
         };
         let loop_id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
+        // Options that can be wrong fail here, before anything has started.
+        let dump = self
+            .dump_signal
+            .map(|sig| DumpOnSignal::start(sig, loop_id));
+        let dump = match dump.transpose() {
+            Ok(dump) => dump,
+            Err(e) => return Err(E::from(e)),
+        };
         let shared = LoopShared::new(loop_id, waker);
         let clock: Rc<dyn Clock> = self.clock.unwrap_or_else(|| Rc::new(SystemClock::new()));
 
@@ -1086,14 +1101,6 @@ impl Runtime {
         } else {
             None
         };
-        let dump = self.dump_signal.map(|sig| {
-            assert!(
-                sig != libc::SIGINT,
-                "SIGINT belongs to trio's Ctrl-C handling"
-            );
-            DumpOnSignal::start(sig, loop_id)
-                .unwrap_or_else(|e| panic!("cannot catch signal {sig}: {e}"))
-        });
         clock.start_clock();
         runner
             .ctrl_c_handled

@@ -283,7 +283,7 @@ impl From<File> for AsyncFile {
 ///
 /// # Errors
 ///
-/// The errors of [`OpenOptions::open`]; `Cancelled`.
+/// The errors of [`OpenOptions::open`], naming the path; `Cancelled`.
 ///
 /// # Cancellation
 ///
@@ -307,9 +307,8 @@ impl From<File> for AsyncFile {
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn open_file(path: impl AsRef<Path>, options: &OpenOptions) -> io::Result<AsyncFile> {
-    let path = path.as_ref().to_owned();
     let options = options.clone();
-    let file = blocking(move || options.open(path)).await?;
+    let file = super::on_path("opening", path, move |p| options.open(p)).await?;
     Ok(AsyncFile::from_std(file))
 }
 

@@ -10,6 +10,12 @@
 //! porting synchronous code means adding `.await`. Their errors convert into
 //! [`trio::Error`](crate::Error) with `?`.
 //!
+//! Unlike std's, an error names the path it is about — `opening "config.toml":
+//! no such file or directory (os error 2)` — and keeps std's
+//! [`io::ErrorKind`]; the OS error itself is its
+//! [`source`](std::error::Error::source) (so [`io::Error::raw_os_error`] of the
+//! error returned is `None`: ask the source).
+//!
 //! ```
 //! use trio::abc::AsyncResource;
 //! # trio::run(async {
@@ -65,6 +71,78 @@ where
     }
 }
 
+/// [`blocking`] for a call on `path`: its error names the path (see
+/// [`PathError`]).
+async fn on_path<T, F>(doing: &'static str, path: impl AsRef<Path>, f: F) -> io::Result<T>
+where
+    F: FnOnce(&Path) -> io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let path = path.as_ref().to_owned();
+    blocking(move || f(&path).map_err(|e| PathError::wrap(doing, &path, None, e))).await
+}
+
+/// [`on_path`] for a call on two paths: "`doing` `first` to `second`".
+async fn on_paths<T, F>(
+    doing: &'static str,
+    first: impl AsRef<Path>,
+    second: impl AsRef<Path>,
+    f: F,
+) -> io::Result<T>
+where
+    F: FnOnce(&Path, &Path) -> io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let (first, second) = (first.as_ref().to_owned(), second.as_ref().to_owned());
+    blocking(move || {
+        f(&first, &second).map_err(|e| PathError::wrap(doing, &first, Some(&second), e))
+    })
+    .await
+}
+
+/// The error of a file system call, naming its path: `reading
+/// "/etc/missing.conf": no such file or directory (os error 2)`. The
+/// [`io::Error`] around it keeps the OS error's [`kind`](io::Error::kind); the OS
+/// error itself is its [`source`](std::error::Error::source).
+#[derive(Debug)]
+struct PathError {
+    doing: &'static str,
+    path: PathBuf,
+    to: Option<PathBuf>,
+    source: io::Error,
+}
+
+impl PathError {
+    fn wrap(doing: &'static str, path: &Path, to: Option<&Path>, e: io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            PathError {
+                doing,
+                path: path.to_owned(),
+                to: to.map(Path::to_owned),
+                source: e,
+            },
+        )
+    }
+}
+
+impl std::fmt::Display for PathError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {:?}", self.doing, self.path)?;
+        if let Some(to) = &self.to {
+            write!(f, " to {to:?}")?;
+        }
+        let why = self.source.to_string();
+        write!(f, ": {}", crate::error::mid_sentence(&why))
+    }
+}
+
+impl std::error::Error for PathError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
 /// Reads a whole file into bytes (as [`std::fs::read`]).
 ///
 /// # Errors
@@ -89,8 +167,7 @@ where
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
-    let path = path.as_ref().to_owned();
-    blocking(move || std::fs::read(path)).await
+    on_path("reading", path, move |p| std::fs::read(p)).await
 }
 
 /// Reads a whole file into a string (as [`std::fs::read_to_string`]).
@@ -117,8 +194,7 @@ pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
-    let path = path.as_ref().to_owned();
-    blocking(move || std::fs::read_to_string(path)).await
+    on_path("reading", path, move |p| std::fs::read_to_string(p)).await
 }
 
 /// Writes `contents` as the whole file, creating or truncating it (as
@@ -147,9 +223,8 @@ pub async fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Result<()> {
-    let path = path.as_ref().to_owned();
     let contents = contents.as_ref().to_vec();
-    blocking(move || std::fs::write(path, contents)).await
+    on_path("writing", path, move |p| std::fs::write(p, contents)).await
 }
 
 /// The entries of a directory (as [`std::fs::read_dir`]), read all at once into a
@@ -181,8 +256,10 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Re
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<Vec<DirEntry>> {
-    let path = path.as_ref().to_owned();
-    blocking(move || std::fs::read_dir(path)?.collect()).await
+    on_path("reading the directory", path, move |p| {
+        std::fs::read_dir(p)?.collect()
+    })
+    .await
 }
 
 /// The metadata of a path, following symlinks (as [`std::fs::metadata`]).
@@ -203,8 +280,10 @@ pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<Vec<DirEntry>> {
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let path = path.as_ref().to_owned();
-    blocking(move || std::fs::metadata(path)).await
+    on_path("reading the metadata of", path, move |p| {
+        std::fs::metadata(p)
+    })
+    .await
 }
 
 /// The metadata of a path, not following a final symlink (as
@@ -234,8 +313,10 @@ pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let path = path.as_ref().to_owned();
-    blocking(move || std::fs::symlink_metadata(path)).await
+    on_path("reading the metadata of", path, move |p| {
+        std::fs::symlink_metadata(p)
+    })
+    .await
 }
 
 /// Creates a directory; its parent must exist (as [`std::fs::create_dir`]).
@@ -263,8 +344,10 @@ pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
-    let path = path.as_ref().to_owned();
-    blocking(move || std::fs::create_dir(path)).await
+    on_path("creating the directory", path, move |p| {
+        std::fs::create_dir(p)
+    })
+    .await
 }
 
 /// Creates a directory and any missing parents (as [`std::fs::create_dir_all`]).
@@ -288,8 +371,10 @@ pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
-    let path = path.as_ref().to_owned();
-    blocking(move || std::fs::create_dir_all(path)).await
+    on_path("creating the directory", path, move |p| {
+        std::fs::create_dir_all(p)
+    })
+    .await
 }
 
 /// Removes a file (as [`std::fs::remove_file`]).
@@ -317,8 +402,7 @@ pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
-    let path = path.as_ref().to_owned();
-    blocking(move || std::fs::remove_file(path)).await
+    on_path("removing", path, move |p| std::fs::remove_file(p)).await
 }
 
 /// Removes an empty directory (as [`std::fs::remove_dir`]).
@@ -343,8 +427,10 @@ pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
-    let path = path.as_ref().to_owned();
-    blocking(move || std::fs::remove_dir(path)).await
+    on_path("removing the directory", path, move |p| {
+        std::fs::remove_dir(p)
+    })
+    .await
 }
 
 /// Removes a directory and everything in it (as [`std::fs::remove_dir_all`]), in
@@ -371,8 +457,10 @@ pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
-    let path = path.as_ref().to_owned();
-    blocking(move || std::fs::remove_dir_all(path)).await
+    on_path("removing the directory", path, move |p| {
+        std::fs::remove_dir_all(p)
+    })
+    .await
 }
 
 /// Renames a file or directory, replacing `to` if it is a file (as
@@ -401,8 +489,7 @@ pub async fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
-    let (from, to) = (from.as_ref().to_owned(), to.as_ref().to_owned());
-    blocking(move || std::fs::rename(from, to)).await
+    on_paths("renaming", from, to, move |a, b| std::fs::rename(a, b)).await
 }
 
 /// Copies a file's contents and permissions; returns the number of bytes copied
@@ -430,8 +517,7 @@ pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u64> {
-    let (from, to) = (from.as_ref().to_owned(), to.as_ref().to_owned());
-    blocking(move || std::fs::copy(from, to)).await
+    on_paths("copying", from, to, move |a, b| std::fs::copy(a, b)).await
 }
 
 /// The absolute path with every symlink resolved (as [`std::fs::canonicalize`];
@@ -456,8 +542,7 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn canonicalize(path: impl AsRef<Path>) -> io::Result<PathBuf> {
-    let path = path.as_ref().to_owned();
-    blocking(move || std::fs::canonicalize(path)).await
+    on_path("resolving", path, move |p| std::fs::canonicalize(p)).await
 }
 
 /// Creates a hard link `link` to the file `original` (as [`std::fs::hard_link`]).
@@ -484,8 +569,10 @@ pub async fn canonicalize(path: impl AsRef<Path>) -> io::Result<PathBuf> {
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
-    let (original, link) = (original.as_ref().to_owned(), link.as_ref().to_owned());
-    blocking(move || std::fs::hard_link(original, link)).await
+    on_paths("hard-linking", link, original, move |l, o| {
+        std::fs::hard_link(o, l)
+    })
+    .await
 }
 
 /// Creates a symbolic link `link` pointing to `original` (as
@@ -515,8 +602,10 @@ pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io
 /// ```
 #[cfg(unix)]
 pub async fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
-    let (original, link) = (original.as_ref().to_owned(), link.as_ref().to_owned());
-    blocking(move || std::os::unix::fs::symlink(original, link)).await
+    on_paths("symlinking", link, original, move |l, o| {
+        std::os::unix::fs::symlink(o, l)
+    })
+    .await
 }
 
 /// Where a symbolic link points (as [`std::fs::read_link`]).
@@ -543,8 +632,7 @@ pub async fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn read_link(path: impl AsRef<Path>) -> io::Result<PathBuf> {
-    let path = path.as_ref().to_owned();
-    blocking(move || std::fs::read_link(path)).await
+    on_path("reading the symlink", path, move |p| std::fs::read_link(p)).await
 }
 
 /// Changes the permissions of a path (as [`std::fs::set_permissions`]).
@@ -574,8 +662,10 @@ pub async fn read_link(path: impl AsRef<Path>) -> io::Result<PathBuf> {
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn set_permissions(path: impl AsRef<Path>, perm: Permissions) -> io::Result<()> {
-    let path = path.as_ref().to_owned();
-    blocking(move || std::fs::set_permissions(path, perm)).await
+    on_path("setting the permissions of", path, move |p| {
+        std::fs::set_permissions(p, perm)
+    })
+    .await
 }
 
 /// Whether a path exists, following symlinks (as [`std::fs::exists`]; Trio's
@@ -599,8 +689,7 @@ pub async fn set_permissions(path: impl AsRef<Path>, perm: Permissions) -> io::R
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn exists(path: impl AsRef<Path>) -> io::Result<bool> {
-    let path = path.as_ref().to_owned();
-    blocking(move || std::fs::exists(path)).await
+    on_path("looking for", path, move |p| std::fs::exists(p)).await
 }
 
 /// The same as [`exists`] (tokio's name, after [`Path::try_exists`]).

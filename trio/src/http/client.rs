@@ -18,7 +18,7 @@ use crate::{Error, ErrorKind, Result, open_nursery};
 ///
 /// # Errors
 ///
-/// As [`request`]; [`ErrorKind::Usage`] if `url` does not parse.
+/// As [`request`]; [`ErrorKind::InvalidInput`] if `url` does not parse.
 ///
 /// # Cancellation
 ///
@@ -40,6 +40,11 @@ use crate::{Error, ErrorKind, Result, open_nursery};
 /// let resp = trio::http::get(&format!("http://127.0.0.1:{port}/")).await?;
 /// println!("{} ({} bytes)", resp.status(), resp.body().len());
 /// # assert_eq!(resp.body(), "hello");
+/// // A URL that is not absolute `http://` is an invalid argument: nothing is sent.
+/// let bad = trio::http::get("https://example.com/").await.unwrap_err();
+/// assert_eq!(bad.kind(), trio::ErrorKind::InvalidInput);
+/// let bad = trio::http::get("/no/host").await.unwrap_err();
+/// assert_eq!(bad.kind(), trio::ErrorKind::InvalidInput);
 /// # n.cancel_scope().cancel();
 /// # Ok(()) }).await
 /// # }).unwrap();
@@ -47,7 +52,7 @@ use crate::{Error, ErrorKind, Result, open_nursery};
 pub async fn get(url: &str) -> Result<Response<Bytes>> {
     let req = Request::get(url)
         .body(Empty::<Bytes>::new())
-        .map_err(|e| Error::new(ErrorKind::Usage, format!("invalid URL {url:?}: {e}")))?;
+        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid URL {url:?}: {e}")))?;
     request(req).await
 }
 
@@ -72,7 +77,7 @@ pub async fn get(url: &str) -> Result<Response<Bytes>> {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Usage`] for a URI that is not `http://` and absolute; the errors
+/// [`ErrorKind::InvalidInput`] for a URI that is not `http://` and absolute; the errors
 /// of [`open_tcp_stream`]; hyper's errors (the connection breaking, a malformed
 /// response), with the hyper error as their source. A status such as 404 or 500
 /// is not an error: it is in the response.
@@ -128,13 +133,13 @@ where
         if !req.headers().contains_key(HOST) {
             let authority = uri.authority().expect("checked by target()").as_str();
             let value = HeaderValue::from_str(authority)
-                .map_err(|e| Error::new(ErrorKind::Usage, format!("invalid host: {e}")))?;
+                .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid host: {e}")))?;
             req.headers_mut().insert(HOST, value);
         }
         let origin = uri.path_and_query().map_or("/", |p| p.as_str());
         *req.uri_mut() = origin
             .parse()
-            .map_err(|e| Error::new(ErrorKind::Usage, format!("invalid path: {e}")))?;
+            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid path: {e}")))?;
     }
     let io = TrioIo::new(open_tcp_stream(host, port).await?);
     open_nursery(async move |n| {
@@ -199,20 +204,20 @@ fn target(uri: &Uri) -> Result<(&str, u16)> {
         Some("http") => {}
         Some("https") => {
             return Err(Error::new(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 "trio::http::request speaks plain http only: https needs TLS around the stream",
             ));
         }
         _ => {
             return Err(Error::new(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 format!("trio::http::request needs an absolute http:// URL, not {uri}"),
             ));
         }
     }
     let host = uri
         .host()
-        .ok_or_else(|| Error::new(ErrorKind::Usage, format!("no host in the URL {uri}")))?;
+        .ok_or_else(|| Error::new(ErrorKind::InvalidInput, format!("no host in the URL {uri}")))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     Ok((host, uri.port_u16().unwrap_or(80)))
 }

@@ -124,7 +124,9 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> Result<Raw> {
     if addr.is_ipv6() {
         sock.set_only_v6(true)?;
     }
-    sock.bind(&addr.into())?;
+    let sock_addr = addr.into();
+    sock.bind(&sock_addr)
+        .map_err(|e| crate::net::socket::address_error("binding to", &sock_addr, e))?;
     sock.listen(compute_backlog(None))?;
     sock.set_nonblocking(true)?;
     Ok(sock)
@@ -144,6 +146,10 @@ fn usage(msg: String) -> Error {
     Error::new(ErrorKind::Usage, msg)
 }
 
+fn invalid(msg: String) -> Error {
+    Error::new(ErrorKind::InvalidInput, msg)
+}
+
 impl LoopListener {
     /// Binds `loops` listening sockets to `addr` with `SO_REUSEPORT` (port 0: the
     /// first picks a free port, the others take the same), one for each loop. The
@@ -154,7 +160,7 @@ impl LoopListener {
     /// # Errors
     ///
     /// The operating system's (for example `EADDRINUSE` when another socket
-    /// without `SO_REUSEPORT` has the port); [`ErrorKind::Usage`] for zero loops.
+    /// without `SO_REUSEPORT` has the port); [`ErrorKind::InvalidInput`] for zero loops.
     ///
     /// # Examples
     ///
@@ -166,7 +172,7 @@ impl LoopListener {
     /// ```
     pub fn reuse_port(addr: SocketAddr, loops: usize) -> Result<LoopListener> {
         if loops == 0 {
-            return Err(usage("LoopListener needs at least one loop".into()));
+            return Err(invalid("LoopListener needs at least one loop".into()));
         }
         let first = bind(addr, true)?;
         let addr = first
@@ -194,7 +200,7 @@ impl LoopListener {
     ///
     /// # Errors
     ///
-    /// The operating system's; [`ErrorKind::Usage`] for zero loops.
+    /// The operating system's; [`ErrorKind::InvalidInput`] for zero loops.
     ///
     /// # Examples
     ///
@@ -231,7 +237,7 @@ impl LoopListener {
     /// ```
     pub fn handoff(addr: SocketAddr, loops: usize) -> Result<LoopListener> {
         if loops == 0 {
-            return Err(usage("LoopListener needs at least one loop".into()));
+            return Err(invalid("LoopListener needs at least one loop".into()));
         }
         let sock = bind(addr, false)?;
         let addr = sock
@@ -275,9 +281,10 @@ impl LoopListener {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] if `index` is not below [`loops`](Self::loops), if the
-    /// socket was already taken (by this or by [`serve`](Self::serve)), or for a
-    /// [`handoff`](Self::handoff) listener; the operating system's otherwise.
+    /// [`ErrorKind::InvalidInput`] if `index` is not below [`loops`](Self::loops);
+    /// [`ErrorKind::Usage`] if the socket was already taken (by this or by
+    /// [`serve`](Self::serve)), or for a [`handoff`](Self::handoff) listener; the
+    /// operating system's otherwise.
     ///
     /// # Examples
     ///
@@ -286,6 +293,7 @@ impl LoopListener {
     /// let l1 = l.take_listener(1)?;
     /// assert_eq!(l1.local_addr()?, l.local_addr());
     /// assert_eq!(l.take_listener(1).unwrap_err().kind(), trio::ErrorKind::Usage); // taken
+    /// assert_eq!(l.take_listener(2).unwrap_err().kind(), trio::ErrorKind::InvalidInput); // no loop 2
     /// # Ok::<_, trio::Error>(())
     /// ```
     pub fn take_listener(&self, index: usize) -> Result<SocketListener> {
@@ -300,7 +308,7 @@ impl LoopListener {
     fn take(&self, index: usize) -> Result<SocketListener> {
         let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
         let slot = sockets.get_mut(index).ok_or_else(|| {
-            usage(format!(
+            invalid(format!(
                 "LoopListener: loop {index} does not exist (there are {} loops)",
                 self.loops
             ))
@@ -334,9 +342,9 @@ impl LoopListener {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] if `index` is not below [`loops`](Self::loops) or if
-    /// loop `index` is already served (its socket was taken); errors of accepting
-    /// and (as in [`serve_listeners`]) of handlers.
+    /// [`ErrorKind::InvalidInput`] if `index` is not below [`loops`](Self::loops);
+    /// [`ErrorKind::Usage`] if loop `index` is already served (its socket was
+    /// taken); errors of accepting and (as in [`serve_listeners`]) of handlers.
     ///
     /// # Cancellation
     ///
@@ -359,7 +367,7 @@ impl LoopListener {
             }
             Mode::Handoff => {
                 let (_, rx) = self.queues.get(index).ok_or_else(|| {
-                    usage(format!(
+                    invalid(format!(
                         "LoopListener: loop {index} does not exist (there are {} loops)",
                         self.loops
                     ))

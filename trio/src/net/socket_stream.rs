@@ -66,7 +66,7 @@ impl SocketStream {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] if the socket is not a `Type::STREAM` socket. Errors
+    /// [`ErrorKind::InvalidInput`] if the socket is not a `Type::STREAM` socket. Errors
     /// setting the default options are ignored if they come from the operating
     /// system (Unix sockets have no `TCP_NODELAY`) and returned otherwise (a
     /// custom socket may fail on purpose).
@@ -84,13 +84,13 @@ impl SocketStream {
     /// assert_eq!(stream.socket().option(libc::IPPROTO_TCP, libc::TCP_NODELAY)?, 1);
     ///
     /// let udp = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
-    /// assert_eq!(SocketStream::from_socket(udp).unwrap_err().kind(), trio::ErrorKind::Usage);
+    /// assert_eq!(SocketStream::from_socket(udp).unwrap_err().kind(), trio::ErrorKind::InvalidInput);
     /// # Ok(()) }).unwrap();
     /// ```
     pub fn from_socket(socket: Socket) -> Result<SocketStream> {
         if socket.ty() != Type::STREAM {
             return Err(Error::new(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 "SocketStream requires a SOCK_STREAM socket",
             ));
         }
@@ -248,7 +248,7 @@ impl ReceiveStream for SocketStream {
     async fn receive_some(&self, buf: &mut [u8]) -> Result<usize> {
         if buf.is_empty() {
             return Err(Error::new(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 "receive_some needs a buffer of at least one byte",
             ));
         }
@@ -454,8 +454,9 @@ impl SocketListener {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] if the socket is not a `Type::STREAM` socket, or is
-    /// not listening (where the system can tell: `SO_ACCEPTCONN`).
+    /// [`ErrorKind::InvalidInput`] if the socket is not a `Type::STREAM` socket, or
+    /// is not listening (where the system can tell: `SO_ACCEPTCONN`) (Trio's
+    /// `ValueError`).
     ///
     /// # Examples
     ///
@@ -465,20 +466,20 @@ impl SocketListener {
     /// let sock = Socket::new_os(Domain::IPV4, Type::STREAM, None)?;
     /// sock.bind("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())?;
     /// let err = SocketListener::from_socket(sock).unwrap_err(); // not listening
-    /// assert_eq!(err.kind(), trio::ErrorKind::Usage);
+    /// assert_eq!(err.kind(), trio::ErrorKind::InvalidInput);
     /// # Ok::<_, trio::Error>(())
     /// ```
     pub fn from_socket(socket: Socket) -> Result<SocketListener> {
         if socket.ty() != Type::STREAM {
             return Err(Error::new(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 "SocketListener requires a SOCK_STREAM socket",
             ));
         }
         // Where SO_ACCEPTCONN is not available (macOS), trust the caller.
         if let Ok(false) = socket.is_listening() {
             return Err(Error::new(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 "SocketListener requires a listening socket",
             ));
         }
@@ -493,13 +494,18 @@ impl SocketListener {
     ///
     /// # Errors
     ///
-    /// The operating system's (for example `EADDRINUSE`).
+    /// The operating system's, naming the address (for example `EADDRINUSE`:
+    /// "I/O error: error binding to 127.0.0.1:8080: address already in use (os
+    /// error 98)").
     ///
     /// # Examples
     ///
     /// ```
     /// let listener = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
-    /// assert_ne!(listener.local_addr()?.port(), 0);
+    /// let addr = listener.local_addr()?;
+    /// assert_ne!(addr.port(), 0);
+    /// let busy = trio::net::SocketListener::bind(addr).unwrap_err();
+    /// assert!(busy.to_string().contains(&format!("binding to {addr}")), "{busy}");
     /// # Ok::<_, trio::Error>(())
     /// ```
     pub fn bind(addr: SocketAddr) -> Result<SocketListener> {

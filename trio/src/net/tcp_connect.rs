@@ -71,7 +71,8 @@ pub const DEFAULT_HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
 ///
 /// Resolution errors; [`ErrorKind::Io`] "no results found for hostname lookup"
 /// if `host` resolves to nothing; [`ErrorKind::Io`] "all attempts to connect to
-/// host:port failed" if every address failed — its
+/// host:port failed: " and each attempt's reason (such as "error connecting to
+/// 127.0.0.1:9: connection refused (os error 111)") if every address failed — its
 /// [`source`](std::error::Error::source) is the attempt's error, or, for several
 /// attempts, a [`Group`](ErrorKind::Group) of them in the order they failed.
 ///
@@ -225,9 +226,13 @@ impl<'a> TcpConnect<'a> {
             None => {
                 let errors = errors.take();
                 debug_assert_eq!(errors.len(), targets.len());
+                // Each attempt's reason, in the order they failed (a group does
+                // not show in `Display`).
+                let reasons: Vec<String> = errors.iter().filter_map(Error::detail).collect();
                 let msg = format!(
-                    "all attempts to connect to {} failed",
-                    format_host_port(self.host, self.port)
+                    "all attempts to connect to {} failed: {}",
+                    format_host_port(self.host, self.port),
+                    reasons.join("; ")
                 );
                 match Error::group(errors) {
                     Some(e) => Err(e.context(ErrorKind::Io, msg)),

@@ -58,7 +58,8 @@ pub(crate) fn prepare_listener(
 /// # Errors
 ///
 /// Resolution errors of `host`; the operating system's (for example
-/// `EADDRINUSE`), in which case the listeners opened so far are closed;
+/// `EADDRINUSE`, as "error binding to 127.0.0.1:8080: address already in use"),
+/// in which case the listeners opened so far are closed;
 /// [`ErrorKind::Io`] if no address family of `host` is supported here.
 ///
 /// # Cancellation

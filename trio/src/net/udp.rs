@@ -53,7 +53,7 @@ impl UdpSocket {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] if it is not a `Type::DGRAM` socket.
+    /// [`ErrorKind::InvalidInput`] if it is not a `Type::DGRAM` socket.
     ///
     /// # Examples
     ///
@@ -66,7 +66,7 @@ impl UdpSocket {
     pub fn from_socket(socket: Socket) -> Result<UdpSocket> {
         if socket.ty() != Type::DGRAM {
             return Err(Error::new(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 "UdpSocket requires a SOCK_DGRAM socket",
             ));
         }

@@ -582,7 +582,7 @@ impl ReceiveStream for PipeReceiveStream {
         }
         if buf.is_empty() {
             return Err(Error::new(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 "receive_some needs a buffer with room for at least one byte",
             ));
         }

@@ -383,7 +383,7 @@ pub struct RunProcess<'a, C, D = TerminateThenKill> {
 /// * the [`Io`](crate::ErrorKind::Io) error of spawning;
 /// * with `check` on, an unsuccessful exit: kind [`Other`](crate::ErrorKind::Other)
 ///   with a [`ProcessError`] as its source (see [`ProcessError::find`]);
-/// * [`Usage`](crate::ErrorKind::Usage) for contradictory options (capturing a
+/// * [`InvalidInput`](crate::ErrorKind::InvalidInput) for contradictory options (capturing a
 ///   stream that is also given a `Stdio`, or `stderr_to_stdout` without
 ///   `capture_stdout`);
 /// * `Cancelled` if cancelled (after the child has exited), together with any
@@ -691,8 +691,9 @@ where
     }
 }
 
-fn usage(msg: &'static str) -> Error {
-    Error::new(ErrorKind::Usage, msg)
+/// Contradictory options: Trio's `ValueError`.
+fn invalid(msg: &'static str) -> Error {
+    Error::new(ErrorKind::InvalidInput, msg)
 }
 
 /// Last resort when the `run_process` future is dropped mid-run: the child gets
@@ -746,16 +747,16 @@ impl<C: BorrowMut<Command>, D: DeliverCancel> RunProcess<'_, C, D> {
             _lifetime,
         } = self;
         if capture_stdout && stdout.is_some() {
-            return Err(usage("can't specify both stdout and capture_stdout"));
+            return Err(invalid("can't specify both stdout and capture_stdout"));
         }
         if capture_stderr && stderr.is_some() {
-            return Err(usage("can't specify both stderr and capture_stderr"));
+            return Err(invalid("can't specify both stderr and capture_stderr"));
         }
         if stderr_to_stdout && !capture_stdout {
-            return Err(usage("stderr_to_stdout needs capture_stdout"));
+            return Err(invalid("stderr_to_stdout needs capture_stdout"));
         }
         if stderr_to_stdout && (capture_stderr || stderr.is_some()) {
-            return Err(usage(
+            return Err(invalid(
                 "stderr_to_stdout sends stderr to the captured stdout: don't also capture or redirect it",
             ));
         }

@@ -60,7 +60,7 @@ fn release(state: &Rc<SemState>) -> Result<()> {
             let v = state.value.get();
             if state.max.is_some_and(|max| v >= max) {
                 return Err(Error::new(
-                    ErrorKind::Usage,
+                    ErrorKind::InvalidInput,
                     "semaphore released too many times (the value would exceed max_value)",
                 ));
             }
@@ -215,7 +215,7 @@ impl Semaphore {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] if `initial > max`.
+    /// [`ErrorKind::InvalidInput`] if `initial > max` (Trio's `ValueError`).
     ///
     /// # Examples
     ///
@@ -223,13 +223,13 @@ impl Semaphore {
     /// use trio::sync::Semaphore;
     /// let sem = Semaphore::with_max(1, 1)?;
     /// assert_eq!(sem.max_value(), Some(1));
-    /// assert_eq!(Semaphore::with_max(2, 1).unwrap_err().kind(), trio::ErrorKind::Usage);
+    /// assert_eq!(Semaphore::with_max(2, 1).unwrap_err().kind(), trio::ErrorKind::InvalidInput);
     /// # Ok::<(), trio::Error>(())
     /// ```
     pub fn with_max(initial: usize, max: usize) -> Result<Semaphore> {
         if initial > max {
             return Err(Error::new(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 "a semaphore's max_value must be >= its initial value",
             ));
         }
@@ -368,8 +368,10 @@ impl Semaphore {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] if nobody waits and the value is already at
-    /// [`max_value`](Self::max_value).
+    /// [`ErrorKind::InvalidInput`] if nobody waits and the value is already at
+    /// [`max_value`](Self::max_value): released too many times (Trio's
+    /// `ValueError`; unlike releasing a [`Lock`](super::Lock) the task does not
+    /// hold, which is a misuse, [`ErrorKind::Usage`]).
     ///
     /// # Cancellation
     ///
@@ -382,7 +384,7 @@ impl Semaphore {
     /// let sem = Semaphore::with_max(0, 1)?;
     /// sem.release()?;
     /// assert_eq!(sem.value(), 1);
-    /// assert_eq!(sem.release().unwrap_err().kind(), trio::ErrorKind::Usage);
+    /// assert_eq!(sem.release().unwrap_err().kind(), trio::ErrorKind::InvalidInput);
     /// assert_eq!(sem.value(), 1);
     /// # Ok::<(), trio::Error>(())
     /// ```

@@ -52,7 +52,7 @@
 //! `memoryview`, and `receive_some` rejecting negative or fractional sizes or
 //! accepting a missing one — Rust's types settle those. The remaining argument
 //! check is kept: `receive_some` with an empty buffer must fail with
-//! [`Usage`](crate::ErrorKind::Usage), and "read everything" becomes "read into a
+//! [`InvalidInput`](crate::ErrorKind::InvalidInput), and "read everything" becomes "read into a
 //! large buffer".
 
 use std::cell::RefCell;
@@ -292,7 +292,7 @@ async fn send_until_broken<S: SendStream + ?Sized>(s: &S, what: &str) -> Result<
 /// that concurrent senders get `BusyResource`, and that closing wakes them.
 ///
 /// Checked: sending and receiving (also empty sends); `receive_some` with an empty
-/// buffer fails with `Usage`; concurrent `receive_some` calls get `BusyResource`;
+/// buffer fails with `InvalidInput`; concurrent `receive_some` calls get `BusyResource`;
 /// after the receiver closes, sends fail with `BrokenResource` (eventually, and
 /// then always); after closing, this end's operations fail with `ClosedResource`
 /// and closing again is fine; a graceful close delivers the data and then end of
@@ -531,7 +531,7 @@ async fn basic_one_way_checks<S: SendStream, R: ReceiveStream>(s: &S, r: &R) -> 
     expect_error(
         "receive_some with an empty buffer",
         r.receive_some(&mut []).await,
-        ErrorKind::Usage,
+        ErrorKind::InvalidInput,
     )?;
 
     // A large buffer takes whatever is there (Trio's max_bytes=None).

@@ -428,7 +428,7 @@ impl ReceiveStream for LockstepReceiveStream {
     ///
     /// # Errors
     ///
-    /// [`Usage`](ErrorKind::Usage) if `buf` is empty;
+    /// [`InvalidInput`](ErrorKind::InvalidInput) if `buf` is empty;
     /// [`BusyResource`](ErrorKind::BusyResource) if another task is receiving;
     /// [`ClosedResource`](ErrorKind::ClosedResource) if this end is (or, while
     /// waiting, becomes) closed.

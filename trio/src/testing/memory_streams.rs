@@ -45,7 +45,7 @@
 //!
 //! Three small departures from Trio: writing zero bytes does not wake a blocked
 //! reader (Trio's would trip an internal assertion); a `receive_some` with an
-//! empty buffer is a [`Usage`](ErrorKind::Usage) error at once, before any
+//! empty buffer is an [`InvalidInput`](ErrorKind::InvalidInput) error at once, before any
 //! checkpoint (the `max_bytes < 1` `ValueError` of Trio); and `send_eof` on an end
 //! of a [`memory_stream_pair`] is refused with `BusyResource` while a send is
 //! running, and does nothing if cancelled (Trio falls back to a bare `aclose`),
@@ -74,7 +74,7 @@ pub(crate) fn closed_error() -> Error {
 
 pub(crate) fn empty_buffer_error() -> Error {
     Error::new(
-        ErrorKind::Usage,
+        ErrorKind::InvalidInput,
         "receive_some needs a buffer of at least one byte",
     )
 }
@@ -141,7 +141,10 @@ impl ByteQueue {
     fn check_max_bytes(max_bytes: Option<usize>) -> Result<usize> {
         match max_bytes {
             None => Ok(usize::MAX),
-            Some(0) => Err(Error::new(ErrorKind::Usage, "max_bytes must be >= 1")),
+            Some(0) => Err(Error::new(
+                ErrorKind::InvalidInput,
+                "max_bytes must be >= 1",
+            )),
             Some(n) => Ok(n),
         }
     }
@@ -722,7 +725,7 @@ impl MemorySendStream {
     ///
     /// # Errors
     ///
-    /// [`Usage`](ErrorKind::Usage) if `max_bytes` is `Some(0)`;
+    /// [`InvalidInput`](ErrorKind::InvalidInput) if `max_bytes` is `Some(0)`;
     /// [`BusyResource`](ErrorKind::BusyResource) if another task is getting data.
     ///
     /// # Cancellation
@@ -755,7 +758,7 @@ impl MemorySendStream {
     /// # Errors
     ///
     /// [`WouldBlock`](ErrorKind::WouldBlock) if the buffer is empty and the stream
-    /// open; [`Usage`](ErrorKind::Usage) if `max_bytes` is `Some(0)`;
+    /// open; [`InvalidInput`](ErrorKind::InvalidInput) if `max_bytes` is `Some(0)`;
     /// [`BusyResource`](ErrorKind::BusyResource) if another task is getting data.
     ///
     /// # Examples
@@ -1099,7 +1102,7 @@ impl ReceiveStream for MemoryReceiveStream {
     ///
     /// # Errors
     ///
-    /// [`Usage`](ErrorKind::Usage) if `buf` is empty (at once);
+    /// [`InvalidInput`](ErrorKind::InvalidInput) if `buf` is empty (at once);
     /// [`BusyResource`](ErrorKind::BusyResource) if another task is receiving;
     /// [`ClosedResource`](ErrorKind::ClosedResource) if the stream is (or, while
     /// waiting, becomes) closed; whatever the hook returns.
@@ -1120,7 +1123,7 @@ impl ReceiveStream for MemoryReceiveStream {
     /// assert_eq!(r.receive_some(&mut one).await?, 1);
     /// assert_eq!(&one, b"a");
     /// let e = r.receive_some(&mut []).await.unwrap_err();
-    /// assert_eq!(e.kind(), trio::ErrorKind::Usage);
+    /// assert_eq!(e.kind(), trio::ErrorKind::InvalidInput);
     /// # Ok(()) }).unwrap();
     /// ```
     async fn receive_some(&self, buf: &mut [u8]) -> Result<usize> {
@@ -1161,7 +1164,7 @@ impl ReceiveStream for MemoryReceiveStream {
 ///
 /// [`BrokenResource`](ErrorKind::BrokenResource) if `receive_stream` was closed
 /// (the bytes taken are lost, as on a real connection);
-/// [`Usage`](ErrorKind::Usage) if `max_bytes` is `Some(0)`;
+/// [`InvalidInput`](ErrorKind::InvalidInput) if `max_bytes` is `Some(0)`;
 /// [`BusyResource`](ErrorKind::BusyResource) if a task is in
 /// [`get_data`](MemorySendStream::get_data) on `send_stream`.
 ///

@@ -136,19 +136,20 @@ impl MockClock {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] for a negative or non-finite rate.
+    /// [`ErrorKind::InvalidInput`] for a negative or non-finite rate (Trio's
+    /// `ValueError`).
     ///
     /// # Examples
     ///
     /// ```
     /// let c = trio::testing::MockClock::new();
     /// c.set_rate(2.0).unwrap();
-    /// assert!(c.set_rate(-1.0).is_err());
+    /// assert_eq!(c.set_rate(-1.0).unwrap_err().kind(), trio::ErrorKind::InvalidInput);
     /// ```
     pub fn set_rate(&self, rate: f64) -> Result<()> {
         if !(rate >= 0.0 && rate.is_finite()) {
             return Err(Error::new(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 "MockClock rate must be finite and >= 0",
             ));
         }

@@ -24,13 +24,12 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion
 
 use crate::{Error, ErrorKind, Result};
 
-fn usage_error(
-    message: impl Into<std::borrow::Cow<'static, str>>,
-    source: impl std::error::Error + Send + Sync + 'static,
-) -> Error {
+/// rustls refused an argument: `message`, then rustls's reason (which stays
+/// the source).
+fn invalid_input(message: &str, source: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::build(
-        ErrorKind::Usage,
-        Some(message.into()),
+        ErrorKind::InvalidInput,
+        Some(format!("{message}: {source}").into()),
         Some(Box::new(source)),
     )
 }
@@ -177,7 +176,7 @@ impl ClientConfigBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] if it is not a certificate rustls can use as a root.
+    /// [`ErrorKind::InvalidInput`] if it is not a certificate rustls can use as a root.
     ///
     /// # Examples
     ///
@@ -186,12 +185,12 @@ impl ClientConfigBuilder {
     /// use trio::tls::ClientConfigBuilder;
     /// let garbage = CertificateDer::from(vec![1, 2, 3]);
     /// let err = ClientConfigBuilder::new().add_root_certificate(garbage).unwrap_err();
-    /// assert_eq!(err.kind(), trio::ErrorKind::Usage);
+    /// assert_eq!(err.kind(), trio::ErrorKind::InvalidInput);
     /// ```
     pub fn add_root_certificate(mut self, cert: CertificateDer<'_>) -> Result<ClientConfigBuilder> {
         self.roots
             .add(cert)
-            .map_err(|e| usage_error("not a usable root certificate", e))?;
+            .map_err(|e| invalid_input("not a usable root certificate", e))?;
         Ok(self)
     }
 
@@ -200,7 +199,7 @@ impl ClientConfigBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] if `pem` holds no certificate, or one that is
+    /// [`ErrorKind::InvalidInput`] if `pem` holds no certificate, or one that is
     /// malformed or unusable as a root.
     ///
     /// # Examples
@@ -295,7 +294,7 @@ impl ClientConfigBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] if the provider supports none of the versions, or the
+    /// [`ErrorKind::InvalidInput`] if the provider supports none of the versions, or the
     /// client key does not fit its certificate or is not supported.
     ///
     /// # Examples
@@ -308,12 +307,12 @@ impl ClientConfigBuilder {
             Some(v) => builder.with_protocol_versions(v),
             None => builder.with_safe_default_protocol_versions(),
         }
-        .map_err(|e| usage_error("unusable TLS protocol versions", e))?
+        .map_err(|e| invalid_input("unusable TLS protocol versions", e))?
         .with_root_certificates(self.roots);
         let mut config = match self.client_auth {
             Some((chain, key)) => builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| usage_error("unusable client certificate or key", e))?,
+                .map_err(|e| invalid_input("unusable client certificate or key", e))?,
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = self.alpn;
@@ -328,7 +327,7 @@ impl ClientConfigBuilder {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Usage`] if the key does not match the certificate or is not
+/// [`ErrorKind::InvalidInput`] if the key does not match the certificate or is not
 /// supported.
 ///
 /// # Examples
@@ -510,7 +509,7 @@ impl ServerConfigBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] if the key does not match the certificate or is not
+    /// [`ErrorKind::InvalidInput`] if the key does not match the certificate or is not
     /// supported, the provider supports none of the versions, or the client
     /// roots are empty.
     ///
@@ -524,7 +523,7 @@ impl ServerConfigBuilder {
             Some(v) => builder.with_protocol_versions(v),
             None => builder.with_safe_default_protocol_versions(),
         }
-        .map_err(|e| usage_error("unusable TLS protocol versions", e))?;
+        .map_err(|e| invalid_input("unusable TLS protocol versions", e))?;
         let builder = match self.client_roots {
             Some((roots, required)) => {
                 let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider);
@@ -535,14 +534,14 @@ impl ServerConfigBuilder {
                 };
                 let verifier = verifier
                     .build()
-                    .map_err(|e| usage_error("unusable client certificate roots", e))?;
+                    .map_err(|e| invalid_input("unusable client certificate roots", e))?;
                 builder.with_client_cert_verifier(verifier)
             }
             None => builder.with_no_client_auth(),
         };
         let mut config = builder
             .with_single_cert(self.cert_chain, self.key)
-            .map_err(|e| usage_error("unusable server certificate or key", e))?;
+            .map_err(|e| invalid_input("unusable server certificate or key", e))?;
         config.alpn_protocols = self.alpn;
         Ok(Arc::new(config))
     }
@@ -553,7 +552,7 @@ impl ServerConfigBuilder {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Usage`] if `pem` is malformed or holds no certificate.
+/// [`ErrorKind::InvalidInput`] if `pem` is malformed or holds no certificate.
 ///
 /// # Examples
 ///
@@ -570,10 +569,10 @@ impl ServerConfigBuilder {
 pub fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| usage_error("malformed PEM certificates", e))?;
+        .map_err(|e| invalid_input("malformed PEM certificates", e))?;
     if certs.is_empty() {
         return Err(Error::new(
-            ErrorKind::Usage,
+            ErrorKind::InvalidInput,
             "no certificate found in the PEM data",
         ));
     }
@@ -584,7 +583,7 @@ pub fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Usage`] if `pem` is malformed or holds no private key.
+/// [`ErrorKind::InvalidInput`] if `pem` is malformed or holds no private key.
 ///
 /// # Examples
 ///
@@ -598,5 +597,5 @@ pub fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
 /// # Ok(()) }
 /// ```
 pub fn pem_private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| usage_error("no usable PEM private key", e))
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| invalid_input("no usable PEM private key", e))
 }

@@ -31,7 +31,7 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 /// # Errors
 ///
 /// As [`open_tcp_stream`](crate::net::open_tcp_stream);
-/// [`ErrorKind::Usage`](crate::ErrorKind::Usage) if `host` is not a valid TLS
+/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if `host` is not a valid TLS
 /// server name.
 ///
 /// # Cancellation
@@ -190,7 +190,7 @@ impl<'a> SslConnect<'a> {
         // Check the name before connecting: a bad one wastes no connection.
         if let Err(e) = rustls::pki_types::ServerName::try_from(name) {
             return Err(crate::Error::build(
-                crate::ErrorKind::Usage,
+                crate::ErrorKind::InvalidInput,
                 Some(format!("invalid TLS server name {name:?}").into()),
                 Some(Box::new(e)),
             ));

@@ -195,8 +195,9 @@ where
     ///
     /// # Errors
     ///
-    /// Those of the transport listener's `accept`; [`ErrorKind::Usage`](crate::ErrorKind::Usage)
-    /// if rustls rejects the configuration.
+    /// Those of the transport listener's `accept`;
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if rustls rejects
+    /// the configuration.
     ///
     /// # Cancellation
     ///

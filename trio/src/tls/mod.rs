@@ -155,6 +155,7 @@
 pub use rustls;
 
 mod config;
+mod describe;
 mod helpers;
 mod listener;
 mod stream;

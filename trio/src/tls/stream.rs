@@ -15,6 +15,7 @@ use rustls::{
     SupportedCipherSuite,
 };
 
+use super::describe::describe;
 use crate::abc::{AsyncResource, ReceiveStream, SendStream, Stream, aclose_forcefully};
 use crate::conflict::ConflictDetector;
 use crate::lowlevel::{cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled};
@@ -284,7 +285,9 @@ impl Drop for HandshakeGuard<'_> {
 /// * **Errors.** TLS failures (a bad certificate, a corrupt record, a truncated
 ///   stream) are [`ErrorKind::BrokenResource`], with the [`rustls::Error`] (or an
 ///   [`std::io::Error`] of kind `UnexpectedEof` for a truncation) as their
-///   [`source`](std::error::Error::source). Errors of the transport pass through
+///   [`source`](std::error::Error::source), and a message that says it in a
+///   sentence: "TLS error: the server's certificate is a CA certificate, not one
+///   for a server (CaUsedAsEndEntity)". Errors of the transport pass through
 ///   unchanged.
 ///
 /// # Examples
@@ -448,8 +451,12 @@ impl<S> From<UnwrapError<S>> for Error {
     }
 }
 
-fn usage(msg: &'static str) -> impl FnOnce(rustls::Error) -> Error {
-    move |e| Error::build(ErrorKind::Usage, Some(msg.into()), Some(Box::new(e)))
+/// rustls refused an argument (a configuration, an exporter's output size).
+fn invalid(msg: &'static str) -> impl FnOnce(rustls::Error) -> Error {
+    move |e| {
+        let msg = format!("{msg}: {e}");
+        Error::build(ErrorKind::InvalidInput, Some(msg.into()), Some(Box::new(e)))
+    }
 }
 
 fn need_handshake() -> Error {
@@ -493,8 +500,8 @@ impl<S> SslStream<S> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] if `server_name` is neither a valid DNS name nor an IP
-    /// address, or rustls rejects `config`.
+    /// [`ErrorKind::InvalidInput`] if `server_name` is neither a valid DNS name nor
+    /// an IP address, or rustls rejects `config`.
     ///
     /// # Examples
     ///
@@ -507,7 +514,7 @@ impl<S> SslStream<S> {
     ///
     /// let (a, _b) = trio::testing::memory_stream_pair();
     /// let bad = SslStream::client(a, client_config(), "not a host name").unwrap_err();
-    /// assert_eq!(bad.kind(), trio::ErrorKind::Usage);
+    /// assert_eq!(bad.kind(), trio::ErrorKind::InvalidInput);
     /// # Ok::<_, trio::Error>(())
     /// ```
     pub fn client(
@@ -517,13 +524,13 @@ impl<S> SslStream<S> {
     ) -> Result<SslStream<S>> {
         let name = ServerName::try_from(server_name.to_owned()).map_err(|e| {
             Error::build(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 Some(format!("invalid TLS server name {server_name:?}").into()),
                 Some(Box::new(e)),
             )
         })?;
         let conn = ClientConnection::new(config, name)
-            .map_err(usage("rustls rejected the client configuration"))?;
+            .map_err(invalid("rustls rejected the client configuration"))?;
         Ok(SslStream::new(
             transport,
             Connection::Client(conn),
@@ -536,7 +543,7 @@ impl<S> SslStream<S> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] if rustls rejects `config`.
+    /// [`ErrorKind::InvalidInput`] if rustls rejects `config`.
     ///
     /// # Examples
     ///
@@ -555,7 +562,7 @@ impl<S> SslStream<S> {
     /// ```
     pub fn server(transport: S, config: Arc<ServerConfig>) -> Result<SslStream<S>> {
         let conn = ServerConnection::new(config)
-            .map_err(usage("rustls rejected the server configuration"))?;
+            .map_err(invalid("rustls rejected the server configuration"))?;
         Ok(SslStream::new(transport, Connection::Server(conn), None))
     }
 
@@ -715,8 +722,8 @@ impl<S> SslStream<S> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`] before the handshake has completed, or if `output` is
-    /// empty.
+    /// [`ErrorKind::Usage`] before the handshake has completed;
+    /// [`ErrorKind::InvalidInput`] if `output` is empty.
     ///
     /// # Examples
     ///
@@ -735,7 +742,7 @@ impl<S> SslStream<S> {
             .conn
             .export_keying_material(output, label, context)
             .map(|_| ())
-            .map_err(usage("cannot export keying material"))
+            .map_err(invalid("cannot export keying material"))
     }
 
     /// Calls `f` with the rustls connection, to read anything the accessors above
@@ -774,7 +781,14 @@ impl<S> SslStream<S> {
     fn fail(&self, failure: Failure) -> Error {
         let (message, source): (String, Box<dyn std::error::Error + Send + Sync>) = match failure {
             Failure::Plain(e) => return e,
-            Failure::Tls(e) => (format!("TLS error: {e}"), Box::new(e)),
+            Failure::Tls(e) => {
+                let peer = if self.is_server_side() {
+                    "client"
+                } else {
+                    "server"
+                };
+                (format!("TLS error: {}", describe(&e, peer)), Box::new(e))
+            }
             Failure::Io(e) => (format!("TLS error: {e}"), Box::new(e)),
             Failure::Eof(what) => {
                 self.broken_by_eof.set(true);
@@ -1429,7 +1443,7 @@ impl<S: Stream> ReceiveStream for SslStream<S> {
     async fn receive_some(&self, buf: &mut [u8]) -> Result<usize> {
         if buf.is_empty() {
             return Err(Error::new(
-                ErrorKind::Usage,
+                ErrorKind::InvalidInput,
                 "receive_some needs a buffer of at least one byte",
             ));
         }

@@ -57,6 +57,7 @@
 
 mod custom;
 mod os;
+pub(crate) use os::address_error;
 mod resolve;
 
 use std::fmt;
@@ -362,7 +363,8 @@ impl Socket {
     /// # Errors
     ///
     /// [`ClosedResource`](ErrorKind::ClosedResource) after `close`; the operating
-    /// system's (for example `EADDRINUSE`) as [`ErrorKind::Io`].
+    /// system's (for example `EADDRINUSE`) as [`ErrorKind::Io`], its message naming
+    /// the address.
     ///
     /// # Examples
     ///
@@ -370,13 +372,20 @@ impl Socket {
     /// # use trio::net::socket::{Domain, Socket, Type};
     /// let s = Socket::new_os(Domain::IPV4, Type::DGRAM, None)?;
     /// s.bind("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())?;
-    /// assert_ne!(s.local_addr()?.as_socket().unwrap().port(), 0);
+    /// let addr = s.local_addr()?.as_socket().unwrap();
+    /// assert_ne!(addr.port(), 0);
+    ///
+    /// let again = Socket::new_os(Domain::IPV4, Type::DGRAM, None)?;
+    /// let busy = again.bind(addr).unwrap_err();
+    /// assert!(busy.to_string().contains(&format!("binding to {addr}")), "{busy}");
     /// # Ok::<_, trio::Error>(())
     /// ```
     pub fn bind(&self, addr: impl Into<SockAddr>) -> Result<()> {
         let addr = addr.into();
         match &self.repr {
-            Repr::Os(os) => os.with_socket2(|s| s.bind(&addr)),
+            Repr::Os(os) => os
+                .sys(|s| s.bind(&addr))
+                .map_err(|e| os::address_error("binding to", &addr, e)),
             Repr::Custom(c, closed) => {
                 check_open(closed)?;
                 c.bind(&addr)

@@ -563,36 +563,21 @@ fn accept(s: &socket2::Socket) -> io::Result<(socket2::Socket, SockAddr)> {
 }
 
 /// A failed connect: the OS error, with the address in the message (Trio's
-/// "Error connecting to ..."). The `io::Error` keeps its kind (`ConnectionRefused`,
-/// ...) and the OS error stays reachable as its inner error.
+/// "Error connecting to ...").
 pub(super) fn connect_error(addr: &SockAddr, e: io::Error) -> Error {
+    address_error("connecting to", addr, e)
+}
+
+/// The OS error of `doing` something with `addr` ("binding to", "connecting
+/// to"): an [`ErrorKind::Io`] error whose message names the address and whose
+/// source is the OS error, so that it displays as "error connecting to
+/// 127.0.0.1:9: connection refused (os error 111)" and still converts back into
+/// that OS error (its `raw_os_error` intact). A trio error inside `e` (a
+/// cancellation, a closed socket) comes out unchanged.
+pub(crate) fn address_error(doing: &'static str, addr: &SockAddr, e: io::Error) -> Error {
     if e.get_ref().is_some_and(|i| i.is::<Error>()) {
         return Error::from(e);
     }
-    let kind = e.kind();
-    Error::from(io::Error::new(
-        kind,
-        ConnectError {
-            addr: super::display_addr(addr),
-            source: e,
-        },
-    ))
-}
-
-#[derive(Debug)]
-struct ConnectError {
-    addr: String,
-    source: io::Error,
-}
-
-impl std::fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "error connecting to {}: {}", self.addr, self.source)
-    }
-}
-
-impl std::error::Error for ConnectError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
+    let msg = format!("error {doing} {}", super::display_addr(addr));
+    Error::build(ErrorKind::Io, Some(msg.into()), Some(Box::new(e)))
 }

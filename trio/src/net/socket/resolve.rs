@@ -238,8 +238,8 @@ pub fn set_custom_hostname_resolver(
 /// # Errors
 ///
 /// [`ErrorKind::Io`] if the lookup fails; the [`std::io::Error`] inside carries a
-/// [`GaiError`] (or the OS error for `EAI_SYSTEM`). [`ErrorKind::Usage`] if `host`
-/// contains a NUL byte.
+/// [`GaiError`] (or the OS error for `EAI_SYSTEM`). [`ErrorKind::InvalidInput`] if
+/// `host` contains a NUL byte.
 ///
 /// # Cancellation
 ///
@@ -263,13 +263,15 @@ pub async fn getaddrinfo(
     hints: AddrInfoHints,
 ) -> Result<Vec<AddrInfo>> {
     checkpoint_if_cancelled()?;
-    let c_host =
-        match host {
-            Some(h) => Some(CString::new(h).map_err(|_| {
-                Error::new(ErrorKind::Usage, "host name must not contain a NUL byte")
-            })?),
-            None => None,
-        };
+    let c_host = match host {
+        Some(h) => Some(CString::new(h).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                "host name must not contain a NUL byte",
+            )
+        })?),
+        None => None,
+    };
     let numeric = AddrInfoHints {
         flags: hints.flags | libc::AI_NUMERICHOST | libc::AI_NUMERICSERV,
         ..hints
