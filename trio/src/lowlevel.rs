@@ -12,7 +12,6 @@ pub use crate::core::checkpoint::{
 pub use crate::core::entry_queue::TrioToken;
 pub use crate::core::instrument::{Instrument, add_instrument, remove_instrument};
 pub use crate::core::io::{WaitFd, notify_closing, wait_readable, wait_writable};
-pub use crate::core::nursery::{NurseryInfo, Task};
 pub use crate::core::parking_lot::{Park, ParkingLot, ParkingLotStatistics};
 pub use crate::core::registration::{IoDirection, IoReady, IoRegistration};
 pub use crate::core::run_var::{RunVar, RunVarToken};
@@ -20,6 +19,7 @@ pub use crate::core::runner::{
     RunStatistics, current_root_task, current_seed, current_statistics, current_task,
     current_trio_token, spawn_system_task, try_current_task,
 };
+pub use crate::core::task::{NurseryInfo, Task};
 pub use crate::core::task_tree::{Deadlock, NurseryNode, TaskNode, TaskState, TaskTree, task_tree};
 pub use crate::core::wait::{BlockedOn, ChannelOp};
 pub use crate::core::watchdog::SlowStep;

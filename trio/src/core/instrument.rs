@@ -4,7 +4,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::context;
-use super::nursery::Task;
+use super::task::Task;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Hooks called by the run loop at interesting moments (Trio's `Instrument`).

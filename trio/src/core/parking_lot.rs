@@ -31,8 +31,8 @@ use slab::Slab;
 
 use super::cancel::{CancelWait, check_cancelled};
 use super::context;
-use super::nursery::Task;
 use super::task::LotBreaker;
+use super::task::Task;
 use super::wait::{self, LotKind, RawWait};
 use crate::error::{Error, ErrorKind, Result};
 

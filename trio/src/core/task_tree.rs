@@ -12,7 +12,8 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use super::context;
-use super::nursery::{NurseryCore, Task};
+use super::nursery::NurseryCore;
+use super::task::Task;
 use super::task::TaskCell;
 use super::wait::BlockedOn;
 

@@ -46,10 +46,10 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
-use super::cancel::ScopeState;
-use super::context;
-use super::nursery::NurseryCore;
-use super::wait::RawWait;
+use super::super::cancel::ScopeState;
+use super::super::context;
+use super::super::nursery::NurseryCore;
+use super::super::wait::RawWait;
 
 /// The loop-local part of a task cell.
 pub(crate) struct TaskLocal {
@@ -185,7 +185,7 @@ fn task_span(id: u64, name: &str, at: Option<&'static Location<'static>>) -> tra
         target: "tokio::task",
         "runtime.spawn",
         kind = "task",
-        task.name = super::task_tree::display_name(name),
+        task.name = super::super::task_tree::display_name(name),
         task.id = id,
         loc.file = at.map(|l| l.file()),
         loc.line = at.map(|l| l.line()),
@@ -283,7 +283,7 @@ impl TaskCell {
                 return;
             }
         }
-        super::entry_queue::forward_wake(this.loop_id, Waker::from_cell(this.clone()));
+        super::super::entry_queue::forward_wake(this.loop_id, Waker::from_cell(this.clone()));
     }
 
     /// Ends the task's life as a task: called on the loop thread when it finishes
@@ -394,7 +394,7 @@ unsafe fn wake_local(p: *const ()) {
         None => {
             // SAFETY: we own the local count; the rebuilt waker takes it over.
             let w = unsafe { Waker::from_raw(RawWaker::new(p, &LOCAL_VTABLE)) };
-            super::entry_queue::forward_local(cell.loop_id, w, true);
+            super::super::entry_queue::forward_local(cell.loop_id, w, true);
         }
     }
 }
@@ -408,7 +408,7 @@ unsafe fn drop_local(p: *const ()) {
         None => {
             // SAFETY: we own the local count; the rebuilt waker takes it over.
             let w = unsafe { Waker::from_raw(RawWaker::new(p, &LOCAL_VTABLE)) };
-            super::entry_queue::forward_local(cell.loop_id, w, false);
+            super::super::entry_queue::forward_local(cell.loop_id, w, false);
         }
     }
 }

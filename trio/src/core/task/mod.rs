@@ -1,0 +1,11 @@
+//! Tasks: the cell that is a task's identity and waker (`cell.rs`), the one
+//! function that runs a step of a task (`step.rs`), and the task tree as user code
+//! sees it, [`Task`] and [`NurseryInfo`] (`info.rs`).
+
+mod cell;
+mod info;
+mod step;
+
+pub(crate) use cell::*;
+pub use info::{NurseryInfo, Task};
+pub(crate) use step::step;
