@@ -68,10 +68,10 @@ pub async fn open_ssl_over_tcp_stream(
 /// use trio::abc::{Listener, ReceiveStream, SendStream};
 /// use trio::tls::{ClientConfigBuilder, SslConnect, SslListener, server_config};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let key = rcgen::KeyPair::generate()?;
-/// # let cert = rcgen::CertificateParams::new(vec!["server.test".into()])?.self_signed(&key)?;
-/// # let server_cfg = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
-/// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+/// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+/// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+/// # let server_cfg = server_config(vec![cert.clone()], key.clone_key())?;
+/// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.clone())?.build()?;
 /// trio::run(async {
 ///     let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
 ///     let port = tcp.local_addr()?.port();
@@ -217,9 +217,9 @@ impl<'a> SslConnect<'a> {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let key = rcgen::KeyPair::generate()?;
-/// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-/// # let config = trio::tls::server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+/// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+/// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+/// # let config = trio::tls::server_config(vec![cert.clone()], key.clone_key())?;
 /// trio::run(async {
 ///     let listeners = trio::tls::open_ssl_over_tcp_listeners(0, Some("127.0.0.1"), config).await?;
 ///     assert_eq!(listeners.len(), 1);
@@ -274,10 +274,10 @@ pub async fn open_ssl_over_tcp_listeners(
 /// use trio::net::SocketStream;
 /// use trio::tls::{ClientConfigBuilder, SslStream, serve_ssl_over_tcp, server_config};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let key = rcgen::KeyPair::generate()?;
-/// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-/// # let server_cfg = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
-/// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+/// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+/// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+/// # let server_cfg = server_config(vec![cert.clone()], key.clone_key())?;
+/// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.clone())?.build()?;
 /// let echo = async |s: SslStream<SocketStream>| {
 ///     let mut buf = [0u8; 1024];
 ///     loop {
@@ -331,9 +331,9 @@ pub fn serve_ssl_over_tcp<'a, 'n, 'h, H>(
 /// use trio::net::SocketStream;
 /// use trio::tls::{SslStream, serve_ssl_over_tcp, server_config};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let key = rcgen::KeyPair::generate()?;
-/// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-/// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+/// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+/// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+/// # let config = server_config(vec![cert.clone()], key.clone_key())?;
 /// let handler = async |_s: SslStream<SocketStream>| Ok(());
 /// trio::run(async {
 ///     let server = serve_ssl_over_tcp(handler, 0, config)
@@ -413,9 +413,9 @@ impl<'a, 'n, 'h, H> ServeSslOverTcp<'a, 'n, 'h, H> {
     /// use trio::net::SocketStream;
     /// use trio::tls::{SslStream, serve_ssl_over_tcp, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-    /// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// # let config = server_config(vec![cert.clone()], key.clone_key())?;
     /// let handler = async |_s: SslStream<SocketStream>| Ok(());
     /// trio::run(async {
     ///     trio::open_nursery(async |handlers| {

@@ -24,10 +24,10 @@ use crate::abc::{AsyncResource, Listener, Stream};
 /// use trio::net::SocketListener;
 /// use trio::tls::{ClientConfigBuilder, SslListener, server_config};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let key = rcgen::KeyPair::generate()?;
-/// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-/// # let server_cfg = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
-/// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+/// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+/// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+/// # let server_cfg = server_config(vec![cert.clone()], key.clone_key())?;
+/// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.clone())?.build()?;
 /// trio::run(async {
 ///     let tcp = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
 ///     let port = tcp.local_addr()?.port();
@@ -86,9 +86,9 @@ impl<L> SslListener<L> {
     /// ```
     /// use trio::tls::{SslListener, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-    /// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// # let config = server_config(vec![cert.clone()], key.clone_key())?;
     /// let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
     /// let listener = SslListener::new(tcp, config).https_compatible(true);
     /// assert!(listener.is_https_compatible());
@@ -117,9 +117,9 @@ impl<L> SslListener<L> {
     /// ```
     /// use trio::tls::{SslListener, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-    /// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// # let config = server_config(vec![cert.clone()], key.clone_key())?;
     /// let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
     /// let listener = SslListener::new(tcp, config);
     /// assert_ne!(listener.transport_listener().local_addr()?.port(), 0);
@@ -136,9 +136,9 @@ impl<L> SslListener<L> {
     /// ```
     /// use trio::tls::{SslListener, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-    /// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// # let config = server_config(vec![cert.clone()], key.clone_key())?;
     /// let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
     /// let listener = SslListener::new(tcp, config.clone());
     /// assert!(std::sync::Arc::ptr_eq(listener.config(), &config));
@@ -155,9 +155,9 @@ impl<L> SslListener<L> {
     /// ```
     /// use trio::tls::{SslListener, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-    /// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// # let config = server_config(vec![cert.clone()], key.clone_key())?;
     /// let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
     /// let tcp = SslListener::new(tcp, config).into_inner();
     /// assert!(tcp.socket().is_listening()?);

@@ -296,10 +296,10 @@ impl Drop for HandshakeGuard<'_> {
 /// use trio::tls::{ClientConfigBuilder, SslStream, server_config};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// // A certificate for "example.test" (your server would load its own).
-/// let key = rcgen::KeyPair::generate()?;
-/// let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-/// let server_cfg = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
-/// let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+/// let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+/// let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+/// let server_cfg = server_config(vec![cert.clone()], key.clone_key())?;
+/// let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.clone())?.build()?;
 ///
 /// trio::run(async {
 ///     let (a, b) = trio::testing::memory_stream_pair();
@@ -543,9 +543,9 @@ impl<S> SslStream<S> {
     /// ```
     /// use trio::tls::{SslStream, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let key = rcgen::KeyPair::generate()?;
-    /// let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-    /// let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// let config = server_config(vec![cert.clone()], key.clone_key())?;
     ///
     /// let (_a, b) = trio::testing::memory_stream_pair();
     /// let s = SslStream::server(b, config)?;
@@ -972,13 +972,13 @@ impl<S: Stream> SslStream<S> {
     /// ```
     /// use trio::tls::{ClientConfigBuilder, ServerConfigBuilder, SslStream};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let key = rcgen::KeyPair::generate()?;
-    /// let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-    /// let server_cfg = ServerConfigBuilder::new(vec![cert.der().clone()], key.serialize_der().try_into()?)
+    /// let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// let server_cfg = ServerConfigBuilder::new(vec![cert.clone()], key.clone_key())
     ///     .alpn_protocols(["h2", "http/1.1"])
     ///     .build()?;
     /// let client_cfg = ClientConfigBuilder::without_roots()
-    ///     .add_root_certificate(cert.der().clone())?
+    ///     .add_root_certificate(cert.clone())?
     ///     .alpn_protocols(["http/1.1"])
     ///     .build()?;
     ///
@@ -999,7 +999,7 @@ impl<S: Stream> SslStream<S> {
     ///     assert_eq!(client.alpn_protocol()?.as_deref(), Some(&b"http/1.1"[..]));
     ///     assert_eq!(server.server_name().as_deref(), Some("example.test"));
     ///     assert_eq!(client.protocol_version()?, rustls::ProtocolVersion::TLSv1_3);
-    ///     assert_eq!(client.peer_certificates()?.unwrap()[0], *cert.der());
+    ///     assert_eq!(client.peer_certificates()?.unwrap()[0], cert);
     ///     assert_eq!(server.peer_certificates()?, None);
     ///     let (mut x, mut y) = ([0u8; 32], [0u8; 32]);
     ///     client.export_keying_material(&mut x, b"EXPORTER-Channel-Binding", None)?;
@@ -1042,10 +1042,10 @@ impl<S: Stream> SslStream<S> {
     /// use trio::abc::{ReceiveStream, SendStream};
     /// use trio::tls::{ClientConfigBuilder, SslStream, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-    /// # let server_cfg = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
-    /// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// # let server_cfg = server_config(vec![cert.clone()], key.clone_key())?;
+    /// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.clone())?.build()?;
     /// trio::run(async {
     ///     let (a, b) = trio::testing::memory_stream_pair();
     ///     let client = SslStream::client(a, client_cfg, "example.test")?;
@@ -1116,10 +1116,10 @@ impl<S: Stream> SslStream<S> {
     /// use trio::abc::{ReceiveStream, SendStream};
     /// use trio::tls::{ClientConfigBuilder, SslStream, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-    /// # let server_cfg = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
-    /// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// # let server_cfg = server_config(vec![cert.clone()], key.clone_key())?;
+    /// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.clone())?.build()?;
     /// trio::run(async {
     ///     let (a, b) = trio::testing::memory_stream_pair();
     ///     let client = SslStream::client(a, client_cfg, "example.test")?;

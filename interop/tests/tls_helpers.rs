@@ -1,7 +1,6 @@
 //! The TLS-over-TCP helpers (`open_ssl_over_tcp_stream`, `SslConnect`,
 //! `open_ssl_over_tcp_listeners`, `serve_ssl_over_tcp`), ported from Trio's
 //! `_tests/test_highlevel_ssl_helpers.py`, plus the configuration helpers.
-#![cfg(feature = "tls")]
 
 mod tls_support;
 
