@@ -186,7 +186,7 @@ pub use trio_macros::main;
 /// ```
 pub use trio_macros::test;
 
-/// The README's examples, compiled and run as doctests so they stay true.
+/// The crate README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
