@@ -94,6 +94,30 @@
 //!   [`testing::lockstep_stream_pair`]) and stream conformance suites
 //!   ([`testing::check_half_closeable_stream`]).
 //!
+//! ## Supported platforms
+//!
+//! Unix, on Rust 1.85 or later. trio is developed and tested on **Linux**
+//! (x86_64). **macOS** (x86_64 and aarch64) and **FreeBSD** (x86_64) build:
+//! CI type-checks and lints the crate for them, with every feature, but does not
+//! run it there. What differs:
+//!
+//! * Subprocesses: Linux 5.3 and later watch each child through a pidfd;
+//!   elsewhere (and on older kernels) a helper thread per waited-for child blocks
+//!   in `waitid(WNOWAIT)`, which waits for the exit without reaping.
+//! * Every core: [`Loops::pin_to_cpus`] pins on Linux and FreeBSD; macOS cannot
+//!   pin a thread, and its loops run unpinned. Connection locality
+//!   (`SO_INCOMING_CPU`) is Linux only. `SO_REUSEPORT` spreads connections on
+//!   Linux, and `SO_REUSEPORT_LB` (which trio sets there) on FreeBSD; macOS
+//!   shares the port without spreading — use [`net::LoopListener::handoff`].
+//! * `SIGPIPE`: sends say `MSG_NOSIGNAL`; on Apple systems, which lack it, each
+//!   socket is made `SO_NOSIGPIPE`.
+//! * [`net::socket::Socket::from_socket2`] learns a socket's family from
+//!   `SO_DOMAIN` on Linux, from its address elsewhere.
+//! * Signals (Ctrl-C, [`signal`]) are delivered through `signal-hook`'s
+//!   self-pipe on every Unix.
+//!
+//! Windows is not supported: trio's I/O is built on Unix file descriptors.
+//!
 //! ## Design
 //!
 //! One run loop per thread; futures need not be `Send`; several cores are used by

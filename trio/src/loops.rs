@@ -316,7 +316,8 @@ impl Loops {
     }
 
     /// Pins loop `i` to the `i`-th CPU this process may run on (wrapping around when
-    /// there are more loops than CPUs), default: off. Linux only.
+    /// there are more loops than CPUs), default: off. On Linux and FreeBSD; on
+    /// macOS, which cannot pin a thread, the loops run unpinned.
     ///
     /// A pinned loop keeps its caches warm and — with a
     /// [`LoopListener::reuse_port`](crate::net::LoopListener::reuse_port) — gets
@@ -403,7 +404,12 @@ impl Loops {
         let supervisor = Runtime::builder().handle_ctrl_c(self.handle_ctrl_c).build();
         let configure = self.configure.as_deref();
         let cpus = match self.pin {
-            true => Some(crate::affinity::allowed_cpus()?),
+            true => match crate::affinity::allowed_cpus() {
+                Ok(cpus) => Some(cpus),
+                // No thread pinning on this system (macOS): run unpinned.
+                Err(e) if e.kind() == std::io::ErrorKind::Unsupported => None,
+                Err(e) => return Err(e.into()),
+            },
             false => None,
         };
         let cpus = cpus.as_deref().filter(|c| !c.is_empty());

@@ -16,7 +16,10 @@
 //! Trio's children are Python one-liners; these use `sh`, `cat`, `sleep`, `true`,
 //! `false` and `printf`. Every test holds a lock: one of them ignores `SIGCHLD`
 //! process-wide, which would disturb the others.
-
+//!
+//! Linux only: the tests ask `/proc` and pidfds what the kernel thinks of a
+//! child (running, a zombie, reaped).
+#![cfg(target_os = "linux")]
 // The test lock is a std mutex held for a whole test, across awaits: each test runs
 // its own single-threaded run loop, so nothing else on that thread can want it.
 #![allow(clippy::await_holding_lock)]

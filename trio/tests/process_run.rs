@@ -17,7 +17,10 @@
 //! instead; see `pipes_nobody_can_reach_are_captured_or_closed`).
 //!
 //! Every test holds a lock: some count this process's fds or children.
-
+//!
+//! Linux only: the tests ask `/proc` and pidfds what the kernel thinks of a
+//! child (running, a zombie, reaped).
+#![cfg(target_os = "linux")]
 // The test lock is a std mutex held for a whole test, across awaits: each test runs
 // its own single-threaded run loop, so nothing else on that thread can want it.
 #![allow(clippy::await_holding_lock)]

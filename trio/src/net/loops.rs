@@ -12,7 +12,7 @@ use crate::channel::{MemoryReceiveChannel, MemorySendChannel};
 use crate::lowlevel::checkpoint;
 use crate::net::serve::back_off_if_overloaded;
 use crate::net::socket::Socket;
-use crate::net::tcp_listeners::compute_backlog;
+use crate::net::tcp_listeners::{REUSE_PORT, compute_backlog};
 use crate::net::{SocketListener, SocketStream, serve_listeners};
 use crate::{Error, ErrorKind, Result, open_memory_channel, open_nursery};
 
@@ -119,7 +119,12 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> Result<Raw> {
     // What every trio listener gets (see `tcp_listeners.rs`).
     sock.set_reuse_address(true)?;
     if reuse_port {
-        sock.set_reuse_port(true)?;
+        crate::net::socket::setsockopt_bytes(
+            &sock,
+            libc::SOL_SOCKET,
+            REUSE_PORT,
+            &1i32.to_ne_bytes(),
+        )?;
     }
     if addr.is_ipv6() {
         sock.set_only_v6(true)?;
@@ -148,6 +153,11 @@ impl LoopListener {
     /// Binds `loops` listening sockets to `addr` with `SO_REUSEPORT` (port 0: the
     /// first picks a free port, the others take the same), one for each loop. The
     /// kernel spreads the connections among the loops that serve.
+    ///
+    /// On FreeBSD the option is `SO_REUSEPORT_LB`, its balancing form. macOS
+    /// has no balancing option: there the loops' sockets share the port, every
+    /// connection is served, but the kernel gives them all to one of the
+    /// sockets. To spread connections on macOS, use [`handoff`](Self::handoff).
     ///
     /// Works outside trio (no `await`): call it before [`run_loops`](crate::run_loops).
     ///
