@@ -32,7 +32,11 @@
 //!     trio::open_nursery(async |n| {
 //!         let listeners = n
 //!             .start(async |status| {
-//!                 serve_ssl_over_tcp(greet, 0, server_cfg).host("127.0.0.1").task_status(status).await
+//!                 serve_ssl_over_tcp(greet, 0, server_cfg)
+//!                     .host("127.0.0.1")
+//!                     .on_connection_error(|e| eprintln!("greet: a connection failed: {e}"))
+//!                     .task_status(status)
+//!                     .await
 //!             })
 //!             .await?;
 //!         let port = listeners[0].transport_listener().local_addr()?.port();
@@ -168,5 +172,5 @@ pub use helpers::{
     ServeSslOverTcp, SslConnect, open_ssl_over_tcp_listeners, open_ssl_over_tcp_stream,
     serve_ssl_over_tcp,
 };
-pub use listener::SslListener;
+pub use listener::{DEFAULT_HANDSHAKE_TIMEOUT, SslListener};
 pub use stream::{SslStream, UnwrapError};

@@ -8,6 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{
@@ -19,7 +20,7 @@ use crate::abc::{AsyncResource, ReceiveStream, SendStream, Stream, aclose_forcef
 use crate::conflict::ConflictDetector;
 use crate::lowlevel::{cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled};
 use crate::sync::{Event, Lock, StrictFifoLock};
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Result, fail_after};
 
 const SENDING: &str = "another task is currently sending data on this SslStream";
 const RECEIVING: &str = "another task is currently receiving data on this SslStream";
@@ -327,6 +328,8 @@ pub struct SslStream<S> {
     tls: RefCell<Tls>,
     state: Cell<State>,
     https_compatible: bool,
+    /// How long the handshake may take, from its start (`None`: no limit).
+    handshake_timeout: Option<Duration>,
     /// The name the client verifies the server's certificate against.
     server_name: Option<String>,
     /// The handshake was started (by some task).
@@ -466,6 +469,7 @@ impl<S> SslStream<S> {
             tls: RefCell::new(Tls::new(conn)),
             state: Cell::new(State::Ok),
             https_compatible: false,
+            handshake_timeout: None,
             server_name,
             hs_started: Cell::new(false),
             hs_ok: Cell::new(false),
@@ -594,6 +598,53 @@ impl<S> SslStream<S> {
     /// See [`https_compatible`](Self::https_compatible).
     pub fn is_https_compatible(&self) -> bool {
         self.https_compatible
+    }
+
+    /// Limits how long the handshake may take, counted from its start on the
+    /// run's clock (`None`, the default for a stream made here: no limit). A
+    /// handshake that takes longer fails with [`ErrorKind::TooSlow`] and breaks
+    /// the stream, as a cancelled handshake does. Servers should set one: a
+    /// client that connects and says nothing otherwise holds its connection
+    /// forever. [`SslListener`](super::SslListener) and
+    /// [`serve_ssl_over_tcp`](super::serve_ssl_over_tcp) do, with
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`](super::DEFAULT_HANDSHAKE_TIMEOUT).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trio::abc::ReceiveStream;
+    /// use trio::tls::{SslStream, server_config};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let certs = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// let config = server_config(certs, key)?;
+    /// let clock = trio::testing::MockClock::new();
+    /// clock.set_autojump_threshold(Duration::ZERO); // sleeps take no real time
+    /// trio::Runtime::builder().clock(clock).build().run(async {
+    ///     let (_silent_client, b) = trio::testing::memory_stream_pair();
+    ///     let server = SslStream::server(b, config)?.handshake_timeout(Duration::from_secs(10));
+    ///     assert_eq!(server.get_handshake_timeout(), Some(Duration::from_secs(10)));
+    ///     let err = server.receive_some(&mut [0u8; 16]).await.unwrap_err();
+    ///     assert_eq!(err.kind(), trio::ErrorKind::TooSlow);
+    ///     assert_eq!(trio::current_time().as_secs_f64(), 10.0);
+    ///     Ok::<_, trio::Error>(())
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: impl Into<Option<Duration>>) -> SslStream<S> {
+        self.handshake_timeout = timeout.into();
+        self
+    }
+
+    /// The limit set by [`handshake_timeout`](Self::handshake_timeout).
+    ///
+    /// # Examples
+    ///
+    /// See [`handshake_timeout`](Self::handshake_timeout).
+    pub fn get_handshake_timeout(&self) -> Option<Duration> {
+        self.handshake_timeout
     }
 
     /// The transport stream (Trio's `transport_stream`), for example to set a
@@ -941,7 +992,20 @@ impl<S: Stream> SslStream<S> {
             ok: &self.hs_ok,
             done: &self.hs_done,
         };
-        self.retry(true, handshake_step).await?;
+        match self.handshake_timeout {
+            None => self.retry(true, handshake_step).await?,
+            // Cut short, the handshake breaks the stream (the guard's drop), as a
+            // cancelled one does.
+            Some(limit) => fail_after(limit, self.retry(true, handshake_step))
+                .await
+                .map_err(|e| match e.kind() {
+                    ErrorKind::TooSlow => e.context(
+                        ErrorKind::TooSlow,
+                        format!("the TLS handshake took longer than {limit:?}"),
+                    ),
+                    _ => e,
+                })?,
+        }
         self.hs_ok.set(true);
         Ok(())
     }
