@@ -533,13 +533,13 @@ async fn dropping_the_future_kills_the_child() -> Result<()> {
 async fn no_leaking_fds() -> Result<()> {
     // test_for_leaking_fds
     let _serial = serial();
-    let before = process_support::open_fds();
+    let before = process_support::open_fd_set();
     run_process(Command::new("true")).await?;
-    assert_eq!(process_support::open_fds(), before);
+    assert_eq!(process_support::new_fds(&before), []);
 
     let e = run_process(Command::new("false")).await.unwrap_err();
     assert!(ProcessError::find(&e).is_some());
-    assert_eq!(process_support::open_fds(), before);
+    assert_eq!(process_support::new_fds(&before), []);
 
     let e = run_process(Command::new("/dev/null"))
         .capture_stdout(true)
@@ -547,12 +547,12 @@ async fn no_leaking_fds() -> Result<()> {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io); // permission denied
-    assert_eq!(process_support::open_fds(), before);
+    assert_eq!(process_support::new_fds(&before), []);
 
     run_process(sh("printf x; printf y >&2"))
         .capture_stdout(true)
         .stderr_to_stdout(true)
         .await?;
-    assert_eq!(process_support::open_fds(), before);
+    assert_eq!(process_support::new_fds(&before), []);
     Ok(())
 }
