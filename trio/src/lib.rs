@@ -147,6 +147,7 @@ pub mod loops;
 pub mod lowlevel;
 pub mod net;
 pub mod process;
+mod report;
 pub mod signal;
 mod stapled;
 pub mod sync;
@@ -186,8 +187,22 @@ pub use crate::time::{Clock, Instant, SystemClock};
 /// }
 /// ```
 ///
-/// Without a return type, an error is printed and the process exits with status 1
-/// (130 after Ctrl-C).
+/// `main` may return `()` or `Result<(), E>` for any error that converts into
+/// `Box<dyn Error>` (`trio::Result<()>`, `std::io::Result<()>`,
+/// `Result<(), Box<dyn Error>>`, `anyhow::Result<()>`, ...). The function becomes
+/// a `fn main() -> ExitCode` that hands the result to
+/// [`lowlevel::report_main_result`]:
+///
+/// * `Ok`: status 0.
+/// * Ctrl-C (the run stopped with [`ErrorKind::Interrupted`]): status 130, as
+///   shells expect of a program stopped by Ctrl-C, and nothing printed — it is
+///   not a crash.
+/// * Any other error: `Error: ` and the error's `Display` on stderr, then each
+///   of its causes on a line of its own ([`lowlevel::error_report`]) — not
+///   Rust's `Debug` dump — and status 1.
+///
+/// A panic in `main` (or resumed from a child) is a panic as usual: message and
+/// status 101.
 pub use trio_macros::main;
 
 /// Runs an `async fn` test on a trio run loop; a failure prints the scheduling seed
@@ -196,7 +211,20 @@ pub use trio_macros::main;
 /// Options: `#[trio::test(autojump)]` runs on a [`MockClock`](testing::MockClock)
 /// with autojump (sleeps take no real time), `#[trio::test(mock_clock)]` on a frozen
 /// one, `#[trio::test(seed = 42)]` with a fixed seed. A test may take the clock as a
-/// parameter and may return `()` or a `Result`.
+/// parameter and may return `()` or a `Result` (a `trio::Error` is printed with
+/// its causes).
+///
+/// **A test that can never finish fails.** Deadlock detection is on
+/// ([`Builder::deadlock_detection`]): a test whose tasks all wait on each other
+/// fails at once with [`ErrorKind::Deadlock`] and the task tree, each task with
+/// what it waits on and where it was spawned (the test's own lines). Tasks
+/// blocked on the thread-safe [`open_memory_channel`] are a deadlock only if no
+/// other thread uses the channel: a test fails that way after 5 seconds with
+/// nothing happening ([`Builder::channel_deadlock_grace`];
+/// `#[trio::test(channel_deadlock_grace_secs = 30)]` for a test whose helper
+/// thread takes longer, `= 0` to switch it off). A test blocked on the outside
+/// world (a socket nobody connects to) is not a deadlock and waits, as in Trio:
+/// bound it with [`fail_after`].
 ///
 /// ```
 /// #[trio::test(autojump)]
