@@ -72,7 +72,8 @@
 //!   [`MaybeCancelled`].
 //! * Coordination: [`sync`] (locks, semaphores, events, conditions, capacity
 //!   limiters), [`open_memory_channel`], [`channel`] (broadcast channels).
-//! * Streams and networking: [`abc`] (the stream traits), [`StapledStream`],
+//! * Streams and networking: [`abc`] (the stream traits; [`abc::copy`] and
+//!   [`abc::copy_bidirectional`] between streams), [`StapledStream`],
 //!   [`net`] (TCP, Unix and UDP sockets, `open_tcp_stream` with happy eyeballs,
 //!   `serve_tcp`), [`net::socket`] (the low-level socket layer).
 //! * Blocking work and the operating system: [`to_thread`], [`from_thread`],
@@ -137,6 +138,7 @@ pub mod channel;
 #[cfg(feature = "tokio")]
 pub mod compat;
 mod conflict;
+mod copy;
 mod core;
 mod error;
 pub mod from_thread;

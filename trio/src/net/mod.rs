@@ -67,6 +67,7 @@ mod udp;
 mod unix;
 
 pub use loops::{LoopListener, ServeLoop};
+#[cfg(feature = "tls")]
 pub(crate) use serve::ConnectionErrorHook;
 pub use serve::{ServeListeners, ServeTcp, serve_listeners, serve_tcp};
 pub use socket_stream::{SocketListener, SocketStream};
