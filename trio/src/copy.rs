@@ -37,6 +37,15 @@ pub const COPY_CHUNK: usize = 16 * 1024;
 /// ended — also after it was cancelled or failed, when the copy's own return
 /// value is gone. [`in_flight`](Self::in_flight) is what may not have arrived.
 ///
+/// A copy is a loop of `receive_some` then `send_all`. Cancelled while it
+/// waits for bytes (an idle connection: the usual case), it has lost nothing —
+/// a cancelled `receive_some` takes nothing, and every byte received was sent.
+/// Cancelled while the destination would not take bytes, its last chunk (at
+/// most [`COPY_CHUNK`]) may be partly sent, how much nobody can tell, and the
+/// destination must be closed (see [`abc`](crate::abc)'s contracts): those
+/// bytes are the `in_flight` ones. Finishing the chunk in a shielded scope
+/// instead would let a peer that stops reading hold off a cancellation forever.
+///
 /// # Examples
 ///
 /// ```
@@ -118,8 +127,7 @@ impl CopyProgress {
 /// A checkpoint. Cancelled while waiting for bytes, it has sent everything it
 /// received. Cancelled while `to` would not take bytes, the last chunk (at most
 /// [`COPY_CHUNK`]) may be partly sent and `to` must then be closed; use
-/// [`copy_with`] to learn how many bytes that concerns (see the
-/// [module essay](self)).
+/// [`copy_with`] to learn how many bytes that concerns (see [`CopyProgress`]).
 ///
 /// # Examples
 ///

@@ -57,6 +57,7 @@
 //!
 //! ## Map
 //!
+//! * Guides: [`guide::coming_from_tokio`] (tokio's idioms in trio terms).
 //! * Entering trio: [`run`], [`Runtime`], [`Builder`], `#[trio::main]`, `#[trio::test]`.
 //! * Every core: [`run_loops`] / [`Loops`] run one loop per core, shared-nothing,
 //!   each with a [`LoopContext`] (its index, the other loops' tokens,
@@ -143,6 +144,7 @@ mod core;
 mod error;
 pub mod from_thread;
 pub mod fs;
+pub mod guide;
 #[cfg(feature = "hyper")]
 pub mod http;
 pub mod loops;
