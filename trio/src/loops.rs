@@ -128,7 +128,9 @@
 //! the same with `std::sync::mpsc` take 42–45 µs on this VM: it is the cost of
 //! waking a sleeping thread), and [`LoopContext::run_on`] about the same; inside
 //! one loop the same ping-pong takes 0.2 µs. A [`to_thread`](crate::to_thread)
-//! round trip (`to_thread` workload) takes 2.9 µs.
+//! round trip takes about 2 µs back to back when a core is free for the worker,
+//! and tens of µs when the worker has to be woken or the cores are busy (figures
+//! and conditions in the [`to_thread`](crate::to_thread) docs).
 //!
 //! So:
 //!
