@@ -101,8 +101,13 @@ pub(crate) type ConnectionErrorHook<'h> = Rc<dyn Fn(&Error) + 'h>;
 /// let port = listener.local_addr()?.port();
 /// let handler = async |s: SocketStream| s.send_all(b"hello").await;
 /// trio::open_nursery(async |n| {
-///     n.start(async |status| serve_listeners(handler, vec![listener]).task_status(status).await)
-///         .await?;
+///     n.start(async |status| {
+///         serve_listeners(handler, vec![listener])
+///             .on_connection_error(|e| eprintln!("a connection failed: {e}"))
+///             .task_status(status)
+///             .await
+///     })
+///     .await?;
 ///     let client = trio::net::open_tcp_stream("127.0.0.1", port).await?;
 ///     let mut buf = [0u8; 8];
 ///     assert_eq!(client.receive_some(&mut buf).await?, 5);
@@ -181,7 +186,11 @@ impl<'n, 'h, L, H> ServeListeners<'n, 'h, L, H> {
     ///     let listener = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
     ///     trio::open_nursery(async |n| {
     ///         n.start(async |status| {
-    ///             serve_listeners(handler, vec![listener]).handler_nursery(handlers).task_status(status).await
+    ///             serve_listeners(handler, vec![listener])
+    ///                 .on_connection_error(|e| eprintln!("a connection failed: {e}"))
+    ///                 .handler_nursery(handlers)
+    ///                 .task_status(status)
+    ///                 .await
     ///         })
     ///         .await?;
     ///         n.cancel_scope().cancel(); // stops accepting; handlers live on in `handlers`
