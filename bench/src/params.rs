@@ -1,5 +1,5 @@
-//! The workloads, their constants and their fixed-seed inputs, exactly as
-//! `shared/bench/WORKLOADS.md` defines them.
+//! The workloads, their constants and their fixed-seed inputs: the definitions
+//! every runtime's implementation (`*_wl.rs`) follows.
 
 use std::time::Duration;
 
@@ -25,8 +25,8 @@ pub const ECHO_MSG: usize = 64;
 pub const ECHO_BUF: usize = 4096;
 pub const MUTEX_TASKS: usize = 100;
 pub const MUTEX_N: usize = 1_000;
-/// Round trips to a worker thread in `to_thread` (issue 6's benchmark; not in
-/// WORKLOADS.md).
+/// Round trips to a worker thread in `to_thread` (not one of the common
+/// workloads).
 pub const THREAD_N: usize = 10_000;
 /// Items per `run_sync` call in `to_thread_batched`.
 pub const THREAD_BATCH: usize = 100;
@@ -150,7 +150,7 @@ impl Workload {
         Workload::ALL.into_iter().find(|w| w.name() == s)
     }
 
-    /// Operations in one iteration ("op" as WORKLOADS.md defines it).
+    /// Operations in one iteration ("op" as each workload's doc defines it).
     pub fn ops(self) -> u64 {
         (match self {
             Workload::SpawnMany => SPAWN_MANY_N,

@@ -4,7 +4,7 @@ use crate::harness::{Plan, Sample, smol_exec2_run, smol_local_run, tokio_run, tr
 use crate::params::Workload;
 use crate::{smol_wl, tokio_wl, trio_tcp, trio_wl};
 
-/// A runtime flavour (WORKLOADS.md "Runtime flavours"), plus trio's thread-safe
+/// A runtime flavour (current-thread and two-thread flavours of each peer), plus trio's thread-safe
 /// channel variant.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Runtime {
