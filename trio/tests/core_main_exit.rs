@@ -8,11 +8,10 @@
 
 mod child_support;
 
-use std::io::Read;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
-use child_support::{say, signal, spawn_lines, wait_for};
+use child_support::{finish, say, signal, spawn_lines, wait_for};
 
 /// Waits for Ctrl-C, returning nothing.
 #[trio::main]
@@ -41,27 +40,27 @@ async fn boxed_main() -> Result<(), Box<dyn std::error::Error>> {
     Err("no luck today".into())
 }
 
-/// Runs `scenario` in a child; returns its exit code and what it wrote to stderr.
+/// Runs `scenario` in a child; returns its exit code and what it wrote to
+/// stderr (after "ready", for a child that is interrupted).
 fn run(scenario: &str, interrupt: bool) -> (Option<i32>, String) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.env("TRIO_MAIN_SCENARIO", scenario)
         .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
         .stderr(Stdio::piped());
-    let (mut child, mut lines) = spawn_lines(cmd);
-    if interrupt {
-        wait_for(&mut lines, "ready");
-        signal(&child, libc::SIGINT);
+    if !interrupt {
+        cmd.stdout(Stdio::null());
+        return finish(cmd.spawn().unwrap());
     }
+    let (mut child, mut lines) = spawn_lines({
+        cmd.stdout(Stdio::piped());
+        cmd
+    });
+    wait_for(&mut lines, "ready");
+    signal(&child, libc::SIGINT);
     lines.for_each(drop);
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    (child.wait().unwrap().code(), err)
+    child.stdout = None;
+    finish(child)
 }
 
 fn parent() {

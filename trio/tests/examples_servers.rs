@@ -13,6 +13,8 @@ use trio::ErrorKind;
 use trio::abc::{HalfCloseableStream, ReceiveStream, SendStream};
 use trio::net::{SocketStream, open_tcp_stream};
 
+mod net_support;
+
 #[allow(dead_code)]
 #[path = "../examples/echo_server.rs"]
 mod echo_server;
@@ -21,27 +23,13 @@ mod echo_server;
 #[path = "../examples/chat_server.rs"]
 mod chat_server;
 
-/// Connects, sends `bytes`, and closes with a reset (`SO_LINGER` 0) instead of
-/// a clean FIN.
+/// Connects, sends `bytes`, and closes with a reset instead of a clean FIN.
 async fn reset_after(port: u16, bytes: &[u8]) -> trio::Result<()> {
     let s = open_tcp_stream("127.0.0.1", port).await?;
     s.send_all(bytes).await?; // (small: the echo goes unread)
-    s.socket()
-        .set_option_bytes(libc::SOL_SOCKET, libc::SO_LINGER, &linger_zero())?;
+    net_support::reset_on_close(&s)?;
     drop(s);
     Ok(())
-}
-
-/// A `struct linger` that turns `close` into a reset.
-fn linger_zero() -> Vec<u8> {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    let mut bytes = Vec::new();
-    bytes.extend_from_slice(&l.l_onoff.to_ne_bytes());
-    bytes.extend_from_slice(&l.l_linger.to_ne_bytes());
-    bytes
 }
 
 /// Bytes no protocol expects: every value, many times, no newline.

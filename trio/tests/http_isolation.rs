@@ -4,6 +4,8 @@
 //! and the per-connection error hook hears of every failure.
 #![cfg(feature = "hyper")]
 
+mod net_support;
+
 use std::cell::{Cell, RefCell};
 
 use http_body_util::Full;
@@ -25,6 +27,29 @@ fn chain(e: &Error) -> String {
         source = inner.source();
     }
     s
+}
+
+/// Starts `serve(service)` on a loopback port in `n`, each connection's failure
+/// pushed (with its causes) to `errors`; returns the port.
+async fn start<'e, S>(
+    n: &trio::Nursery<'e>,
+    service: S,
+    errors: &'e RefCell<Vec<String>>,
+) -> trio::Result<u16>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<Full<Bytes>>> + 'e,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let listeners = n
+        .start(async move |status| {
+            trio::http::serve(service, 0)
+                .host("127.0.0.1")
+                .on_connection_error(move |e| errors.borrow_mut().push(chain(e)))
+                .task_status(status)
+                .await
+        })
+        .await?;
+    Ok(listeners[0].local_addr()?.port())
 }
 
 fn get(url: &str, version: Version) -> Request<Full<Bytes>> {
@@ -54,16 +79,8 @@ async fn a_panicking_handler_ends_only_its_connection() -> trio::Result<()> {
     });
     let errors = RefCell::new(Vec::<String>::new());
     trio::open_nursery(async |n| {
-        let listeners = n
-            .start(async |status| {
-                trio::http::serve(&service, 0)
-                    .host("127.0.0.1")
-                    .on_connection_error(|e| errors.borrow_mut().push(chain(e)))
-                    .task_status(status)
-                    .await
-            })
-            .await?;
-        let base = format!("http://127.0.0.1:{}", listeners[0].local_addr()?.port());
+        let port = start(n, &service, &errors).await?;
+        let base = format!("http://127.0.0.1:{port}");
         let base = &base;
         for version in [Version::HTTP_11, Version::HTTP_2] {
             trio::open_nursery(async |m| {
@@ -169,16 +186,7 @@ async fn http_serve_survives_hostile_clients() -> trio::Result<()> {
         trio::http::service_fn(async |_req: Request<Incoming>| Ok::<_, Error>(text("fine")));
     let errors = RefCell::new(Vec::<String>::new());
     trio::open_nursery(async |n| {
-        let listeners = n
-            .start(async |status| {
-                trio::http::serve(&service, 0)
-                    .host("127.0.0.1")
-                    .on_connection_error(|e| errors.borrow_mut().push(chain(e)))
-                    .task_status(status)
-                    .await
-            })
-            .await?;
-        let port = listeners[0].local_addr()?.port();
+        let port = start(n, &service, &errors).await?;
         let base = format!("http://127.0.0.1:{port}");
         let still_served = async || -> trio::Result<()> {
             for version in [Version::HTTP_11, Version::HTTP_2] {
@@ -191,14 +199,7 @@ async fn http_serve_survives_hostile_clients() -> trio::Result<()> {
         for partial in [&b""[..], b"GET / HT", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"] {
             let s = trio::net::open_tcp_stream("127.0.0.1", port).await?;
             s.send_all(partial).await?;
-            let linger = libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            };
-            let mut bytes = linger.l_onoff.to_ne_bytes().to_vec();
-            bytes.extend_from_slice(&linger.l_linger.to_ne_bytes());
-            s.socket()
-                .set_option_bytes(libc::SOL_SOCKET, libc::SO_LINGER, &bytes)?;
+            net_support::reset_on_close(&s)?;
             drop(s);
         }
         still_served().await?;

@@ -3,6 +3,8 @@
 //! data both ways at once, a peer that resets, and cancellation that loses
 //! nothing.
 
+mod net_support;
+
 use std::cell::Cell;
 use std::time::Duration;
 
@@ -122,15 +124,7 @@ async fn copy_bidirectional_reports_a_reset() -> Result<()> {
     let (client, proxy_front) = tcp_pair(&listener).await?;
     let (proxy_back, _server) = tcp_pair(&listener).await?; // says nothing
     client.send_all(b"hello").await?;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    let mut bytes = linger.l_onoff.to_ne_bytes().to_vec();
-    bytes.extend_from_slice(&linger.l_linger.to_ne_bytes());
-    client
-        .socket()
-        .set_option_bytes(libc::SOL_SOCKET, libc::SO_LINGER, &bytes)?;
+    net_support::reset_on_close(&client)?;
     let copying = async { copy_bidirectional(&proxy_front, &proxy_back).await };
     trio::open_nursery(async |n| {
         n.start_soon(async {

@@ -9,11 +9,10 @@
 
 mod child_support;
 
-use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use child_support::self_command;
+use child_support::{finish, self_command};
 
 /// The child: deadlocked on a thread-safe channel (its sender is alive, held by
 /// the main task, which waits for the receiver's task).
@@ -54,22 +53,8 @@ fn run_child(scenario: &str) -> (bool, String, Duration) {
     );
     cmd.stderr(Stdio::piped()).env("RUST_BACKTRACE", "0");
     let t0 = Instant::now();
-    let mut child = cmd.spawn().unwrap();
-    let (mut out, mut err) = (String::new(), String::new());
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let status = child.wait().unwrap();
-    (status.success(), out + &err, t0.elapsed())
+    let (code, output) = finish(cmd.spawn().unwrap());
+    (code == Some(0), output, t0.elapsed())
 }
 
 #[test]
