@@ -1,5 +1,5 @@
-//! The example servers (`examples/echo_server.rs`, `examples/chat_server.rs`)
-//! against hostile clients: one that resets its connection, one that sends
+//! The example servers (`examples/echo_server.rs`, `examples/chat_server.rs`,
+//! and with feature `hyper` `examples/http_server.rs`) against hostile clients: one that resets its connection, one that sends
 //! garbage, one that never reads. Each must end only its own connection: a
 //! well-behaved client served afterwards proves the server survived.
 //!
@@ -22,6 +22,11 @@ mod echo_server;
 #[allow(dead_code)]
 #[path = "../examples/chat_server.rs"]
 mod chat_server;
+
+#[cfg(feature = "hyper")]
+#[allow(dead_code)]
+#[path = "../examples/http_server.rs"]
+mod http_server;
 
 /// Connects, sends `bytes`, and closes with a reset instead of a clean FIN.
 async fn reset_after(port: u16, bytes: &[u8]) -> trio::Result<()> {
@@ -205,4 +210,71 @@ async fn a_slow_reader_is_not_a_never_reader() -> trio::Result<()> {
         Ok(())
     })
     .await
+}
+
+/// The HTTP example: resets, garbage, the HTTP/2 preface and then silence, and
+/// a client that pipelines requests without reading; a plain request is still
+/// answered (HTTP/1.1), and so is one over HTTP/2.
+#[cfg(feature = "hyper")]
+#[trio::test(autojump)]
+async fn http_server_survives_hostile_clients() -> trio::Result<()> {
+    let requests = std::cell::Cell::new(0);
+    let requests = &requests;
+    let answered = async |port: u16| -> trio::Result<()> {
+        let s = open_tcp_stream("127.0.0.1", port).await?;
+        s.send_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await?;
+        let reply = read_all(&s).await?;
+        assert!(reply.starts_with(b"HTTP/1.1 200"), "{reply:?}");
+        assert!(reply.ends_with(b"Hello, world!\n"), "{reply:?}");
+        Ok(())
+    };
+    trio::open_nursery(async |n| {
+        let listeners = n
+            .start(async |status| http_server::serve(0, requests, status).await)
+            .await?;
+        let port = listeners[0].local_addr()?.port();
+        reset_after(port, b"GET / HT").await?;
+        reset_after(port, b"").await?;
+        answered(port).await?;
+        for junk in [&garbage(5000)[..], b"\x16\x03\x01\x02\x00\x01\x00"] {
+            let s = open_tcp_stream("127.0.0.1", port).await?;
+            let _ = s.send_all(junk).await;
+            read_all(&s).await?; // answered with an error, or just closed
+        }
+        answered(port).await?;
+        // The HTTP/2 preface, then silence: closed by the idle timeout.
+        let silent = open_tcp_stream("127.0.0.1", port).await?;
+        silent
+            .send_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+            .await?;
+        read_all(&silent).await?;
+        // Pipelining without reading: holds its own connection only.
+        let deaf = open_tcp_stream("127.0.0.1", port).await?;
+        let deaf = &deaf;
+        trio::open_nursery(async |m| {
+            m.start_soon(async move {
+                let many = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+                loop {
+                    deaf.send_all(&many).await?;
+                }
+            })?;
+            trio::testing::wait_all_tasks_blocked().await?;
+            answered(port).await?;
+            let url = format!("http://127.0.0.1:{port}/");
+            let req = hyper::Request::get(url)
+                .version(hyper::Version::HTTP_2)
+                .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+                .unwrap();
+            assert_eq!(trio::http::request(req).await?.body(), "Hello, world!\n");
+            m.cancel_scope().cancel();
+            Ok(())
+        })
+        .await?;
+        n.cancel_scope().cancel();
+        Ok(())
+    })
+    .await?;
+    assert!(requests.get() >= 4);
+    Ok(())
 }
