@@ -804,8 +804,9 @@ impl Builder {
     /// semaphore, event, condition, capacity limiter, `TaskHandle::join`, a
     /// loop-local memory channel, or its children (and `sleep_forever`, when the run
     /// does not handle Ctrl-C: otherwise that is how a program waits for Ctrl-C). A task blocked on
-    /// a file descriptor, a sleep, a thread, a thread-safe channel or a future trio
-    /// does not know keeps the run waiting, as before. Then every task is cancelled,
+    /// a file descriptor, a sleep, a thread, a thread-safe channel (unless
+    /// [`channel_deadlock_grace`](Self::channel_deadlock_grace) says otherwise) or a
+    /// future trio does not know keeps the run waiting, as before. Then every task is cancelled,
     /// and once they have unwound, `run` returns the error with the task tree
     /// ([`Error::deadlock`]).
     ///
