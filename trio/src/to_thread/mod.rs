@@ -15,15 +15,15 @@
 //! and it depends on what else the machine does. Measured with the benchmark
 //! suite (`cargo run --release -p trio-bench -- --only
 //! to_thread,to_thread_batched,to_thread_cold --runtimes trio --runs 5`: median
-//! [min–max]; AMD EPYC VM with 2 vCPUs, cpuidle driver `haltpoll`; "as is" had
-//! other builds running, load average 1.7; the busy processes are shell loops
-//! `while :; do :; done`):
+//! [min–max]; AMD EPYC VM with 2 vCPUs, cpuidle driver `haltpoll`; "quiet":
+//! load average 0.8; "busy": other builds running, load average 1.7, plus two or
+//! four CPU-bound shell loops `while :; do :; done`):
 //!
-//! | calls one after the other, trivial work | as is | + 2 busy processes | + 4 busy processes |
-//! |---|---:|---:|---:|
-//! | one item per call (`to_thread`), per call | 2.3 µs [1.8–2.8] | 6.2 µs [4.3–8.5] | 14 µs [11–63] |
-//! | 100 items per call (`to_thread_batched`), per item | 21 ns [19–31] | 47 ns [45–251] | 228 ns [75–607] |
-//! | one call after a 0.5 ms pause (`to_thread_cold`) | 66 µs [63–73] | 61 µs [36–97] | 200 µs [158–271] |
+//! | calls one after the other, trivial work | quiet | builds running | + 2 busy loops | + 4 busy loops |
+//! |---|---:|---:|---:|---:|
+//! | one item per call (`to_thread`), per call | 2.5 µs [2.2–2.7] | 2.3 µs [1.8–2.8] | 6.2 µs [4.3–8.5] | 14 µs [11–63] |
+//! | 100 items per call (`to_thread_batched`), per item | 23 ns [19–26] | 21 ns [19–31] | 47 ns [45–251] | 228 ns [75–607] |
+//! | one call after a 0.5 ms pause (`to_thread_cold`) | 73 µs [71–75] | 66 µs [63–73] | 61 µs [36–97] | 200 µs [158–271] |
 //!
 //! The first row is the good case: a worker that finishes a job watches for the
 //! next one for 50 µs before it sleeps, so back-to-back calls find it awake — as
