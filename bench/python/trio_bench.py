@@ -2,8 +2,8 @@
 """The trio-bench workloads that exist in Python Trio, on Python Trio.
 
 Same constants, same fixed-seed inputs (a port of fastrand's wyrand), same measuring
-loop and the same output line format as the Rust suite (see
-``shared/bench/WORKLOADS.md``)::
+loop and the same output line format as the Rust suite (whose workloads are
+defined in ``bench/src/params.rs``)::
 
     python-trio <workload> <ops> <ns_per_op>
 

@@ -1,4 +1,4 @@
-//! The measuring loop of WORKLOADS.md, identical for every runtime: the runtime is
+//! The measuring loop, identical for every runtime: the runtime is
 //! built once per (runtime, workload) measurement and reused for all its
 //! iterations; each iteration runs the workload body inside a spawned root task;
 //! one untimed warm-up, then timed iterations until the budget or the cap.

@@ -1,4 +1,4 @@
-//! The benchmark suite: the workloads of `shared/bench/WORKLOADS.md` on trio,
+//! The benchmark suite: the workloads of `params.rs` on trio,
 //! tokio (current_thread, multi_thread x2) and smol (LocalExecutor, Executor x2),
 //! in one invocation, alternating runtimes per workload; `trio-2loops` runs
 //! `tcp_echo` on two trio loops (`trio::run_loops`), the peer of the x2 flavours.

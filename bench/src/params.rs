@@ -1,5 +1,5 @@
-//! The workloads, their constants and their fixed-seed inputs, exactly as
-//! `shared/bench/WORKLOADS.md` defines them.
+//! The workloads, their constants and their fixed-seed inputs: the definitions
+//! every runtime's implementation (`*_wl.rs`) follows.
 
 use std::time::Duration;
 
@@ -25,9 +25,16 @@ pub const ECHO_MSG: usize = 64;
 pub const ECHO_BUF: usize = 4096;
 pub const MUTEX_TASKS: usize = 100;
 pub const MUTEX_N: usize = 1_000;
-/// Round trips to a worker thread in `to_thread` (issue 6's benchmark; not in
-/// WORKLOADS.md).
+/// Round trips to a worker thread in `to_thread` (not one of the common
+/// workloads).
 pub const THREAD_N: usize = 10_000;
+/// Items per `run_sync` call in `to_thread_batched`.
+pub const THREAD_BATCH: usize = 100;
+/// Round trips in `to_thread_cold`, each after a pause.
+pub const THREAD_COLD_N: usize = 200;
+/// The pause before each round trip of `to_thread_cold`: longer than a worker
+/// waits for its next job before it sleeps (50 µs).
+pub const THREAD_COLD_PAUSE: Duration = Duration::from_micros(500);
 /// Iterations of the trio-only `cancel_scope` and `checkpoint` workloads.
 pub const SCOPE_N: usize = 100_000;
 /// Idle tasks in the memory measurement (fewer with `--quick`).
@@ -88,10 +95,16 @@ pub enum Workload {
     /// the other: `trio::to_thread::run_sync`, tokio's `spawn_blocking`, smol's
     /// `blocking::unblock`. op = one round trip (hand-off, run, result back).
     ToThread,
+    /// Trio only: the same `THREAD_N` trivial items, `THREAD_BATCH` per
+    /// `run_sync` call. op = one item.
+    ToThreadBatched,
+    /// Trio only: `THREAD_COLD_N` round trips, each after a pause that lets the
+    /// worker go to sleep (only the round trips are timed). op = one round trip.
+    ToThreadCold,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 15] = [
+    pub const ALL: [Workload; 17] = [
         Workload::SpawnMany,
         Workload::SpawnJoinNested,
         Workload::ChainedSpawn,
@@ -107,6 +120,8 @@ impl Workload {
         Workload::CancelScope,
         Workload::Checkpoint,
         Workload::ToThread,
+        Workload::ToThreadBatched,
+        Workload::ToThreadCold,
     ];
 
     pub fn name(self) -> &'static str {
@@ -126,6 +141,8 @@ impl Workload {
             Workload::CancelScope => "cancel_scope",
             Workload::Checkpoint => "checkpoint",
             Workload::ToThread => "to_thread",
+            Workload::ToThreadBatched => "to_thread_batched",
+            Workload::ToThreadCold => "to_thread_cold",
         }
     }
 
@@ -133,7 +150,7 @@ impl Workload {
         Workload::ALL.into_iter().find(|w| w.name() == s)
     }
 
-    /// Operations in one iteration ("op" as WORKLOADS.md defines it).
+    /// Operations in one iteration ("op" as each workload's doc defines it).
     pub fn ops(self) -> u64 {
         (match self {
             Workload::SpawnMany => SPAWN_MANY_N,
@@ -147,7 +164,8 @@ impl Workload {
             Workload::TcpEcho => ECHO_CONNS * ECHO_ROUNDS,
             Workload::MutexContention | Workload::MutexUncontended => MUTEX_TASKS * MUTEX_N,
             Workload::CancelScope | Workload::Checkpoint => SCOPE_N,
-            Workload::ToThread => THREAD_N,
+            Workload::ToThread | Workload::ToThreadBatched => THREAD_N,
+            Workload::ToThreadCold => THREAD_COLD_N,
         }) as u64
     }
 
@@ -156,6 +174,7 @@ impl Workload {
         match self {
             Workload::TcpEcho => 5,
             Workload::TimersSleep | Workload::PingPong | Workload::ChannelThroughput => 20,
+            Workload::ToThreadCold => 5,
             _ => 200,
         }
     }

@@ -4,7 +4,7 @@ use crate::harness::{Plan, Sample, smol_exec2_run, smol_local_run, tokio_run, tr
 use crate::params::Workload;
 use crate::{smol_wl, tokio_wl, trio_tcp, trio_wl};
 
-/// A runtime flavour (WORKLOADS.md "Runtime flavours"), plus trio's thread-safe
+/// A runtime flavour (current-thread and two-thread flavours of each peer), plus trio's thread-safe
 /// channel variant.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Runtime {
@@ -84,6 +84,8 @@ fn run_trio(w: Workload, plan: &Plan) -> Sample {
         Workload::CancelScope => trio_run(m, cancel_scope),
         Workload::Checkpoint => trio_run(m, checkpoint_alone),
         Workload::ToThread => trio_run(m, to_thread),
+        Workload::ToThreadBatched => trio_run(m, to_thread_batched),
+        Workload::ToThreadCold => trio_run(m, to_thread_cold),
     }
 }
 
@@ -117,6 +119,7 @@ fn run_tokio(w: Workload, plan: &Plan, mt: bool) -> Option<Sample> {
         Workload::CancelScope => return None,
         Workload::Checkpoint => tokio_run(mt, m, lone_yield),
         Workload::ToThread => tokio_run(mt, m, to_thread),
+        Workload::ToThreadBatched | Workload::ToThreadCold => return None,
     })
 }
 
@@ -142,6 +145,7 @@ macro_rules! smol_dispatch {
             Workload::CancelScope => return None,
             Workload::Checkpoint => $run($m, move || lone_yield(s)),
             Workload::ToThread => $run($m, move || to_thread(s)),
+            Workload::ToThreadBatched | Workload::ToThreadCold => return None,
         })
     }};
 }

@@ -157,7 +157,7 @@ pub async fn timers_sleep() -> Duration {
 pub async fn timers_cancel() -> Duration {
     let durations = cancel_durations();
     // Unconstrained: past the coop budget, `Sleep::poll` would return Pending
-    // without registering (WORKLOADS.md).
+    // without registering (tokio's cooperative budget).
     tokio::task::unconstrained(async move {
         let t0 = Instant::now();
         let mut registered = 0;

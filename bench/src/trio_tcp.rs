@@ -143,7 +143,7 @@ pub async fn tcp_echo() -> Result<Duration> {
 /// 64 000 round trips, with each loop running half of the clients and serving
 /// the connections the kernel gives it (both loops listen on one port with
 /// `SO_REUSEPORT`, through `trio::net::LoopListener`). The barrier of
-/// WORKLOADS.md spans both loops: loop 0 starts the clock once the 64 clients of
+/// `tcp_echo` spans both loops: loop 0 starts the clock once the 64 clients of
 /// both loops are connected, and stops it when the last client of either loop
 /// has finished. As for the other runtimes, the loops are started once per
 /// measurement; loop 0 drives the iterations and tells loop 1 what to do over

@@ -316,3 +316,31 @@ pub async fn to_thread() -> Result<Duration> {
     assert_eq!(sum, (THREAD_N as u64 - 1) * THREAD_N as u64 / 2);
     Ok(d)
 }
+
+/// `to_thread_batched`: the same `THREAD_N` items, `THREAD_BATCH` per round
+/// trip (the batching `trio::to_thread`'s docs show).
+pub async fn to_thread_batched() -> Result<Duration> {
+    let t0 = Instant::now();
+    let items: Vec<u64> = (0..THREAD_N as u64).collect();
+    let mut sum = 0u64;
+    for batch in items.chunks(THREAD_BATCH) {
+        let batch = batch.to_vec();
+        sum += trio::to_thread::run_sync(move || batch.iter().sum::<u64>()).await?;
+    }
+    let d = t0.elapsed();
+    assert_eq!(sum, (THREAD_N as u64 - 1) * THREAD_N as u64 / 2);
+    Ok(d)
+}
+
+/// `to_thread_cold`: `THREAD_COLD_N` round trips, each after a pause in which
+/// the worker goes to sleep; only the round trips are timed.
+pub async fn to_thread_cold() -> Result<Duration> {
+    let mut timed = Duration::ZERO;
+    for i in 0..THREAD_COLD_N as u64 {
+        trio::sleep(THREAD_COLD_PAUSE).await?;
+        let t0 = Instant::now();
+        assert_eq!(trio::to_thread::run_sync(move || i).await?, i);
+        timed += t0.elapsed();
+    }
+    Ok(timed)
+}

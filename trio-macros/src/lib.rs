@@ -1,7 +1,7 @@
 //! `#[trio::main]` and `#[trio::test]`. Use them through the `trio` crate.
 
 use proc_macro::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, Meta, ReturnType, Token, parse_macro_input};
@@ -27,25 +27,24 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     let vis = &f.vis;
     let name = &f.sig.ident;
     let body = &f.block;
+    // The result goes to `trio::lowlevel::report_main_result`: Display and
+    // causes for an error (not Rust's Debug dump), status 130 after Ctrl-C.
     let out = match &f.sig.output {
         ReturnType::Default => quote! {
             #(#attrs)*
-            #vis fn #name() {
-                let res = ::trio::Runtime::new().run(async move {
+            #vis fn #name() -> ::std::process::ExitCode {
+                let result = ::trio::Runtime::new().run(async move {
                     #body;
                     ::core::result::Result::Ok::<(), ::trio::Error>(())
                 });
-                if let ::core::result::Result::Err(e) = res {
-                    eprintln!("Error: {e}");
-                    let code = if e.kind() == ::trio::ErrorKind::Interrupted { 130 } else { 1 };
-                    ::std::process::exit(code);
-                }
+                ::trio::lowlevel::report_main_result(result)
             }
         },
         ReturnType::Type(_, ty) => quote! {
             #(#attrs)*
-            #vis fn #name() -> #ty {
-                ::trio::Runtime::new().run(async move #body)
+            #vis fn #name() -> ::std::process::ExitCode {
+                let result: #ty = ::trio::Runtime::new().run(async move #body);
+                ::trio::lowlevel::report_main_result(result)
             }
         },
     };
@@ -63,6 +62,9 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut mock_clock = false;
     let mut autojump = false;
     let mut seed = quote!(::core::option::Option::None);
+    let mut grace = quote!(::core::option::Option::Some(
+        ::trio::testing::__private::CHANNEL_DEADLOCK_GRACE
+    ));
     for m in metas {
         match &m {
             Meta::Path(p) if p.is_ident("autojump") => autojump = true,
@@ -79,10 +81,34 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
                         .into();
                 }
             },
+            Meta::NameValue(nv) if nv.path.is_ident("channel_deadlock_grace_secs") => {
+                match &nv.value {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Int(i), ..
+                    }) => {
+                        grace = match i.base10_parse::<u64>() {
+                            Ok(0) => quote!(::core::option::Option::None),
+                            Ok(_) => quote!(::core::option::Option::Some(
+                                ::core::time::Duration::from_secs(#i)
+                            )),
+                            Err(e) => return e.to_compile_error().into(),
+                        };
+                    }
+                    other => {
+                        return syn::Error::new_spanned(
+                            other,
+                            "channel_deadlock_grace_secs must be an integer literal (0: off)",
+                        )
+                        .to_compile_error()
+                        .into();
+                    }
+                }
+            }
             other => {
                 return syn::Error::new_spanned(
                     other,
-                    "unknown option: expected `autojump`, `mock_clock` or `seed = N`",
+                    "unknown option: expected `autojump`, `mock_clock`, `seed = N` or \
+                     `channel_deadlock_grace_secs = N`",
                 )
                 .to_compile_error()
                 .into();
@@ -126,19 +152,25 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let name_str = name.to_string();
+    // Spanned at the test's name, so that the main task's spawn location (which
+    // `run_test` takes from its caller) is the user's test, not trio.
+    let call = quote_spanned! {name.span()=>
+        ::trio::testing::__private::run_test(
+            concat!(module_path!(), "::", #name_str),
+            ::trio::testing::__private::TestConfig {
+                mock_clock: #mock_clock,
+                autojump: #autojump,
+                seed: #seed,
+                channel_deadlock_grace: #grace,
+            },
+            |#pat: #ty| async move { let out: #ret = async move #body.await; out },
+        )
+    };
     quote! {
         #[::core::prelude::v1::test]
         #(#attrs)*
         fn #name() {
-            ::trio::testing::__private::run_test(
-                concat!(module_path!(), "::", #name_str),
-                ::trio::testing::__private::TestConfig {
-                    mock_clock: #mock_clock,
-                    autojump: #autojump,
-                    seed: #seed,
-                },
-                |#pat: #ty| async move { let out: #ret = async move #body.await; out },
-            )
+            #call
         }
     }
     .into()

@@ -15,7 +15,12 @@
 //!   connection is cleaned up in one place.
 //! * **A slow client cannot stall the room.** Each client has a bounded outbox (a
 //!   memory channel). Delivery uses `send_nowait`: if a client's outbox is full, that
-//!   client is too slow and is disconnected — everyone else goes on.
+//!   client is too slow and is disconnected — everyone else goes on. A client
+//!   that stops reading altogether is dropped when a write has waited 10 s.
+//! * **One bad client is that client's problem.** A client that resets its
+//!   connection just leaves; one that sends an endless line (garbage, or an
+//!   attack on memory) is cut off at 4 KiB; `on_connection_error` reports such
+//!   failures on stderr, and the server goes on.
 //! * **No shared-state locks.** Everything runs on one thread, so the room is a
 //!   `RefCell`; it is never borrowed across an `.await`.
 
@@ -25,15 +30,19 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use trio::abc::{HalfCloseableStream, ReceiveStream, SendStream};
-use trio::net::{SocketStream, open_tcp_stream, serve_tcp};
-use trio::{ErrorKind, MemorySendChannel};
+use trio::net::{SocketListener, SocketStream, open_tcp_stream, serve_tcp};
+use trio::{Error, ErrorKind, MemorySendChannel, TaskStatus, fail_after};
 
 /// Lines a client may have waiting before it counts as too slow.
 const OUTBOX: usize = 64;
+/// The longest line a client may send.
+const MAX_LINE: usize = 4096;
+/// How long a write to a client may wait (for it to read) before we give up.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The connected clients: id → outbox.
 #[derive(Default)]
-struct Room {
+pub struct Room {
     next_id: Cell<u64>,
     members: RefCell<BTreeMap<u64, MemorySendChannel<Rc<str>>>>,
     /// For the demo: set once this many clients are in the room (0: never).
@@ -50,7 +59,7 @@ impl Room {
                 || match outbox.send_nowait(line.clone()) {
                     Ok(()) => true,
                     // Full (too slow) or gone: drop the outbox; its writer sees the
-                    // end of the channel and the connection closes.
+                    // end of the channel and ends the connection.
                     Err(_) => false,
                 }
         });
@@ -69,12 +78,25 @@ async fn handle(room: &Room, stream: SocketStream) -> trio::Result<()> {
     let stream = &stream;
 
     let result = trio::open_nursery(async |n| {
-        // Writer: the outbox to the socket. It ends when the room drops our outbox.
+        // Writer: the outbox to the socket. The outbox ends only when the room
+        // drops it, because this client could not keep up: that ends the
+        // connection (the error cancels the reader).
         n.start_soon(async move {
             while let Some(line) = rx.receive_or_end().await? {
-                stream.send_all(line.as_bytes()).await?;
+                fail_after(SEND_TIMEOUT, stream.send_all(line.as_bytes()))
+                    .await
+                    .map_err(|e| match e.kind() {
+                        ErrorKind::TooSlow => e.context(
+                            ErrorKind::TooSlow,
+                            format!("client {id} read nothing for {SEND_TIMEOUT:?}"),
+                        ),
+                        _ => e,
+                    })?;
             }
-            Ok(())
+            Err(Error::new(
+                ErrorKind::Other,
+                format!("client {id} could not keep up and was disconnected"),
+            ))
         })?;
         // Reader: the socket to the room, line by line.
         let mut pending = Vec::new();
@@ -90,6 +112,12 @@ async fn handle(room: &Room, stream: SocketStream) -> trio::Result<()> {
                 let text = format!("<{id}> {}", String::from_utf8_lossy(&line));
                 room.broadcast(id, &text);
             }
+            if pending.len() > MAX_LINE {
+                return Err(Error::new(
+                    ErrorKind::Other,
+                    format!("client {id} sent a line longer than {MAX_LINE} bytes"),
+                ));
+            }
         }
         n.cancel_scope().cancel(); // stop the writer too
         Ok(())
@@ -101,6 +129,22 @@ async fn handle(room: &Room, stream: SocketStream) -> trio::Result<()> {
         Err(e) if e.kind() == ErrorKind::BrokenResource => Ok(()),
         other => other.map(drop),
     }
+}
+
+/// The chat server for `room` on 127.0.0.1:`port` (0: any free port); reports
+/// its listeners through `status` once it accepts connections. (Public for
+/// `tests/examples_servers.rs`, which sends it hostile clients.)
+pub async fn serve(
+    room: &Room,
+    port: u16,
+    status: TaskStatus<Vec<Rc<SocketListener>>>,
+) -> trio::Result<()> {
+    let handler = async move |stream: SocketStream| handle(room, stream).await;
+    serve_tcp(handler, port)
+        .host("127.0.0.1")
+        .on_connection_error(|e| eprintln!("chat server: a connection failed: {e}"))
+        .task_status(status)
+        .await
 }
 
 /// A demo client: joins, waits until everyone is in, says hello, then reads
@@ -136,13 +180,7 @@ async fn main() -> trio::Result<()> {
 
     trio::open_nursery(async |n| {
         let listeners = n
-            .start(async |status| {
-                let handler = async move |stream: SocketStream| handle(room, stream).await;
-                serve_tcp(handler, port)
-                    .host("127.0.0.1")
-                    .task_status(status)
-                    .await
-            })
+            .start(async |status| serve(room, port, status).await)
             .await?;
         let port = listeners[0].local_addr()?.port();
         println!("chat server listening on 127.0.0.1:{port}");

@@ -15,16 +15,25 @@
 //! * **One task per connection, owned by the server.** Each connection's handler
 //!   owns its `SocketStream`; when the handler returns, the stream is closed. When
 //!   the server is cancelled, every handler is cancelled and waited for.
+//! * **One bad client is that client's problem.** `on_connection_error` makes
+//!   each connection's failure its own: a client that resets its connection,
+//!   sends garbage, or stops reading (its echo then times out) ends its own
+//!   connection, with a line on stderr; the server goes on.
 //! * **Timeouts are scopes.** Each client runs under `fail_after`: if the server
 //!   took too long, the client would fail with `TooSlow` instead of hanging.
 //! * **Half-close.** Each client calls `send_eof` when it has sent everything and
 //!   reads until the end of the stream: the server's `receive_some` returns 0 and
 //!   the handler returns.
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use trio::abc::{HalfCloseableStream, ReceiveStream, SendStream};
-use trio::net::{SocketStream, open_tcp_stream, serve_tcp};
+use trio::net::{SocketListener, SocketStream, open_tcp_stream, serve_tcp};
+use trio::{TaskStatus, fail_after};
+
+/// How long a client may leave our echo unread before we give up on it.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Echoes every byte back until the client closes its side.
 async fn echo(stream: SocketStream) -> trio::Result<()> {
@@ -34,8 +43,28 @@ async fn echo(stream: SocketStream) -> trio::Result<()> {
         if n == 0 {
             return Ok(()); // the client sent EOF: we are done
         }
-        stream.send_all(&buf[..n]).await?;
+        // A client that sends but never reads would block us here forever.
+        fail_after(SEND_TIMEOUT, stream.send_all(&buf[..n]))
+            .await
+            .map_err(|e| match e.kind() {
+                trio::ErrorKind::TooSlow => e.context(
+                    trio::ErrorKind::TooSlow,
+                    format!("the client left its echo unread for {SEND_TIMEOUT:?}"),
+                ),
+                _ => e,
+            })?;
     }
+}
+
+/// The echo server on 127.0.0.1:`port` (0: any free port); reports its
+/// listeners through `status` once it accepts connections. (Public for
+/// `tests/examples_servers.rs`, which sends it hostile clients.)
+pub async fn serve(port: u16, status: TaskStatus<Vec<Rc<SocketListener>>>) -> trio::Result<()> {
+    serve_tcp(echo, port)
+        .host("127.0.0.1")
+        .on_connection_error(|e| eprintln!("echo server: a connection failed: {e}"))
+        .task_status(status)
+        .await
 }
 
 /// Connects, sends a few lines, half-closes, and checks that all came back.
@@ -69,14 +98,7 @@ async fn main() -> trio::Result<()> {
     let port = if serve_forever { 12345 } else { 0 }; // 0: any free port
 
     trio::open_nursery(async |n| {
-        let listeners = n
-            .start(async |status| {
-                serve_tcp(echo, port)
-                    .host("127.0.0.1")
-                    .task_status(status)
-                    .await
-            })
-            .await?;
+        let listeners = n.start(async |status| serve(port, status).await).await?;
         let port = listeners[0].local_addr()?.port();
         println!("echo server listening on 127.0.0.1:{port}");
         if serve_forever {

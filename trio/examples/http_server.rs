@@ -15,8 +15,13 @@
 //! (which reports the listener once it accepts connections). When the duration
 //! is over, the nursery is cancelled: the listener closes, and every connection
 //! is cancelled and waited for before the program prints its count and exits.
+//! One bad client — a reset, garbage, a panic in the service, a client that
+//! sends the HTTP/2 preface and then nothing — ends its own connection only:
+//! `trio::http::serve` isolates connections and bounds idle ones
+//! (`tests/examples_servers.rs` tries it).
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -56,25 +61,34 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-#[trio::main]
-async fn main() -> trio::Result<()> {
-    let args = parse_args().map_err(|e| trio::Error::new(trio::ErrorKind::InvalidInput, e))?;
-    let requests = Cell::new(0u64);
+/// The server on 127.0.0.1:`port` (0: any free port), counting its requests in
+/// `requests`; reports its listeners through `status`. (Public for
+/// `tests/examples_servers.rs`, which sends it hostile clients.)
+pub async fn serve(
+    port: u16,
+    requests: &Cell<u64>,
+    status: trio::TaskStatus<Vec<Rc<trio::net::SocketListener>>>,
+) -> trio::Result<()> {
     let service = trio::http::service_fn(async |_req: Request<Incoming>| {
         requests.set(requests.get() + 1);
         Ok::<_, trio::Error>(Response::new(Full::new(Bytes::from_static(
             BODY.as_bytes(),
         ))))
     });
+    trio::http::serve(&service, port)
+        .host("127.0.0.1")
+        .on_connection_error(|e| eprintln!("connection error: {e}"))
+        .task_status(status)
+        .await
+}
+
+#[trio::main]
+async fn main() -> trio::Result<()> {
+    let args = parse_args().map_err(|e| trio::Error::new(trio::ErrorKind::Usage, e))?;
+    let requests = Cell::new(0u64);
     let stopped = trio::open_nursery(async |n| {
         let listeners = n
-            .start(async |status| {
-                trio::http::serve(&service, args.port)
-                    .host("127.0.0.1")
-                    .on_connection_error(|e| eprintln!("connection error: {e}"))
-                    .task_status(status)
-                    .await
-            })
+            .start(async |status| serve(args.port, &requests, status).await)
             .await?;
         println!("listening on http://{}/", listeners[0].local_addr()?);
         match args.duration {

@@ -24,6 +24,10 @@
 //!   Closing a stream also wakes its own blocked operations with that error.
 //! - Every method is a checkpoint.
 //!
+//! On top of the traits: [`copy`] and [`copy_bidirectional`] (with half-close)
+//! move bytes between any two streams, and [`aclose_forcefully`] closes one at
+//! once.
+//!
 //! The methods are `async fn`s in traits: trio's futures need not be `Send` (one loop
 //! per thread), so the traits are used through generics, not `dyn`.
 #![allow(async_fn_in_trait)]
@@ -31,6 +35,10 @@
 use std::rc::Rc;
 
 use crate::Result;
+
+pub use crate::copy::{
+    COPY_CHUNK, CopyProgress, copy, copy_bidirectional, copy_bidirectional_with, copy_with,
+};
 
 /// Something that must be closed, asynchronously (Trio's `AsyncResource`).
 ///

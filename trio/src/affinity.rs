@@ -1,9 +1,11 @@
 //! The CPU affinity of the calling thread, for [`Loops::pin_to_cpus`] (one loop
 //! per CPU) and [`LoopListener`] (a pinned loop asks the kernel for the
-//! connections its CPU receives, `SO_INCOMING_CPU`). Linux only; elsewhere the
-//! functions report `Unsupported`.
+//! connections its CPU receives, `SO_INCOMING_CPU`, on Linux). Linux
+//! (`sched_setaffinity`) and FreeBSD (`cpuset_setaffinity`) pin threads;
+//! elsewhere — macOS has no way to pin a thread — the functions report
+//! `Unsupported`, and the loops run unpinned.
 //!
-//! Every `unsafe` of it is here: `cpu_set_t` is a C bit array that `libc` lets us
+//! Every `unsafe` of it is here: a CPU set is a C bit array that `libc` lets us
 //! touch only through its `CPU_*` functions and the two system calls.
 //!
 //! [`Loops::pin_to_cpus`]: crate::Loops::pin_to_cpus
@@ -11,26 +13,48 @@
 
 use std::io;
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
 mod imp {
     use std::io;
     use std::mem::{size_of, zeroed};
 
-    fn empty() -> libc::cpu_set_t {
-        // SAFETY: `cpu_set_t` is an array of integers, for which all-zero bytes are
-        // a valid value (the empty set).
+    #[cfg(target_os = "linux")]
+    type CpuSet = libc::cpu_set_t;
+    #[cfg(target_os = "freebsd")]
+    type CpuSet = libc::cpuset_t;
+
+    fn empty() -> CpuSet {
+        // SAFETY: a CPU set is an array of integers, for which all-zero bytes are a
+        // valid value (the empty set).
         unsafe { zeroed() }
     }
 
-    /// The set of CPUs the calling thread may run on.
-    fn get() -> io::Result<libc::cpu_set_t> {
-        let mut set = empty();
-        // SAFETY: `set` is a valid, writable `cpu_set_t` of the size we pass; pid 0
-        // is the calling thread.
-        let rc = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) };
+    fn check(rc: libc::c_int) -> io::Result<()> {
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
+        Ok(())
+    }
+
+    /// The set of CPUs the calling thread may run on.
+    fn get() -> io::Result<CpuSet> {
+        let mut set = empty();
+        // SAFETY: `set` is a valid, writable CPU set of the size we pass; pid 0
+        // (Linux) and id -1 with CPU_WHICH_TID (FreeBSD) mean the calling thread.
+        #[cfg(target_os = "linux")]
+        let rc = unsafe { libc::sched_getaffinity(0, size_of::<CpuSet>(), &mut set) };
+        // SAFETY: as above.
+        #[cfg(target_os = "freebsd")]
+        let rc = unsafe {
+            libc::cpuset_getaffinity(
+                libc::CPU_LEVEL_WHICH,
+                libc::CPU_WHICH_TID,
+                -1,
+                size_of::<CpuSet>(),
+                &mut set,
+            )
+        };
+        check(rc)?;
         Ok(set)
     }
 
@@ -39,7 +63,7 @@ mod imp {
         let mut cpus = Vec::new();
         for c in 0..libc::CPU_SETSIZE as usize {
             // SAFETY: `CPU_ISSET` reads bit `c` of a valid set; `c` is below
-            // `CPU_SETSIZE`, the number of bits in a `cpu_set_t`.
+            // `CPU_SETSIZE`, the number of bits in a CPU set.
             if unsafe { libc::CPU_ISSET(c, &set) } {
                 cpus.push(c);
             }
@@ -53,27 +77,36 @@ mod imp {
         }
         let mut set = empty();
         // SAFETY: `CPU_SET` sets bit `cpu` of a valid set, and `cpu` was checked to
-        // be below `CPU_SETSIZE`; `sched_setaffinity` only reads the set, whose
-        // size we pass. pid 0 is the calling thread.
+        // be below `CPU_SETSIZE`.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+        // SAFETY: `sched_setaffinity` only reads the set, whose size we pass; pid 0
+        // is the calling thread.
+        #[cfg(target_os = "linux")]
+        let rc = unsafe { libc::sched_setaffinity(0, size_of::<CpuSet>(), &set) };
+        // SAFETY: `cpuset_setaffinity` only reads the set, whose size we pass; id
+        // -1 with CPU_WHICH_TID is the calling thread.
+        #[cfg(target_os = "freebsd")]
         let rc = unsafe {
-            libc::CPU_SET(cpu, &mut set);
-            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
+            libc::cpuset_setaffinity(
+                libc::CPU_LEVEL_WHICH,
+                libc::CPU_WHICH_TID,
+                -1,
+                size_of::<CpuSet>(),
+                &set,
+            )
         };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        check(rc)
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
 mod imp {
     use std::io;
 
     fn unsupported() -> io::Error {
         io::Error::new(
             io::ErrorKind::Unsupported,
-            "CPU affinity is only supported on Linux",
+            "threads cannot be pinned to CPUs on this system",
         )
     }
 

@@ -57,6 +57,7 @@
 //!
 //! ## Map
 //!
+//! * Guides: [`guide::coming_from_tokio`] (tokio's idioms in trio terms).
 //! * Entering trio: [`run`], [`Runtime`], [`Builder`], `#[trio::main]`, `#[trio::test]`.
 //! * Every core: [`run_loops`] / [`Loops`] run one loop per core, shared-nothing,
 //!   each with a [`LoopContext`] (its index, the other loops' tokens,
@@ -73,7 +74,8 @@
 //!   cancellation through).
 //! * Coordination: [`sync`] (locks, semaphores, events, conditions, capacity
 //!   limiters), [`open_memory_channel`], [`channel`] (broadcast channels).
-//! * Streams and networking: [`abc`] (the stream traits), [`StapledStream`],
+//! * Streams and networking: [`abc`] (the stream traits; [`abc::copy`] and
+//!   [`abc::copy_bidirectional`] between streams), [`StapledStream`],
 //!   [`net`] (TCP, Unix and UDP sockets, `open_tcp_stream` with happy eyeballs,
 //!   `serve_tcp`), [`net::socket`] (the low-level socket layer).
 //! * Blocking work and the operating system: [`to_thread`], [`from_thread`],
@@ -94,6 +96,30 @@
 //!   [`testing::Sequencer`], in-memory streams ([`testing::memory_stream_pair`],
 //!   [`testing::lockstep_stream_pair`]) and stream conformance suites
 //!   ([`testing::check_half_closeable_stream`]).
+//!
+//! ## Supported platforms
+//!
+//! Unix, on Rust 1.85 or later. trio is developed and tested on **Linux**
+//! (x86_64). **macOS** (x86_64 and aarch64) and **FreeBSD** (x86_64) build:
+//! CI type-checks and lints the crate for them, with every feature, but does not
+//! run it there. What differs:
+//!
+//! * Subprocesses: Linux 5.3 and later watch each child through a pidfd;
+//!   elsewhere (and on older kernels) a helper thread per waited-for child blocks
+//!   in `waitid(WNOWAIT)`, which waits for the exit without reaping.
+//! * Every core: [`Loops::pin_to_cpus`] pins on Linux and FreeBSD; macOS cannot
+//!   pin a thread, and its loops run unpinned. Connection locality
+//!   (`SO_INCOMING_CPU`) is Linux only. `SO_REUSEPORT` spreads connections on
+//!   Linux, and `SO_REUSEPORT_LB` (which trio sets there) on FreeBSD; macOS
+//!   shares the port without spreading — use [`net::LoopListener::handoff`].
+//! * `SIGPIPE`: sends say `MSG_NOSIGNAL`; on Apple systems, which lack it, each
+//!   socket is made `SO_NOSIGPIPE`.
+//! * [`net::socket::Socket::from_socket2`] learns a socket's family from
+//!   `SO_DOMAIN` on Linux, from its address elsewhere.
+//! * Signals (Ctrl-C, [`signal`]) are delivered through `signal-hook`'s
+//!   self-pipe on every Unix.
+//!
+//! Windows is not supported: trio's I/O is built on Unix file descriptors.
 //!
 //! ## Design
 //!
@@ -162,16 +188,19 @@ pub mod channel;
 #[cfg(feature = "tokio")]
 pub mod compat;
 mod conflict;
+mod copy;
 mod core;
 mod error;
 pub mod from_thread;
 pub mod fs;
+pub mod guide;
 #[cfg(feature = "hyper")]
 pub mod http;
 pub mod loops;
 pub mod lowlevel;
 pub mod net;
 pub mod process;
+mod report;
 pub mod signal;
 mod stapled;
 pub mod sync;
@@ -212,8 +241,22 @@ pub use crate::time::{Clock, Instant, SystemClock};
 /// }
 /// ```
 ///
-/// Without a return type, an error is printed and the process exits with status 1
-/// (130 after Ctrl-C).
+/// `main` may return `()` or `Result<(), E>` for any error that converts into
+/// `Box<dyn Error>` (`trio::Result<()>`, `std::io::Result<()>`,
+/// `Result<(), Box<dyn Error>>`, `anyhow::Result<()>`, ...). The function becomes
+/// a `fn main() -> ExitCode` that hands the result to
+/// [`lowlevel::report_main_result`]:
+///
+/// * `Ok`: status 0.
+/// * Ctrl-C (the run stopped with [`ErrorKind::Interrupted`]): status 130, as
+///   shells expect of a program stopped by Ctrl-C, and nothing printed — it is
+///   not a crash.
+/// * Any other error: `Error: ` and the error's `Display` on stderr, then each
+///   of its causes on a line of its own ([`lowlevel::error_report`]) — not
+///   Rust's `Debug` dump — and status 1.
+///
+/// A panic in `main` (or resumed from a child) is a panic as usual: message and
+/// status 101.
 pub use trio_macros::main;
 
 /// Runs an `async fn` test on a trio run loop; a failure prints the scheduling seed
@@ -222,7 +265,20 @@ pub use trio_macros::main;
 /// Options: `#[trio::test(autojump)]` runs on a [`MockClock`](testing::MockClock)
 /// with autojump (sleeps take no real time), `#[trio::test(mock_clock)]` on a frozen
 /// one, `#[trio::test(seed = 42)]` with a fixed seed. A test may take the clock as a
-/// parameter and may return `()` or a `Result`.
+/// parameter and may return `()` or a `Result` (a `trio::Error` is printed with
+/// its causes).
+///
+/// **A test that can never finish fails.** Deadlock detection is on
+/// ([`Builder::deadlock_detection`]): a test whose tasks all wait on each other
+/// fails at once with [`ErrorKind::Deadlock`] and the task tree, each task with
+/// what it waits on and where it was spawned (the test's own lines). Tasks
+/// blocked on the thread-safe [`open_memory_channel`] are a deadlock only if no
+/// other thread uses the channel: a test fails that way after 5 seconds with
+/// nothing happening ([`Builder::channel_deadlock_grace`];
+/// `#[trio::test(channel_deadlock_grace_secs = 30)]` for a test whose helper
+/// thread takes longer, `= 0` to switch it off). A test blocked on the outside
+/// world (a socket nobody connects to) is not a deadlock and waits, as in Trio:
+/// bound it with [`fail_after`].
 ///
 /// ```
 /// #[trio::test(autojump)]
@@ -236,7 +292,7 @@ pub use trio_macros::main;
 /// ```
 pub use trio_macros::test;
 
-/// The README's examples, compiled and run as doctests so they stay true.
+/// The crate README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

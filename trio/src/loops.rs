@@ -128,7 +128,9 @@
 //! the same with `std::sync::mpsc` take 42–45 µs on this VM: it is the cost of
 //! waking a sleeping thread), and [`LoopContext::run_on`] about the same; inside
 //! one loop the same ping-pong takes 0.2 µs. A [`to_thread`](crate::to_thread)
-//! round trip (`to_thread` workload) takes 2.9 µs.
+//! round trip takes about 2 µs back to back when a core is free for the worker,
+//! and tens of µs when the worker has to be woken or the cores are busy (figures
+//! and conditions in the [`to_thread`](crate::to_thread) docs).
 //!
 //! So:
 //!
@@ -316,7 +318,8 @@ impl Loops {
     }
 
     /// Pins loop `i` to the `i`-th CPU this process may run on (wrapping around when
-    /// there are more loops than CPUs), default: off. Linux only.
+    /// there are more loops than CPUs), default: off. On Linux and FreeBSD; on
+    /// macOS, which cannot pin a thread, the loops run unpinned.
     ///
     /// A pinned loop keeps its caches warm and — with a
     /// [`LoopListener::reuse_port`](crate::net::LoopListener::reuse_port) — gets
@@ -403,7 +406,12 @@ impl Loops {
         let supervisor = Runtime::builder().handle_ctrl_c(self.handle_ctrl_c).build();
         let configure = self.configure.as_deref();
         let cpus = match self.pin {
-            true => Some(crate::affinity::allowed_cpus()?),
+            true => match crate::affinity::allowed_cpus() {
+                Ok(cpus) => Some(cpus),
+                // No thread pinning on this system (macOS): run unpinned.
+                Err(e) if e.kind() == std::io::ErrorKind::Unsupported => None,
+                Err(e) => return Err(e.into()),
+            },
             false => None,
         };
         let cpus = cpus.as_deref().filter(|c| !c.is_empty());

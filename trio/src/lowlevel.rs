@@ -23,3 +23,4 @@ pub use crate::core::task::{NurseryInfo, Task};
 pub use crate::core::task_tree::{Deadlock, NurseryNode, TaskNode, TaskState, TaskTree, task_tree};
 pub use crate::core::wait::{BlockedOn, ChannelOp};
 pub use crate::core::watchdog::SlowStep;
+pub use crate::report::{INTERRUPTED_EXIT_STATUS, MainResult, error_report, report_main_result};

@@ -1,4 +1,4 @@
-//! Stress test for memory channels (issue 3): many senders and receivers, random
+//! Stress test for memory channels: many senders and receivers, random
 //! cancellations and random closes of handles, and an account of every item.
 //!
 //! Each flavour runs four rounds of 25,000 items (100,000 in all): buffer sizes 0, 1

@@ -332,3 +332,82 @@ async fn cancelling_the_nursery_shuts_the_server_down() -> trio::Result<()> {
     assert_eq!(client_errors.get(), 2);
     Ok(())
 }
+
+/// A body of `chunks` × 1 MiB with no length announced (sent chunked or as
+/// HTTP/2 DATA frames until the end).
+struct Chunks(usize);
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        if self.0 == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.0 -= 1;
+        let chunk = Bytes::from(vec![b'x'; 1 << 20]);
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))))
+    }
+}
+
+/// `get` reads at most `DEFAULT_BODY_LIMIT` (16 MiB) of a body, with or without
+/// a `Content-Length`; `Client::body_limit` changes it.
+#[trio::test]
+async fn response_bodies_are_limited() -> trio::Result<()> {
+    use http_body_util::Either;
+    let service = trio::http::service_fn(async |req: Request<Incoming>| {
+        let mib: usize = req.uri().path()[1..].parse().unwrap();
+        Ok::<_, Error>(Response::new(if req.uri().query() == Some("sized") {
+            Either::Left(Full::new(Bytes::from(vec![b'x'; mib << 20])))
+        } else {
+            Either::Right(Chunks(mib))
+        }))
+    });
+    trio::open_nursery(async |n| {
+        let listeners = n
+            .start(async |status| {
+                trio::http::serve(&service, 0)
+                    .host("127.0.0.1")
+                    .task_status(status)
+                    .await
+            })
+            .await?;
+        let base = format!("http://127.0.0.1:{}", listeners[0].local_addr()?.port());
+        assert_eq!(trio::http::DEFAULT_BODY_LIMIT, 16 << 20);
+        for version in VERSIONS {
+            for query in ["?sized", ""] {
+                let get = |mib: usize, client: trio::http::Client| {
+                    let req = Request::get(format!("{base}/{mib}{query}"))
+                        .version(version)
+                        .body(Full::new(Bytes::new()))
+                        .unwrap();
+                    async move { client.request(req).await }
+                };
+                let at_limit = get(16, trio::http::Client::new()).await?;
+                assert_eq!(at_limit.body().len(), 16 << 20);
+                let e = get(17, trio::http::Client::new()).await.unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::Other, "{e}");
+                assert!(e.to_string().contains("larger than the limit"), "{e}");
+                // The plain function has the same default.
+                if version == Version::HTTP_11 {
+                    let e = trio::http::get(&format!("{base}/17{query}"))
+                        .await
+                        .unwrap_err();
+                    assert!(e.to_string().contains("larger than the limit"), "{e}");
+                }
+                let roomy = trio::http::Client::new().body_limit(32 << 20);
+                assert_eq!(get(17, roomy).await?.body().len(), 17 << 20);
+                let tight = trio::http::Client::new().body_limit(1000);
+                assert!(get(1, tight).await.is_err());
+            }
+        }
+        n.cancel_scope().cancel();
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}

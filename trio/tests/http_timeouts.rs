@@ -104,9 +104,13 @@ where
                 .host("127.0.0.1")
                 .http(http)
                 .on_connection_error(move |e| {
-                    errors
-                        .borrow_mut()
-                        .push(Error::new(e.kind(), e.to_string()))
+                    let mut chain = e.to_string();
+                    let mut source = std::error::Error::source(e);
+                    while let Some(s) = source {
+                        chain += &format!(": {s}");
+                        source = s.source();
+                    }
+                    errors.borrow_mut().push(Error::new(e.kind(), chain))
                 })
                 .task_status(status)
                 .await
@@ -304,4 +308,145 @@ fn each_run_has_its_own_timers() {
         })
         .unwrap();
     }
+}
+
+/// The HTTP/2 connection preface and an empty SETTINGS frame: all an idle
+/// client sends.
+const H2_PREFACE_AND_SETTINGS: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+
+/// The frame types in `bytes` (HTTP/2 frames: 3 bytes of length, then the type).
+fn frame_types(mut bytes: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    while bytes.len() >= 9 {
+        let len = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]) as usize;
+        types.push(bytes[3]);
+        bytes = &bytes[(9 + len).min(bytes.len())..];
+    }
+    types
+}
+
+/// Reads until the server closes the connection.
+async fn read_to_end(client: &trio::net::SocketStream) -> trio::Result<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = client.receive_some(&mut buf).await?;
+        if n == 0 {
+            return Ok(got);
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A client that sends HTTP/2's preface and then nothing holds no connection
+/// forever: after the default idle timeout (60 s, in virtual time) the server
+/// says GOAWAY, waits a second for the client to take part in the goodbye, and
+/// closes it — with protocol detection and with HTTP/2 only.
+#[trio::test(autojump)]
+async fn idle_http2_connections_are_closed_by_default(clock: MockClock) -> trio::Result<()> {
+    let service =
+        trio::http::service_fn(async |_req: Request<Incoming>| Ok::<_, Error>(text("hi")));
+    assert_eq!(
+        trio::http::DEFAULT_HTTP2_IDLE_TIMEOUT,
+        Duration::from_secs(60)
+    );
+    for (http, limit) in [
+        (Http::new(), 60),
+        (Http::new().protocol(Protocol::Http2), 60),
+        (Http::new().idle_timeout(Duration::from_secs(5)), 5),
+    ] {
+        let errors = RefCell::new(Vec::new());
+        trio::open_nursery(async |n| {
+            let port = start(n, &service, http, &errors).await?;
+            let clients = 20;
+            trio::open_nursery(async |cn| {
+                for _ in 0..clients {
+                    cn.start_soon(async {
+                        let client = trio::net::open_tcp_stream("127.0.0.1", port).await?;
+                        client.send_all(H2_PREFACE_AND_SETTINGS).await?;
+                        let t0 = clock.current_time();
+                        let got = read_to_end(&client).await?;
+                        let grace = Duration::from_secs(1);
+                        assert_eq!(elapsed(&clock, t0), Duration::from_secs(limit) + grace);
+                        // SETTINGS (4) first; GOAWAY (7) before the end.
+                        let types = frame_types(&got);
+                        assert_eq!(types.first(), Some(&4), "{types:?}");
+                        assert!(types.contains(&7), "no GOAWAY in {types:?}");
+                        Ok(())
+                    })?;
+                }
+                Ok(())
+            })
+            .await?;
+            n.cancel_scope().cancel();
+            Ok(())
+        })
+        .await?;
+        // A graceful close is not a failure.
+        assert!(errors.borrow().is_empty(), "{:?}", errors.borrow());
+    }
+    Ok(())
+}
+
+/// Idle means "no request in progress": the limit counts from the end of the
+/// last response, and `idle_timeout(None)` switches it off.
+#[trio::test(autojump)]
+async fn http2_idle_time_counts_from_the_last_response(clock: MockClock) -> trio::Result<()> {
+    let service = trio::http::service_fn(async |_req: Request<Incoming>| {
+        trio::sleep(Duration::from_secs(100)).await?; // longer than the limit
+        Ok::<_, Error>(text("slow"))
+    });
+    let errors = RefCell::new(Vec::new());
+    trio::open_nursery(async |n| {
+        let http = Http::new().idle_timeout(Duration::from_secs(10));
+        let port = start(n, &service, http, &errors).await?;
+        let stream = trio::net::open_tcp_stream("127.0.0.1", port).await?;
+        let (closed_at, closed) = (Cell::new(None), Event::new());
+        let (closed_at, closed, clock) = (&closed_at, &closed, &clock);
+        trio::open_nursery(async |conn_n| {
+            let (mut sender, conn) =
+                hyper::client::conn::http2::Builder::new(trio::http::TrioExecutor::new(conn_n))
+                    .timer(TrioTimer)
+                    .handshake::<_, Full<Bytes>>(trio::http::TrioIo::new(stream))
+                    .await?;
+            conn_n.start_soon(async move {
+                conn.await?; // ends when the server closes the connection
+                closed_at.set(Some(clock.current_time()));
+                closed.set();
+                Ok(())
+            })?;
+            for _ in 0..2 {
+                let t0 = clock.current_time();
+                let req = Request::get(format!("http://127.0.0.1:{port}/"))
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+                let resp = sender.send_request(req).await?;
+                assert_eq!(resp.status(), 200);
+                assert_eq!(elapsed(clock, t0), Duration::from_secs(100));
+                assert_eq!(closed_at.get(), None);
+                trio::sleep(Duration::from_secs(5)).await?; // idle, under the limit
+            }
+            let last = clock.current_time() - Duration::from_secs(5);
+            trio::fail_after(Duration::from_secs(60), closed.wait()).await?;
+            assert_eq!(
+                closed_at.get().unwrap() - last,
+                Duration::from_secs(10),
+                "closed 10 s after the last response"
+            );
+            Ok(())
+        })
+        .await?;
+        // Switched off: still open after a virtual day.
+        let http = Http::new().idle_timeout(None);
+        let port = start(n, &service, http, &errors).await?;
+        let client = trio::net::open_tcp_stream("127.0.0.1", port).await?;
+        client.send_all(H2_PREFACE_AND_SETTINGS).await?;
+        let r = trio::move_on_after(Duration::from_secs(86_400), read_to_end(&client)).await?;
+        assert!(r.is_none(), "closed although idle_timeout(None)");
+        n.cancel_scope().cancel();
+        Ok(())
+    })
+    .await?;
+    assert!(errors.borrow().is_empty(), "{:?}", errors.borrow());
+    Ok(())
 }

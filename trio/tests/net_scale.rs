@@ -30,6 +30,9 @@ use trio::{CancelScope, ErrorKind};
 const N: usize = 10_000;
 
 /// Raises the soft limit on open files towards `want`; returns the new soft limit.
+// (`rlim_t` is unsigned on Linux and macOS, signed on FreeBSD: the casts are
+// needed on some of them only.)
+#[allow(clippy::unnecessary_cast)]
 fn raise_fd_limit(want: u64) -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -38,10 +41,10 @@ fn raise_fd_limit(want: u64) -> u64 {
     // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit.
     unsafe {
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        lim.rlim_cur = lim.rlim_max.min(want);
+        lim.rlim_cur = lim.rlim_max.min(want as libc::rlim_t);
         assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
     }
-    lim.rlim_cur
+    lim.rlim_cur as u64
 }
 
 /// The server half, run in a child process: accepts `N` connections; each handler

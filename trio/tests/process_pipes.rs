@@ -15,7 +15,10 @@
 //! Tests that look at fd numbers use pipes moved to numbers from 1000 up, which the
 //! other tests (running in parallel threads, getting the lowest free numbers) never
 //! reuse, and hold a lock against each other.
-
+//!
+//! Linux only: the tests ask `/proc` and pidfds what the kernel thinks of a
+//! child (running, a zombie, reaped).
+#![cfg(target_os = "linux")]
 // The test lock is a std mutex held for a whole test, across awaits: each test runs
 // its own single-threaded run loop, so nothing else on that thread can want it.
 #![allow(clippy::await_holding_lock)]

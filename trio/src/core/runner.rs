@@ -47,7 +47,7 @@ use super::ki::KiGuard;
 use super::nursery::{NurseryCore, NurseryState};
 use super::task::Task;
 use super::task::{TaskCell, WakerRef};
-use super::task_tree::{Deadlock, TaskTree};
+use super::task_tree::Deadlock;
 use super::wait::{self, RawWait};
 use super::watchdog::{self, Report, Watchdog};
 use crate::error::{CancelSource, Error, ErrorKind, Result};
@@ -91,10 +91,15 @@ pub(crate) struct Runner {
     pub(crate) run_vars: RefCell<super::run_var::RunVarTable>,
     interrupted: Cell<bool>,
     deadlock_detection: bool,
+    /// `Builder::channel_deadlock_grace`.
+    channel_deadlock_grace: Option<Duration>,
+    /// Since when (real time) only thread-safe channels could still wake a task,
+    /// with nothing happening meanwhile.
+    channel_deadlock_since: Cell<Option<std::time::Instant>>,
     /// This run handles Ctrl-C (which can cancel a `sleep_forever`).
     ctrl_c_handled: Cell<bool>,
-    /// The tree of the deadlock found, if any (the run is then being stopped).
-    deadlock: RefCell<Option<TaskTree>>,
+    /// The deadlock found, if any (the run is then being stopped).
+    deadlock: RefCell<Option<Deadlock>>,
     /// The last task found waiting on something outside the loop: checked first
     /// next time (it usually still is).
     external_hint: RefCell<Option<Arc<TaskCell>>>,
@@ -315,6 +320,10 @@ impl Runner {
             // 1. batch
             let core = &self.system.core;
             let batch = core.take_batch();
+            if !batch.is_empty() {
+                // Something ran: whatever looked like a deadlock may be over.
+                self.channel_deadlock_since.set(None);
+            }
             for &key in &batch {
                 if key == main_key && main_out.is_none() {
                     self.poll_main(main.as_mut(), &mut main_out);
@@ -328,18 +337,43 @@ impl Runner {
             }
             // 2. timeout
             let runnable = core.has_ready() || self.shared.has_pending();
+            let next_deadline = self.deadlines.borrow_mut().next_deadline();
             let mut timeout = if runnable {
                 Duration::ZERO
             } else {
-                match self.deadlines.borrow_mut().next_deadline() {
+                match next_deadline {
                     Some(d) => self.clock.deadline_to_sleep_time(d),
                     None => MAX_TIMEOUT,
                 }
             };
             timeout = timeout.min(MAX_TIMEOUT);
-            if !runnable && timeout == MAX_TIMEOUT && self.is_deadlocked() {
-                self.stop_deadlocked();
-                timeout = Duration::ZERO;
+            if !runnable && timeout == MAX_TIMEOUT {
+                match self.deadlock_verdict() {
+                    Verdict::Live => self.channel_deadlock_since.set(None),
+                    Verdict::Deadlocked => {
+                        self.stop_deadlocked(None);
+                        timeout = Duration::ZERO;
+                    }
+                    Verdict::OnlyThreadSafeChannels(grace) => {
+                        let since = match self.channel_deadlock_since.get() {
+                            Some(t) => t,
+                            None => {
+                                let now = std::time::Instant::now();
+                                self.channel_deadlock_since.set(Some(now));
+                                now
+                            }
+                        };
+                        let waited = since.elapsed();
+                        if waited >= grace {
+                            self.channel_deadlock_since.set(None);
+                            self.stop_deadlocked(Some(grace));
+                            timeout = Duration::ZERO;
+                        } else {
+                            // Wake up when the grace is over, to look again.
+                            timeout = grace - waited;
+                        }
+                    }
+                }
             }
             #[derive(PartialEq)]
             enum Idle {
@@ -355,7 +389,8 @@ impl Runner {
                     idle = Idle::Waiters(cushion);
                 }
             } else if let Some(th) = self.clock.autojump_threshold() {
-                if th < timeout {
+                // (With no finite deadline there is nothing to jump to.)
+                if th < timeout && next_deadline.is_some_and(|d| d.is_finite()) {
                     timeout = th;
                     idle = Idle::Autojump;
                 }
@@ -376,6 +411,7 @@ impl Runner {
             // Trio, callbacks run in a task)
             if self.process_entry_queue() {
                 idle = Idle::No;
+                self.channel_deadlock_since.set(None);
             }
             // 5. deadlines
             // (The clock is read only when some deadline is pending.)
@@ -407,28 +443,33 @@ impl Runner {
         }
     }
 
-    /// Nothing can ever wake any task (see `Builder::deadlock_detection`). Called
-    /// only when the loop is about to wait with no deadline.
-    fn is_deadlocked(&self) -> bool {
+    /// Whether anything could still wake a task (see `Builder::deadlock_detection`
+    /// and `Builder::channel_deadlock_grace`). Called only when the loop is about
+    /// to wait with no deadline.
+    fn deadlock_verdict(&self) -> Verdict {
         if !self.deadlock_detection
             || self.system.core.has_ready()
             || self.shared.has_pending()
             || self.shared.tokens_out()
             || !self.idle.borrow().is_empty()
         {
-            return false;
+            return Verdict::Live;
         }
         if let Some(d) = self.deadlines.borrow_mut().next_deadline() {
             if d.is_finite() {
-                return false;
+                return Verdict::Live;
             }
         }
         let ki = self.ctrl_c_handled.get();
+        let grace = self.channel_deadlock_grace;
         if let Some(hint) = self.external_hint.borrow().as_ref() {
-            if hint.local().is_some_and(|l| l.alive.get()) && waits_outside(hint, ki) {
-                return false;
+            if hint.local().is_some_and(|l| l.alive.get())
+                && wait_class(hint, ki) == WaitClass::Outside
+            {
+                return Verdict::Live;
             }
         }
+        let mut on_channels = false;
         let mut stack: Vec<Arc<TaskCell>> = self
             .system
             .core
@@ -438,20 +479,27 @@ impl Runner {
             .map(|(_, c)| c.clone())
             .collect();
         while let Some(cell) = stack.pop() {
-            if waits_outside(&cell, ki) {
-                *self.external_hint.borrow_mut() = Some(cell);
-                return false;
+            match wait_class(&cell, ki) {
+                WaitClass::Inside => {}
+                WaitClass::ThreadSafeChannel if grace.is_some() => on_channels = true,
+                WaitClass::ThreadSafeChannel | WaitClass::Outside => {
+                    *self.external_hint.borrow_mut() = Some(cell);
+                    return Verdict::Live;
+                }
             }
             for n in Task::from_cell(cell).child_nurseries() {
                 stack.extend(n.core().children.borrow().iter().map(|(_, c)| c.clone()));
             }
         }
-        true
+        match (on_channels, grace) {
+            (true, Some(grace)) => Verdict::OnlyThreadSafeChannels(grace),
+            _ => Verdict::Deadlocked,
+        }
     }
 
     /// Records the tree and cancels everything; `run` returns the error once the
     /// tasks have unwound.
-    fn stop_deadlocked(&self) {
+    fn stop_deadlocked(&self, channel_grace: Option<Duration>) {
         let tree = self.task_tree();
         let mut slot = self.deadlock.borrow_mut();
         if slot.is_some() {
@@ -462,7 +510,10 @@ impl Runner {
                 tree
             );
         }
-        *slot = Some(tree);
+        *slot = Some(Deadlock {
+            tree,
+            channel_grace,
+        });
         drop(slot);
         self.main_scope.cancel(CancelSource::Deadlock, None);
         self.system.core.scope.cancel(CancelSource::Deadlock, None);
@@ -522,11 +573,44 @@ impl Runner {
     }
 }
 
-/// The task may be woken by something other than a task of this loop.
-fn waits_outside(cell: &TaskCell, ctrl_c_handled: bool) -> bool {
+/// What a run looks like to the deadlock detector.
+enum Verdict {
+    /// Something could still wake a task.
+    Live,
+    /// Nothing can.
+    Deadlocked,
+    /// Only a thread the run does not know, using a thread-safe channel, could;
+    /// declared a deadlock after this long with nothing happening.
+    OnlyThreadSafeChannels(Duration),
+}
+
+/// Who could end a task's wait.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WaitClass {
+    /// Only another task of this loop.
+    Inside,
+    /// A task of this loop, or a thread holding the other end of a thread-safe
+    /// memory channel.
+    ThreadSafeChannel,
+    /// Something outside the loop (an fd, a deadline, a thread, an unknown
+    /// future), or the task is runnable.
+    Outside,
+}
+
+fn wait_class(cell: &TaskCell, ctrl_c_handled: bool) -> WaitClass {
     match cell.local() {
-        Some(l) => l.scheduled.get() || !l.wait.get().is_internal(ctrl_c_handled),
-        None => true,
+        Some(l) if l.scheduled.get() => WaitClass::Outside,
+        Some(l) => {
+            let w = l.wait.get();
+            if w.is_internal(ctrl_c_handled) {
+                WaitClass::Inside
+            } else if w.is_thread_safe_channel() {
+                WaitClass::ThreadSafeChannel
+            } else {
+                WaitClass::Outside
+            }
+        }
+        None => WaitClass::Outside,
     }
 }
 
@@ -563,6 +647,7 @@ pub struct Builder {
     handle_ctrl_c: Option<bool>,
     schedule_budget: u32,
     no_deadlock_detection: bool,
+    channel_deadlock_grace: Option<Duration>,
     watchdog: Option<(Duration, Report)>,
     dump_signal: Option<i32>,
     cancelled_from_outside: bool,
@@ -727,8 +812,9 @@ impl Builder {
     /// semaphore, event, condition, capacity limiter, `TaskHandle::join`, a
     /// loop-local memory channel, or its children (and `sleep_forever`, when the run
     /// does not handle Ctrl-C: otherwise that is how a program waits for Ctrl-C). A task blocked on
-    /// a file descriptor, a sleep, a thread, a thread-safe channel or a future trio
-    /// does not know keeps the run waiting, as before. Then every task is cancelled,
+    /// a file descriptor, a sleep, a thread, a thread-safe channel (unless
+    /// [`channel_deadlock_grace`](Self::channel_deadlock_grace) says otherwise) or a
+    /// future trio does not know keeps the run waiting, as before. Then every task is cancelled,
     /// and once they have unwound, `run` returns the error with the task tree
     /// ([`Error::deadlock`]).
     ///
@@ -752,6 +838,51 @@ impl Builder {
     /// ```
     pub fn deadlock_detection(mut self, yes: bool) -> Builder {
         self.no_deadlock_detection = !yes;
+        self
+    }
+
+    /// Also declares a deadlock when tasks wait on **thread-safe** memory
+    /// channels ([`open_memory_channel`](crate::open_memory_channel)) that no
+    /// other thread uses: when every task is blocked as
+    /// [`deadlock_detection`](Self::deadlock_detection) requires, except that
+    /// some wait on thread-safe channels, and `grace` of real time passes with
+    /// nothing happening — no task runs, no other thread sends a wake-up (default:
+    /// off; `#[trio::test]` sets 5 s).
+    ///
+    /// Why a grace and not at once: a thread-safe channel's other end may be held
+    /// by a thread trio knows nothing of (a `std::thread` that will send when its
+    /// work is done), so "blocked on a thread-safe channel" cannot be proved
+    /// permanent. What can be seen is that nothing inside the run can end it and
+    /// that nothing from outside has for `grace`. In a test, where such helper
+    /// threads are rare and quick, that is a deadlock, and failing with the task
+    /// tree beats hanging. A program with a slow producer thread should leave it
+    /// off, or give a grace longer than the producer's silences.
+    ///
+    /// The error is [`ErrorKind::Deadlock`], its [`Deadlock`](crate::lowlevel::Deadlock)
+    /// says that the grace ran out ([`channel_grace`](crate::lowlevel::Deadlock::channel_grace)).
+    /// Switched off with `deadlock_detection(false)` too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = trio::Runtime::builder()
+    ///     .channel_deadlock_grace(Duration::from_millis(50))
+    ///     .build();
+    /// let err = rt
+    ///     .run(async {
+    ///         let (_tx, rx) = trio::open_memory_channel::<u32>(0);
+    ///         rx.receive().await.map(drop) // nobody will ever send
+    ///     })
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), trio::ErrorKind::Deadlock);
+    /// let d = err.deadlock().unwrap();
+    /// assert_eq!(d.channel_grace, Some(Duration::from_millis(50)));
+    /// assert!(d.to_string().contains("waited 50ms with no other thread using them"), "{d}");
+    /// assert!(d.to_string().contains("receive on thread-safe channel"), "{d}");
+    /// ```
+    pub fn channel_deadlock_grace(mut self, grace: impl Into<Option<Duration>>) -> Builder {
+        self.channel_deadlock_grace = grace.into();
         self
     }
 
@@ -891,6 +1022,7 @@ impl Builder {
             handle_ctrl_c: self.handle_ctrl_c.unwrap_or(true),
             schedule_budget: self.schedule_budget,
             deadlock_detection: !self.no_deadlock_detection,
+            channel_deadlock_grace: self.channel_deadlock_grace,
             watchdog: self.watchdog,
             dump_signal: self.dump_signal,
             cancelled_from_outside: self.cancelled_from_outside,
@@ -917,6 +1049,7 @@ pub struct Runtime {
     handle_ctrl_c: bool,
     schedule_budget: u32,
     deadlock_detection: bool,
+    channel_deadlock_grace: Option<Duration>,
     watchdog: Option<(Duration, Report)>,
     dump_signal: Option<i32>,
     cancelled_from_outside: bool,
@@ -1029,7 +1162,21 @@ impl Runtime {
         F: Future<Output = std::result::Result<T, E>>,
         E: From<Error> + 'static,
     {
-        let main_at = Some(std::panic::Location::caller());
+        self.run_at(main, std::panic::Location::caller())
+    }
+
+    /// [`run`](Self::run), with the main task's spawn location given (for
+    /// `#[trio::test]`, whose caller is the user's test).
+    pub(crate) fn run_at<F, T, E>(
+        self,
+        main: F,
+        main_at: &'static std::panic::Location<'static>,
+    ) -> std::result::Result<T, E>
+    where
+        F: Future<Output = std::result::Result<T, E>>,
+        E: From<Error> + 'static,
+    {
+        let main_at = Some(main_at);
         if context::current_loop_id() != 0 {
             return Err(E::from(Error::new(
                 ErrorKind::NestedRun,
@@ -1091,6 +1238,8 @@ impl Runtime {
             run_vars: RefCell::new(Default::default()),
             interrupted: Cell::new(false),
             deadlock_detection: self.deadlock_detection,
+            channel_deadlock_grace: self.channel_deadlock_grace,
+            channel_deadlock_since: Cell::new(None),
             ctrl_c_handled: Cell::new(false),
             deadlock: RefCell::new(None),
             external_hint: RefCell::new(None),
@@ -1161,12 +1310,12 @@ impl Runtime {
                 e.context(ErrorKind::Internal, "a system task failed"),
             ));
         }
-        if let Some(tree) = deadlock {
+        if let Some(deadlock) = deadlock {
             drop(main_result);
             return Err(E::from(Error::build(
                 ErrorKind::Deadlock,
                 None,
-                Some(Box::new(Deadlock { tree })),
+                Some(Box::new(deadlock)),
             )));
         }
         if interrupted {

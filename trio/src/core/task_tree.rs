@@ -431,11 +431,24 @@ impl fmt::Display for TaskTree {
 pub struct Deadlock {
     /// The task tree when the deadlock was found.
     pub tree: TaskTree,
+    /// `Some(grace)` if some tasks waited on thread-safe memory channels, which
+    /// only a thread outside the run could have used, and none did for `grace`
+    /// ([`Builder::channel_deadlock_grace`](crate::Builder::channel_deadlock_grace));
+    /// `None` if nothing at all could wake a task.
+    pub channel_grace: Option<std::time::Duration>,
 }
 
 impl fmt::Display for Deadlock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "the task tree:")?;
+        if let Some(grace) = self.channel_grace {
+            writeln!(
+                f,
+                "the tasks on thread-safe channels waited {grace:?} with no other thread \
+                 using them; the task tree:"
+            )?;
+        } else {
+            writeln!(f, "the task tree:")?;
+        }
         write!(f, "{:#}", self.tree)
     }
 }

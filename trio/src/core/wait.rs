@@ -169,6 +169,11 @@ impl RawWait {
         }
     }
 
+    /// A wait on a thread-safe memory channel (see `Builder::channel_deadlock_grace`).
+    pub(crate) fn is_thread_safe_channel(self) -> bool {
+        self.kind() == Kind::ThreadSafeChannel
+    }
+
     pub(crate) fn public(self) -> BlockedOn {
         let (sub, a) = (self.sub(), self.payload());
         match self.kind() {

@@ -1,8 +1,8 @@
-//! Making requests: [`get`] and [`request`].
+//! Making requests: [`get`] and [`request`], and [`Client`] for their options.
 
 use std::error::Error as StdError;
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
 use hyper::body::{Body, Bytes};
 use hyper::client::conn::{http1, http2};
 use hyper::header::{HOST, HeaderValue};
@@ -12,6 +12,152 @@ use super::{TrioExecutor, TrioIo, TrioTimer, cancellable, from_hyper};
 use crate::lowlevel::checkpoint_if_cancelled;
 use crate::net::open_tcp_stream;
 use crate::{Error, ErrorKind, Result, open_nursery};
+
+/// How large a response body [`get`] and [`request`] read by default: 16 MiB.
+/// A larger one is an error (see [`Client::body_limit`]).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(trio::http::DEFAULT_BODY_LIMIT, 16 * 1024 * 1024);
+/// ```
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The options of [`get`] and [`request`]: today, the largest response body
+/// they read ([`body_limit`](Client::body_limit)). The functions use
+/// `Client::new()`; make one to change an option. It holds no connections
+/// (each request opens its own), so it is cheap to make and to copy.
+///
+/// # Examples
+///
+/// ```
+/// # use http_body_util::Full;
+/// # use hyper::body::{Bytes, Incoming};
+/// # use hyper::{Request, Response};
+/// # trio::run(async {
+/// # let service = trio::http::service_fn(async |_req: Request<Incoming>| {
+/// #     Ok::<_, trio::Error>(Response::new(Full::new(Bytes::from(vec![b'x'; 1000]))))
+/// # });
+/// # trio::open_nursery(async |n| {
+/// # let listeners = n.start(async |s| trio::http::serve(&service, 0).host("127.0.0.1").task_status(s).await).await?;
+/// # let url = format!("http://127.0.0.1:{}/", listeners[0].local_addr()?.port());
+/// // The server answers with 1000 bytes.
+/// let small = trio::http::Client::new().body_limit(100);
+/// let err = small.get(&url).await.unwrap_err();
+/// assert!(err.to_string().contains("larger than the limit of 100 bytes"));
+/// let resp = trio::http::Client::new().body_limit(1000).get(&url).await?;
+/// assert_eq!(resp.body().len(), 1000);
+/// # n.cancel_scope().cancel();
+/// # Ok(()) }).await
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Client {
+    body_limit: usize,
+}
+
+impl Default for Client {
+    fn default() -> Client {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// The defaults: a body limit of [`DEFAULT_BODY_LIMIT`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trio::http::Client::new().get_body_limit(), trio::http::DEFAULT_BODY_LIMIT);
+    /// ```
+    pub fn new() -> Client {
+        Client {
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// The largest response body to read, in bytes (default
+    /// [`DEFAULT_BODY_LIMIT`]). A response whose `Content-Length` says more
+    /// fails before its body is read; one without that grows only to the limit
+    /// and then fails. Bodies are buffered whole, so this bounds the memory a
+    /// request takes. `usize::MAX`: no limit.
+    ///
+    /// # Examples
+    ///
+    /// See [`Client`].
+    pub fn body_limit(mut self, bytes: usize) -> Client {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The limit set by [`body_limit`](Self::body_limit).
+    ///
+    /// # Examples
+    ///
+    /// See [`new`](Self::new).
+    pub fn get_body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// [`get`] with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`].
+    ///
+    /// # Cancellation
+    ///
+    /// As [`request`].
+    ///
+    /// # Examples
+    ///
+    /// See [`Client`].
+    pub async fn get(&self, url: &str) -> Result<Response<Bytes>> {
+        let req = Request::get(url).body(Empty::<Bytes>::new()).map_err(|e| {
+            Error::new(ErrorKind::InvalidInput, format!("invalid URL {url:?}: {e}"))
+        })?;
+        self.request(req).await
+    }
+
+    /// [`request`] with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`request`].
+    ///
+    /// # Cancellation
+    ///
+    /// As [`request`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use http_body_util::Full;
+    /// # use hyper::body::{Bytes, Incoming};
+    /// # use hyper::{Request, Response};
+    /// # trio::run(async {
+    /// # let service = trio::http::service_fn(async |_req: Request<Incoming>| {
+    /// #     Ok::<_, trio::Error>(Response::new(Full::new(Bytes::from("hello"))))
+    /// # });
+    /// # trio::open_nursery(async |n| {
+    /// # let listeners = n.start(async |s| trio::http::serve(&service, 0).host("127.0.0.1").task_status(s).await).await?;
+    /// # let url = format!("http://127.0.0.1:{}/", listeners[0].local_addr()?.port());
+    /// let req = Request::get(&url).body(http_body_util::Empty::<Bytes>::new()).unwrap();
+    /// let resp = trio::http::Client::new().body_limit(1 << 20).request(req).await?;
+    /// assert_eq!(resp.body(), "hello");
+    /// # n.cancel_scope().cancel();
+    /// # Ok(()) }).await
+    /// # }).unwrap();
+    /// ```
+    pub async fn request<B>(&self, req: Request<B>) -> Result<Response<Bytes>>
+    where
+        B: Body + Unpin + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        send(req, self.body_limit).await
+    }
+}
 
 /// Fetches `url` with a `GET` request and returns the response with its whole
 /// body: [`request`] with an empty body.
@@ -40,20 +186,12 @@ use crate::{Error, ErrorKind, Result, open_nursery};
 /// let resp = trio::http::get(&format!("http://127.0.0.1:{port}/")).await?;
 /// println!("{} ({} bytes)", resp.status(), resp.body().len());
 /// # assert_eq!(resp.body(), "hello");
-/// // A URL that is not absolute `http://` is an invalid argument: nothing is sent.
-/// let bad = trio::http::get("https://example.com/").await.unwrap_err();
-/// assert_eq!(bad.kind(), trio::ErrorKind::InvalidInput);
-/// let bad = trio::http::get("/no/host").await.unwrap_err();
-/// assert_eq!(bad.kind(), trio::ErrorKind::InvalidInput);
 /// # n.cancel_scope().cancel();
 /// # Ok(()) }).await
 /// # }).unwrap();
 /// ```
 pub async fn get(url: &str) -> Result<Response<Bytes>> {
-    let req = Request::get(url)
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid URL {url:?}: {e}")))?;
-    request(req).await
+    Client::new().get(url).await
 }
 
 /// Sends `req` on a new connection and returns the response with its whole body
@@ -68,7 +206,10 @@ pub async fn get(url: &str) -> Result<Response<Bytes>> {
 /// hyper's handshake, and drives the connection in a nursery — a task that
 /// ends with this call, so nothing outlives it. The connection is not reused.
 /// The whole body is read because a body can only be read while its
-/// connection is driven.
+/// connection is driven — up to [`DEFAULT_BODY_LIMIT`] (16 MiB); a larger
+/// body is an error. For another limit, use [`Client::body_limit`]; to stream
+/// a body of any size, drive hyper's connection yourself (see the module
+/// docs).
 ///
 /// `https` is not handled here: TLS is separate (with feature `tls`, wrap the
 /// TCP stream in trio's TLS stream and drive hyper's client connection on it
@@ -79,8 +220,9 @@ pub async fn get(url: &str) -> Result<Response<Bytes>> {
 ///
 /// [`ErrorKind::InvalidInput`] for a URI that is not `http://` and absolute; the errors
 /// of [`open_tcp_stream`]; hyper's errors (the connection breaking, a malformed
-/// response), with the hyper error as their source. A status such as 404 or 500
-/// is not an error: it is in the response.
+/// response), with the hyper error as their source; [`ErrorKind::Other`] for a
+/// body larger than the limit. A status such as 404 or 500 is not an error: it
+/// is in the response.
 ///
 /// # Cancellation
 ///
@@ -120,7 +262,16 @@ pub async fn get(url: &str) -> Result<Response<Bytes>> {
 /// .await
 /// # }).unwrap();
 /// ```
-pub async fn request<B>(mut req: Request<B>) -> Result<Response<Bytes>>
+pub async fn request<B>(req: Request<B>) -> Result<Response<Bytes>>
+where
+    B: Body + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    Client::new().request(req).await
+}
+
+async fn send<B>(mut req: Request<B>, body_limit: usize) -> Result<Response<Bytes>>
 where
     B: Body + Unpin + 'static,
     B::Data: Send,
@@ -151,7 +302,7 @@ where
                 cancellable(conn).await?.map_err(from_hyper)
             })?;
             let resp = cancellable(sender.send_request(req)).await?;
-            response(resp).await?
+            response(resp, &uri, body_limit).await?
         } else {
             let (mut sender, conn) = cancellable(http1::handshake(io))
                 .await?
@@ -160,7 +311,7 @@ where
                 cancellable(conn).await?.map_err(from_hyper)
             })?;
             let resp = cancellable(sender.send_request(req)).await?;
-            response(resp).await?
+            response(resp, &uri, body_limit).await?
         };
         // Done with the connection: stop driving it.
         n.cancel_scope().cancel();
@@ -176,15 +327,33 @@ where
 }
 
 /// Reads the whole body of a response that came (or failed) on a connection
-/// driven by a sibling task.
+/// driven by a sibling task, up to `limit` bytes.
 async fn response(
     resp: std::result::Result<Response<hyper::body::Incoming>, hyper::Error>,
+    uri: &Uri,
+    limit: usize,
 ) -> Result<Response<Bytes>> {
     let (parts, body) = resp.map_err(failed)?.into_parts();
-    let body = cancellable(body.collect())
-        .await?
-        .map_err(failed)?
-        .to_bytes();
+    let too_large = || {
+        Error::new(
+            ErrorKind::Other,
+            format!(
+                "the response body of {uri} is larger than the limit of {limit} bytes \
+                 (trio::http::Client::body_limit)"
+            ),
+        )
+    };
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let body = match cancellable(Limited::new(body, limit).collect()).await? {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<LengthLimitError>() => return Err(too_large()),
+        Err(e) => match e.downcast::<hyper::Error>() {
+            Ok(e) => return Err(failed(*e)),
+            Err(e) => return Err(Error::other(e)),
+        },
+    };
     Ok(Response::from_parts(parts, body))
 }
 

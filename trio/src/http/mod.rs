@@ -13,7 +13,8 @@
 //!   [`Nursery::start`](crate::Nursery::start)), [`Http`] (one connection:
 //!   HTTP/1, HTTP/2 or both, told apart by the first bytes), [`service_fn`]
 //!   (an async closure as a hyper service — one that may borrow);
-//! * fetching: [`get`] and [`request`] (HTTP/1.1 or HTTP/2, plain `http://`).
+//! * fetching: [`get`] and [`request`] (HTTP/1.1 or HTTP/2, plain `http://`;
+//!   bodies up to [`DEFAULT_BODY_LIMIT`], or what [`Client::body_limit`] says).
 //!
 //! ```
 //! use http_body_util::Full;
@@ -98,6 +99,7 @@
 
 mod client;
 mod executor;
+mod idle;
 mod io;
 mod server;
 mod timer;
@@ -107,10 +109,12 @@ use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::task::Poll;
 
-pub use client::{get, request};
+pub use client::{Client, DEFAULT_BODY_LIMIT, get, request};
 pub use executor::TrioExecutor;
 pub use io::{StreamIo, TrioIo};
-pub use server::{Bind, Http, Protocol, ServeHttp, ServiceFn, serve, service_fn};
+pub use server::{
+    Bind, DEFAULT_HTTP2_IDLE_TIMEOUT, Http, Protocol, ServeHttp, ServiceFn, serve, service_fn,
+};
 pub use timer::{TrioSleep, TrioTimer};
 
 use crate::lowlevel::{CancelRegistration, checkpoint_if_cancelled};

@@ -17,6 +17,7 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::Service;
 use hyper::{Request, Response};
 
+use super::idle::{Counted, InFlight, serve_with_idle_limit};
 use super::{TrioExecutor, TrioIo, TrioTimer, from_hyper};
 use crate::net::{SocketListener, SocketStream, TcpListen, serve_listeners};
 use crate::{CancelScope, Error, ErrorKind, Result, TaskStatus, open_nursery};
@@ -155,8 +156,20 @@ type H2Config = Rc<dyn for<'e> Fn(&mut http2::Builder<TrioExecutor<'e>>)>;
 /// and hyper-util's `auto::Builder`).
 ///
 /// Defaults: [`Protocol::Auto`], keep-alive on, a 30-second header-read timeout
-/// (hyper's default), on [`TrioTimer`]; HTTP/2 streams run in a nursery of the
-/// connection ([`TrioExecutor`]).
+/// (hyper's default; it also closes an HTTP/1 connection idle between
+/// requests), a 60-second HTTP/2 idle timeout ([`DEFAULT_HTTP2_IDLE_TIMEOUT`]),
+/// on [`TrioTimer`]; HTTP/2 streams run in a nursery of the connection
+/// ([`TrioExecutor`]).
+///
+/// **Timeouts, and how to change them.** Every connection is bounded by default:
+/// an HTTP/1 client must send each request's head within the header-read timeout
+/// ([`header_read_timeout`](Http::header_read_timeout)), and an HTTP/2
+/// connection with no request in progress is closed after the idle timeout
+/// ([`idle_timeout`](Http::idle_timeout)). HTTP/2 keep-alive pings, which
+/// detect a peer that vanished during a long request, are off as in hyper:
+/// switch them on through [`http2`](Http::http2) (`keep_alive_interval`,
+/// `keep_alive_timeout`; they run on [`TrioTimer`]). Over TLS, the handshake has
+/// its own limit (`trio::tls::DEFAULT_HANDSHAKE_TIMEOUT`, feature `tls`).
 ///
 /// # Examples
 ///
@@ -191,6 +204,7 @@ type H2Config = Rc<dyn for<'e> Fn(&mut http2::Builder<TrioExecutor<'e>>)>;
 pub struct Http {
     protocol: Protocol,
     header_read_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
     keep_alive: bool,
     http1: Option<H1Config>,
     http2: Option<H2Config>,
@@ -207,6 +221,7 @@ impl fmt::Debug for Http {
         f.debug_struct("Http")
             .field("protocol", &self.protocol)
             .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
             .field("keep_alive", &self.keep_alive)
             .field("http1", &self.http1.is_some())
             .field("http2", &self.http2.is_some())
@@ -216,6 +231,17 @@ impl fmt::Debug for Http {
 
 /// The first bytes an HTTP/2 client with prior knowledge sends.
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How long an HTTP/2 connection may go with no request in progress before it
+/// is closed (gracefully, with GOAWAY), by default: 60 seconds. See
+/// [`Http::idle_timeout`].
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(trio::http::DEFAULT_HTTP2_IDLE_TIMEOUT, std::time::Duration::from_secs(60));
+/// ```
+pub const DEFAULT_HTTP2_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Http {
     /// The defaults (see [`Http`]).
@@ -230,6 +256,7 @@ impl Http {
         Http {
             protocol: Protocol::Auto,
             header_read_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: Some(DEFAULT_HTTP2_IDLE_TIMEOUT),
             keep_alive: true,
             http1: None,
             http2: None,
@@ -271,6 +298,43 @@ impl Http {
     pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Http {
         self.header_read_timeout = timeout.into();
         self
+    }
+
+    /// How long an HTTP/2 connection may go with no request in progress before
+    /// it is closed (default [`DEFAULT_HTTP2_IDLE_TIMEOUT`]; `None`: no limit).
+    /// A request is in progress from the moment the service is called until its
+    /// response body has been sent: a slow handler or a long-lived streaming
+    /// response keeps the connection, a client that only sends pings or nothing
+    /// at all does not. The connection is then shut down gracefully (GOAWAY,
+    /// and a PING whose answer tells that the client has seen it); a client
+    /// that does not answer within a second is dropped. Either way this is the
+    /// normal end of an idle connection, not a connection error. Measured on
+    /// the run's clock, so a mock clock drives it.
+    ///
+    /// (HTTP/1's counterpart is the [header-read timeout](Self::header_read_timeout),
+    /// which hyper also applies between keep-alive requests.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let http = trio::http::Http::new().idle_timeout(Duration::from_secs(300));
+    /// assert_eq!(http.get_idle_timeout(), Some(Duration::from_secs(300)));
+    /// ```
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Http {
+        self.idle_timeout = timeout.into();
+        self
+    }
+
+    /// The HTTP/2 idle timeout (see [`idle_timeout`](Self::idle_timeout)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trio::http::Http::new().get_idle_timeout(), Some(trio::http::DEFAULT_HTTP2_IDLE_TIMEOUT));
+    /// ```
+    pub fn get_idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
     }
 
     /// HTTP/1 keep-alive (default on).
@@ -414,7 +478,17 @@ impl Http {
             if let Some(f) = &self.http2 {
                 f(&mut b);
             }
-            b.serve_connection(io, service).await.map_err(from_hyper)
+            match self.idle_timeout {
+                None => b.serve_connection(io, service).await.map_err(from_hyper),
+                Some(limit) => {
+                    let in_flight = InFlight::new();
+                    let service = Counted {
+                        inner: service,
+                        in_flight: in_flight.clone(),
+                    };
+                    serve_with_idle_limit(b.serve_connection(io, service), &in_flight, limit).await
+                }
+            }
         })
         .await
         .map(drop)
@@ -560,8 +634,11 @@ impl From<Vec<SocketListener>> for Bind {
 /// [`net::serve_tcp`](crate::net::serve_tcp) for HTTP.
 ///
 /// Pass the service by reference (`&service`) to keep it for later, or by
-/// value. A connection that fails (a client that resets, sends garbage or is too
-/// slow) ends that connection only; see [`ServeHttp::on_connection_error`].
+/// value. A connection that fails — a client that resets, sends garbage or is
+/// too slow, a service that returns an error or **panics** — ends that
+/// connection only: the others and the listener go on (as with hyper on tokio);
+/// see [`ServeHttp::on_connection_error`]. Idle connections are closed (see
+/// [`Http`]'s timeouts).
 ///
 /// # Errors
 ///
@@ -723,7 +800,9 @@ impl<'a, S> ServeHttp<'a, S> {
     }
 
     /// Called with the error of each connection that fails (not for
-    /// cancellation). By default such errors are dropped: they concern one client.
+    /// cancellation); a service that panicked on a request gives an
+    /// [`ErrorKind::Other`] error with the panic's message. By default such
+    /// errors are dropped: they concern one client.
     ///
     /// # Examples
     ///
@@ -779,20 +858,14 @@ where
                         listen.reuse_port(reuse_port).open().await?
                     }
                 };
-                let (service, http, on_error) = (&service, &http, &on_error);
+                let (service, http) = (&service, &http);
                 let handler = async move |stream: SocketStream| -> Result<()> {
-                    match http.serve_connection(TrioIo::new(stream), service).await {
-                        Err(e) if e.is_cancelled() => Err(e),
-                        Err(e) => {
-                            if let Some(f) = on_error {
-                                f(&e);
-                            }
-                            Ok(())
-                        }
-                        Ok(()) => Ok(()),
-                    }
+                    http.serve_connection(TrioIo::new(stream), service).await
                 };
-                let server = serve_listeners(handler, listeners);
+                // Every connection is isolated, panics included: one bad request
+                // ends its own connection only.
+                let hook: ErrorHook<'_> = on_error.unwrap_or_else(|| Rc::new(|_| {}));
+                let server = serve_listeners(handler, listeners).with_hook(Some(hook));
                 match task_status {
                     Some(status) => server.task_status(status).await,
                     None => server.await,

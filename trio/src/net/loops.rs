@@ -2,17 +2,20 @@
 //!
 //! The trade-offs are on [`LoopListener`] itself (this module is private).
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 
 use socket2::{Domain, Type};
 
 use crate::abc::{AsyncResource, Listener};
 use crate::channel::{MemoryReceiveChannel, MemorySendChannel};
 use crate::lowlevel::checkpoint;
-use crate::net::serve::back_off_if_overloaded;
-use crate::net::socket::Socket;
-use crate::net::tcp_listeners::compute_backlog;
+use crate::net::serve::{ConnectionErrorHook, back_off_if_overloaded};
+use crate::net::socket::{BoxFuture, Socket};
+use crate::net::tcp_listeners::{REUSE_PORT, compute_backlog};
 use crate::net::{SocketListener, SocketStream, serve_listeners};
 use crate::{Error, ErrorKind, Result, open_memory_channel, open_nursery};
 
@@ -84,7 +87,10 @@ type Raw = socket2::Socket;
 ///         s.send_all(&buf[..n]).await
 ///     };
 ///     trio::open_nursery(async |n| {
-///         n.start_soon(listener.serve(cx.index(), echo))?;
+///         let server = listener
+///             .serve(cx.index(), echo)
+///             .on_connection_error(|e| eprintln!("echo: a connection failed: {e}"));
+///         n.start_soon(server)?;
 ///         if cx.index() == 0 {
 ///             // A client; whichever loop the kernel picks answers it.
 ///             let c = trio::net::open_tcp_stream("127.0.0.1", port).await?;
@@ -119,7 +125,12 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> Result<Raw> {
     // What every trio listener gets (see `tcp_listeners.rs`).
     sock.set_reuse_address(true)?;
     if reuse_port {
-        sock.set_reuse_port(true)?;
+        crate::net::socket::setsockopt_bytes(
+            &sock,
+            libc::SOL_SOCKET,
+            REUSE_PORT,
+            &1i32.to_ne_bytes(),
+        )?;
     }
     if addr.is_ipv6() {
         sock.set_only_v6(true)?;
@@ -154,6 +165,11 @@ impl LoopListener {
     /// Binds `loops` listening sockets to `addr` with `SO_REUSEPORT` (port 0: the
     /// first picks a free port, the others take the same), one for each loop. The
     /// kernel spreads the connections among the loops that serve.
+    ///
+    /// On FreeBSD the option is `SO_REUSEPORT_LB`, its balancing form. macOS
+    /// has no balancing option: there the loops' sockets share the port, every
+    /// connection is served, but the kernel gives them all to one of the
+    /// sockets. To spread connections on macOS, use [`handoff`](Self::handoff).
     ///
     /// Works outside trio (no `await`): call it before [`run_loops`](crate::run_loops).
     ///
@@ -218,7 +234,7 @@ impl LoopListener {
     ///         Ok(())
     ///     };
     ///     trio::open_nursery(async |n| {
-    ///         n.start_soon(listener.serve(cx.index(), hello))?;
+    ///         n.start_soon(listener.serve(cx.index(), hello).on_connection_error(|_| {}))?;
     ///         if cx.index() == 0 {
     ///             for _ in 0..2 {
     ///                 // A plain blocking connect: the backlog takes it at once.
@@ -330,7 +346,9 @@ impl LoopListener {
 
     /// Serves the connections that reach loop `index`: for each, starts a task
     /// running `handler(stream)`, as [`serve_listeners`] does (whose overload
-    /// handling and error rules apply). Call it once on each loop, from that
+    /// handling and error rules apply). Await the returned [`ServeLoop`], after
+    /// setting [`on_connection_error`](ServeLoop::on_connection_error) on it for
+    /// a real server. Call it once on each loop, from that
     /// loop, with that loop's index ([`LoopContext::index`](crate::LoopContext::index)).
     /// With [`handoff`](Self::handoff), loop 0's call also does the accepting
     /// for everyone, so loop 0 must serve for the others to get connections.
@@ -344,7 +362,8 @@ impl LoopListener {
     ///
     /// [`ErrorKind::InvalidInput`] if `index` is not below [`loops`](Self::loops);
     /// [`ErrorKind::Usage`] if loop `index` is already served (its socket was
-    /// taken); errors of accepting and (as in [`serve_listeners`]) of handlers.
+    /// taken); errors of accepting and (as in [`serve_listeners`], unless the hook
+    /// is set) of handlers.
     ///
     /// # Cancellation
     ///
@@ -356,14 +375,34 @@ impl LoopListener {
     /// # Examples
     ///
     /// See [`LoopListener`] and [`handoff`](Self::handoff).
-    pub async fn serve<H>(&self, index: usize, handler: H) -> Result<()>
+    pub fn serve<H>(&self, index: usize, handler: H) -> ServeLoop<'_, H>
     where
         H: AsyncFn(SocketStream) -> Result<()>,
+    {
+        ServeLoop {
+            listener: self,
+            index,
+            handler: Some(handler),
+            on_error: None,
+            running: None,
+        }
+    }
+
+    async fn serve_inner<'a, H>(
+        &'a self,
+        index: usize,
+        handler: H,
+        on_error: Option<ConnectionErrorHook<'a>>,
+    ) -> Result<()>
+    where
+        H: AsyncFn(SocketStream) -> Result<()> + 'a,
     {
         match self.mode {
             Mode::ReusePort => {
                 let listener = self.take(index)?;
-                serve_listeners(handler, vec![listener]).await
+                serve_listeners(handler, vec![listener])
+                    .with_hook(on_error)
+                    .await
             }
             Mode::Handoff => {
                 let (_, rx) = self.queues.get(index).ok_or_else(|| {
@@ -374,13 +413,17 @@ impl LoopListener {
                 })?;
                 let incoming = Incoming { rx: rx.clone() };
                 if index != 0 {
-                    return serve_listeners(handler, vec![incoming]).await;
+                    return serve_listeners(handler, vec![incoming])
+                        .with_hook(on_error)
+                        .await;
                 }
                 let listener = self.take(0)?;
                 let listener = &listener;
                 open_nursery(async |n| {
                     n.start_soon(self.dispatch(listener))?;
-                    serve_listeners(handler, vec![incoming]).await
+                    serve_listeners(handler, vec![incoming])
+                        .with_hook(on_error)
+                        .await
                 })
                 .await
                 .map(drop)
@@ -452,5 +495,79 @@ impl Listener for Incoming {
                 return Ok(stream);
             }
         }
+    }
+}
+
+/// One loop's server of a [`LoopListener`] ([`LoopListener::serve`]): set
+/// options, then `.await` it (or pass it on as a future).
+///
+/// # Examples
+///
+/// ```
+/// use trio::net::{LoopListener, SocketStream};
+/// let listener = LoopListener::reuse_port("127.0.0.1:0".parse().unwrap(), 1)?;
+/// trio::run(async {
+///     let handler = async |_s: SocketStream| Ok(());
+///     let server = listener
+///         .serve(0, handler)
+///         .on_connection_error(|e| eprintln!("a connection failed: {e}"));
+///     let r = trio::move_on_after(std::time::Duration::from_millis(1), server).await?;
+///     assert!(r.is_none());
+///     Ok(())
+/// })?;
+/// # Ok::<_, trio::Error>(())
+/// ```
+#[must_use = "a server does nothing unless awaited"]
+pub struct ServeLoop<'a, H> {
+    listener: &'a LoopListener,
+    index: usize,
+    handler: Option<H>,
+    on_error: Option<ConnectionErrorHook<'a>>,
+    running: Option<BoxFuture<'a, Result<()>>>,
+}
+
+// Never pinned structurally: the options move out on the first poll, and the
+// running server is boxed (as `ServeListeners`).
+impl<H> Unpin for ServeLoop<'_, H> {}
+
+impl<H> std::fmt::Debug for ServeLoop<'_, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeLoop")
+            .field("index", &self.index)
+            .field("on_connection_error", &self.on_error.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, H> ServeLoop<'a, H> {
+    /// Makes each connection's failure its own, reported to `hook` (see
+    /// [`ServeListeners::on_connection_error`](crate::net::ServeListeners::on_connection_error)).
+    ///
+    /// # Examples
+    ///
+    /// See [`ServeLoop`].
+    pub fn on_connection_error(mut self, hook: impl Fn(&Error) + 'a) -> Self {
+        self.on_error = Some(std::rc::Rc::new(hook));
+        self
+    }
+}
+
+/// The server runs when polled.
+impl<'a, H> Future for ServeLoop<'a, H>
+where
+    H: AsyncFn(SocketStream) -> Result<()> + 'a,
+{
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        let running = this.running.get_or_insert_with(|| {
+            let handler = this.handler.take().expect("a server is started once");
+            Box::pin(
+                this.listener
+                    .serve_inner(this.index, handler, this.on_error.take()),
+            )
+        });
+        running.as_mut().poll(cx)
     }
 }

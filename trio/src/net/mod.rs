@@ -9,7 +9,10 @@
 //!   [`open_unix_socket`].
 //! * Listening and serving: [`open_tcp_listeners`] / [`TcpListen`],
 //!   [`SocketListener::bind`], [`open_unix_listener`], [`serve_listeners`],
-//!   [`serve_tcp`].
+//!   [`serve_tcp`] (with `on_connection_error`, one client's failure stays its
+//!   own).
+//! * Between streams: [`copy`](crate::abc::copy) and
+//!   [`copy_bidirectional`](crate::abc::copy_bidirectional) (a proxy's core).
 //! * Serving on every loop of a [`run_loops`](crate::run_loops): [`LoopListener`]
 //!   (`SO_REUSEPORT`, or one loop accepting and handing connections to the others),
 //!   [`TcpListen::reuse_port`], [`ServeTcp::reuse_port`].
@@ -30,7 +33,14 @@
 //! };
 //! trio::open_nursery(async |n| {
 //!     let listeners = n
-//!         .start(async |status| serve_tcp(upper, 0).host("127.0.0.1").task_status(status).await)
+//!         .start(async |status| {
+//!             serve_tcp(upper, 0)
+//!                 .host("127.0.0.1")
+//!                 // One client's failure (a reset, garbage) is that client's only.
+//!                 .on_connection_error(|e| eprintln!("upper: {e}"))
+//!                 .task_status(status)
+//!                 .await
+//!         })
 //!         .await?;
 //!     let port = listeners[0].local_addr()?.port();
 //!     let client = open_tcp_stream("127.0.0.1", port).await?;
@@ -47,6 +57,7 @@
 
 pub mod socket;
 
+mod isolate;
 mod loops;
 mod serve;
 mod socket_stream;
@@ -55,7 +66,9 @@ mod tcp_listeners;
 mod udp;
 mod unix;
 
-pub use loops::LoopListener;
+pub use loops::{LoopListener, ServeLoop};
+#[cfg(feature = "tls")]
+pub(crate) use serve::ConnectionErrorHook;
 pub use serve::{ServeListeners, ServeTcp, serve_listeners, serve_tcp};
 pub use socket_stream::{SocketListener, SocketStream};
 pub use tcp_connect::{DEFAULT_HAPPY_EYEBALLS_DELAY, TcpConnect, open_tcp_stream};

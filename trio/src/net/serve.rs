@@ -10,7 +10,13 @@
 //! # let handler = async |s: trio::net::SocketStream| s.send_all(b"hi").await;
 //! trio::open_nursery(async |n| {
 //!     let listeners = n
-//!         .start(async |status| trio::net::serve_tcp(handler, 0).host("127.0.0.1").task_status(status).await)
+//!         .start(async |status| {
+//!             trio::net::serve_tcp(handler, 0)
+//!                 .host("127.0.0.1")
+//!                 .on_connection_error(|e| eprintln!("a connection failed: {e}"))
+//!                 .task_status(status)
+//!                 .await
+//!         })
 //!         .await?;
 //!     let port = listeners[0].local_addr()?.port();
 //!     // ... connect to `port` ...
@@ -28,6 +34,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::abc::{AsyncResource, Listener};
+use crate::net::isolate::isolated;
 use crate::net::socket::{self, BoxFuture};
 use crate::net::{SocketListener, TcpListen};
 use crate::{Error, Nursery, Result, TaskStatus, open_nursery};
@@ -43,6 +50,9 @@ const ACCEPT_CAPACITY_ERRNOS: &[(i32, &str)] = &[
 /// How long to wait after one of those errors before accepting again.
 const SLEEP_TIME: Duration = Duration::from_millis(100);
 
+/// What a server calls with the failure of one connection.
+pub(crate) type ConnectionErrorHook<'h> = Rc<dyn Fn(&Error) + 'h>;
+
 /// Serves connections from `listeners`: for each one accepted, starts a task
 /// running `handler(stream)` (Trio's `serve_listeners`). Await the returned
 /// [`ServeListeners`], after setting options on it if needed.
@@ -51,6 +61,14 @@ const SLEEP_TIME: Duration = Duration::from_millis(100);
 /// `Ok` while it has listeners; it stops with an error — `Cancelled` when
 /// cancelled, or the first error of a listener or (without a handler nursery) of a
 /// handler, which also stops everything else.
+///
+/// **One bad client.** As in Trio, a handler's error (and panic) reaches the
+/// server and stops it, unless the handler catches its own errors — or the
+/// server is given [`on_connection_error`](ServeListeners::on_connection_error),
+/// which makes every connection's failure, panics included, its own: reported
+/// to the hook, the connection closed, the server still serving. Real servers
+/// want that: a client that resets its connection, sends garbage or fails a TLS
+/// handshake is an error of that connection only.
 ///
 /// The handler owns its stream: when it returns, the stream is dropped, which
 /// closes it at once (Trio closes it with `aclose_forcefully`).
@@ -83,8 +101,13 @@ const SLEEP_TIME: Duration = Duration::from_millis(100);
 /// let port = listener.local_addr()?.port();
 /// let handler = async |s: SocketStream| s.send_all(b"hello").await;
 /// trio::open_nursery(async |n| {
-///     n.start(async |status| serve_listeners(handler, vec![listener]).task_status(status).await)
-///         .await?;
+///     n.start(async |status| {
+///         serve_listeners(handler, vec![listener])
+///             .on_connection_error(|e| eprintln!("a connection failed: {e}"))
+///             .task_status(status)
+///             .await
+///     })
+///     .await?;
 ///     let client = trio::net::open_tcp_stream("127.0.0.1", port).await?;
 ///     let mut buf = [0u8; 8];
 ///     assert_eq!(client.receive_some(&mut buf).await?, 5);
@@ -102,6 +125,7 @@ pub fn serve_listeners<'n, 'h, L, H>(
         handler: Some(handler),
         listeners,
         handler_nursery: None,
+        on_error: None,
         task_status: None,
         running: None,
     }
@@ -128,6 +152,7 @@ pub struct ServeListeners<'n, 'h, L, H> {
     handler: Option<H>,
     listeners: Vec<L>,
     handler_nursery: Option<&'n Nursery<'h>>,
+    on_error: Option<ConnectionErrorHook<'h>>,
     task_status: Option<TaskStatus<Vec<Rc<L>>>>,
     running: Option<BoxFuture<'n, Result<()>>>,
 }
@@ -141,6 +166,7 @@ impl<L, H> std::fmt::Debug for ServeListeners<'_, '_, L, H> {
         f.debug_struct("ServeListeners")
             .field("listeners", &self.listeners.len())
             .field("handler_nursery", &self.handler_nursery)
+            .field("on_connection_error", &self.on_error.is_some())
             .finish()
     }
 }
@@ -160,7 +186,11 @@ impl<'n, 'h, L, H> ServeListeners<'n, 'h, L, H> {
     ///     let listener = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
     ///     trio::open_nursery(async |n| {
     ///         n.start(async |status| {
-    ///             serve_listeners(handler, vec![listener]).handler_nursery(handlers).task_status(status).await
+    ///             serve_listeners(handler, vec![listener])
+    ///                 .on_connection_error(|e| eprintln!("a connection failed: {e}"))
+    ///                 .handler_nursery(handlers)
+    ///                 .task_status(status)
+    ///                 .await
     ///         })
     ///         .await?;
     ///         n.cancel_scope().cancel(); // stops accepting; handlers live on in `handlers`
@@ -174,14 +204,79 @@ impl<'n, 'h, L, H> ServeListeners<'n, 'h, L, H> {
     pub fn handler_nursery<'n2, 'h2>(
         self,
         nursery: &'n2 Nursery<'h2>,
-    ) -> ServeListeners<'n2, 'h2, L, H> {
+    ) -> ServeListeners<'n2, 'h2, L, H>
+    where
+        'h: 'h2,
+    {
         ServeListeners {
             handler: self.handler,
             listeners: self.listeners,
             handler_nursery: Some(nursery),
+            on_error: self.on_error.map(|h| h as ConnectionErrorHook<'h2>),
             task_status: self.task_status,
             running: None,
         }
+    }
+
+    /// Makes each connection's failure its own: a handler's error (other than
+    /// a cancellation) or panic is given to `hook`, that connection's stream is
+    /// closed, and the server goes on serving the others. Without it, a
+    /// handler's error stops the server (Trio's rule; see [`serve_listeners`]).
+    ///
+    /// A panic reaches the hook as an [`ErrorKind::Other`](crate::ErrorKind::Other)
+    /// error carrying the panic's message (the panic hook has printed it too, as
+    /// for any panic). To drop the errors silently, pass `|_| {}`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use trio::abc::{ReceiveStream, SendStream};
+    /// use trio::net::{SocketListener, SocketStream, serve_listeners};
+    /// # trio::run(async {
+    /// let listener = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let port = listener.local_addr()?.port();
+    /// let failures = Cell::new(0);
+    /// // Fails for a client that sends "boom": only that client is affected.
+    /// let handler = async |s: SocketStream| {
+    ///     let mut buf = [0u8; 16];
+    ///     let n = s.receive_some(&mut buf).await?;
+    ///     if &buf[..n] == b"boom" {
+    ///         return Err(trio::Error::new(trio::ErrorKind::Other, "bad request"));
+    ///     }
+    ///     s.send_all(b"ok").await
+    /// };
+    /// trio::open_nursery(async |n| {
+    ///     n.start(async |status| {
+    ///         serve_listeners(handler, vec![listener])
+    ///             .on_connection_error(|_e| failures.set(failures.get() + 1))
+    ///             .task_status(status)
+    ///             .await
+    ///     })
+    ///     .await?;
+    ///     let bad = trio::net::open_tcp_stream("127.0.0.1", port).await?;
+    ///     bad.send_all(b"boom").await?;
+    ///     assert_eq!(bad.receive_some(&mut [0u8; 8]).await?, 0); // closed by the server
+    ///     let good = trio::net::open_tcp_stream("127.0.0.1", port).await?;
+    ///     good.send_all(b"hello").await?;
+    ///     let mut buf = [0u8; 8];
+    ///     assert_eq!(good.receive_some(&mut buf).await?, 2); // still serving
+    ///     n.cancel_scope().cancel();
+    ///     Ok(())
+    /// })
+    /// .await?;
+    /// assert_eq!(failures.get(), 1);
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn on_connection_error(mut self, hook: impl Fn(&Error) + 'h) -> Self {
+        self.on_error = Some(Rc::new(hook));
+        self
+    }
+
+    /// [`on_connection_error`](Self::on_connection_error) with a hook in hand.
+    pub(crate) fn with_hook(mut self, hook: Option<ConnectionErrorHook<'h>>) -> Self {
+        self.on_error = hook;
+        self
     }
 
     /// Reports the listeners through `status` once serving (for [`Nursery::start`]).
@@ -216,6 +311,7 @@ where
                     .map(Rc::new)
                     .collect(),
                 this.handler_nursery,
+                this.on_error.take(),
                 this.task_status.take(),
             ))
         });
@@ -227,6 +323,7 @@ async fn serve<'h, L, H>(
     handler: H,
     listeners: Vec<Rc<L>>,
     handler_nursery: Option<&Nursery<'h>>,
+    on_error: Option<ConnectionErrorHook<'h>>,
     task_status: Option<TaskStatus<Vec<Rc<L>>>>,
 ) -> Result<()>
 where
@@ -235,12 +332,13 @@ where
     H: AsyncFn(L::Stream) -> Result<()> + 'h,
 {
     let handler = Rc::new(handler);
-    let (handler, listeners) = (&handler, &listeners);
+    let (handler, listeners, on_error) = (&handler, &listeners, &on_error);
     open_nursery(async |n| {
         for l in listeners {
+            let (l, h, e) = (l.clone(), handler.clone(), on_error.clone());
             match handler_nursery {
-                Some(hn) => n.start_soon(serve_one(l.clone(), hn.clone(), handler.clone()))?,
-                None => n.start_soon(serve_one(l.clone(), n.clone(), handler.clone()))?,
+                Some(hn) => n.start_soon(serve_one(l, hn.clone(), h, e))?,
+                None => n.start_soon(serve_one(l, n.clone(), h, e))?,
             }
         }
         // The listeners are already queueing connections; report them only now in
@@ -255,7 +353,12 @@ where
 }
 
 /// One listener's accept loop; closes the listener when it ends.
-async fn serve_one<'x, L, H>(listener: Rc<L>, nursery: Nursery<'x>, handler: Rc<H>) -> Result<()>
+async fn serve_one<'x, L, H>(
+    listener: Rc<L>,
+    nursery: Nursery<'x>,
+    handler: Rc<H>,
+    on_error: Option<ConnectionErrorHook<'x>>,
+) -> Result<()>
 where
     L: Listener + 'x,
     L::Stream: 'x,
@@ -264,8 +367,14 @@ where
     let err = loop {
         match listener.accept().await {
             Ok(stream) => {
-                let h = handler.clone();
-                if let Err(e) = nursery.start_soon(async move { (*h)(stream).await }) {
+                let (h, hook) = (handler.clone(), on_error.clone());
+                let started = nursery.start_soon(async move {
+                    match hook {
+                        Some(hook) => isolated((*h)(stream), &*hook).await,
+                        None => (*h)(stream).await,
+                    }
+                });
+                if let Err(e) = started {
                     break e;
                 }
             }
@@ -311,6 +420,10 @@ pub(crate) async fn back_off_if_overloaded(e: Error, who: &str) -> Result<()> {
 /// [`Nursery::start`], which returns the listeners once they accept connections:
 /// the way for a test to learn the port the system picked for port 0.
 ///
+/// Give a real server [`on_connection_error`](ServeTcp::on_connection_error):
+/// then a client that resets its connection, sends garbage, or makes the
+/// handler fail or panic ends its own connection only.
+///
 /// # Errors
 ///
 /// Those of [`open_tcp_listeners`](crate::net::open_tcp_listeners) and of
@@ -336,9 +449,21 @@ pub(crate) async fn back_off_if_overloaded(e: Error, who: &str) -> Result<()> {
 /// };
 /// trio::open_nursery(async |n| {
 ///     let listeners = n
-///         .start(async |status| serve_tcp(echo, 0).host("127.0.0.1").task_status(status).await)
+///         .start(async |status| {
+///             serve_tcp(echo, 0)
+///                 .host("127.0.0.1")
+///                 .on_connection_error(|e| eprintln!("echo: a connection failed: {e}"))
+///                 .task_status(status)
+///                 .await
+///         })
 ///         .await?;
-///     let client = trio::net::open_tcp_stream("127.0.0.1", listeners[0].local_addr()?.port()).await?;
+///     let port = listeners[0].local_addr()?.port();
+///     // A client that resets its connection fails only its own handler...
+///     let rude = std::net::TcpStream::connect(("127.0.0.1", port))?;
+///     socket2::SockRef::from(&rude).set_linger(Some(std::time::Duration::ZERO))?;
+///     drop(rude); // closed with a reset (RST)
+///     // ...and the server goes on.
+///     let client = trio::net::open_tcp_stream("127.0.0.1", port).await?;
 ///     client.send_all(b"ping").await?;
 ///     let mut buf = [0u8; 4];
 ///     assert_eq!(client.receive_some(&mut buf).await?, 4);
@@ -354,6 +479,7 @@ pub fn serve_tcp<'a, 'n, 'h, H>(handler: H, port: u16) -> ServeTcp<'a, 'n, 'h, H
         listen: TcpListen::new(port),
         handler: Some(handler),
         handler_nursery: None,
+        on_error: None,
         task_status: None,
         running: None,
     }
@@ -378,6 +504,7 @@ pub struct ServeTcp<'a, 'n, 'h, H> {
     listen: TcpListen<'a>,
     handler: Option<H>,
     handler_nursery: Option<&'n Nursery<'h>>,
+    on_error: Option<ConnectionErrorHook<'h>>,
     task_status: Option<TaskStatus<Vec<Rc<SocketListener>>>>,
     running: Option<BoxFuture<'n, Result<()>>>,
 }
@@ -390,6 +517,7 @@ impl<H> std::fmt::Debug for ServeTcp<'_, '_, '_, H> {
         f.debug_struct("ServeTcp")
             .field("listen", &self.listen)
             .field("handler_nursery", &self.handler_nursery)
+            .field("on_connection_error", &self.on_error.is_some())
             .finish()
     }
 }
@@ -462,17 +590,29 @@ impl<'a, 'n, 'h, H> ServeTcp<'a, 'n, 'h, H> {
     /// .await
     /// # }).unwrap();
     /// ```
-    pub fn handler_nursery<'n2, 'h2>(
-        self,
-        nursery: &'n2 Nursery<'h2>,
-    ) -> ServeTcp<'a, 'n2, 'h2, H> {
+    pub fn handler_nursery<'n2, 'h2>(self, nursery: &'n2 Nursery<'h2>) -> ServeTcp<'a, 'n2, 'h2, H>
+    where
+        'h: 'h2,
+    {
         ServeTcp {
             listen: self.listen,
             handler: self.handler,
             handler_nursery: Some(nursery),
+            on_error: self.on_error.map(|h| h as ConnectionErrorHook<'h2>),
             task_status: self.task_status,
             running: None,
         }
+    }
+
+    /// Makes each connection's failure its own, reported to `hook` (see
+    /// [`ServeListeners::on_connection_error`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`serve_tcp`].
+    pub fn on_connection_error(mut self, hook: impl Fn(&Error) + 'h) -> Self {
+        self.on_error = Some(Rc::new(hook));
+        self
     }
 
     /// Reports the listeners through `status` once serving (for [`Nursery::start`]).
@@ -501,6 +641,7 @@ where
             let handler = this.handler.take().expect("a server is started once");
             let listen = this.listen.clone();
             let handler_nursery = this.handler_nursery;
+            let on_error = this.on_error.take();
             let task_status = this.task_status.take();
             Box::pin(async move {
                 let listeners = listen.open().await?;
@@ -508,6 +649,7 @@ where
                     handler,
                     listeners.into_iter().map(Rc::new).collect(),
                     handler_nursery,
+                    on_error,
                     task_status,
                 )
                 .await

@@ -22,6 +22,17 @@ pub(crate) fn compute_backlog(backlog: Option<u32>) -> i32 {
     backlog.map_or(0xFFFF, |b| b.min(0xFFFF) as i32)
 }
 
+/// The option that lets several live listeners share a port and spreads the
+/// port's incoming connections among them: `SO_REUSEPORT` on Linux, where it
+/// balances. FreeBSD's `SO_REUSEPORT` only shares the port, leaving every
+/// connection to one of the listeners; its balancing option is
+/// `SO_REUSEPORT_LB`. macOS has no balancing option: there the listeners share
+/// the port, and the connections go to one of them.
+#[cfg(target_os = "freebsd")]
+pub(crate) const REUSE_PORT: libc::c_int = libc::SO_REUSEPORT_LB;
+#[cfg(not(target_os = "freebsd"))]
+pub(crate) const REUSE_PORT: libc::c_int = libc::SO_REUSEPORT;
+
 /// `SO_REUSEADDR`, `IPV6_V6ONLY` for IPv6, bind, listen: what every trio TCP
 /// listener gets (and `SO_REUSEPORT` when asked).
 pub(crate) fn prepare_listener(
@@ -36,7 +47,7 @@ pub(crate) fn prepare_listener(
     if reuse_port {
         // Several live listeners on one port (one per loop): the kernel spreads
         // incoming connections among them.
-        sock.set_option(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+        sock.set_option(libc::SOL_SOCKET, REUSE_PORT, 1)?;
     }
     if addr.is_ipv6() {
         // One listener per family: the IPv6 one must not also take IPv4.
@@ -149,6 +160,11 @@ impl<'a> TcpListen<'a> {
     /// port must set it. Use a fixed port: with port 0, each listener gets a
     /// different one (see [`LoopListener`](crate::net::LoopListener), which binds
     /// them all at once).
+    ///
+    /// On FreeBSD this sets `SO_REUSEPORT_LB`, its balancing form. On macOS the
+    /// listeners share the port but the kernel does not spread the connections
+    /// among them (they reach one listener); there,
+    /// [`LoopListener::handoff`](crate::net::LoopListener::handoff) spreads them.
     ///
     /// # Examples
     ///

@@ -17,7 +17,7 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 /// `-1` becomes the current `errno`.
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -143,6 +143,7 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
 /// Sends `sig` through a pidfd (never reaches a recycled pid).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, sig: libc::c_int) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
     // SAFETY: pidfd_send_signal(fd, sig, NULL, 0): a null siginfo is allowed (the
     // kernel fills in one as kill(2) would); no memory of ours is touched.
     let r = unsafe {

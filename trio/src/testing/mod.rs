@@ -87,9 +87,10 @@ pub fn wait_all_tasks_blocked_with(cushion: Duration) -> IdleWait {
 pub mod __private {
     //! Support for `#[trio::test]`; not a public API.
 
+    use std::any::Any;
     use std::fmt::Debug;
     use std::future::Future;
-    use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+    use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
     use std::time::Duration;
 
     use super::MockClock;
@@ -105,32 +106,47 @@ pub mod __private {
         }
     }
 
-    impl<E: Debug> TestOutput for Result<(), E> {
+    /// A trio error reads best as its message and causes; anything else as
+    /// `Debug` (what `cargo test` prints for a `main` that returns an error).
+    impl<E: Debug + 'static> TestOutput for Result<(), E> {
         fn into_test_result(self) -> Result<(), String> {
-            self.map_err(|e| format!("{e:?}"))
+            self.map_err(|e| match (&e as &dyn Any).downcast_ref::<crate::Error>() {
+                Some(e) => crate::lowlevel::error_report(e),
+                None => format!("{e:?}"),
+            })
         }
     }
 
+    /// How long a test may sit blocked on thread-safe channels that no other
+    /// thread uses before it fails as deadlocked (`channel_deadlock_grace_secs`).
+    pub const CHANNEL_DEADLOCK_GRACE: Duration = Duration::from_secs(5);
+
     /// Options from the attribute.
-    #[derive(Debug, Default)]
+    #[derive(Debug)]
     pub struct TestConfig {
         pub mock_clock: bool,
         pub autojump: bool,
         pub seed: Option<u64>,
+        pub channel_deadlock_grace: Option<Duration>,
     }
 
-    /// Runs one test body; on failure, prints the seed that replays it.
+    /// Runs one test body; on failure, prints the seed that replays it. The
+    /// main task's spawn location is the caller's: the user's test.
+    #[track_caller]
     pub fn run_test<F, Fut, O>(name: &str, config: TestConfig, body: F)
     where
         F: FnOnce(MockClock) -> Fut,
         Fut: Future<Output = O>,
         O: TestOutput,
     {
+        let at = Location::caller();
         let clock = MockClock::new();
         if config.autojump {
             clock.set_autojump_threshold(Duration::ZERO);
         }
-        let mut builder = crate::Runtime::builder().handle_ctrl_c(false);
+        let mut builder = crate::Runtime::builder()
+            .handle_ctrl_c(false)
+            .channel_deadlock_grace(config.channel_deadlock_grace);
         if config.mock_clock || config.autojump {
             builder = builder.clock(clock.clone());
         }
@@ -141,7 +157,7 @@ pub mod __private {
         let seed = rt.seed();
         let fut = body(clock);
         let res = catch_unwind(AssertUnwindSafe(|| {
-            rt.run(async move { Ok::<_, crate::Error>(fut.await) })
+            rt.run_at(async move { Ok::<_, crate::Error>(fut.await) }, at)
         }));
         let hint = || {
             eprintln!(
@@ -155,7 +171,7 @@ pub mod __private {
             }
             Ok(Err(e)) => {
                 hint();
-                panic!("trio run failed: {e:?}")
+                panic!("trio run failed: {}", crate::lowlevel::error_report(&e))
             }
             Ok(Ok(out)) => {
                 if let Err(msg) = out.into_test_result() {

@@ -98,10 +98,9 @@ pub fn client_config() -> Arc<ClientConfig> {
 /// ```
 /// use trio::tls::ClientConfigBuilder;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let ca_key = rcgen::KeyPair::generate()?;
-/// let ca = rcgen::CertificateParams::new(vec!["my-test-ca".into()])?.self_signed(&ca_key)?;
+/// let ca = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
 /// let config = ClientConfigBuilder::new()      // Mozilla's roots...
-///     .add_root_certificate(ca.der().clone())? // ...and ours
+///     .add_root_certificate(ca.clone())? // ...and ours
 ///     .alpn_protocols(["h2", "http/1.1"])
 ///     .build()?;
 /// assert_eq!(config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
@@ -156,9 +155,9 @@ impl ClientConfigBuilder {
     /// ```
     /// use trio::tls::ClientConfigBuilder;
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let key = rcgen::KeyPair::generate()?;
-    /// let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-    /// let config = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+    /// let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// let config = ClientConfigBuilder::without_roots().add_root_certificate(cert.clone())?.build()?;
     /// # let _ = config;
     /// # Ok(()) }
     /// ```
@@ -207,10 +206,8 @@ impl ClientConfigBuilder {
     /// ```
     /// use trio::tls::ClientConfigBuilder;
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let key = rcgen::KeyPair::generate()?;
-    /// let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-    /// let pem: String = cert.pem(); // what `std::fs::read("ca.pem")` would give
-    /// let config = ClientConfigBuilder::without_roots().add_root_certificates_pem(pem.as_bytes())?.build()?;
+    /// let pem = include_bytes!("testdata/localhost.crt"); // say, std::fs::read("ca.pem")?
+    /// let config = ClientConfigBuilder::without_roots().add_root_certificates_pem(pem)?.build()?;
     /// # let _ = config;
     /// assert!(ClientConfigBuilder::without_roots().add_root_certificates_pem(b"nothing").is_err());
     /// # Ok(()) }
@@ -335,11 +332,9 @@ impl ClientConfigBuilder {
 /// ```
 /// use trio::tls::{pem_certificates, pem_private_key, server_config};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let key = rcgen::KeyPair::generate()?;
-/// # let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-/// # let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
-/// // cert_pem, key_pem: the contents of cert.pem and key.pem
-/// let config = server_config(pem_certificates(cert_pem.as_bytes())?, pem_private_key(key_pem.as_bytes())?)?;
+/// let cert_pem = include_bytes!("testdata/localhost.crt"); // say, std::fs::read("cert.pem")?
+/// let key_pem = include_bytes!("testdata/localhost.key"); // say, std::fs::read("key.pem")?
+/// let config = server_config(pem_certificates(cert_pem)?, pem_private_key(key_pem)?)?;
 /// # let _ = config;
 /// # Ok(()) }
 /// ```
@@ -358,9 +353,9 @@ pub fn server_config(
 /// ```
 /// use trio::tls::ServerConfigBuilder;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let key = rcgen::KeyPair::generate()?;
-/// let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-/// let config = ServerConfigBuilder::new(vec![cert.der().clone()], key.serialize_der().try_into()?)
+/// let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+/// let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+/// let config = ServerConfigBuilder::new(vec![cert.clone()], key.clone_key())
 ///     .alpn_protocols(["h2", "http/1.1"])
 ///     .build()?;
 /// assert_eq!(config.alpn_protocols.len(), 2);
@@ -433,9 +428,9 @@ impl ServerConfigBuilder {
     /// ```
     /// use trio::tls::ServerConfigBuilder;
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-    /// let config = ServerConfigBuilder::new(vec![cert.der().clone()], key.serialize_der().try_into()?)
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// let config = ServerConfigBuilder::new(vec![cert.clone()], key.clone_key())
     ///     .protocol_versions(&[&rustls::version::TLS12])
     ///     .build()?;
     /// # let _ = config;
@@ -458,19 +453,20 @@ impl ServerConfigBuilder {
     /// ```
     /// use trio::tls::{ClientConfigBuilder, ServerConfigBuilder, SslStream};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let server_key = rcgen::KeyPair::generate()?;
-    /// let server_cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&server_key)?;
-    /// let client_key = rcgen::KeyPair::generate()?;
-    /// let client_cert = rcgen::CertificateParams::new(vec!["client.test".into()])?.self_signed(&client_key)?;
+    /// // (One certificate plays both parts here: it is valid for servers and clients.)
+    /// let server_key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// let server_cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// let client_key = server_key.clone_key();
+    /// let client_cert = server_cert.clone();
     ///
     /// let mut client_roots = rustls::RootCertStore::empty();
-    /// client_roots.add(client_cert.der().clone())?;
-    /// let server_cfg = ServerConfigBuilder::new(vec![server_cert.der().clone()], server_key.serialize_der().try_into()?)
+    /// client_roots.add(client_cert.clone())?;
+    /// let server_cfg = ServerConfigBuilder::new(vec![server_cert.clone()], server_key.clone_key())
     ///     .client_auth(client_roots, true)
     ///     .build()?;
     /// let client_cfg = ClientConfigBuilder::without_roots()
-    ///     .add_root_certificate(server_cert.der().clone())?
-    ///     .client_auth(vec![client_cert.der().clone()], client_key.serialize_der().try_into()?)
+    ///     .add_root_certificate(server_cert.clone())?
+    ///     .client_auth(vec![client_cert.clone()], client_key.clone_key())
     ///     .build()?;
     ///
     /// trio::run(async {
@@ -484,7 +480,7 @@ impl ServerConfigBuilder {
     ///         Ok(())
     ///     })
     ///     .await?;
-    ///     assert_eq!(server.peer_certificates()?.unwrap()[0], *client_cert.der());
+    ///     assert_eq!(server.peer_certificates()?.unwrap()[0], client_cert);
     ///     Ok::<_, trio::Error>(())
     /// })?;
     /// # Ok(()) }
@@ -558,11 +554,9 @@ impl ServerConfigBuilder {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let key = rcgen::KeyPair::generate()?;
-/// # let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-/// let pem = cert.pem(); // say, std::fs::read("cert.pem")?
-/// let certs = trio::tls::pem_certificates(pem.as_bytes())?;
-/// assert_eq!(certs, [cert.der().clone()]);
+/// let pem = include_bytes!("testdata/localhost.crt"); // say, std::fs::read("cert.pem")?
+/// let certs = trio::tls::pem_certificates(pem)?;
+/// assert_eq!(certs.len(), 1);
 /// assert!(trio::tls::pem_certificates(b"").is_err());
 /// # Ok(()) }
 /// ```
@@ -589,10 +583,9 @@ pub fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let key = rcgen::KeyPair::generate()?;
-/// let pem = key.serialize_pem(); // say, std::fs::read("key.pem")?
-/// let parsed = trio::tls::pem_private_key(pem.as_bytes())?;
-/// assert_eq!(parsed.secret_der(), key.serialize_der());
+/// let pem = include_bytes!("testdata/localhost.key"); // say, std::fs::read("key.pem")?
+/// let key = trio::tls::pem_private_key(pem)?;
+/// assert!(matches!(key, trio::tls::rustls::pki_types::PrivateKeyDer::Pkcs8(_)));
 /// assert!(trio::tls::pem_private_key(b"").is_err());
 /// # Ok(()) }
 /// ```

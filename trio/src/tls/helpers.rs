@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use rustls::{ClientConfig, ServerConfig};
 
-use super::{SslListener, SslStream};
-use crate::net::{SocketListener, SocketStream, TcpConnect, TcpListen, serve_listeners};
-use crate::{Nursery, Result, TaskStatus};
+use super::{DEFAULT_HANDSHAKE_TIMEOUT, SslListener, SslStream};
+use crate::net::{
+    ConnectionErrorHook, SocketListener, SocketStream, TcpConnect, TcpListen, serve_listeners,
+};
+use crate::{Error, Nursery, Result, TaskStatus};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
@@ -68,10 +70,10 @@ pub async fn open_ssl_over_tcp_stream(
 /// use trio::abc::{Listener, ReceiveStream, SendStream};
 /// use trio::tls::{ClientConfigBuilder, SslConnect, SslListener, server_config};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let key = rcgen::KeyPair::generate()?;
-/// # let cert = rcgen::CertificateParams::new(vec!["server.test".into()])?.self_signed(&key)?;
-/// # let server_cfg = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
-/// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+/// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+/// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+/// # let server_cfg = server_config(vec![cert.clone()], key.clone_key())?;
+/// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.clone())?.build()?;
 /// trio::run(async {
 ///     let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
 ///     let port = tcp.local_addr()?.port();
@@ -217,9 +219,9 @@ impl<'a> SslConnect<'a> {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let key = rcgen::KeyPair::generate()?;
-/// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-/// # let config = trio::tls::server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+/// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+/// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+/// # let config = trio::tls::server_config(vec![cert.clone()], key.clone_key())?;
 /// trio::run(async {
 ///     let listeners = trio::tls::open_ssl_over_tcp_listeners(0, Some("127.0.0.1"), config).await?;
 ///     assert_eq!(listeners.len(), 1);
@@ -248,12 +250,14 @@ pub async fn open_ssl_over_tcp_listeners(
 /// options on it if needed.
 ///
 /// The handshake happens in the handler's task, on its first `send_all` or
-/// `receive_some` (or [`SslStream::do_handshake`]): a client that fails it
-/// fails only its own handler. As with [`serve_tcp`](crate::net::serve_tcp), a
-/// handler's error stops the server unless you give a
-/// [`handler_nursery`](ServeSslOverTcp::handler_nursery) — catch the errors you
-/// expect (a client with a bad certificate is
-/// [`BrokenResource`](crate::ErrorKind::BrokenResource)) inside the handler.
+/// `receive_some` (or [`SslStream::do_handshake`]), and must finish within
+/// [`DEFAULT_HANDSHAKE_TIMEOUT`] (change it with
+/// [`handshake_timeout`](ServeSslOverTcp::handshake_timeout)): a client that
+/// fails it — it speaks plain HTTP to the TLS port, sends garbage, resets, or
+/// says nothing — fails only its own handler. As with
+/// [`serve_tcp`](crate::net::serve_tcp), a handler's error stops the server
+/// unless you set [`on_connection_error`](ServeSslOverTcp::on_connection_error)
+/// (or catch the errors inside the handler): a real server does.
 ///
 /// With [`task_status`](ServeSslOverTcp::task_status) it can be started with
 /// [`Nursery::start`], which returns the listeners once they accept connections.
@@ -274,10 +278,10 @@ pub async fn open_ssl_over_tcp_listeners(
 /// use trio::net::SocketStream;
 /// use trio::tls::{ClientConfigBuilder, SslStream, serve_ssl_over_tcp, server_config};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let key = rcgen::KeyPair::generate()?;
-/// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-/// # let server_cfg = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
-/// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+/// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+/// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+/// # let server_cfg = server_config(vec![cert.clone()], key.clone_key())?;
+/// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.clone())?.build()?;
 /// let echo = async |s: SslStream<SocketStream>| {
 ///     let mut buf = [0u8; 1024];
 ///     loop {
@@ -290,10 +294,20 @@ pub async fn open_ssl_over_tcp_listeners(
 ///     trio::open_nursery(async |n| {
 ///         let listeners = n
 ///             .start(async |status| {
-///                 serve_ssl_over_tcp(echo, 0, server_cfg).host("127.0.0.1").task_status(status).await
+///                 serve_ssl_over_tcp(echo, 0, server_cfg)
+///                     .host("127.0.0.1")
+///                     .on_connection_error(|e| eprintln!("echo: a connection failed: {e}"))
+///                     .task_status(status)
+///                     .await
 ///             })
 ///             .await?;
 ///         let port = listeners[0].transport_listener().local_addr()?.port();
+///         // A client that speaks plain HTTP to the TLS port fails its own handshake...
+///         let confused = trio::net::open_tcp_stream("127.0.0.1", port).await?;
+///         confused.send_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await?;
+///         let mut junk = [0u8; 64];
+///         while confused.receive_some(&mut junk).await? > 0 {} // an alert, then closed
+///         // ...and the server goes on.
 ///         let client = trio::tls::open_ssl_over_tcp_stream("127.0.0.1", port, client_cfg).await?;
 ///         client.send_all(b"ping").await?;
 ///         let mut buf = [0u8; 4];
@@ -315,8 +329,10 @@ pub fn serve_ssl_over_tcp<'a, 'n, 'h, H>(
         listen: TcpListen::new(port),
         config,
         https_compatible: false,
+        handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
         handler: Some(handler),
         handler_nursery: None,
+        on_error: None,
         task_status: None,
         running: None,
     }
@@ -331,15 +347,17 @@ pub fn serve_ssl_over_tcp<'a, 'n, 'h, H>(
 /// use trio::net::SocketStream;
 /// use trio::tls::{SslStream, serve_ssl_over_tcp, server_config};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let key = rcgen::KeyPair::generate()?;
-/// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-/// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+/// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+/// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+/// # let config = server_config(vec![cert.clone()], key.clone_key())?;
 /// let handler = async |_s: SslStream<SocketStream>| Ok(());
 /// trio::run(async {
 ///     let server = serve_ssl_over_tcp(handler, 0, config)
 ///         .host("127.0.0.1")
 ///         .backlog(64)
-///         .https_compatible(true);
+///         .https_compatible(true)
+///         .handshake_timeout(std::time::Duration::from_secs(10))
+///         .on_connection_error(|e| eprintln!("a connection failed: {e}"));
 ///     let r = trio::move_on_after(std::time::Duration::from_millis(1), server).await?;
 ///     assert!(r.is_none());
 ///     Ok::<_, trio::Error>(())
@@ -351,8 +369,10 @@ pub struct ServeSslOverTcp<'a, 'n, 'h, H> {
     listen: TcpListen<'a>,
     config: Arc<ServerConfig>,
     https_compatible: bool,
+    handshake_timeout: Option<Duration>,
     handler: Option<H>,
     handler_nursery: Option<&'n Nursery<'h>>,
+    on_error: Option<ConnectionErrorHook<'h>>,
     #[allow(clippy::type_complexity)]
     task_status: Option<TaskStatus<Vec<Rc<SslListener<SocketListener>>>>>,
     running: Option<BoxFuture<'n, Result<()>>>,
@@ -367,7 +387,9 @@ impl<H> std::fmt::Debug for ServeSslOverTcp<'_, '_, '_, H> {
         f.debug_struct("ServeSslOverTcp")
             .field("listen", &self.listen)
             .field("https_compatible", &self.https_compatible)
+            .field("handshake_timeout", &self.handshake_timeout)
             .field("handler_nursery", &self.handler_nursery)
+            .field("on_connection_error", &self.on_error.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -413,9 +435,9 @@ impl<'a, 'n, 'h, H> ServeSslOverTcp<'a, 'n, 'h, H> {
     /// use trio::net::SocketStream;
     /// use trio::tls::{SslStream, serve_ssl_over_tcp, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-    /// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// # let config = server_config(vec![cert.clone()], key.clone_key())?;
     /// let handler = async |_s: SslStream<SocketStream>| Ok(());
     /// trio::run(async {
     ///     trio::open_nursery(async |handlers| {
@@ -430,16 +452,45 @@ impl<'a, 'n, 'h, H> ServeSslOverTcp<'a, 'n, 'h, H> {
     pub fn handler_nursery<'n2, 'h2>(
         self,
         nursery: &'n2 Nursery<'h2>,
-    ) -> ServeSslOverTcp<'a, 'n2, 'h2, H> {
+    ) -> ServeSslOverTcp<'a, 'n2, 'h2, H>
+    where
+        'h: 'h2,
+    {
         ServeSslOverTcp {
             listen: self.listen,
             config: self.config,
             https_compatible: self.https_compatible,
+            handshake_timeout: self.handshake_timeout,
             handler: self.handler,
             handler_nursery: Some(nursery),
+            on_error: self.on_error.map(|h| h as ConnectionErrorHook<'h2>),
             task_status: self.task_status,
             running: None,
         }
+    }
+
+    /// How long each connection's handshake may take, from its start (default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]; `None`: no limit). See
+    /// [`SslStream::handshake_timeout`].
+    ///
+    /// # Examples
+    ///
+    /// See [`ServeSslOverTcp`].
+    pub fn handshake_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.handshake_timeout = timeout.into();
+        self
+    }
+
+    /// Makes each connection's failure its own — a failed handshake, a reset,
+    /// an error or panic of the handler —, reported to `hook` (see
+    /// [`ServeListeners::on_connection_error`](crate::net::ServeListeners::on_connection_error)).
+    ///
+    /// # Examples
+    ///
+    /// See [`serve_ssl_over_tcp`].
+    pub fn on_connection_error(mut self, hook: impl Fn(&Error) + 'h) -> Self {
+        self.on_error = Some(Rc::new(hook));
+        self
     }
 
     /// Reports the listeners through `status` once serving (for
@@ -470,16 +521,22 @@ where
             let listen = this.listen.clone();
             let config = this.config.clone();
             let https_compatible = this.https_compatible;
+            let handshake_timeout = this.handshake_timeout;
             let handler_nursery = this.handler_nursery;
+            let on_error = this.on_error.take();
             let task_status = this.task_status.take();
             Box::pin(async move {
                 let listeners: Vec<_> = listen
                     .open()
                     .await?
                     .into_iter()
-                    .map(|l| SslListener::new(l, config.clone()).https_compatible(https_compatible))
+                    .map(|l| {
+                        SslListener::new(l, config.clone())
+                            .https_compatible(https_compatible)
+                            .handshake_timeout(handshake_timeout)
+                    })
                     .collect();
-                let server = serve_listeners(handler, listeners);
+                let server = serve_listeners(handler, listeners).with_hook(on_error);
                 let server = match task_status {
                     Some(status) => server.task_status(status),
                     None => server,

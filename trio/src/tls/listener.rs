@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::ServerConfig;
 
@@ -15,7 +16,11 @@ use crate::abc::{AsyncResource, Listener, Stream};
 ///
 /// `accept` does not do the handshake: the first `send_all` or `receive_some` on
 /// the stream does (or call [`SslStream::do_handshake`]), in the connection's own
-/// task, so that one slow client cannot hold up the accept loop.
+/// task, so that one slow client cannot hold up the accept loop. The handshake
+/// must finish within [`DEFAULT_HANDSHAKE_TIMEOUT`] (30 s) of its start, or it
+/// fails with [`ErrorKind::TooSlow`](crate::ErrorKind::TooSlow): a client that
+/// connects and says nothing cannot hold a connection forever. Change it with
+/// [`handshake_timeout`](Self::handshake_timeout).
 ///
 /// # Examples
 ///
@@ -24,10 +29,10 @@ use crate::abc::{AsyncResource, Listener, Stream};
 /// use trio::net::SocketListener;
 /// use trio::tls::{ClientConfigBuilder, SslListener, server_config};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let key = rcgen::KeyPair::generate()?;
-/// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-/// # let server_cfg = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
-/// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+/// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+/// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+/// # let server_cfg = server_config(vec![cert.clone()], key.clone_key())?;
+/// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.clone())?.build()?;
 /// trio::run(async {
 ///     let tcp = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
 ///     let port = tcp.local_addr()?.port();
@@ -52,13 +57,26 @@ pub struct SslListener<L> {
     transport_listener: L,
     config: Arc<ServerConfig>,
     https_compatible: bool,
+    handshake_timeout: Option<Duration>,
 }
+
+/// How long a server-side handshake may take by default, from its start: 30
+/// seconds (as long as an HTTP server waits for a request's head). See
+/// [`SslListener::handshake_timeout`].
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(trio::tls::DEFAULT_HANDSHAKE_TIMEOUT, std::time::Duration::from_secs(30));
+/// ```
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl<L: fmt::Debug> fmt::Debug for SslListener<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SslListener")
             .field("transport_listener", &self.transport_listener)
             .field("https_compatible", &self.https_compatible)
+            .field("handshake_timeout", &self.handshake_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -75,7 +93,41 @@ impl<L> SslListener<L> {
             transport_listener,
             config,
             https_compatible: false,
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
         }
+    }
+
+    /// How long each accepted stream's handshake may take, from its start
+    /// (default [`DEFAULT_HANDSHAKE_TIMEOUT`]; `None`: no limit). See
+    /// [`SslStream::handshake_timeout`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trio::tls::{SslListener, server_config};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let certs = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let config = server_config(certs, key)?;
+    /// let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let listener = SslListener::new(tcp, config).handshake_timeout(Duration::from_secs(5));
+    /// assert_eq!(listener.get_handshake_timeout(), Some(Duration::from_secs(5)));
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: impl Into<Option<Duration>>) -> SslListener<L> {
+        self.handshake_timeout = timeout.into();
+        self
+    }
+
+    /// The limit set by [`handshake_timeout`](Self::handshake_timeout).
+    ///
+    /// # Examples
+    ///
+    /// See [`handshake_timeout`](Self::handshake_timeout).
+    pub fn get_handshake_timeout(&self) -> Option<Duration> {
+        self.handshake_timeout
     }
 
     /// Makes the accepted streams [`https_compatible`](SslStream::https_compatible)
@@ -86,9 +138,9 @@ impl<L> SslListener<L> {
     /// ```
     /// use trio::tls::{SslListener, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-    /// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// # let config = server_config(vec![cert.clone()], key.clone_key())?;
     /// let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
     /// let listener = SslListener::new(tcp, config).https_compatible(true);
     /// assert!(listener.is_https_compatible());
@@ -117,9 +169,9 @@ impl<L> SslListener<L> {
     /// ```
     /// use trio::tls::{SslListener, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-    /// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// # let config = server_config(vec![cert.clone()], key.clone_key())?;
     /// let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
     /// let listener = SslListener::new(tcp, config);
     /// assert_ne!(listener.transport_listener().local_addr()?.port(), 0);
@@ -136,9 +188,9 @@ impl<L> SslListener<L> {
     /// ```
     /// use trio::tls::{SslListener, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-    /// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// # let config = server_config(vec![cert.clone()], key.clone_key())?;
     /// let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
     /// let listener = SslListener::new(tcp, config.clone());
     /// assert!(std::sync::Arc::ptr_eq(listener.config(), &config));
@@ -155,9 +207,9 @@ impl<L> SslListener<L> {
     /// ```
     /// use trio::tls::{SslListener, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-    /// # let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// # let config = server_config(vec![cert.clone()], key.clone_key())?;
     /// let tcp = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
     /// let tcp = SslListener::new(tcp, config).into_inner();
     /// assert!(tcp.socket().is_listening()?);
@@ -191,7 +243,8 @@ where
     type Stream = SslStream<L::Stream>;
 
     /// Accepts the next connection of the transport listener and wraps it in a
-    /// server-side [`SslStream`] (no handshake yet).
+    /// server-side [`SslStream`] (no handshake yet), with this listener's
+    /// `https_compatible` and handshake timeout.
     ///
     /// # Errors
     ///
@@ -205,6 +258,7 @@ where
     async fn accept(&self) -> Result<SslStream<L::Stream>> {
         let transport = self.transport_listener.accept().await?;
         Ok(SslStream::server(transport, self.config.clone())?
-            .https_compatible(self.https_compatible))
+            .https_compatible(self.https_compatible)
+            .handshake_timeout(self.handshake_timeout))
     }
 }

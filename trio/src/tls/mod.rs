@@ -20,18 +20,23 @@
 //! use trio::net::SocketStream;
 //! use trio::tls::{ClientConfigBuilder, SslStream, serve_ssl_over_tcp, server_config};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // A server certificate for 127.0.0.1, and a client that trusts it.
-//! let key = rcgen::KeyPair::generate()?;
-//! let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
-//! let server_cfg = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
-//! let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+//! // A server certificate for 127.0.0.1 and its key (PEM files, say
+//! // std::fs::read("cert.pem")?), and a client that trusts that certificate.
+//! let certs = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?;
+//! let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+//! let server_cfg = server_config(certs.clone(), key)?;
+//! let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(certs[0].clone())?.build()?;
 //!
 //! let greet = async |s: SslStream<SocketStream>| s.send_all(b"hello, TLS").await;
 //! trio::run(async {
 //!     trio::open_nursery(async |n| {
 //!         let listeners = n
 //!             .start(async |status| {
-//!                 serve_ssl_over_tcp(greet, 0, server_cfg).host("127.0.0.1").task_status(status).await
+//!                 serve_ssl_over_tcp(greet, 0, server_cfg)
+//!                     .host("127.0.0.1")
+//!                     .on_connection_error(|e| eprintln!("greet: a connection failed: {e}"))
+//!                     .task_status(status)
+//!                     .await
 //!             })
 //!             .await?;
 //!         let port = listeners[0].transport_listener().local_addr()?.port();
@@ -168,5 +173,5 @@ pub use helpers::{
     ServeSslOverTcp, SslConnect, open_ssl_over_tcp_listeners, open_ssl_over_tcp_stream,
     serve_ssl_over_tcp,
 };
-pub use listener::SslListener;
+pub use listener::{DEFAULT_HANDSHAKE_TIMEOUT, SslListener};
 pub use stream::{SslStream, UnwrapError};

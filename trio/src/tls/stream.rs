@@ -8,6 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{
@@ -20,7 +21,7 @@ use crate::abc::{AsyncResource, ReceiveStream, SendStream, Stream, aclose_forcef
 use crate::conflict::ConflictDetector;
 use crate::lowlevel::{cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled};
 use crate::sync::{Event, Lock, StrictFifoLock};
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Result, fail_after};
 
 const SENDING: &str = "another task is currently sending data on this SslStream";
 const RECEIVING: &str = "another task is currently receiving data on this SslStream";
@@ -299,10 +300,10 @@ impl Drop for HandshakeGuard<'_> {
 /// use trio::tls::{ClientConfigBuilder, SslStream, server_config};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// // A certificate for "example.test" (your server would load its own).
-/// let key = rcgen::KeyPair::generate()?;
-/// let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-/// let server_cfg = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
-/// let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+/// let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+/// let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+/// let server_cfg = server_config(vec![cert.clone()], key.clone_key())?;
+/// let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.clone())?.build()?;
 ///
 /// trio::run(async {
 ///     let (a, b) = trio::testing::memory_stream_pair();
@@ -330,6 +331,8 @@ pub struct SslStream<S> {
     tls: RefCell<Tls>,
     state: Cell<State>,
     https_compatible: bool,
+    /// How long the handshake may take, from its start (`None`: no limit).
+    handshake_timeout: Option<Duration>,
     /// The name the client verifies the server's certificate against.
     server_name: Option<String>,
     /// The handshake was started (by some task).
@@ -473,6 +476,7 @@ impl<S> SslStream<S> {
             tls: RefCell::new(Tls::new(conn)),
             state: Cell::new(State::Ok),
             https_compatible: false,
+            handshake_timeout: None,
             server_name,
             hs_started: Cell::new(false),
             hs_ok: Cell::new(false),
@@ -550,9 +554,9 @@ impl<S> SslStream<S> {
     /// ```
     /// use trio::tls::{SslStream, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let key = rcgen::KeyPair::generate()?;
-    /// let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-    /// let config = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
+    /// let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// let config = server_config(vec![cert.clone()], key.clone_key())?;
     ///
     /// let (_a, b) = trio::testing::memory_stream_pair();
     /// let s = SslStream::server(b, config)?;
@@ -601,6 +605,53 @@ impl<S> SslStream<S> {
     /// See [`https_compatible`](Self::https_compatible).
     pub fn is_https_compatible(&self) -> bool {
         self.https_compatible
+    }
+
+    /// Limits how long the handshake may take, counted from its start on the
+    /// run's clock (`None`, the default for a stream made here: no limit). A
+    /// handshake that takes longer fails with [`ErrorKind::TooSlow`] and breaks
+    /// the stream, as a cancelled handshake does. Servers should set one: a
+    /// client that connects and says nothing otherwise holds its connection
+    /// forever. [`SslListener`](super::SslListener) and
+    /// [`serve_ssl_over_tcp`](super::serve_ssl_over_tcp) do, with
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`](super::DEFAULT_HANDSHAKE_TIMEOUT).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trio::abc::ReceiveStream;
+    /// use trio::tls::{SslStream, server_config};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let certs = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// let config = server_config(certs, key)?;
+    /// let clock = trio::testing::MockClock::new();
+    /// clock.set_autojump_threshold(Duration::ZERO); // sleeps take no real time
+    /// trio::Runtime::builder().clock(clock).build().run(async {
+    ///     let (_silent_client, b) = trio::testing::memory_stream_pair();
+    ///     let server = SslStream::server(b, config)?.handshake_timeout(Duration::from_secs(10));
+    ///     assert_eq!(server.get_handshake_timeout(), Some(Duration::from_secs(10)));
+    ///     let err = server.receive_some(&mut [0u8; 16]).await.unwrap_err();
+    ///     assert_eq!(err.kind(), trio::ErrorKind::TooSlow);
+    ///     assert_eq!(trio::current_time().as_secs_f64(), 10.0);
+    ///     Ok::<_, trio::Error>(())
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: impl Into<Option<Duration>>) -> SslStream<S> {
+        self.handshake_timeout = timeout.into();
+        self
+    }
+
+    /// The limit set by [`handshake_timeout`](Self::handshake_timeout).
+    ///
+    /// # Examples
+    ///
+    /// See [`handshake_timeout`](Self::handshake_timeout).
+    pub fn get_handshake_timeout(&self) -> Option<Duration> {
+        self.handshake_timeout
     }
 
     /// The transport stream (Trio's `transport_stream`), for example to set a
@@ -955,7 +1006,20 @@ impl<S: Stream> SslStream<S> {
             ok: &self.hs_ok,
             done: &self.hs_done,
         };
-        self.retry(true, handshake_step).await?;
+        match self.handshake_timeout {
+            None => self.retry(true, handshake_step).await?,
+            // Cut short, the handshake breaks the stream (the guard's drop), as a
+            // cancelled one does.
+            Some(limit) => fail_after(limit, self.retry(true, handshake_step))
+                .await
+                .map_err(|e| match e.kind() {
+                    ErrorKind::TooSlow => e.context(
+                        ErrorKind::TooSlow,
+                        format!("the TLS handshake took longer than {limit:?}"),
+                    ),
+                    _ => e,
+                })?,
+        }
         self.hs_ok.set(true);
         Ok(())
     }
@@ -986,13 +1050,13 @@ impl<S: Stream> SslStream<S> {
     /// ```
     /// use trio::tls::{ClientConfigBuilder, ServerConfigBuilder, SslStream};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let key = rcgen::KeyPair::generate()?;
-    /// let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-    /// let server_cfg = ServerConfigBuilder::new(vec![cert.der().clone()], key.serialize_der().try_into()?)
+    /// let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// let server_cfg = ServerConfigBuilder::new(vec![cert.clone()], key.clone_key())
     ///     .alpn_protocols(["h2", "http/1.1"])
     ///     .build()?;
     /// let client_cfg = ClientConfigBuilder::without_roots()
-    ///     .add_root_certificate(cert.der().clone())?
+    ///     .add_root_certificate(cert.clone())?
     ///     .alpn_protocols(["http/1.1"])
     ///     .build()?;
     ///
@@ -1013,7 +1077,7 @@ impl<S: Stream> SslStream<S> {
     ///     assert_eq!(client.alpn_protocol()?.as_deref(), Some(&b"http/1.1"[..]));
     ///     assert_eq!(server.server_name().as_deref(), Some("example.test"));
     ///     assert_eq!(client.protocol_version()?, rustls::ProtocolVersion::TLSv1_3);
-    ///     assert_eq!(client.peer_certificates()?.unwrap()[0], *cert.der());
+    ///     assert_eq!(client.peer_certificates()?.unwrap()[0], cert);
     ///     assert_eq!(server.peer_certificates()?, None);
     ///     let (mut x, mut y) = ([0u8; 32], [0u8; 32]);
     ///     client.export_keying_material(&mut x, b"EXPORTER-Channel-Binding", None)?;
@@ -1056,10 +1120,10 @@ impl<S: Stream> SslStream<S> {
     /// use trio::abc::{ReceiveStream, SendStream};
     /// use trio::tls::{ClientConfigBuilder, SslStream, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-    /// # let server_cfg = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
-    /// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// # let server_cfg = server_config(vec![cert.clone()], key.clone_key())?;
+    /// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.clone())?.build()?;
     /// trio::run(async {
     ///     let (a, b) = trio::testing::memory_stream_pair();
     ///     let client = SslStream::client(a, client_cfg, "example.test")?;
@@ -1130,10 +1194,10 @@ impl<S: Stream> SslStream<S> {
     /// use trio::abc::{ReceiveStream, SendStream};
     /// use trio::tls::{ClientConfigBuilder, SslStream, server_config};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let key = rcgen::KeyPair::generate()?;
-    /// # let cert = rcgen::CertificateParams::new(vec!["example.test".into()])?.self_signed(&key)?;
-    /// # let server_cfg = server_config(vec![cert.der().clone()], key.serialize_der().try_into()?)?;
-    /// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.der().clone())?.build()?;
+    /// # let key = trio::tls::pem_private_key(include_bytes!("testdata/localhost.key"))?;
+    /// # let cert = trio::tls::pem_certificates(include_bytes!("testdata/localhost.crt"))?.remove(0);
+    /// # let server_cfg = server_config(vec![cert.clone()], key.clone_key())?;
+    /// # let client_cfg = ClientConfigBuilder::without_roots().add_root_certificate(cert.clone())?.build()?;
     /// trio::run(async {
     ///     let (a, b) = trio::testing::memory_stream_pair();
     ///     let client = SslStream::client(a, client_cfg, "example.test")?;

@@ -8,6 +8,51 @@
 //! # Ok(()) }).unwrap();
 //! ```
 //!
+//! # What a call costs, and batching
+//!
+//! A round trip — hand a closure to a worker, run it, wake the task with its
+//! result — is two cross-thread hand-offs, so its cost is that of waking threads,
+//! and it depends on what else the machine does. Measured with the benchmark
+//! suite (`cargo run --release -p trio-bench -- --only
+//! to_thread,to_thread_batched,to_thread_cold --runtimes trio --runs 5`: median
+//! [min–max]; AMD EPYC VM with 2 vCPUs, cpuidle driver `haltpoll`; "quiet":
+//! load average 0.8; "busy": other builds running, load average 1.7, plus two or
+//! four CPU-bound shell loops `while :; do :; done`):
+//!
+//! | calls one after the other, trivial work | quiet | builds running | + 2 busy loops | + 4 busy loops |
+//! |---|---:|---:|---:|---:|
+//! | one item per call (`to_thread`), per call | 2.5 µs [2.2–2.7] | 2.3 µs [1.8–2.8] | 6.2 µs [4.3–8.5] | 14 µs [11–63] |
+//! | 100 items per call (`to_thread_batched`), per item | 23 ns [19–26] | 21 ns [19–31] | 47 ns [45–251] | 228 ns [75–607] |
+//! | one call after a 0.5 ms pause (`to_thread_cold`) | 73 µs [71–75] | 66 µs [63–73] | 61 µs [36–97] | 200 µs [158–271] |
+//!
+//! The first row is the good case: a worker that finishes a job watches for the
+//! next one for 50 µs before it sleeps, so back-to-back calls find it awake — as
+//! long as a core is free for it. When the worker has gone to sleep (third row),
+//! the call pays for waking a halted vCPU. So a call pays off for work of tens
+//! of microseconds or more; for short items — a line to hash, a record to parse
+//! — **batch**: one call per few hundred items, not one per item. One call per
+//! line of a file makes a pipeline several times slower than doing the work on
+//! the loop; one call per batch costs next to nothing:
+//!
+//! ```
+//! # fn checksum(line: &str) -> u64 { line.bytes().map(u64::from).sum() }
+//! # trio::run(async {
+//! let text: String = (0..10_000).map(|i| format!("line {i}\n")).collect();
+//! let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+//! let mut total = 0u64;
+//! // 500 lines per trip to a worker thread, not one.
+//! for batch in lines.chunks(500) {
+//!     let batch = batch.to_vec(); // the closure must own what it works on
+//!     total += trio::to_thread::run_sync(move || batch.iter().map(|l| checksum(l)).sum::<u64>())
+//!         .await?;
+//! }
+//! assert_eq!(total, lines.iter().map(|l| checksum(l)).sum::<u64>());
+//! # Ok(()) }).unwrap();
+//! ```
+//!
+//! For work that is CPU-bound all the time rather than blocking, several loops
+//! ([`run_loops`](crate::run_loops)) may serve better (see [`loops`](crate::loops)).
+//!
 //! # Why it is built this way
 //!
 //! A trio run is one thread. Anything that blocks that thread — a file-system call,

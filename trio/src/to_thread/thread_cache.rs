@@ -192,7 +192,12 @@ pub(crate) mod current_name_guard {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_vendor = "apple"
+))]
 fn set_os_thread_name(name: &str) {
     let bytes: Vec<u8> = name
         .chars()
@@ -222,7 +227,12 @@ fn set_os_thread_name(name: &str) {
     }
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_vendor = "apple"
+)))]
 fn set_os_thread_name(_name: &str) {}
 
 #[cfg(test)]

@@ -54,3 +54,17 @@ pub fn signal(child: &Child, signal: libc::c_int) {
     let rc = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
     assert_eq!(rc, 0);
 }
+
+/// Waits for `child` and returns its exit code and everything it printed on
+/// the pipes still in it (stdout, then stderr).
+pub fn finish(mut child: Child) -> (Option<i32>, String) {
+    use std::io::Read;
+    let (mut out, mut err) = (String::new(), String::new());
+    if let Some(mut s) = child.stdout.take() {
+        s.read_to_string(&mut out).unwrap();
+    }
+    if let Some(mut s) = child.stderr.take() {
+        s.read_to_string(&mut err).unwrap();
+    }
+    (child.wait().unwrap().code(), out + &err)
+}

@@ -66,3 +66,17 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Makes closing `stream` send a reset (RST) instead of a clean FIN:
+/// `SO_LINGER` with a zero timeout. Then drop it.
+pub fn reset_on_close(stream: &trio::net::SocketStream) -> trio::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    let mut bytes = linger.l_onoff.to_ne_bytes().to_vec();
+    bytes.extend_from_slice(&linger.l_linger.to_ne_bytes());
+    stream
+        .socket()
+        .set_option_bytes(libc::SOL_SOCKET, libc::SO_LINGER, &bytes)
+}

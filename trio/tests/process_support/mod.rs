@@ -74,19 +74,29 @@ pub fn wait_until_reaped(pid: u32) {
     assert!(!is_our_child(pid), "child {pid} was not reaped");
 }
 
-/// The number of pipes, sockets and pidfds this process has open (what a
-/// subprocess could leak; not the epoll and eventfd instances that run loops of
-/// concurrently starting tests create).
-pub fn open_fds() -> usize {
+/// The pipes, sockets and pidfds this process has open, as (fd, what it is —
+/// `pipe:[inode]`, ...): what a subprocess could leak; not the epoll and
+/// eventfd instances that run loops of concurrently starting tests create.
+pub fn open_fd_set() -> std::collections::BTreeSet<(String, String)> {
     std::fs::read_dir("/proc/self/fd")
         .unwrap()
         .flatten()
-        .filter_map(|e| std::fs::read_link(e.path()).ok())
-        .filter(|target| {
-            let t = target.to_string_lossy();
-            t.starts_with("pipe:") || t.starts_with("socket:") || t.contains("pidfd")
+        .filter_map(|e| {
+            let target = std::fs::read_link(e.path()).ok()?;
+            Some((
+                e.file_name().to_string_lossy().into_owned(),
+                target.to_string_lossy().into_owned(),
+            ))
         })
-        .count()
+        .filter(|(_, t)| t.starts_with("pipe:") || t.starts_with("socket:") || t.contains("pidfd"))
+        .collect()
+}
+
+/// The pipes, sockets and pidfds open now that were not in `before`: what a
+/// test leaked. (Counting would also see a reaper thread of an earlier test
+/// closing its pipe meanwhile.)
+pub fn new_fds(before: &std::collections::BTreeSet<(String, String)>) -> Vec<(String, String)> {
+    open_fd_set().difference(before).cloned().collect()
 }
 
 /// The pids of this process's children (as `/proc/self/task/*/children` lists

@@ -195,8 +195,10 @@ impl Socket {
     /// ```
     pub fn pair(domain: Domain, ty: Type, protocol: Option<Protocol>) -> Result<(Socket, Socket)> {
         let (a, b) = socket2::Socket::pair(domain, ty, protocol)?;
-        a.set_nonblocking(true)?;
-        b.set_nonblocking(true)?;
+        for s in [&a, &b] {
+            s.set_nonblocking(true)?;
+            no_sigpipe(s)?;
+        }
         Ok((
             Socket::os(OsSocket::new(a, domain, ty, protocol)),
             Socket::os(OsSocket::new(b, domain, ty, protocol)),
@@ -207,9 +209,17 @@ impl Socket {
     /// non-blocking mode. Works for anything `socket2` can hold, e.g.
     /// `socket2::Socket::from(std_tcp_stream)`.
     ///
+    /// The address family comes from `SO_DOMAIN` on Linux and Android; elsewhere
+    /// (macOS, the BSDs) from the socket's local address, so there the socket
+    /// must be bound, connected or listening — any socket std hands out is. The
+    /// protocol is read where the system tells it (Linux, Android, FreeBSD) and
+    /// is `None` elsewhere.
+    ///
     /// # Errors
     ///
-    /// The operating system's, if the socket's mode or type cannot be read or set.
+    /// The operating system's, if the socket's mode, type or family cannot be
+    /// read or set; [`ErrorKind::Usage`] on macOS and the
+    /// BSDs for a socket with no address yet.
     ///
     /// # Examples
     ///
@@ -222,9 +232,10 @@ impl Socket {
     /// ```
     pub fn from_socket2(sock: socket2::Socket) -> Result<Socket> {
         sock.set_nonblocking(true)?;
-        let domain = sock.domain()?;
+        let domain = domain_of(&sock)?;
         let ty = sock.r#type()?;
-        let protocol = sock.protocol().ok().flatten();
+        let protocol = protocol_of(&sock);
+        no_sigpipe(&sock)?;
         Ok(Socket::os(OsSocket::new(sock, domain, ty, protocol)))
     }
 
@@ -884,23 +895,7 @@ impl Socket {
     /// ```
     pub fn set_option_bytes(&self, level: i32, name: i32, value: &[u8]) -> Result<()> {
         match &self.repr {
-            Repr::Os(os) => os.with_socket2(|s| {
-                // SAFETY: a valid fd, a pointer/length pair describing `value`.
-                let rc = unsafe {
-                    libc::setsockopt(
-                        s.as_raw_fd(),
-                        level,
-                        name,
-                        value.as_ptr().cast(),
-                        value.len() as libc::socklen_t,
-                    )
-                };
-                if rc == 0 {
-                    Ok(())
-                } else {
-                    Err(io::Error::last_os_error())
-                }
-            }),
+            Repr::Os(os) => os.with_socket2(|s| setsockopt_bytes(s, level, name, value)),
             Repr::Custom(c, closed) => {
                 check_open(closed)?;
                 c.set_option(level, name, value)
@@ -1117,7 +1112,80 @@ fn new_nonblocking(
 ) -> io::Result<socket2::Socket> {
     let s = socket2::Socket::new(domain, ty, protocol)?;
     s.set_nonblocking(true)?;
+    no_sigpipe(&s)?;
     Ok(s)
+}
+
+/// `setsockopt` with a buffer, on a socket2 socket (for the options socket2 has
+/// no method for).
+pub(crate) fn setsockopt_bytes(
+    s: &socket2::Socket,
+    level: i32,
+    name: i32,
+    value: &[u8],
+) -> io::Result<()> {
+    // SAFETY: a valid fd (the socket is open while borrowed), a pointer/length
+    // pair describing `value`, which outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            level,
+            name,
+            value.as_ptr().cast(),
+            value.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The socket's address family: `SO_DOMAIN`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn domain_of(sock: &socket2::Socket) -> Result<Domain> {
+    Ok(sock.domain()?)
+}
+
+/// The socket's address family. macOS and the BSDs have no `SO_DOMAIN`; the
+/// family of the local address tells it, once the socket has one.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn domain_of(sock: &socket2::Socket) -> Result<Domain> {
+    let family = sock.local_addr()?.family();
+    if family == libc::AF_UNSPEC as libc::sa_family_t {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            "cannot tell the address family of a socket with no address on this system: \
+             bind or connect it before adopting it",
+        ));
+    }
+    Ok(Domain::from(libc::c_int::from(family)))
+}
+
+/// The socket's protocol (`SO_PROTOCOL`), where the system tells it.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn protocol_of(sock: &socket2::Socket) -> Option<Protocol> {
+    sock.protocol().ok().flatten()
+}
+
+/// The socket's protocol: unknown on systems without `SO_PROTOCOL`.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn protocol_of(_sock: &socket2::Socket) -> Option<Protocol> {
+    None
+}
+
+/// Apple systems have no `MSG_NOSIGNAL` for `send`: the socket itself is told
+/// never to raise `SIGPIPE` (`SO_NOSIGPIPE`). Elsewhere each send says so.
+#[cfg(target_vendor = "apple")]
+pub(crate) fn no_sigpipe(sock: &socket2::Socket) -> io::Result<()> {
+    sock.set_nosigpipe(true)
+}
+
+/// Each send says `MSG_NOSIGNAL` here: nothing to set on the socket.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) fn no_sigpipe(_sock: &socket2::Socket) -> io::Result<()> {
+    Ok(())
 }
 
 /// An address for messages: `ip:port`, `[ip6]:port`, a Unix path, or a

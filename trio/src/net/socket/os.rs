@@ -29,10 +29,11 @@ use crate::lowlevel::{
 };
 use crate::{Error, ErrorKind, Result};
 
-/// `send` flags: never raise `SIGPIPE` for a peer that went away.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// `send` flags: never raise `SIGPIPE` for a peer that went away. Apple systems
+/// say it on the socket instead (`SO_NOSIGPIPE`, see `no_sigpipe`).
+#[cfg(not(target_vendor = "apple"))]
 const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(target_vendor = "apple")]
 const SEND_FLAGS: libc::c_int = 0;
 
 pub(super) fn closed_error() -> Error {
@@ -559,6 +560,7 @@ fn accept(s: &socket2::Socket) -> io::Result<(socket2::Socket, SockAddr)> {
 fn accept(s: &socket2::Socket) -> io::Result<(socket2::Socket, SockAddr)> {
     let (sock, addr) = s.accept()?;
     sock.set_nonblocking(true)?;
+    super::no_sigpipe(&sock)?;
     Ok((sock, addr))
 }
 

@@ -1,6 +1,5 @@
 //! `trio::http` with other implementations: `curl` against a trio server
 //! (HTTP/1.1 and HTTP/2), and a trio client against a hyper server on tokio.
-#![cfg(feature = "hyper")]
 
 use std::convert::Infallible;
 use std::process::Command;

@@ -1,7 +1,6 @@
 //! The TLS-over-TCP helpers (`open_ssl_over_tcp_stream`, `SslConnect`,
 //! `open_ssl_over_tcp_listeners`, `serve_ssl_over_tcp`), ported from Trio's
 //! `_tests/test_highlevel_ssl_helpers.py`, plus the configuration helpers.
-#![cfg(feature = "tls")]
 
 mod tls_support;
 
@@ -368,5 +367,105 @@ async fn builders_apply_their_options() -> Result<()> {
         .build()
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    Ok(())
+}
+
+/// The TLS server of `serve_ssl_over_tcp` against hostile clients, each failing
+/// only its own connection: one that resets, one that speaks plain HTTP to the
+/// TLS port, one that sends random bytes, one that connects and says nothing
+/// (cut by the default 30 s handshake timeout, in mock time), one that never
+/// reads. A proper client is served afterwards, and every failure reached the
+/// hook.
+#[trio::test(autojump)]
+async fn serve_ssl_over_tcp_survives_hostile_clients(
+    clock: trio::testing::MockClock,
+) -> Result<()> {
+    let ca = TestCa::new();
+    let client_cfg = ca.client_config();
+    let server_cfg = ca.server_config();
+    let errors = RefCell::new(Vec::new());
+    let handler = async |s: SslStream<SocketStream>| {
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = s.receive_some(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            s.send_all(&buf[..n]).await?;
+        }
+    };
+    assert_eq!(
+        trio::tls::DEFAULT_HANDSHAKE_TIMEOUT,
+        Duration::from_secs(30)
+    );
+    trio::open_nursery(async |n| {
+        let listeners = n
+            .start(async |status| {
+                serve_ssl_over_tcp(handler, 0, server_cfg)
+                    .host("127.0.0.1")
+                    .on_connection_error(|e| errors.borrow_mut().push(e.kind()))
+                    .task_status(status)
+                    .await
+            })
+            .await?;
+        let port = listeners[0].transport_listener().local_addr()?.port();
+        let served = async || -> Result<()> {
+            let c = open_ssl_over_tcp_stream("127.0.0.1", port, client_cfg.clone()).await?;
+            c.send_all(b"still there?").await?;
+            let mut buf = [0u8; 32];
+            let k = c.receive_some(&mut buf).await?;
+            assert_eq!(&buf[..k], b"still there?");
+            Ok(())
+        };
+        // Closes how the peer likes; a reset counts as closed.
+        let until_closed = async |s: &SocketStream| {
+            let mut buf = [0u8; 1024];
+            while matches!(s.receive_some(&mut buf).await, Ok(k) if k > 0) {}
+        };
+        // A reset during the handshake.
+        let rst = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        socket2::SockRef::from(&rst).set_linger(Some(Duration::ZERO))?;
+        std::io::Write::write_all(&mut &rst, b"\x16\x03\x01\x00")?;
+        drop(rst);
+        served().await?;
+        // Plain HTTP, and garbage.
+        for junk in [
+            &b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"[..],
+            &[0x55u8; 5000][..],
+        ] {
+            let s = trio::net::open_tcp_stream("127.0.0.1", port).await?;
+            s.send_all(junk).await?;
+            until_closed(&s).await;
+        }
+        served().await?;
+        // Silent: cut by the handshake timeout.
+        let silent = trio::net::open_tcp_stream("127.0.0.1", port).await?;
+        let t0 = clock.current_time();
+        until_closed(&silent).await;
+        assert_eq!(clock.current_time() - t0, Duration::from_secs(30));
+        // Never reads: handshakes, then floods without reading the echo.
+        let deaf = open_ssl_over_tcp_stream("127.0.0.1", port, client_cfg.clone()).await?;
+        let deaf = &deaf;
+        trio::open_nursery(async |m| {
+            m.start_soon(async move {
+                let chunk = vec![b'x'; 64 * 1024];
+                loop {
+                    deaf.send_all(&chunk).await?;
+                }
+            })?;
+            trio::testing::wait_all_tasks_blocked().await?;
+            served().await?;
+            m.cancel_scope().cancel();
+            Ok(())
+        })
+        .await?;
+        n.cancel_scope().cancel();
+        Ok(())
+    })
+    .await?;
+    let errors = errors.borrow();
+    assert!(errors.len() >= 4, "{errors:?}");
+    assert!(errors.contains(&ErrorKind::TooSlow), "{errors:?}");
+    assert!(errors.contains(&ErrorKind::BrokenResource), "{errors:?}");
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! `trio::compat::tokio`: tokio futures awaited from trio — results, tokio's
 //! timers and sockets, cancellation that reaches the tokio side before `run`
 //! returns, panics, and a runtime that goes away.
-#![cfg(feature = "tokio")]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;

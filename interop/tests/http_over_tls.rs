@@ -1,7 +1,6 @@
 //! hyper over trio's TLS: `trio::http`'s `StreamIo` carries HTTP/1.1 and HTTP/2
 //! over `trio::tls::SslStream`, server and client, with ALPN choosing the
 //! protocol — the two optional features composed.
-#![cfg(all(feature = "hyper", feature = "tls"))]
 
 mod tls_support;
 

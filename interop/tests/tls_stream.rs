@@ -8,7 +8,6 @@
 //! one limited to TLS 1.2: so do we (`TestCa::client_configs`). Its "real"
 //! server, a blocking stdlib `ssl` server in a thread, is a blocking rustls
 //! server in a thread here (`echo_server_thread`).
-#![cfg(feature = "tls")]
 
 mod tls_support;
 

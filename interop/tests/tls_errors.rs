@@ -1,7 +1,6 @@
 //! TLS errors read as sentences that say whose certificate is wrong and how,
 //! not as rustls's `Debug` (`Other(OtherError(CaUsedAsEndEntity))`); the
 //! `rustls::Error` stays the source.
-#![cfg(feature = "tls")]
 
 mod tls_support;
 

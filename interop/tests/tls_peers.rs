@@ -5,7 +5,6 @@
 //! sleeps, everything waits for what it needs to see.
 //!
 //! Each test is skipped (with a note on stderr) when its program is missing.
-#![cfg(feature = "tls")]
 
 mod tls_support;
 
