@@ -35,6 +35,7 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
+use trio::ResultExt as _;
 use trio::sync::CapacityLimiter;
 
 /// How long one request may take.
@@ -106,16 +107,20 @@ async fn main() -> trio::Result<()> {
                     fetchers.start_soon(async move {
                         let _token = limiter.acquire().await?;
                         let started = trio::current_time();
-                        let outcome =
-                            match trio::fail_after(PER_REQUEST, trio::http::get(&url)).await {
-                                Ok(resp) => Outcome::Done {
-                                    status: resp.status(),
-                                    bytes: resp.body().len(),
-                                    elapsed: trio::current_time() - started,
-                                },
-                                Err(e) if e.kind() == trio::ErrorKind::TooSlow => Outcome::TimedOut,
-                                Err(e) => Outcome::Failed(e),
-                            };
+                        // `catch` lets the batch's own cancellation (OVERALL) through
+                        // with `?`: only this request's errors become an outcome.
+                        let outcome = match trio::fail_after(PER_REQUEST, trio::http::get(&url))
+                            .await
+                            .catch()?
+                        {
+                            Ok(resp) => Outcome::Done {
+                                status: resp.status(),
+                                bytes: resp.body().len(),
+                                elapsed: trio::current_time() - started,
+                            },
+                            Err(e) if e.kind() == trio::ErrorKind::TooSlow => Outcome::TimedOut,
+                            Err(e) => Outcome::Failed(e),
+                        };
                         results.borrow_mut()[i] = Some(outcome);
                         Ok(())
                     })?;

@@ -24,6 +24,15 @@
 //! on up to it). That is Trio's rule, and it means a `Cancelled` always reaches the
 //! outermost cancelled scope and stops there.
 //!
+//! # Catching errors without catching cancellation
+//!
+//! Because a cancellation is an ordinary `Err`, a catch-all `Err(e) => ...` arm
+//! in user code would swallow it: the scope never sees its `Cancelled`, and the
+//! next checkpoint is cancelled again, far from the arm. Handle errors through
+//! [`ResultExt::catch`](crate::ResultExt::catch), which hands the cancellation
+//! back to `?` first — Rust's form of Trio's rule that `except Exception:` does
+//! not catch `Cancelled`. Every example that handles errors does so.
+//!
 //! # Alternatives not taken
 //!
 //! * Walking up the tree at each checkpoint instead of caching the flag: cheaper
