@@ -223,7 +223,7 @@ pub use crate::core::checkpoint::{
     Sleep, SleepForever, current_time, sleep, sleep_forever, sleep_until,
 };
 pub use crate::core::nursery::{Nursery, TaskHandle, TaskStatus, open_nursery};
-pub use crate::core::runner::{Builder, Runtime, run};
+pub use crate::core::runtime::{Builder, Runtime, run};
 pub use crate::error::{
     CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, Result, ResultExt, SourceTask,
     TooSlow,

@@ -171,7 +171,7 @@ use std::thread;
 use crate::channel::{MemoryReceiveChannel, MemorySendChannel, UNBOUNDED};
 use crate::core::entry_queue::LoopShared;
 use crate::core::ki::GRACE;
-use crate::core::runner::cancel_current_main;
+use crate::core::runtime::cancel_current_main;
 use crate::lowlevel::{TrioToken, current_trio_token, spawn_system_task};
 use crate::{
     Builder, CancelScope, CancelSource, Error, ErrorKind, Result, Runtime, open_memory_channel,

@@ -15,7 +15,7 @@ pub use crate::core::io::{WaitFd, notify_closing, wait_readable, wait_writable};
 pub use crate::core::parking_lot::{Park, ParkingLot, ParkingLotStatistics};
 pub use crate::core::registration::{IoDirection, IoReady, IoRegistration};
 pub use crate::core::run_var::{RunVar, RunVarToken};
-pub use crate::core::runner::{
+pub use crate::core::runtime::{
     RunStatistics, current_root_task, current_seed, current_statistics, current_task,
     current_trio_token, spawn_system_task, try_current_task,
 };

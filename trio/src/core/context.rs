@@ -15,7 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::cancel::ScopeState;
-use super::runner::Runner;
+use super::runtime::Runner;
 use super::task::TaskCell;
 
 thread_local! {

@@ -43,7 +43,7 @@ pub(crate) mod nursery;
 pub(crate) mod parking_lot;
 pub(crate) mod registration;
 pub(crate) mod run_var;
-pub(crate) mod runner;
+pub(crate) mod runtime;
 pub(crate) mod task;
 pub(crate) mod task_tree;
 pub(crate) mod wait;

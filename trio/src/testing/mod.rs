@@ -14,7 +14,7 @@ mod sequencer;
 
 use std::time::Duration;
 
-pub use crate::core::runner::IdleWait;
+pub use crate::core::runtime::IdleWait;
 pub use check_streams::{
     StreamMaker, check_half_closeable_stream, check_one_way_stream, check_two_way_stream,
 };

@@ -459,21 +459,6 @@ pub(crate) struct WakerRef<'a> {
     _cell: std::marker::PhantomData<&'a Arc<TaskCell>>,
 }
 
-impl<'a> WakerRef<'a> {
-    #[inline]
-    pub(crate) fn new(cell: &'a Arc<TaskCell>) -> WakerRef<'a> {
-        let raw = RawWaker::new(Arc::as_ptr(cell) as *const (), &LOCAL_VTABLE);
-        // SAFETY: the `Arc` borrowed for 'a holds a strong count for the whole life of
-        // this value; the `ManuallyDrop` never runs `drop_raw`, so no count is
-        // released that was not taken. Clones made from it take their own counts.
-        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw) });
-        WakerRef {
-            waker,
-            _cell: std::marker::PhantomData,
-        }
-    }
-}
-
 impl WakerRef<'static> {
     /// A borrowed waker for the cell at `ptr`.
     ///
@@ -484,8 +469,10 @@ impl WakerRef<'static> {
     #[inline]
     pub(crate) unsafe fn from_ptr(ptr: *const TaskCell) -> WakerRef<'static> {
         let raw = RawWaker::new(ptr as *const (), &LOCAL_VTABLE);
-        // SAFETY: the caller guarantees the cell outlives the value; the
-        // `ManuallyDrop` never releases a count (see `WakerRef::new`).
+        // SAFETY: the caller guarantees the cell outlives the value, so the
+        // borrowed waker never dangles; the `ManuallyDrop` never runs `drop_raw`,
+        // so no count is released that was not taken. Clones made from it take
+        // their own counts.
         let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw) });
         WakerRef {
             waker,

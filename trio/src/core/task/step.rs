@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 
 use super::super::cancel::ScopeState;
 use super::super::context::{self, PollGuard};
-use super::super::runner::Runner;
+use super::super::runtime::Runner;
 use super::super::wait::RawWait;
 use super::super::watchdog;
 use super::cell::{TaskCell, WakerRef};

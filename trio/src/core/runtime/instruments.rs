@@ -1,0 +1,84 @@
+//! Instrument dispatch: the hooks of Trio's `Instrument` interface, called from
+//! the run loop and the task step. The flag check is inline and cheap; the calls
+//! are out of line, so that a run without instruments pays one branch per hook.
+//! An instrument that panics is removed (Trio does the same).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+
+use super::super::instrument::Instrument;
+use super::super::task::Task;
+use super::super::task::TaskCell;
+use super::*;
+
+impl Runner {
+    pub(crate) fn add_instrument(&self, i: Rc<dyn Instrument>) {
+        let mut v = self.instruments.borrow_mut();
+        if !v.iter().any(|x| Rc::ptr_eq(x, &i)) {
+            v.push(i);
+        }
+        self.instrumented.set(true);
+    }
+
+    pub(crate) fn remove_instrument(&self, i: &Rc<dyn Instrument>) -> bool {
+        let mut v = self.instruments.borrow_mut();
+        let before = v.len();
+        v.retain(|x| !Rc::ptr_eq(x, i));
+        self.instrumented.set(!v.is_empty());
+        v.len() != before
+    }
+
+    pub(super) fn call_instruments(&self, f: impl Fn(&dyn Instrument)) {
+        let list: Vec<Rc<dyn Instrument>> = self.instruments.borrow().clone();
+        for i in list {
+            if catch_unwind(AssertUnwindSafe(|| f(&*i))).is_err() {
+                eprintln!("trio: an instrument panicked and was removed");
+                self.remove_instrument(&i);
+            }
+        }
+    }
+
+    /// The per-step instrument hooks: a flag check inline on the hot path (these run
+    /// several times per task step), the calls out of line.
+    #[inline(always)]
+    pub(super) fn task_hook(&self, cell: &TaskCell, f: impl Fn(&dyn Instrument, &Task)) {
+        if self.instrumented.get() {
+            self.task_hook_slow(cell, &f);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn task_hook_slow(&self, cell: &TaskCell, f: &dyn Fn(&dyn Instrument, &Task)) {
+        let task = Task::from_cell(cell.arc());
+        self.call_instruments(|i| f(i, &task));
+    }
+
+    #[inline]
+    pub(crate) fn task_spawned(&self, cell: &TaskCell) {
+        self.tasks_living.set(self.tasks_living.get() + 1);
+        self.task_hook(cell, |i, t| i.task_spawned(t));
+    }
+
+    #[inline]
+    pub(crate) fn task_scheduled(&self, cell: &TaskCell) {
+        self.task_hook(cell, |i, t| i.task_scheduled(t));
+    }
+
+    #[inline]
+    pub(crate) fn before_task_step(&self, cell: &TaskCell) {
+        self.task_hook(cell, |i, t| i.before_task_step(t));
+    }
+
+    #[inline]
+    pub(crate) fn after_task_step(&self, cell: &TaskCell) {
+        self.task_hook(cell, |i, t| i.after_task_step(t));
+    }
+
+    #[inline]
+    pub(crate) fn task_exited(&self, cell: &TaskCell) {
+        self.tasks_living
+            .set(self.tasks_living.get().saturating_sub(1));
+        self.task_hook(cell, |i, t| i.task_exited(t));
+    }
+}

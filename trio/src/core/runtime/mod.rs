@@ -1,0 +1,61 @@
+//! The run loop: [`run`], [`Runtime`] and its [`Builder`].
+//!
+//! # One iteration
+//!
+//! 1. **Batch**: poll every root task that is runnable now (the main task and
+//!    system tasks), in wake-up order or reversed, on a coin flip of the run's
+//!    seeded generator (as Trio does). Polling a
+//!    root task polls, down the tree, every nursery with runnable children; each
+//!    nursery runs its own batch. Tasks woken during the batch wait for the next.
+//! 2. **Timeout**: zero if anything is runnable; otherwise until the next deadline
+//!    (asked of the clock), shortened to the smallest `wait_all_tasks_blocked`
+//!    cushion or the mock clock's autojump threshold.
+//! 3. **I/O wait**: `epoll_wait` for that long — skipped entirely when the timeout is
+//!    zero and no task waits for I/O (cross-thread wake-ups are seen through an
+//!    atomic flag, so nothing is missed).
+//! 4. **Entry queue**: run callbacks from other threads, replay their wake-ups,
+//!    deliver a pending Ctrl-C.
+//! 5. **Deadlines**: cancel every scope whose deadline has passed.
+//! 6. **Idle**: if nothing became runnable and the loop slept for a whole cushion,
+//!    wake the `wait_all_tasks_blocked` waiters with that cushion — or, with a mock
+//!    clock, jump the clock to the next deadline.
+//!
+//! This is Trio's `unrolled_run`, step for step.
+
+//!
+//! # Where things are
+//!
+//! | file | concept |
+//! |---|---|
+//! | `runner.rs` | [`Runner`], the state of one run |
+//! | `run_loop.rs` | the iterations above |
+//! | `deadlock.rs` | deciding that nothing can wake any task |
+//! | `instruments.rs` | calling the instruments' hooks |
+//! | `builder.rs` | [`Builder`], a run's options |
+//! | `run.rs` | [`Runtime::run`]: set-up, the loop, teardown, the result |
+//! | `current.rs` | `current_task`, `current_root_task`, `spawn_system_task`, ... |
+//! | `statistics.rs` | [`RunStatistics`] |
+//! | `idle.rs` | [`IdleWait`], the future of `wait_all_tasks_blocked` |
+
+mod builder;
+mod current;
+mod deadlock;
+mod idle;
+mod instruments;
+mod run;
+mod run_loop;
+mod runner;
+mod statistics;
+
+pub use builder::Builder;
+pub(crate) use current::cancel_current_main;
+pub use current::{
+    current_root_task, current_seed, current_task, current_trio_token, spawn_system_task,
+    try_current_task,
+};
+use deadlock::Verdict;
+pub use idle::IdleWait;
+pub use run::{Runtime, run};
+pub(crate) use runner::{IdleSlot, Runner, panic_message};
+use runner::{MAX_TIMEOUT, NEXT_LOOP_ID};
+pub use statistics::{RunStatistics, current_statistics};
