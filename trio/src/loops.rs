@@ -219,6 +219,8 @@ pub struct Loops {
     count: usize,
     configure: Option<Box<Configure>>,
     handle_ctrl_c: bool,
+    ctrl_c_exits: bool,
+    diagnostics: Option<crate::core::diagnostic::Sink>,
     pin: bool,
 }
 
@@ -251,6 +253,8 @@ impl Loops {
             count,
             configure: None,
             handle_ctrl_c: true,
+            ctrl_c_exits: true,
+            diagnostics: None,
             pin: false,
         }
     }
@@ -314,6 +318,43 @@ impl Loops {
     /// ```
     pub fn handle_ctrl_c(mut self, yes: bool) -> Loops {
         self.handle_ctrl_c = yes;
+        self
+    }
+
+    /// Whether trio may end the process on a Ctrl-C the loops cannot handle
+    /// (default: yes): a second Ctrl-C, or a loop that does not see the first
+    /// within 3 s, ends it with status 130, as with one loop
+    /// ([`Builder::ctrl_c_exits`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = trio::Loops::new(2).ctrl_c_exits(false).run(async |cx| Ok(cx.index())).unwrap();
+    /// assert_eq!(v, [0, 1]);
+    /// ```
+    pub fn ctrl_c_exits(mut self, yes: bool) -> Loops {
+        self.ctrl_c_exits = yes;
+        self
+    }
+
+    /// Where the supervisor's diagnostics go (a Ctrl-C it is about to exit for),
+    /// as [`Builder::on_diagnostic`] for one loop; each loop's own are set with
+    /// [`configure`](Self::configure).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = trio::Loops::new(1)
+    ///     .on_diagnostic(trio::lowlevel::print_diagnostic)
+    ///     .run(async |cx| Ok(cx.count()))
+    ///     .unwrap();
+    /// assert_eq!(v, [1]);
+    /// ```
+    pub fn on_diagnostic(
+        mut self,
+        callback: impl Fn(&crate::lowlevel::Diagnostic) + Send + Sync + 'static,
+    ) -> Loops {
+        self.diagnostics = Some(crate::core::diagnostic::Sink::new(callback));
         self
     }
 
@@ -403,7 +444,12 @@ impl Loops {
                 "trio::Loops::run needs at least one loop",
             ));
         }
-        let supervisor = Runtime::builder().handle_ctrl_c(self.handle_ctrl_c).build();
+        let mut supervisor = Runtime::builder()
+            .handle_ctrl_c(self.handle_ctrl_c)
+            .ctrl_c_exits(self.ctrl_c_exits);
+        supervisor.diagnostics = self.diagnostics.clone();
+        let supervisor = supervisor.build();
+        let ctrl_c_exits = self.ctrl_c_exits;
         let configure = self.configure.as_deref();
         let cpus = match self.pin {
             true => match crate::affinity::allowed_cpus() {
@@ -425,7 +471,7 @@ impl Loops {
         let run = thread::scope(|s| {
             supervisor.run(async move {
                 let (events_tx, events) = open_memory_channel::<Event<T>>(UNBOUNDED);
-                let mut sup = Supervisor::new(n, out_ref);
+                let mut sup = Supervisor::new(n, out_ref, ctrl_c_exits);
                 for (i, slot) in sup.slots.iter_mut().enumerate() {
                     let (start_tx, start) = open_memory_channel(1);
                     slot.start = Some(start_tx);
@@ -551,10 +597,12 @@ struct Supervisor<'o, T> {
     /// Acknowledgements still to come.
     pending_acks: usize,
     out: &'o mut Outcome<T>,
+    /// `Loops::ctrl_c_exits`.
+    ctrl_c_exits: bool,
 }
 
 impl<'o, T> Supervisor<'o, T> {
-    fn new(n: usize, out: &'o mut Outcome<T>) -> Self {
+    fn new(n: usize, out: &'o mut Outcome<T>, ctrl_c_exits: bool) -> Self {
         Supervisor {
             slots: (0..n).map(|_| Slot::default()).collect(),
             started: 0,
@@ -563,6 +611,7 @@ impl<'o, T> Supervisor<'o, T> {
             acks: open_memory_channel(UNBOUNDED),
             pending_acks: 0,
             out,
+            ctrl_c_exits,
         }
     }
 
@@ -608,9 +657,15 @@ impl<'o, T> Supervisor<'o, T> {
             .run(crate::move_on_after(GRACE, wait))
             .await;
         if let Ok(Some(None)) = r {
-            eprintln!(
-                "trio: Ctrl-C was not handled within {GRACE:?} by every loop (a task never \
-                 reached a checkpoint); exiting"
+            if !self.ctrl_c_exits {
+                return; // `Loops::ctrl_c_exits(false)`: never end the process.
+            }
+            crate::lowlevel::report_diagnostic(
+                crate::lowlevel::DiagnosticKind::CtrlCUnhandled,
+                format!(
+                    "Ctrl-C was not handled within {GRACE:?} by every loop (a task never \
+                     reached a checkpoint); exiting with status 130"
+                ),
             );
             std::process::exit(130);
         }

@@ -9,6 +9,9 @@ pub use crate::core::checkpoint::{
     Checkpoint, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
     current_schedule_budget, should_yield,
 };
+pub use crate::core::diagnostic::{
+    Diagnostic, DiagnosticKind, print_diagnostic, report_diagnostic,
+};
 pub use crate::core::entry_queue::TrioToken;
 pub use crate::core::instrument::{Instrument, add_instrument, remove_instrument};
 pub use crate::core::io::{WaitFd, notify_closing, wait_readable, wait_writable};

@@ -23,7 +23,16 @@ fn ki_scenario_child() {
     let Ok(scenario) = std::env::var("TRIO_KI_SCENARIO") else {
         return; // run normally as part of the suite: nothing to do
     };
-    let res = trio::run(async {
+    let mut builder = trio::Runtime::builder();
+    if scenario == "no_exit" {
+        builder = builder.ctrl_c_exits(false);
+    }
+    if scenario == "busy_reported" {
+        builder = builder.on_diagnostic(|d: &trio::lowlevel::Diagnostic| {
+            say(&format!("diagnostic {:?}: {d}", d.kind()))
+        });
+    }
+    let res = builder.build().run(async {
         match scenario.as_str() {
             "cleanup" => {
                 say("ready");
@@ -53,6 +62,24 @@ fn ki_scenario_child() {
                     .await?;
                 Ok(())
             }
+            "no_exit" => {
+                say("ready");
+                let err = trio::sleep_forever().await.unwrap_err();
+                say("stuck");
+                // A clean-up that ends when the parent says so, after it has
+                // sent more Ctrl-Cs: with `ctrl_c_exits(false)` they must not
+                // end the process.
+                CancelScope::new()
+                    .shielded()
+                    .run(trio::to_thread::run_sync(|| {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line).map(|_| line)
+                    }))
+                    .await?
+                    .expect("a shielded scope is not cancelled from outside")?;
+                say("cleanup done");
+                Err(err)
+            }
             "own_error" => {
                 say("ready");
                 let _ = trio::sleep_forever().await;
@@ -60,7 +87,7 @@ fn ki_scenario_child() {
                 // not be lost behind the interrupt.
                 Err(trio::Error::from("the clean-up failed"))
             }
-            "busy" => {
+            "busy" | "busy_reported" => {
                 say("ready");
                 let mut x: u64 = 0;
                 loop {
@@ -153,4 +180,55 @@ fn ctrl_c_keeps_the_main_tasks_own_error() {
         "status {status:?}"
     );
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn with_ctrl_c_exits_off_more_ctrl_cs_never_end_the_process() {
+    let mut cmd = self_command("ki_scenario_child", "TRIO_KI_SCENARIO", "no_exit");
+    cmd.stdin(std::process::Stdio::piped());
+    let (mut child, mut lines) = spawn_lines(cmd);
+    wait_for(&mut lines, "ready");
+    sigint(&child);
+    wait_for(&mut lines, "stuck");
+    sigint(&child);
+    sigint(&child);
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "go").unwrap();
+    let rest: Vec<String> = lines.collect();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        rest,
+        vec!["cleanup done", "run returned Interrupted"],
+        "status {status:?}"
+    );
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn an_unhandled_ctrl_c_is_a_diagnostic_not_a_print() {
+    // Without a callback (and without the `tracing` feature) trio says nothing
+    // on stderr before it exits with status 130.
+    let mut cmd = self_command("ki_scenario_child", "TRIO_KI_SCENARIO", "busy");
+    cmd.stderr(std::process::Stdio::piped());
+    let (child, mut lines) = spawn_lines(cmd);
+    wait_for(&mut lines, "ready");
+    sigint(&child);
+    let rest: Vec<String> = lines.collect();
+    let (code, stderr) = child_support::finish(child);
+    assert_eq!(code, Some(130));
+    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(stderr, "", "trio printed on its own");
+
+    // With a callback, the callback hears why.
+    let (mut child, mut lines) = spawn("busy_reported");
+    wait_for(&mut lines, "ready");
+    sigint(&child);
+    let rest: Vec<String> = lines.collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert!(
+        rest[0].starts_with("diagnostic CtrlCUnhandled: Ctrl-C was not handled within 3s"),
+        "{rest:?}"
+    );
 }

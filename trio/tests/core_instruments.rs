@@ -332,9 +332,14 @@ fn a_panicking_instrument_is_removed_and_the_run_goes_on() {
     let record = Rc::new(RefCell::new(Vec::new()));
     let r = Rc::new(Recorder::default());
     let rec = record.clone();
+    let diagnostics = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let diags = diagnostics.clone();
     let main_id = builder()
         .instrument(r.clone())
         .instrument(Rc::new(Broken(record.clone())))
+        .on_diagnostic(move |d: &trio::lowlevel::Diagnostic| {
+            diags.lock().unwrap().push((d.kind(), d.to_string()))
+        })
         .build()
         .run(async move {
             rec.borrow_mut().push("main ran");
@@ -345,6 +350,14 @@ fn a_panicking_instrument_is_removed_and_the_run_goes_on() {
         })
         .unwrap();
     assert_eq!(*record.borrow(), ["scheduled", "main ran"]);
+    // The removal is reported to the run's diagnostics callback, once.
+    assert_eq!(
+        *diagnostics.lock().unwrap(),
+        [(
+            trio::lowlevel::DiagnosticKind::InstrumentPanicked,
+            "an instrument panicked and was removed".to_string()
+        )]
+    );
     // The recorder kept going throughout.
     let ev = r.events();
     assert!(ev.contains(&Ev::After(main_id)));

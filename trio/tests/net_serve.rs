@@ -2,9 +2,9 @@
 //! `src/trio/_tests/test_highlevel_serve_listeners.py` (each test names the one it
 //! ports), with its in-memory listener (whose streams here are Unix socket pairs).
 //!
-//! Not ported as such: Trio checks the log records of the capacity-error test with
-//! pytest's `caplog`; we log to standard error, so the test counts the retries
-//! instead (which is what the log records were counting).
+//! Trio checks the log records of the capacity-error test with pytest's
+//! `caplog`; here each back-off is a diagnostic (`Builder::on_diagnostic`), which
+//! the test collects and counts alongside the retries.
 
 mod net_support;
 
@@ -168,8 +168,38 @@ async fn serve_listeners_accept_unrecognized_error() -> trio::Result<()> {
 }
 
 // Ported from test_serve_listeners_accept_capacity_error.
-#[trio::test(autojump)]
-async fn serve_listeners_accept_capacity_error(_clock: MockClock) -> trio::Result<()> {
+#[test]
+fn serve_listeners_accept_capacity_error() {
+    let diagnostics = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let diags = diagnostics.clone();
+    let clock = MockClock::new();
+    clock.set_autojump_threshold(Duration::ZERO);
+    trio::Runtime::builder()
+        .clock(clock)
+        .on_diagnostic(move |d: &trio::lowlevel::Diagnostic| {
+            diags.lock().unwrap().push((d.kind(), d.to_string()))
+        })
+        .build()
+        .run(accept_capacity_error())
+        .unwrap();
+    let diagnostics = diagnostics.lock().unwrap();
+    // Ten back-offs per errno, each named in its message.
+    assert_eq!(diagnostics.len(), 40, "{diagnostics:?}");
+    for (i, name) in ["EMFILE", "ENFILE", "ENOMEM", "ENOBUFS"].iter().enumerate() {
+        for (kind, message) in &diagnostics[i * 10..(i + 1) * 10] {
+            assert_eq!(*kind, trio::lowlevel::DiagnosticKind::AcceptBackoff);
+            assert!(
+                message.starts_with(&format!(
+                    "trio::net::serve_listeners: accept returned {name} ("
+                )),
+                "{message}"
+            );
+            assert!(message.ends_with("retrying in 100 ms"), "{message}");
+        }
+    }
+}
+
+async fn accept_capacity_error() -> trio::Result<()> {
     for errno in [libc::EMFILE, libc::ENFILE, libc::ENOMEM, libc::ENOBUFS] {
         let handler = async |_: SocketStream| Ok(());
         let listener = MemoryListener::new();

@@ -11,6 +11,7 @@
 //! Loops are found by id through a small global registry, so a task's waker only
 //! stores a number, not a reference to the loop.
 
+use super::diagnostic::Sink;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -46,12 +47,22 @@ pub(crate) struct LoopShared {
     /// count, which other threads also raise for a moment (to forward a wake-up)
     /// and lower without waking the loop.
     tokens: AtomicUsize,
+    /// Where the run's diagnostics go (`Builder::on_diagnostic`).
+    pub(crate) diagnostics: Option<Sink>,
+    /// Whether trio may end the process on a Ctrl-C it cannot handle
+    /// (`Builder::ctrl_c_exits`).
+    pub(crate) ctrl_c_exits: bool,
 }
 
 static REGISTRY: Mutex<Vec<(u64, Weak<LoopShared>)>> = Mutex::new(Vec::new());
 
 impl LoopShared {
-    pub(crate) fn new(loop_id: u64, waker: mio::Waker) -> Arc<LoopShared> {
+    pub(crate) fn new(
+        loop_id: u64,
+        waker: mio::Waker,
+        diagnostics: Option<Sink>,
+        ctrl_c_exits: bool,
+    ) -> Arc<LoopShared> {
         let shared = Arc::new(LoopShared {
             loop_id,
             queue: Mutex::new(Queue {
@@ -63,6 +74,8 @@ impl LoopShared {
             ki_pending: AtomicBool::new(false),
             ki_seen: AtomicBool::new(false),
             tokens: AtomicUsize::new(0),
+            diagnostics,
+            ctrl_c_exits,
         });
         let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
         reg.retain(|(_, w)| w.strong_count() > 0);

@@ -11,7 +11,10 @@ use crate::error::{Error, ErrorKind, Result};
 ///
 /// Every method has an empty default; implement the ones you need. Hooks run on the
 /// loop thread, synchronously, and must not block. An instrument that panics is
-/// removed (with a message on stderr) and the run goes on.
+/// removed (reported as a
+/// [`DiagnosticKind::InstrumentPanicked`](crate::lowlevel::DiagnosticKind::InstrumentPanicked)
+/// diagnostic, see [`Builder::on_diagnostic`](crate::Builder::on_diagnostic)) and the
+/// run goes on.
 ///
 /// # Examples
 ///

@@ -10,7 +10,12 @@
 //!    doing (stuck clean-up included).
 //! 3. If the loop does not notice the first Ctrl-C within [`GRACE`] — a task that
 //!    never reaches a checkpoint keeps it from running — the process exits with
-//!    status 130, after saying why on stderr.
+//!    status 130, after saying why as a diagnostic
+//!    ([`DiagnosticKind::CtrlCUnhandled`](crate::lowlevel::DiagnosticKind::CtrlCUnhandled)).
+//!
+//! 2 and 3 are the default; with `Builder::ctrl_c_exits(false)` trio never ends
+//! the process: further Ctrl-Cs only cancel again (a no-op), and a stuck loop
+//! stays stuck.
 //!
 //! # Why a watchdog thread
 //!
@@ -32,6 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::diagnostic::{Diagnostic, DiagnosticKind, emit};
 use super::entry_queue::LoopShared;
 
 /// How long the loop has to notice a Ctrl-C before the process is stopped.
@@ -52,11 +58,11 @@ fn global() -> Option<&'static KiGlobal> {
         }
         let kill = Arc::new(AtomicBool::new(true));
         let (mut reader, writer) = UnixStream::pair().ok()?;
-        // Order matters: the conditional default runs first and sees the flag as
-        // it was before this signal; the second action then arms it.
+        // SIGINT kills while `kill` is set: when no run owns Ctrl-C, and once the
+        // owner has been told of one Ctrl-C and may be ended by the next (the
+        // watchdog arms it, see `watchdog_notify`).
         signal_hook::flag::register_conditional_default(signal_hook::consts::SIGINT, kill.clone())
             .ok()?;
-        signal_hook::flag::register(signal_hook::consts::SIGINT, kill.clone()).ok()?;
         signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, writer).ok()?;
         std::thread::Builder::new()
             .name("trio-ctrl-c".into())
@@ -87,6 +93,11 @@ fn watchdog_notify() {
     shared.ki_seen.store(false, Ordering::Release);
     shared.ki_pending.store(true, Ordering::Release);
     shared.wake_loop();
+    if !shared.ctrl_c_exits {
+        return; // `Builder::ctrl_c_exits(false)`: trio never ends the process.
+    }
+    // The next Ctrl-C ends the process the default way.
+    g.kill.store(true, Ordering::Release);
     let start = Instant::now();
     while start.elapsed() < GRACE {
         if shared.ki_seen.load(Ordering::Acquire) {
@@ -95,8 +106,15 @@ fn watchdog_notify() {
         std::thread::park_timeout(Duration::from_millis(20));
     }
     if !shared.ki_seen.load(Ordering::Acquire) {
-        eprintln!(
-            "trio: Ctrl-C was not handled within {GRACE:?} (a task never reached a checkpoint); exiting"
+        emit(
+            shared.diagnostics.as_ref(),
+            Diagnostic::new(
+                DiagnosticKind::CtrlCUnhandled,
+                format!(
+                    "Ctrl-C was not handled within {GRACE:?} (a task never reached a \
+                     checkpoint); exiting with status 130"
+                ),
+            ),
         );
         std::process::exit(130);
     }

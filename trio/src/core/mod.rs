@@ -34,6 +34,7 @@ pub(crate) mod cancel;
 pub(crate) mod checkpoint;
 pub(crate) mod context;
 pub(crate) mod deadlines;
+pub(crate) mod diagnostic;
 pub(crate) mod dump;
 pub(crate) mod entry_queue;
 pub(crate) mod instrument;

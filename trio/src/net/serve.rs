@@ -74,8 +74,10 @@ pub(crate) type ConnectionErrorHook<'h> = Rc<dyn Fn(&Error) + 'h>;
 /// closes it at once (Trio closes it with `aclose_forcefully`).
 ///
 /// **Overload.** If `accept` fails with `EMFILE`, `ENFILE`, `ENOBUFS` or
-/// `ENOMEM`, it logs a line to standard error and tries again after 100 ms,
-/// instead of crashing; other errors stop the server.
+/// `ENOMEM`, it reports a diagnostic
+/// ([`DiagnosticKind::AcceptBackoff`](crate::lowlevel::DiagnosticKind::AcceptBackoff),
+/// see [`Builder::on_diagnostic`](crate::Builder::on_diagnostic)) and tries again
+/// after 100 ms, instead of crashing; other errors stop the server.
 ///
 /// With [`task_status`](ServeListeners::task_status) it can be started with
 /// [`Nursery::start`], which then returns the listeners (shared: `Rc`) once the
@@ -395,16 +397,19 @@ where
 }
 
 /// After an `accept` error: if it means the system is overloaded (`EMFILE`, ...),
-/// logs it, waits [`SLEEP_TIME`] and returns `Ok` (accept again); any other error
-/// is returned.
+/// reports it as a diagnostic (`DiagnosticKind::AcceptBackoff`), waits
+/// [`SLEEP_TIME`] and returns `Ok` (accept again); any other error is returned.
 pub(crate) async fn back_off_if_overloaded(e: Error, who: &str) -> Result<()> {
     let capacity =
         socket::os_error(&e).and_then(|n| ACCEPT_CAPACITY_ERRNOS.iter().find(|(c, _)| *c == n));
     match capacity {
         Some((_, name)) => {
-            eprintln!(
-                "trio::net::{who}: accept returned {name} ({e}); retrying in {} ms",
-                SLEEP_TIME.as_millis()
+            crate::lowlevel::report_diagnostic(
+                crate::lowlevel::DiagnosticKind::AcceptBackoff,
+                format!(
+                    "trio::net::{who}: accept returned {name} ({e}); retrying in {} ms",
+                    SLEEP_TIME.as_millis()
+                ),
             );
             crate::sleep(SLEEP_TIME).await
         }

@@ -152,7 +152,10 @@ fn work(me: Arc<Worker>, number: usize) {
                 current_name_guard::restore(number);
                 lock(&IDLE).push(me.clone());
                 if catch_unwind(AssertUnwindSafe(deliver)).is_err() {
-                    eprintln!("trio: a worker thread's result delivery panicked");
+                    crate::lowlevel::report_diagnostic(
+                        crate::lowlevel::DiagnosticKind::WorkerDeliveryPanicked,
+                        "handing a worker thread's result back to its task panicked",
+                    );
                 }
             }
             None => {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::super::diagnostic::{Diagnostic, Sink};
 use super::super::instrument::Instrument;
 use super::super::watchdog::{Report, Watchdog};
 use super::*;
@@ -34,6 +35,9 @@ pub struct Builder {
     pub(super) watchdog: Option<(Duration, Report)>,
     pub(super) dump_signal: Option<i32>,
     pub(super) cancelled_from_outside: bool,
+    pub(crate) diagnostics: Option<Sink>,
+    /// `Some(false)`: `ctrl_c_exits(false)`.
+    pub(super) ctrl_c_exits: Option<bool>,
 }
 
 impl fmt::Debug for Builder {
@@ -381,6 +385,60 @@ impl Builder {
         self
     }
 
+    /// Where the run's diagnostics go: what it has to say that is no call's error
+    /// (an instrument that panicked and was removed, a failed I/O wait, a server
+    /// backing off from `EMFILE`, a Ctrl-C it is about to exit for; see
+    /// [`DiagnosticKind`](crate::lowlevel::DiagnosticKind)). trio never prints on
+    /// its own: without a callback, diagnostics become `tracing` events (level
+    /// `WARN`, target `trio`) with the `tracing` feature, and are dropped without
+    /// it. [`print_diagnostic`](crate::lowlevel::print_diagnostic) writes them to
+    /// stderr. The callback may be called from the loop's thread and from trio's
+    /// Ctrl-C watchdog thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let count = Arc::new(AtomicUsize::new(0));
+    /// let c = count.clone();
+    /// trio::Runtime::builder()
+    ///     .on_diagnostic(move |d: &trio::lowlevel::Diagnostic| {
+    ///         eprintln!("my-app: {d}");
+    ///         c.fetch_add(1, Ordering::Relaxed);
+    ///     })
+    ///     .build()
+    ///     .run(async { Ok::<_, trio::Error>(()) })
+    ///     .unwrap();
+    /// assert_eq!(count.load(Ordering::Relaxed), 0); // a quiet run says nothing
+    /// ```
+    pub fn on_diagnostic(
+        mut self,
+        callback: impl Fn(&Diagnostic) + Send + Sync + 'static,
+    ) -> Builder {
+        self.diagnostics = Some(Sink::new(callback));
+        self
+    }
+
+    /// Whether trio may end the process on a Ctrl-C it cannot handle (default:
+    /// yes, as a program without trio would end). With the run handling Ctrl-C, the
+    /// first Ctrl-C cancels the main task; trio then ends the process (status 130,
+    /// by the signal for a second Ctrl-C) when a second Ctrl-C comes, or when the
+    /// loop has not seen the first within 3 s because a task never reaches a
+    /// checkpoint. With `false`, it never does: further Ctrl-Cs are ignored while
+    /// the clean-up runs, and a loop stuck in a task's step stays stuck.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trio::Runtime::builder().ctrl_c_exits(false).build();
+    /// rt.run(async { Ok::<_, trio::Error>(()) }).unwrap();
+    /// ```
+    pub fn ctrl_c_exits(mut self, yes: bool) -> Builder {
+        self.ctrl_c_exits = Some(yes);
+        self
+    }
+
     /// Finishes the configuration.
     ///
     /// # Examples
@@ -409,6 +467,8 @@ impl Builder {
             watchdog: self.watchdog,
             dump_signal: self.dump_signal,
             cancelled_from_outside: self.cancelled_from_outside,
+            diagnostics: self.diagnostics,
+            ctrl_c_exits: self.ctrl_c_exits.unwrap_or(true),
         }
     }
 }

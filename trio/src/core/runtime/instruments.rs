@@ -6,6 +6,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
+use super::super::diagnostic::DiagnosticKind;
 use super::super::instrument::Instrument;
 use super::super::task::Task;
 use super::super::task::TaskCell;
@@ -32,7 +33,10 @@ impl Runner {
         let list: Vec<Rc<dyn Instrument>> = self.instruments.borrow().clone();
         for i in list {
             if catch_unwind(AssertUnwindSafe(|| f(&*i))).is_err() {
-                eprintln!("trio: an instrument panicked and was removed");
+                self.diagnose(
+                    DiagnosticKind::InstrumentPanicked,
+                    "an instrument panicked and was removed".into(),
+                );
                 self.remove_instrument(&i);
             }
         }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::super::cancel::ScopeState;
 use super::super::context::{self, RunnerGuard};
 use super::super::deadlines::{Deadlines, Expired};
+use super::super::diagnostic::Sink;
 use super::super::dump::DumpOnSignal;
 use super::super::entry_queue::{Job, LoopShared};
 use super::super::instrument::Instrument;
@@ -51,6 +52,8 @@ pub struct Runtime {
     pub(super) watchdog: Option<(Duration, Report)>,
     pub(super) dump_signal: Option<i32>,
     pub(super) cancelled_from_outside: bool,
+    pub(super) diagnostics: Option<Sink>,
+    pub(super) ctrl_c_exits: bool,
 }
 
 impl fmt::Debug for Runtime {
@@ -205,7 +208,7 @@ impl Runtime {
             .dump_signal
             .map(|sig| DumpOnSignal::start(sig, loop_id))
             .transpose()?;
-        let shared = LoopShared::new(loop_id, waker);
+        let shared = LoopShared::new(loop_id, waker, self.diagnostics, self.ctrl_c_exits);
         let clock: Rc<dyn Clock> = self.clock.unwrap_or_else(|| Rc::new(SystemClock::new()));
 
         let root_scope = ScopeState::new();

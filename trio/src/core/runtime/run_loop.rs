@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::super::diagnostic::DiagnosticKind;
 use super::super::entry_queue::Job;
 use super::super::task::step;
 use super::*;
@@ -157,7 +158,10 @@ impl Runner {
                     self.call_instruments(|i| i.before_io_wait(timeout));
                 }
                 if let Err(e) = self.io.wait(timeout) {
-                    eprintln!("trio: I/O wait failed: {e}");
+                    self.diagnose(
+                        DiagnosticKind::IoWaitFailed,
+                        format!("the I/O wait failed: {e}"),
+                    );
                 }
                 if self.instrumented.get() {
                     self.call_instruments(|i| i.after_io_wait(timeout));

@@ -3,6 +3,7 @@
 //! idle waiters and the run's options; and the small questions the rest of the
 //! core asks it (the time, a coin flip, whether the loop is quiet).
 
+use super::super::diagnostic::{Diagnostic, DiagnosticKind, emit};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -77,6 +78,14 @@ pub(crate) struct Runner {
 }
 
 impl Runner {
+    /// Reports a diagnostic of this run (see `diagnostic.rs`).
+    pub(crate) fn diagnose(&self, kind: DiagnosticKind, message: String) {
+        emit(
+            self.shared.diagnostics.as_ref(),
+            Diagnostic::new(kind, message),
+        );
+    }
+
     pub(crate) fn next_id(&self) -> u64 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
