@@ -862,32 +862,6 @@ pub(crate) fn mid_sentence(text: &str) -> Cow<'_, str> {
     }
 }
 
-impl Error {
-    /// For an [`ErrorKind::Deadlock`] error: the task tree at the moment the
-    /// deadlock was found.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, rx) = (trio::sync::Event::new(), trio::sync::Event::new());
-    /// let err = trio::run(async {
-    ///     trio::open_nursery(async |n| {
-    ///         n.start_soon_named("a", async { rx.wait().await?; tx.set(); Ok(()) })?;
-    ///         n.start_soon_named("b", async { tx.wait().await?; rx.set(); Ok(()) })?;
-    ///         Ok(())
-    ///     })
-    ///     .await
-    /// })
-    /// .unwrap_err();
-    /// assert_eq!(err.kind(), trio::ErrorKind::Deadlock);
-    /// let tree = &err.deadlock().unwrap().tree;
-    /// assert_eq!(tree.find("a").unwrap().state, trio::lowlevel::TaskState::Blocked);
-    /// ```
-    pub fn deadlock(&self) -> Option<&crate::lowlevel::Deadlock> {
-        self.inner.source.as_deref()?.downcast_ref()
-    }
-}
-
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         if let Some(c) = &self.inner.cancelled {
@@ -1101,6 +1075,18 @@ impl<T, E: MaybeCancelled> ResultExt<T, E> for Result<T, E> {
             Err(e) if e.contains_cancelled() => Err(e),
             other => Ok(other),
         }
+    }
+}
+
+/// A panic payload as text: its message when it is a string, a placeholder
+/// otherwise.
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
     }
 }
 

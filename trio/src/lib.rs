@@ -183,7 +183,6 @@
 #![warn(missing_debug_implementations)]
 
 pub mod abc;
-mod affinity;
 pub mod channel;
 #[cfg(feature = "tokio")]
 pub mod compat;
@@ -204,6 +203,7 @@ mod report;
 pub mod signal;
 mod stapled;
 pub mod sync;
+mod sys;
 pub mod testing;
 mod time;
 #[cfg(feature = "tls")]
@@ -215,15 +215,11 @@ pub use crate::channel::{
     MemoryReceiveChannel, MemorySendChannel, SendError, open_local_memory_channel,
     open_memory_channel,
 };
-pub use crate::core::cancel::{
-    CancelScope, FailAfter, ScopeRun, current_effective_deadline, fail_after, fail_at,
-    move_on_after, move_on_at,
+pub use crate::core::{
+    Builder, CancelScope, FailAfter, Nursery, Runtime, ScopeRun, Sleep, SleepForever, TaskHandle,
+    TaskStatus, current_effective_deadline, current_time, fail_after, fail_at, move_on_after,
+    move_on_at, open_nursery, run, sleep, sleep_forever, sleep_until,
 };
-pub use crate::core::checkpoint::{
-    Sleep, SleepForever, current_time, sleep, sleep_forever, sleep_until,
-};
-pub use crate::core::nursery::{Nursery, TaskHandle, TaskStatus, open_nursery};
-pub use crate::core::runtime::{Builder, Runtime, run};
 pub use crate::error::{
     CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, Result, ResultExt, SourceTask,
     TooSlow,

@@ -163,16 +163,19 @@ use std::future::{Future, poll_fn};
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
 use std::task::Poll;
 use std::thread;
 
 use crate::channel::{MemoryReceiveChannel, MemorySendChannel, UNBOUNDED};
-use crate::core::entry_queue::LoopShared;
-use crate::core::ki::GRACE;
-use crate::core::runtime::cancel_current_main;
-use crate::lowlevel::{TrioToken, current_trio_token, spawn_system_task};
+
+/// `Loops::on_diagnostic`'s callback.
+type DiagnosticCallback = dyn Fn(&Diagnostic) + Send + Sync;
+use crate::lowlevel::{
+    CTRL_C_GRACE as GRACE, Diagnostic, TrioToken, WeakTrioToken, cancel_main_task,
+    current_trio_token, spawn_system_task,
+};
 use crate::{
     Builder, CancelScope, CancelSource, Error, ErrorKind, Result, Runtime, open_memory_channel,
 };
@@ -220,7 +223,7 @@ pub struct Loops {
     configure: Option<Box<Configure>>,
     handle_ctrl_c: bool,
     ctrl_c_exits: bool,
-    diagnostics: Option<crate::core::diagnostic::Sink>,
+    diagnostics: Option<Arc<DiagnosticCallback>>,
     pin: bool,
 }
 
@@ -354,7 +357,7 @@ impl Loops {
         mut self,
         callback: impl Fn(&crate::lowlevel::Diagnostic) + Send + Sync + 'static,
     ) -> Loops {
-        self.diagnostics = Some(crate::core::diagnostic::Sink::new(callback));
+        self.diagnostics = Some(Arc::new(callback));
         self
     }
 
@@ -447,12 +450,14 @@ impl Loops {
         let mut supervisor = Runtime::builder()
             .handle_ctrl_c(self.handle_ctrl_c)
             .ctrl_c_exits(self.ctrl_c_exits);
-        supervisor.diagnostics = self.diagnostics.clone();
+        if let Some(callback) = self.diagnostics.clone() {
+            supervisor = supervisor.on_diagnostic(move |d| callback(d));
+        }
         let supervisor = supervisor.build();
         let ctrl_c_exits = self.ctrl_c_exits;
         let configure = self.configure.as_deref();
         let cpus = match self.pin {
-            true => match crate::affinity::allowed_cpus() {
+            true => match crate::sys::affinity::allowed_cpus() {
                 Ok(cpus) => Some(cpus),
                 // No thread pinning on this system (macOS): run unpinned.
                 Err(e) if e.kind() == std::io::ErrorKind::Unsupported => None,
@@ -532,7 +537,7 @@ where
     F: AsyncFn(LoopContext) -> Result<T>,
 {
     if let Some(cpu) = cpu {
-        crate::affinity::pin_current_thread(cpu).map_err(|e| {
+        crate::sys::affinity::pin_current_thread(cpu).map_err(|e| {
             Error::from(e).context(
                 ErrorKind::Io,
                 format!("cannot pin loop {index} to CPU {cpu}"),
@@ -549,7 +554,7 @@ where
         .build()
         .run(async {
             let token = current_trio_token();
-            let own = Arc::downgrade(token.shared());
+            let own = token.downgrade();
             if events.send_nowait(Event::Started(index, token)).is_err() {
                 return Ok(None); // the supervisor is gone
             }
@@ -581,7 +586,7 @@ struct Slot {
     /// Held from `Started` until every loop has started.
     token: Option<TrioToken>,
     /// To cancel the loop without keeping a token of it.
-    weak: Option<Weak<LoopShared>>,
+    weak: Option<WeakTrioToken>,
     cancelled: bool,
     finished: bool,
 }
@@ -675,7 +680,7 @@ impl<'o, T> Supervisor<'o, T> {
         match event {
             Event::Started(i, token) => {
                 let slot = &mut self.slots[i];
-                slot.weak = Some(Arc::downgrade(token.shared()));
+                slot.weak = Some(token.downgrade());
                 if self.stopping {
                     slot.start = None; // it will not run `main`
                     return;
@@ -742,12 +747,12 @@ impl<'o, T> Supervisor<'o, T> {
                 continue;
             }
             slot.cancelled = true;
-            let Some(shared) = slot.weak.as_ref().and_then(Weak::upgrade) else {
+            let Some(token) = slot.weak.as_ref().and_then(WeakTrioToken::upgrade) else {
                 continue;
             };
             let ack = self.acks.0.clone();
-            let queued = TrioToken::new(shared).run_sync_soon(move || {
-                cancel_current_main(source);
+            let queued = token.run_sync_soon(move || {
+                let _ = cancel_main_task(source);
                 let _ = ack.send_nowait(());
             });
             if queued.is_ok() {
@@ -794,7 +799,7 @@ pub struct LoopContext {
     index: usize,
     /// Every loop's token but this loop's own.
     tokens: Vec<Option<TrioToken>>,
-    own: Weak<LoopShared>,
+    own: WeakTrioToken,
 }
 
 impl fmt::Debug for LoopContext {
@@ -887,7 +892,7 @@ impl LoopContext {
     fn try_token(&self, i: usize) -> Result<TrioToken> {
         match self.tokens.get(i) {
             Some(Some(t)) => Ok(t.clone()),
-            Some(None) => self.own.upgrade().map(TrioToken::new).ok_or_else(|| {
+            Some(None) => self.own.upgrade().ok_or_else(|| {
                 Error::new(ErrorKind::RunFinished, format!("loop {i} has finished"))
             }),
             None => Err(Error::new(

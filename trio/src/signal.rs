@@ -100,7 +100,6 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, Read};
-use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
@@ -117,10 +116,8 @@ use crate::lowlevel::{
     CancelRegistration, IoDirection, IoRegistration, cancel_shielded_checkpoint, checkpoint,
     checkpoint_if_cancelled,
 };
+use crate::sys::signal::{NSIG, check_signal, disposition_is_default};
 use crate::{Error, ErrorKind, Result};
-
-/// One past the largest signal number on Linux (`SIGRTMAX` is 64).
-const NSIG: usize = 65;
 
 /// For each signal, the id of the receiver that gets it now (the most recently
 /// opened one still listening), or 0 when no trio receiver listens. Read by the
@@ -155,19 +152,6 @@ struct HandlerShared {
     /// receiver's actions exists (they hold this `Arc`), so a handler never writes
     /// to a closed — or recycled — fd.
     write: OwnedFd,
-}
-
-/// True if the signal's disposition is the default (`SIG_DFL`).
-fn disposition_is_default(sig: c_int) -> io::Result<bool> {
-    let mut old = MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: with a null new action, sigaction only writes the current one into
-    // `old`, which is valid storage for a `struct sigaction`.
-    if unsafe { libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: sigaction succeeded and filled in `old` (it was zeroed before, too).
-    let old = unsafe { old.assume_init() };
-    Ok(old.sa_sigaction == libc::SIG_DFL)
 }
 
 /// The first time trio listens for `sig`: if its disposition is the default,
@@ -233,32 +217,6 @@ fn detach(reg: &mut Registry, id: u64, signals: &[c_int], sig_ids: Vec<SigId>) {
     for sid in sig_ids {
         signal_hook::low_level::unregister(sid);
     }
-}
-
-pub(crate) fn check_signal(sig: c_int) -> Result<()> {
-    if sig <= 0 || sig as usize >= NSIG {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            format!("signal number {sig} is out of range"),
-        ));
-    }
-    if sig == libc::SIGINT {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            "SIGINT belongs to trio's Ctrl-C handling and cannot be received \
-             (see trio::Builder::handle_ctrl_c)",
-        ));
-    }
-    if signal_hook::consts::FORBIDDEN.contains(&sig) || sig == libc::SIGBUS {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            format!(
-                "signal {} cannot be received (it cannot be caught, or is a synchronous fault)",
-                signal_hook::low_level::signal_name(sig).unwrap_or("?")
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Starts listening for `signals` (Trio's `open_signal_receiver`): from now on

@@ -1,6 +1,5 @@
 //! The receiving side of a memory channel.
 
-use crate::core::wait::{self, RawWait};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +11,10 @@ use super::send::wake_opt;
 use super::state::{RecvWaiter, Side};
 use super::statistics::MemoryChannelStatistics;
 use crate::error::{Error, ErrorKind, Result};
-use crate::lowlevel::{CancelRegistration, checkpoint_if_cancelled, should_yield};
+use crate::lowlevel::{
+    BlockedOn, CancelRegistration, ChannelOp, checkpoint_if_cancelled, record_blocked_on,
+    should_yield,
+};
 
 fn recv_error(kind: ErrorKind) -> Error {
     let msg = match kind {
@@ -285,7 +287,14 @@ impl<T> RecvOp<T> {
     ) -> Poll<Result<T>> {
         let r = self.poll_inner::<F>(shared, handle, cx);
         if r.is_pending() && matches!(self.phase, RecvPhase::Wait(_)) {
-            wait::set(cx, RawWait::channel(F::id(shared), false, F::THREAD_SAFE));
+            record_blocked_on(
+                cx,
+                BlockedOn::Channel {
+                    id: F::id(shared) as u64,
+                    operation: ChannelOp::Receive,
+                    thread_safe: F::THREAD_SAFE,
+                },
+            );
         }
         r
     }

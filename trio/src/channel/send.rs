@@ -1,6 +1,5 @@
 //! The sending side of a memory channel.
 
-use crate::core::wait::{self, RawWait};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +10,10 @@ use super::handle::Handle;
 use super::state::{SendFail, SendWaiter, Side};
 use super::statistics::MemoryChannelStatistics;
 use crate::error::{Error, ErrorKind};
-use crate::lowlevel::{CancelRegistration, checkpoint_if_cancelled, should_yield};
+use crate::lowlevel::{
+    BlockedOn, CancelRegistration, ChannelOp, checkpoint_if_cancelled, record_blocked_on,
+    should_yield,
+};
 
 /// A failed send: the error, and the value that was not delivered.
 ///
@@ -323,7 +325,14 @@ impl<T, F: Flavour> Future for SendFuture<'_, T, F> {
         let r = self.as_mut().poll_inner(cx);
         if r.is_pending() && matches!(self.phase, SendPhase::Wait(_)) {
             let shared = &self.chan.h.shared;
-            wait::set(cx, RawWait::channel(F::id(shared), true, F::THREAD_SAFE));
+            record_blocked_on(
+                cx,
+                BlockedOn::Channel {
+                    id: F::id(shared) as u64,
+                    operation: ChannelOp::Send,
+                    thread_safe: F::THREAD_SAFE,
+                },
+            );
         }
         r
     }

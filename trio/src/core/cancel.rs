@@ -69,7 +69,7 @@ enum Phase {
 }
 
 /// One node of the cancel status tree (and the state of one cancel scope).
-pub(crate) struct ScopeState {
+pub(in crate::core) struct ScopeState {
     me: Weak<ScopeState>,
     /// The scope that was current when this one was entered. Set once, on entry.
     parent: RefCell<Option<Rc<ScopeState>>>,
@@ -91,11 +91,11 @@ pub(crate) struct ScopeState {
     cancelled_caught: Cell<bool>,
     phase: Cell<Phase>,
     /// Sequence number of this scope's live entry in the deadline heap (0: none).
-    pub(crate) deadline_seq: Cell<u64>,
+    pub(in crate::core) deadline_seq: Cell<u64>,
 }
 
 impl ScopeState {
-    pub(crate) fn new() -> Rc<ScopeState> {
+    pub(in crate::core) fn new() -> Rc<ScopeState> {
         Rc::new_cyclic(|me| ScopeState {
             me: me.clone(),
             parent: RefCell::new(None),
@@ -114,24 +114,24 @@ impl ScopeState {
         })
     }
 
-    pub(crate) fn rc(&self) -> Rc<ScopeState> {
+    pub(in crate::core) fn rc(&self) -> Rc<ScopeState> {
         self.me
             .upgrade()
             .expect("scope state is alive while borrowed")
     }
 
     #[inline]
-    pub(crate) fn effectively_cancelled(&self) -> bool {
+    pub(in crate::core) fn effectively_cancelled(&self) -> bool {
         self.effectively_cancelled.get()
     }
 
-    pub(crate) fn cancel_called(&self) -> bool {
+    pub(in crate::core) fn cancel_called(&self) -> bool {
         self.cancel_called.get()
     }
 
     /// Links this scope under `parent` and arms its deadline. Errors if it was
     /// entered before.
-    pub(crate) fn enter(&self, parent: Option<Rc<ScopeState>>) -> Result<(), Error> {
+    pub(in crate::core) fn enter(&self, parent: Option<Rc<ScopeState>>) -> Result<(), Error> {
         if self.phase.get() != Phase::Fresh {
             return Err(Error::new(
                 ErrorKind::Usage,
@@ -163,12 +163,12 @@ impl ScopeState {
     }
 
     /// Records that the scope swallowed a cancellation on its way out.
-    pub(crate) fn set_cancelled_caught(&self) {
+    pub(in crate::core) fn set_cancelled_caught(&self) {
         self.cancelled_caught.set(true);
     }
 
     /// Unlinks this scope from its parent; its deadline entry goes stale.
-    pub(crate) fn exit(&self) {
+    pub(in crate::core) fn exit(&self) {
         if self.phase.get() != Phase::Active {
             return;
         }
@@ -205,13 +205,13 @@ impl ScopeState {
         self.deadline_seq.set(seq);
     }
 
-    pub(crate) fn set_deadline(&self, d: Instant) {
+    pub(in crate::core) fn set_deadline(&self, d: Instant) {
         self.relative.set(None);
         self.deadline.set(d);
         self.arm_deadline();
     }
 
-    pub(crate) fn deadline(&self) -> Instant {
+    pub(in crate::core) fn deadline(&self) -> Instant {
         match self.relative.get() {
             Some(rel) => context::with_runner(|r| r.current_time())
                 .unwrap_or(Instant::ZERO)
@@ -222,13 +222,13 @@ impl ScopeState {
 
     /// Cancels the scope, naming no task as the source (a deadline, Ctrl-C, the run
     /// loop itself).
-    pub(crate) fn cancel(&self, source: CancelSource, reason: Option<Arc<str>>) {
+    pub(in crate::core) fn cancel(&self, source: CancelSource, reason: Option<Arc<str>>) {
         self.cancel_from(source, reason, None);
     }
 
     /// Cancels the scope on behalf of `task` (the task that called `cancel`, or the
     /// child whose failure cancels its nursery).
-    pub(crate) fn cancel_from(
+    pub(in crate::core) fn cancel_from(
         &self,
         source: CancelSource,
         reason: Option<Arc<str>>,
@@ -243,13 +243,13 @@ impl ScopeState {
         self.recalc();
     }
 
-    pub(crate) fn set_shield(&self, shield: bool) {
+    pub(in crate::core) fn set_shield(&self, shield: bool) {
         self.shield.set(shield);
         self.recalc();
     }
 
     /// True if an enclosing scope's cancellation reaches through this one.
-    pub(crate) fn parent_cancellation_visible(&self) -> bool {
+    pub(in crate::core) fn parent_cancellation_visible(&self) -> bool {
         !self.shield.get()
             && self
                 .parent
@@ -261,7 +261,7 @@ impl ScopeState {
     /// Moves every scope entered directly under this one to `new_parent` (a task
     /// started with `Nursery::start` moving into its target nursery, as Trio's
     /// `TaskStatus.started` reparents the old nursery's cancel status children).
-    pub(crate) fn reparent_children(&self, new_parent: &Rc<ScopeState>) {
+    pub(in crate::core) fn reparent_children(&self, new_parent: &Rc<ScopeState>) {
         let children: Vec<Rc<ScopeState>> = std::mem::take(&mut *self.children.borrow_mut())
             .into_iter()
             .filter_map(|(_, c)| c.upgrade())
@@ -276,7 +276,7 @@ impl ScopeState {
 
     /// Moves this (entered) scope, with everything below it, under `new_parent`
     /// (the private nursery of a `start()` call, when its child calls `started`).
-    pub(crate) fn reparent_to(&self, new_parent: &Rc<ScopeState>) {
+    pub(in crate::core) fn reparent_to(&self, new_parent: &Rc<ScopeState>) {
         if let Some(old) = self.parent.borrow_mut().take() {
             let key = self.key_in_parent.get();
             let mut ch = old.children.borrow_mut();
@@ -327,7 +327,7 @@ impl ScopeState {
 
     /// The error a checkpoint delivers in this (effectively cancelled) scope: it
     /// names the cancelled scope that reaches here.
-    pub(crate) fn cancelled_error(&self) -> Error {
+    pub(in crate::core) fn cancelled_error(&self) -> Error {
         let mut cur = Some(self.rc());
         while let Some(s) = cur {
             if s.cancel_called.get() {
@@ -344,7 +344,7 @@ impl ScopeState {
     }
 
     /// The nearest deadline that applies here, or -infinity if cancelled.
-    pub(crate) fn effective_deadline(&self) -> Instant {
+    pub(in crate::core) fn effective_deadline(&self) -> Instant {
         if self.effectively_cancelled() {
             return Instant::NEG_INFINITY;
         }
@@ -404,7 +404,7 @@ impl Drop for ScopeState {
 /// it leaks it. Either costs a few bytes and at worst one spurious wake-up, and
 /// happens only when a blocked operation is moved between threads.
 #[derive(Default)]
-pub(crate) struct CancelWait {
+pub(in crate::core) struct CancelWait {
     reg: Option<(Rc<ScopeState>, usize)>,
     thread: usize,
 }
@@ -427,7 +427,7 @@ impl CancelWait {
 
     /// `Ready(err)` if the current status is cancelled (registration undone);
     /// otherwise registers `cx`'s waker with it and returns `Pending`.
-    pub(crate) fn poll_cancelled(&mut self, cx: &Context<'_>) -> Poll<Error> {
+    pub(in crate::core) fn poll_cancelled(&mut self, cx: &Context<'_>) -> Poll<Error> {
         context::with_current_status(|status| {
             let Some(status) = status else {
                 return Poll::Ready(outside_trio());
@@ -452,7 +452,7 @@ impl CancelWait {
     }
 
     /// Undoes the registration, if any.
-    pub(crate) fn clear(&mut self) {
+    pub(in crate::core) fn clear(&mut self) {
         if let Some((s, key)) = self.own_reg().take() {
             s.remove_waiter(key);
         }
@@ -533,7 +533,7 @@ impl CancelRegistration {
     }
 }
 
-pub(crate) fn outside_trio() -> Error {
+pub(in crate::core) fn outside_trio() -> Error {
     Error::new(
         ErrorKind::Usage,
         "trio operation used outside trio::run (no trio loop on this thread)",
@@ -541,7 +541,7 @@ pub(crate) fn outside_trio() -> Error {
 }
 
 /// Is the current task effectively cancelled? (`Err` outside trio.)
-pub(crate) fn check_cancelled() -> Result<(), Error> {
+pub(in crate::core) fn check_cancelled() -> Result<(), Error> {
     context::with_current_status(|s| match s {
         None => Err(outside_trio()),
         Some(s) if s.effectively_cancelled() => Err(s.cancelled_error()),
@@ -636,7 +636,7 @@ impl CancelScope {
         }
     }
 
-    pub(crate) fn from_state(state: Rc<ScopeState>) -> CancelScope {
+    pub(in crate::core) fn from_state(state: Rc<ScopeState>) -> CancelScope {
         CancelScope { state }
     }
 

@@ -33,14 +33,14 @@ thread_local! {
 
 /// Gives the task about to be polled its credit of skippable schedule points.
 #[inline]
-pub(crate) fn set_credit(n: u32) {
+pub(in crate::core) fn set_credit(n: u32) {
     CREDIT.with(|c| c.set(n));
 }
 
 /// Whether a schedule point must yield now: `false` (and one credit spent) while
 /// the current step has credit left.
 #[inline]
-pub(crate) fn yield_needed() -> bool {
+pub(in crate::core) fn yield_needed() -> bool {
     CREDIT.with(|c| {
         let n = c.get();
         if n == 0 {
@@ -54,49 +54,49 @@ pub(crate) fn yield_needed() -> bool {
 
 /// One more task is runnable.
 #[inline]
-pub(crate) fn runnable_inc() {
+pub(in crate::core) fn runnable_inc() {
     RUNNABLE.with(|r| r.set(r.get() + 1));
 }
 
 /// One task fewer is runnable.
 #[inline]
-pub(crate) fn runnable_dec() {
+pub(in crate::core) fn runnable_dec() {
     RUNNABLE.with(|r| r.set(r.get().saturating_sub(1)));
 }
 
 /// How many tasks are runnable now.
-pub(crate) fn runnable_count() -> usize {
+pub(in crate::core) fn runnable_count() -> usize {
     RUNNABLE.with(Cell::get)
 }
 
 /// A number unique to this thread while it lives.
 #[inline]
-pub(crate) fn thread_token() -> usize {
+pub(in crate::core) fn thread_token() -> usize {
     THREAD_TOKEN.with(|t| t as *const u8 as usize)
 }
 
 /// The id of the loop running on this thread, or 0.
 #[inline]
-pub(crate) fn current_loop_id() -> u64 {
+pub(in crate::core) fn current_loop_id() -> u64 {
     LOOP_ID.with(Cell::get)
 }
 
 /// Runs `f` with the runner of this thread's loop, if one is running.
 #[inline]
-pub(crate) fn with_runner<R>(f: impl FnOnce(&Rc<Runner>) -> R) -> Option<R> {
+pub(in crate::core) fn with_runner<R>(f: impl FnOnce(&Rc<Runner>) -> R) -> Option<R> {
     RUNNER.with(|r| r.borrow().as_ref().map(f))
 }
 
 /// The runner of this thread's loop, if one is running.
-pub(crate) fn runner() -> Option<Rc<Runner>> {
+pub(in crate::core) fn runner() -> Option<Rc<Runner>> {
     RUNNER.with(|r| r.borrow().clone())
 }
 
 /// Installs `runner` as this thread's loop until the guard drops.
-pub(crate) struct RunnerGuard(());
+pub(in crate::core) struct RunnerGuard(());
 
 impl RunnerGuard {
-    pub(crate) fn enter(runner: Rc<Runner>) -> RunnerGuard {
+    pub(in crate::core) fn enter(runner: Rc<Runner>) -> RunnerGuard {
         LOOP_ID.with(|l| l.set(runner.loop_id));
         RUNNABLE.with(|r| r.set(0));
         RUNNER.with(|r| *r.borrow_mut() = Some(runner));
@@ -115,7 +115,7 @@ impl Drop for RunnerGuard {
 }
 
 /// The task being polled on this thread, as a strong reference.
-pub(crate) fn current_task_arc() -> Option<std::sync::Arc<TaskCell>> {
+pub(in crate::core) fn current_task_arc() -> Option<std::sync::Arc<TaskCell>> {
     let p = TASK.with(Cell::get);
     if p.is_null() {
         return None;
@@ -131,7 +131,7 @@ pub(crate) fn current_task_arc() -> Option<std::sync::Arc<TaskCell>> {
 }
 
 /// Runs `f` with the task being polled on this thread, if any.
-pub(crate) fn with_current_task<R>(f: impl FnOnce(Option<&TaskCell>) -> R) -> R {
+pub(in crate::core) fn with_current_task<R>(f: impl FnOnce(Option<&TaskCell>) -> R) -> R {
     let p = TASK.with(Cell::get);
     // SAFETY: as in `current_task_arc`: a non-null pointer was set by a live
     // `PollGuard::task`, whose creator keeps the cell alive while the guard lives.
@@ -141,7 +141,7 @@ pub(crate) fn with_current_task<R>(f: impl FnOnce(Option<&TaskCell>) -> R) -> R 
 
 /// Runs `f` with the current cancel status, if any.
 #[inline]
-pub(crate) fn with_current_status<R>(f: impl FnOnce(Option<&ScopeState>) -> R) -> R {
+pub(in crate::core) fn with_current_status<R>(f: impl FnOnce(Option<&ScopeState>) -> R) -> R {
     let p = STATUS.with(Cell::get);
     // SAFETY: as in `current_task_arc`: a non-null pointer was set by a live guard
     // whose creator keeps the `ScopeState` alive (an `Rc` held for the guard's life).
@@ -150,12 +150,12 @@ pub(crate) fn with_current_status<R>(f: impl FnOnce(Option<&ScopeState>) -> R) -
 }
 
 /// The current cancel status as a strong reference.
-pub(crate) fn current_status() -> Option<Rc<ScopeState>> {
+pub(in crate::core) fn current_status() -> Option<Rc<ScopeState>> {
     with_current_status(|s| s.map(ScopeState::rc))
 }
 
 /// Sets the current task and cancel status for one poll; restores them on drop.
-pub(crate) struct PollGuard {
+pub(in crate::core) struct PollGuard {
     prev_task: *const TaskCell,
     prev_status: *const ScopeState,
 }
@@ -165,7 +165,7 @@ impl PollGuard {
     /// whole `Arc` allocation, which `current_task_arc` relies on), and the caller
     /// must keep it and `status` alive while the guard lives.
     #[inline]
-    pub(crate) fn task(task: *const TaskCell, status: &Rc<ScopeState>) -> PollGuard {
+    pub(in crate::core) fn task(task: *const TaskCell, status: &Rc<ScopeState>) -> PollGuard {
         let prev_task = TASK.with(|t| t.replace(task));
         let prev_status = STATUS.with(|s| s.replace(Rc::as_ptr(status)));
         PollGuard {
@@ -176,7 +176,7 @@ impl PollGuard {
 
     /// Sets only the cancel status (a cancel scope around part of a task).
     #[inline]
-    pub(crate) fn status(status: &Rc<ScopeState>) -> PollGuard {
+    pub(in crate::core) fn status(status: &Rc<ScopeState>) -> PollGuard {
         let prev_task = TASK.with(Cell::get);
         let prev_status = STATUS.with(|s| s.replace(Rc::as_ptr(status)));
         PollGuard {

@@ -105,9 +105,9 @@ enum Target {
 
 /// The queue side of one `sleep`: the sleeping task's waker. `seq` is the live
 /// entry's number, or 0 once the deadline fired.
-pub(crate) struct SleeperSlot {
-    pub(crate) waker: RefCell<Option<Waker>>,
-    pub(crate) seq: Cell<u64>,
+pub(in crate::core) struct SleeperSlot {
+    pub(in crate::core) waker: RefCell<Option<Waker>>,
+    pub(in crate::core) seq: Cell<u64>,
 }
 
 struct Entry {
@@ -186,7 +186,7 @@ struct Bucket {
 /// - `len` counts the entries of `near` and of all buckets, live or stale;
 /// - `stale` is at most the number of stale entries queued (it may be lower: an
 ///   entry whose owner was dropped without calling `note_stale` is stale uncounted).
-pub(crate) struct Deadlines {
+pub(in crate::core) struct Deadlines {
     near: BinaryHeap<Reverse<Entry>>,
     buckets: [Bucket; 64],
     nonempty: u64,
@@ -222,12 +222,16 @@ impl Default for Deadlines {
 
 impl Deadlines {
     /// Adds an entry for a scope; returns its sequence number (never 0).
-    pub(crate) fn add(&mut self, deadline: Instant, scope: Weak<ScopeState>) -> u64 {
+    pub(in crate::core) fn add(&mut self, deadline: Instant, scope: Weak<ScopeState>) -> u64 {
         self.push(deadline, Target::Scope(scope))
     }
 
     /// Adds an entry for a sleeper; returns its sequence number (never 0).
-    pub(crate) fn add_sleeper(&mut self, deadline: Instant, slot: Weak<SleeperSlot>) -> u64 {
+    pub(in crate::core) fn add_sleeper(
+        &mut self,
+        deadline: Instant,
+        slot: Weak<SleeperSlot>,
+    ) -> u64 {
         self.push(deadline, Target::Sleeper(slot))
     }
 
@@ -294,7 +298,7 @@ impl Deadlines {
     }
 
     /// Records that one entry went stale (its scope exited or moved its deadline).
-    pub(crate) fn note_stale(&mut self) {
+    pub(in crate::core) fn note_stale(&mut self) {
         self.stale += 1;
         if self.stale > 1000 && self.stale > self.len / 2 {
             self.drop_stale();
@@ -332,7 +336,7 @@ impl Deadlines {
     /// there is none) — which is all a caller that only compares with `now` needs,
     /// without [`next_deadline`](Self::next_deadline) raising `last` ahead of the
     /// clock.
-    pub(crate) fn any_due(&self, now: Instant) -> bool {
+    pub(in crate::core) fn any_due(&self, now: Instant) -> bool {
         match self.near.peek() {
             Some(Reverse(top)) => top.deadline <= now,
             None => self.bucket_min().is_some_and(|k| k <= key(now)),
@@ -340,7 +344,7 @@ impl Deadlines {
     }
 
     /// The earliest live deadline (exact).
-    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+    pub(in crate::core) fn next_deadline(&mut self) -> Option<Instant> {
         loop {
             match self.near.peek() {
                 Some(Reverse(top)) => {
@@ -357,7 +361,7 @@ impl Deadlines {
     }
 
     /// True if no entry (live or stale) is queued.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub(in crate::core) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
@@ -369,7 +373,7 @@ impl Deadlines {
     /// one pass: each check reads the entry's scope or sleep slot, usually a cache
     /// miss, and a pass over a vector lets the CPU overlap those misses. A whole
     /// bucket whose keys are all due moves to `due` at once, without being re-filed.
-    pub(crate) fn expire(&mut self, now: Instant, out: &mut Expired) {
+    pub(in crate::core) fn expire(&mut self, now: Instant, out: &mut Expired) {
         let now_key = key(now);
         let mut due = std::mem::take(&mut self.due);
         while let Some(Reverse(top)) = self.near.peek() {
@@ -413,21 +417,21 @@ impl Deadlines {
 /// vectors (as `Deadlines` does its `due`): a fresh `Vec<Waker>` grown to a large
 /// batch at every expiry cost as much again as the whole queue in `timers_sleep`.
 #[derive(Default)]
-pub(crate) struct Expired {
+pub(in crate::core) struct Expired {
     /// Scopes to cancel, in deadline order.
-    pub(crate) scopes: Vec<Rc<ScopeState>>,
+    pub(in crate::core) scopes: Vec<Rc<ScopeState>>,
     /// Wakers of sleepers to wake, in deadline order.
-    pub(crate) wakers: Vec<Waker>,
+    pub(in crate::core) wakers: Vec<Waker>,
 }
 
 impl Expired {
-    pub(crate) fn is_empty(&self) -> bool {
+    pub(in crate::core) fn is_empty(&self) -> bool {
         self.scopes.is_empty() && self.wakers.is_empty()
     }
 
     /// Cancels the scopes (their deadline passed), then wakes the sleepers; leaves
     /// both lists empty, with their allocations.
-    pub(crate) fn fire(&mut self) {
+    pub(in crate::core) fn fire(&mut self) {
         for s in self.scopes.drain(..) {
             s.cancel(CancelSource::Deadline, None);
         }

@@ -121,12 +121,12 @@ impl fmt::Display for Diagnostic {
 /// `TrioToken` carries across `catch_unwind`; a callback that panicked half-way
 /// through leaves nothing of trio's in a broken state.
 #[derive(Clone)]
-pub(crate) struct Sink(Arc<AssertUnwindSafe<Box<Callback>>>);
+pub(in crate::core) struct Sink(Arc<AssertUnwindSafe<Box<Callback>>>);
 
 type Callback = dyn Fn(&Diagnostic) + Send + Sync;
 
 impl Sink {
-    pub(crate) fn new(callback: impl Fn(&Diagnostic) + Send + Sync + 'static) -> Sink {
+    pub(in crate::core) fn new(callback: impl Fn(&Diagnostic) + Send + Sync + 'static) -> Sink {
         Sink(Arc::new(AssertUnwindSafe(Box::new(callback))))
     }
 
@@ -136,7 +136,7 @@ impl Sink {
 }
 
 /// Hands `d` to `sink`, or to the default (a `tracing` event, or nothing).
-pub(crate) fn emit(sink: Option<&Sink>, d: Diagnostic) {
+pub(in crate::core) fn emit(sink: Option<&Sink>, d: Diagnostic) {
     match sink {
         Some(sink) => sink.call(&d),
         None => {

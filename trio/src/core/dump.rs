@@ -19,19 +19,18 @@ use super::context;
 use super::entry_queue;
 use crate::{Error, ErrorKind, Result};
 
-pub(crate) struct DumpOnSignal {
+pub(in crate::core) struct DumpOnSignal {
     handle: Handle,
     thread: Option<JoinHandle<()>>,
 }
 
 impl DumpOnSignal {
     /// Starts listening for `signal`: [`ErrorKind::InvalidInput`] for a signal
-    /// that cannot be received (as [`open_signal_receiver`] refuses it), an I/O
+    /// that cannot be received (as `trio::signal::open_signal_receiver` refuses it), an I/O
     /// error if the handler or the thread cannot be set up.
     ///
-    /// [`open_signal_receiver`]: crate::signal::open_signal_receiver
-    pub(crate) fn start(signal: i32, loop_id: u64) -> Result<DumpOnSignal> {
-        crate::signal::check_signal(signal).map_err(|e| {
+    pub(in crate::core) fn start(signal: i32, loop_id: u64) -> Result<DumpOnSignal> {
+        crate::sys::signal::check_signal(signal).map_err(|e| {
             let why = e.message().unwrap_or("it cannot be received");
             Error::new(e.kind(), format!("Builder::task_tree_on_signal: {why}"))
         })?;

@@ -20,7 +20,7 @@ use std::task::Waker;
 
 use crate::error::{Error, ErrorKind, Result};
 
-pub(crate) enum Job {
+pub(in crate::core) enum Job {
     Wake(Waker),
     /// A loop-local waker dropped on another thread, to be dropped here.
     Release(Waker),
@@ -33,31 +33,31 @@ struct Queue {
 }
 
 /// The part of a loop shared with other threads.
-pub(crate) struct LoopShared {
-    pub(crate) loop_id: u64,
+pub(in crate::core) struct LoopShared {
+    pub(in crate::core) loop_id: u64,
     queue: Mutex<Queue>,
     pending: AtomicBool,
     waker: mio::Waker,
     /// Set by the Ctrl-C watchdog; consumed by the loop.
-    pub(crate) ki_pending: AtomicBool,
+    pub(in crate::core) ki_pending: AtomicBool,
     /// Set by the loop when it has seen a Ctrl-C (the watchdog waits for it).
-    pub(crate) ki_seen: AtomicBool,
+    pub(in crate::core) ki_seen: AtomicBool,
     /// [`TrioToken`]s alive: while there is one, another thread may call in, so
     /// the loop does not declare a deadlock. Counted apart from the `Arc`'s strong
     /// count, which other threads also raise for a moment (to forward a wake-up)
     /// and lower without waking the loop.
     tokens: AtomicUsize,
     /// Where the run's diagnostics go (`Builder::on_diagnostic`).
-    pub(crate) diagnostics: Option<Sink>,
+    pub(in crate::core) diagnostics: Option<Sink>,
     /// Whether trio may end the process on a Ctrl-C it cannot handle
     /// (`Builder::ctrl_c_exits`).
-    pub(crate) ctrl_c_exits: bool,
+    pub(in crate::core) ctrl_c_exits: bool,
 }
 
 static REGISTRY: Mutex<Vec<(u64, Weak<LoopShared>)>> = Mutex::new(Vec::new());
 
 impl LoopShared {
-    pub(crate) fn new(
+    pub(in crate::core) fn new(
         loop_id: u64,
         waker: mio::Waker,
         diagnostics: Option<Sink>,
@@ -97,18 +97,18 @@ impl LoopShared {
         Ok(())
     }
 
-    pub(crate) fn wake_loop(&self) {
+    pub(in crate::core) fn wake_loop(&self) {
         let _ = self.waker.wake();
     }
 
     /// True if jobs are waiting (cheap; checked on every loop iteration).
     #[inline]
-    pub(crate) fn has_pending(&self) -> bool {
+    pub(in crate::core) fn has_pending(&self) -> bool {
         self.pending.load(Ordering::Acquire) || self.ki_pending.load(Ordering::Acquire)
     }
 
     /// Takes every queued job.
-    pub(crate) fn drain(&self) -> VecDeque<Job> {
+    pub(in crate::core) fn drain(&self) -> VecDeque<Job> {
         if !self.pending.load(Ordering::Acquire) || !self.pending.swap(false, Ordering::AcqRel) {
             return VecDeque::new();
         }
@@ -116,7 +116,7 @@ impl LoopShared {
         std::mem::take(&mut q.jobs)
     }
 
-    pub(crate) fn queue_len(&self) -> usize {
+    pub(in crate::core) fn queue_len(&self) -> usize {
         self.queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -124,13 +124,18 @@ impl LoopShared {
             .len()
     }
 
+    /// True once the run has ended (the queue refuses jobs).
+    fn is_closed(&self) -> bool {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).closed
+    }
+
     /// True while a [`TrioToken`] of this loop exists.
-    pub(crate) fn tokens_out(&self) -> bool {
+    pub(in crate::core) fn tokens_out(&self) -> bool {
         self.tokens.load(Ordering::Acquire) > 0
     }
 
     /// Refuses new jobs; returns those still queued.
-    pub(crate) fn close(&self) -> VecDeque<Job> {
+    pub(in crate::core) fn close(&self) -> VecDeque<Job> {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         q.closed = true;
         std::mem::take(&mut q.jobs)
@@ -154,14 +159,14 @@ fn lookup(loop_id: u64) -> Option<Arc<LoopShared>> {
 
 /// Runs `f` on the loop `loop_id` soon, if that loop is still running (like
 /// `TrioToken::run_sync_soon`, without holding a token).
-pub(crate) fn call_on_loop(loop_id: u64, f: Box<dyn FnOnce() + Send + 'static>) {
+pub(in crate::core) fn call_on_loop(loop_id: u64, f: Box<dyn FnOnce() + Send + 'static>) {
     if let Some(shared) = lookup(loop_id) {
         let _ = shared.push(Job::Call(f));
     }
 }
 
 /// Replays `waker` on its loop's thread (a wake-up from another thread).
-pub(crate) fn forward_wake(loop_id: u64, waker: Waker) {
+pub(in crate::core) fn forward_wake(loop_id: u64, waker: Waker) {
     if let Some(shared) = lookup(loop_id) {
         // If the loop has finished, the task is gone: dropping the waker is right.
         let _ = shared.push(Job::Wake(waker));
@@ -171,7 +176,7 @@ pub(crate) fn forward_wake(loop_id: u64, waker: Waker) {
 /// Sends a loop-local waker used on another thread back to its loop, to be woken
 /// (`wake`) or just dropped there. If the loop has ended, the waker is leaked:
 /// dropping it here would only send it back again.
-pub(crate) fn forward_local(loop_id: u64, waker: Waker, wake: bool) {
+pub(in crate::core) fn forward_local(loop_id: u64, waker: Waker, wake: bool) {
     let job = if wake {
         Job::Wake(waker)
     } else {
@@ -209,14 +214,32 @@ pub struct TrioToken {
 
 impl TrioToken {
     /// A new token of `shared`'s loop (counted: see `LoopShared::tokens`).
-    pub(crate) fn new(shared: Arc<LoopShared>) -> TrioToken {
+    pub(in crate::core) fn new(shared: Arc<LoopShared>) -> TrioToken {
         shared.tokens.fetch_add(1, Ordering::Relaxed);
         TrioToken { shared }
     }
 
-    /// The loop's shared part.
-    pub(crate) fn shared(&self) -> &Arc<LoopShared> {
-        &self.shared
+    /// A reference to the same loop that does not count as a token: holding it
+    /// leaves the loop's deadlock detection on (a live `TrioToken` means "another
+    /// thread may call in", which keeps it off), and it does not keep the run's
+    /// shared part alive. [`WeakTrioToken::upgrade`] gives a token back while the
+    /// run lasts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let weak = trio::run(async {
+    ///     let weak = trio::lowlevel::current_trio_token().downgrade();
+    ///     assert!(weak.upgrade().is_some());
+    ///     Ok(weak)
+    /// })
+    /// .unwrap();
+    /// assert!(weak.upgrade().is_none()); // the run is over
+    /// ```
+    pub fn downgrade(&self) -> WeakTrioToken {
+        WeakTrioToken {
+            shared: Arc::downgrade(&self.shared),
+        }
     }
 
     /// Schedules `f` to run on the loop's thread soon, and wakes the loop (Trio's
@@ -244,6 +267,44 @@ impl TrioToken {
                 "run_sync_soon: the trio run this token belongs to has finished",
             )
         })
+    }
+}
+
+/// A [`TrioToken`] that does not count as one (from [`TrioToken::downgrade`]):
+/// it leaves the loop's deadlock detection on and ends with the run.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let weak = trio::lowlevel::current_trio_token().downgrade();
+/// let token = weak.upgrade().expect("the run is still going");
+/// assert_eq!(token, trio::lowlevel::current_trio_token());
+/// # Ok(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct WeakTrioToken {
+    shared: Weak<LoopShared>,
+}
+
+impl WeakTrioToken {
+    /// A token of the loop, or `None` once its run has ended.
+    ///
+    /// # Examples
+    ///
+    /// See [`TrioToken::downgrade`].
+    pub fn upgrade(&self) -> Option<TrioToken> {
+        let shared = self.shared.upgrade()?;
+        if shared.is_closed() {
+            return None;
+        }
+        Some(TrioToken::new(shared))
+    }
+}
+
+impl fmt::Debug for WeakTrioToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakTrioToken").finish_non_exhaustive()
     }
 }
 

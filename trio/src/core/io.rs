@@ -37,7 +37,7 @@ use super::registration::{self, IoDirection, REG_BIT, RegState};
 use super::wait::{self, RawWait};
 use crate::error::{Error, ErrorKind, Result};
 
-pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
+pub(in crate::core) const WAKER_TOKEN: Token = Token(usize::MAX);
 
 struct IoSlot {
     fired: Cell<bool>,
@@ -72,7 +72,7 @@ enum Dir {
 }
 
 /// The reactor of one run loop.
-pub(crate) struct Reactor {
+pub(in crate::core) struct Reactor {
     poll: RefCell<MioPoll>,
     events: RefCell<Events>,
     fds: RefCell<HashMap<RawFd, FdEntry>>,
@@ -83,7 +83,7 @@ pub(crate) struct Reactor {
 }
 
 impl Reactor {
-    pub(crate) fn new() -> io::Result<(Reactor, mio::Waker)> {
+    pub(in crate::core) fn new() -> io::Result<(Reactor, mio::Waker)> {
         let poll = MioPoll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         Ok((
@@ -101,11 +101,15 @@ impl Reactor {
 
     /// Number of tasks blocked on raw-fd waits, plus live registrations: while
     /// either is non-zero the loop must poll the kernel on every pass.
-    pub(crate) fn waiters(&self) -> usize {
+    pub(in crate::core) fn waiters(&self) -> usize {
         self.waiting_read.get() + self.waiting_write.get() + self.regs.borrow().len()
     }
 
-    pub(crate) fn add_registration(&self, fd: RawFd, state: Rc<RegState>) -> io::Result<usize> {
+    pub(in crate::core) fn add_registration(
+        &self,
+        fd: RawFd,
+        state: Rc<RegState>,
+    ) -> io::Result<usize> {
         let mut regs = self.regs.borrow_mut();
         let entry = regs.vacant_entry();
         let key = entry.key();
@@ -114,7 +118,7 @@ impl Reactor {
         Ok(key)
     }
 
-    pub(crate) fn remove_registration(&self, fd: RawFd, key: usize) {
+    pub(in crate::core) fn remove_registration(&self, fd: RawFd, key: usize) {
         let _ = self.poll.borrow().registry().deregister(&mut SourceFd(&fd));
         let mut regs = self.regs.borrow_mut();
         if regs.contains(key) {
@@ -122,13 +126,13 @@ impl Reactor {
         }
     }
 
-    pub(crate) fn statistics(&self) -> (usize, usize) {
+    pub(in crate::core) fn statistics(&self) -> (usize, usize) {
         (self.waiting_read.get(), self.waiting_write.get())
     }
 
     /// Waits for events (at most `timeout`) and wakes their waiters. Returns true if
     /// the cross-thread waker fired.
-    pub(crate) fn wait(&self, timeout: Duration) -> io::Result<bool> {
+    pub(in crate::core) fn wait(&self, timeout: Duration) -> io::Result<bool> {
         let mut events = self.events.borrow_mut();
         let res = self.poll.borrow_mut().poll(&mut events, Some(timeout));
         match res {

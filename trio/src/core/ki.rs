@@ -40,8 +40,17 @@ use std::time::{Duration, Instant};
 use super::diagnostic::{Diagnostic, DiagnosticKind, emit};
 use super::entry_queue::LoopShared;
 
-/// How long the loop has to notice a Ctrl-C before the process is stopped.
-pub(crate) const GRACE: Duration = Duration::from_secs(3);
+/// How long a run that handles Ctrl-C has to notice one before trio ends the
+/// process with status 130 (unless [`Builder::ctrl_c_exits`](crate::Builder::ctrl_c_exits)
+/// is off): a task that never reaches a checkpoint keeps the loop from noticing.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(trio::lowlevel::CTRL_C_GRACE, std::time::Duration::from_secs(3));
+/// ```
+pub const CTRL_C_GRACE: Duration = Duration::from_secs(3);
+use CTRL_C_GRACE as GRACE;
 
 struct KiGlobal {
     /// True: SIGINT performs its default action (kills the process).
@@ -121,13 +130,13 @@ fn watchdog_notify() {
 }
 
 /// While alive, the run it was made for owns Ctrl-C.
-pub(crate) struct KiGuard {
+pub(in crate::core) struct KiGuard {
     shared: Arc<LoopShared>,
 }
 
 impl KiGuard {
     /// Claims Ctrl-C for `shared`'s loop, unless another run owns it.
-    pub(crate) fn claim(shared: &Arc<LoopShared>) -> Option<KiGuard> {
+    pub(in crate::core) fn claim(shared: &Arc<LoopShared>) -> Option<KiGuard> {
         let g = global()?;
         let mut owner = g.owner.lock().unwrap_or_else(|e| e.into_inner());
         if owner.is_some() {

@@ -1,25 +1,32 @@
 //! The core: the only layer that touches run-loop internals.
 //!
 //! Everything outside `core` (sync primitives, channels, networking, threads, …) is
-//! built only on what `core` exports publicly through [`crate::lowlevel`] and the
-//! crate root. Inside, one concept per file:
+//! built only on what `core` exports publicly — re-exported below, and reaching
+//! users through the crate root and [`crate::lowlevel`]. The modules are private
+//! and their crate-internal items `pub(in crate::core)`, so the compiler refuses
+//! any other way in; `tests/layers.rs` checks what it cannot (that the core and
+//! the foundation under it name nothing of the toolkit above). Inside, one
+//! concept per file:
 //!
 //! | file | concept |
 //! |---|---|
 //! | `context.rs` | thread-local context: current loop, task, cancel status |
-//! | `task.rs` | task cells: identity and wakers of logical tasks |
-//! | `nursery.rs` | nurseries, `start`, `spawn`/`TaskHandle`, the task tree |
+//! | `task/` | the task cell (identity, waker), the one function that steps a task, the public `Task` and `NurseryInfo` |
+//! | `nursery/` | the nursery's state and engine, `open_nursery`, `start`, `spawn`/`TaskHandle` |
 //! | `cancel.rs` | cancel scopes and the cancel status tree |
 //! | `checkpoint.rs` | checkpoints and sleeping |
 //! | `parking_lot.rs` | the one fair FIFO wait queue every primitive uses |
+//! | `wait.rs` | what a blocked task waits on (for the task tree and deadlock detection) |
 //! | `deadlines.rs` | the deadline queue (a radix heap: scope deadlines and sleeps) |
 //! | `io.rs` | the reactor on mio; raw-fd waits (Trio's contract) |
 //! | `registration.rs` | persistent fd registrations with readiness tracking |
 //! | `entry_queue.rs` | cross-thread entry: `TrioToken`, forwarded wake-ups |
 //! | `ki.rs` | Ctrl-C |
 //! | `instrument.rs` | instruments |
+//! | `diagnostic.rs` | what a run has to say that is no call's error |
 //! | `run_var.rs` | run-local variables |
-//! | `runner.rs` | the run loop, `Runtime`, statistics, idle waits |
+//! | `task_tree.rs`, `dump.rs`, `watchdog.rs` | seeing inside: the task tree, printing it on a signal, slow steps |
+//! | `runtime/` | the run loop: `Builder`, `Runtime::run`, the loop, deadlock detection, idle waits, statistics |
 //!
 //! # One way to block
 //!
@@ -30,22 +37,53 @@
 //!
 //! [`ParkingLot`]: crate::lowlevel::ParkingLot
 
-pub(crate) mod cancel;
-pub(crate) mod checkpoint;
-pub(crate) mod context;
-pub(crate) mod deadlines;
-pub(crate) mod diagnostic;
-pub(crate) mod dump;
-pub(crate) mod entry_queue;
-pub(crate) mod instrument;
-pub(crate) mod io;
-pub(crate) mod ki;
-pub(crate) mod nursery;
-pub(crate) mod parking_lot;
-pub(crate) mod registration;
-pub(crate) mod run_var;
-pub(crate) mod runtime;
-pub(crate) mod task;
-pub(crate) mod task_tree;
-pub(crate) mod wait;
-pub(crate) mod watchdog;
+mod cancel;
+mod checkpoint;
+mod context;
+mod deadlines;
+mod diagnostic;
+mod dump;
+mod entry_queue;
+mod instrument;
+mod io;
+mod ki;
+mod nursery;
+mod parking_lot;
+mod registration;
+mod run_var;
+mod runtime;
+mod task;
+mod task_tree;
+mod wait;
+mod watchdog;
+
+// The core's surface: everything the rest of the crate may name, re-exported by
+// the crate root and `lowlevel`. The modules themselves are private and their
+// crate-internal items are `pub(in crate::core)`, so the compiler refuses any
+// other way in (and `tests/layers.rs` refuses a path into `core` from outside).
+pub use cancel::{
+    CancelRegistration, CancelScope, FailAfter, ScopeRun, current_effective_deadline, fail_after,
+    fail_at, move_on_after, move_on_at,
+};
+pub use checkpoint::{
+    Checkpoint, Sleep, SleepForever, cancel_shielded_checkpoint, checkpoint,
+    checkpoint_if_cancelled, current_schedule_budget, current_time, should_yield, sleep,
+    sleep_forever, sleep_until,
+};
+pub use diagnostic::{Diagnostic, DiagnosticKind, print_diagnostic, report_diagnostic};
+pub use entry_queue::{TrioToken, WeakTrioToken};
+pub use instrument::{Instrument, add_instrument, remove_instrument};
+pub use io::{WaitFd, notify_closing, wait_readable, wait_writable};
+pub use ki::CTRL_C_GRACE;
+pub use nursery::{Nursery, TaskHandle, TaskStatus, open_nursery};
+pub use parking_lot::{Park, ParkingLot, ParkingLotStatistics};
+pub use registration::{IoDirection, IoReady, IoRegistration};
+pub use run_var::{RunVar, RunVarToken};
+pub use runtime::{
+    Builder, IdleWait, RunStatistics, Runtime, cancel_main_task, current_root_task, current_seed,
+    current_statistics, current_task, current_trio_token, run, spawn_system_task, try_current_task,
+};
+pub use task::{NurseryInfo, Task};
+pub use task_tree::{Deadlock, NurseryNode, TaskNode, TaskState, TaskTree, task_tree};
+pub use wait::{BlockedOn, ChannelOp, record_blocked_on};
+pub use watchdog::SlowStep;

@@ -33,7 +33,7 @@ use super::cancel::{CancelWait, check_cancelled};
 use super::context;
 use super::task::LotBreaker;
 use super::task::Task;
-use super::wait::{self, LotKind, RawWait};
+use super::wait::{self, RawWait};
 use crate::error::{Error, ErrorKind, Result};
 
 enum SlotState<T> {
@@ -57,8 +57,10 @@ struct LotInner<T> {
     order: VecDeque<(usize, u64)>,
     seq: u64,
     broken: bool,
-    /// Which primitive this lot belongs to (for the task tree).
-    kind: LotKind,
+    /// Which primitive this lot belongs to (for the task tree), and its index
+    /// among the names (`wait::name_index`), found the first time a task waits.
+    name: &'static str,
+    name_index: Option<u8>,
 }
 
 impl<T> LotInner<T> {
@@ -175,19 +177,68 @@ impl<T> ParkingLot<T> {
     /// assert_eq!(lot.unpark_with("hi".to_string()).unwrap_err(), "hi");
     /// ```
     pub fn new() -> ParkingLot<T> {
-        Self::of_kind(LotKind::ParkingLot)
+        Self::with_name("ParkingLot")
     }
 
-    /// A lot that the task tree shows as belonging to a `kind` primitive.
-    pub(crate) fn of_kind(kind: LotKind) -> ParkingLot<T> {
+    /// An empty lot belonging to a primitive called `name`: a task waiting in it
+    /// shows in [`task_tree`](crate::lowlevel::task_tree) as blocked on
+    /// [`BlockedOn::Sync`](crate::lowlevel::BlockedOn::Sync) with this name.
+    /// trio's own primitives are built this way (`"Lock"`, `"Semaphore"`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::{BlockedOn, ParkingLot, task_tree};
+    /// # trio::run(async {
+    /// let gate: ParkingLot = ParkingLot::with_name("Gate");
+    /// assert_eq!(gate.name(), "Gate");
+    /// let gate = &gate;
+    /// trio::open_nursery(async |n| {
+    ///     n.start_soon_named("visitor", async move { gate.park().await })?;
+    ///     trio::testing::wait_all_tasks_blocked().await?;
+    ///     let tree = task_tree();
+    ///     let visitor = tree.find("visitor").unwrap();
+    ///     assert!(matches!(visitor.blocked_on, Some(BlockedOn::Sync { primitive: "Gate", .. })));
+    ///     gate.unpark_all();
+    ///     Ok(())
+    /// })
+    /// .await
+    /// # }).unwrap();
+    /// ```
+    pub fn with_name(name: &'static str) -> ParkingLot<T> {
         ParkingLot {
             inner: Rc::new(RefCell::new(LotInner {
                 slots: Slab::new(),
                 order: VecDeque::new(),
                 seq: 0,
                 broken: false,
-                kind,
+                name,
+                name_index: None,
             })),
+        }
+    }
+
+    /// The name the task tree shows for a task waiting here
+    /// ([`with_name`](Self::with_name); `"ParkingLot"` for a bare lot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trio::lowlevel::ParkingLot::<()>::new().name(), "ParkingLot");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.inner.borrow().name
+    }
+
+    fn name_index(&self) -> u8 {
+        let mut inner = self.inner.borrow_mut();
+        match inner.name_index {
+            Some(i) => i,
+            None => {
+                let i = wait::name_index(inner.name);
+                inner.name_index = Some(i);
+                i
+            }
         }
     }
 
@@ -236,7 +287,7 @@ impl<T> ParkingLot<T> {
             lot: Rc::downgrade(&self.inner),
             slot: None,
             cancel: CancelWait::default(),
-            wait: RawWait::sync(self.inner.borrow().kind, Rc::as_ptr(&self.inner) as usize),
+            wait: RawWait::sync(self.name_index(), Rc::as_ptr(&self.inner) as usize),
         }
     }
 

@@ -35,7 +35,7 @@ use super::wait::{self, RawWait};
 use crate::error::{Error, Result};
 
 /// Token bit that marks a registration (raw-fd waits use the fd as the token).
-pub(crate) const REG_BIT: usize = 1 << 62;
+pub(in crate::core) const REG_BIT: usize = 1 << 62;
 
 const READ: u8 = 1;
 const WRITE: u8 = 2;
@@ -44,7 +44,7 @@ const WRITE_CLOSED: u8 = 8;
 
 /// One registration's state, shared by the reactor and the [`IoRegistration`].
 #[derive(Default)]
-pub(crate) struct RegState {
+pub(in crate::core) struct RegState {
     ready: Cell<u8>,
     tick: Cell<u32>,
     read_waker: RefCell<Option<Waker>>,
@@ -53,7 +53,7 @@ pub(crate) struct RegState {
 
 impl RegState {
     /// Records an event from the kernel and wakes the interested tasks.
-    pub(crate) fn on_event(&self, ev: &mio::event::Event) {
+    pub(in crate::core) fn on_event(&self, ev: &mio::event::Event) {
         let mut bits = 0;
         if ev.is_readable() || ev.is_error() {
             bits |= READ;
@@ -310,7 +310,7 @@ impl Drop for IoRegistration {
 }
 
 /// The reactor's side: registration bookkeeping.
-pub(crate) fn register(registry: &mio::Registry, fd: RawFd, key: usize) -> io::Result<()> {
+pub(in crate::core) fn register(registry: &mio::Registry, fd: RawFd, key: usize) -> io::Result<()> {
     registry.register(
         &mut SourceFd(&fd),
         Token(REG_BIT | key),

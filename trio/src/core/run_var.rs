@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// A run's variables by id. The ids are small sequential numbers handed out by
 /// this module: one multiplication spreads them well enough, no SipHash on every
 /// lookup (hyper's timer on trio reads a `RunVar` for every request).
-pub(crate) type RunVarTable =
+pub(in crate::core) type RunVarTable =
     std::collections::HashMap<u64, Box<dyn std::any::Any>, BuildHasherDefault<IdHasher>>;
 
 /// Fibonacci hashing of `RunVarTable`'s `u64` keys.
 #[derive(Default)]
-pub(crate) struct IdHasher(u64);
+pub(in crate::core) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {

@@ -140,7 +140,10 @@ fn running_chain() -> Vec<*const TaskCell> {
     out
 }
 
-pub(crate) fn snapshot(roots: &[Arc<TaskCell>], main: Option<*const TaskCell>) -> TaskTree {
+pub(in crate::core) fn snapshot(
+    roots: &[Arc<TaskCell>],
+    main: Option<*const TaskCell>,
+) -> TaskTree {
     let running = running_chain();
     TaskTree {
         roots: roots
@@ -201,7 +204,7 @@ fn nursery(core: &NurseryCore, running: &[*const TaskCell]) -> NurseryNode {
 
 /// A task's name as shown: an `async` block's type name without its trailing
 /// `::{{closure}}`s.
-pub(crate) fn display_name(mut n: &str) -> &str {
+pub(in crate::core) fn display_name(mut n: &str) -> &str {
     while let Some(rest) = n.strip_suffix("::{{closure}}") {
         n = rest;
     }
@@ -454,3 +457,29 @@ impl fmt::Display for Deadlock {
 }
 
 impl std::error::Error for Deadlock {}
+
+impl crate::Error {
+    /// For an [`ErrorKind::Deadlock`](crate::ErrorKind::Deadlock) error: the task tree at the moment the
+    /// deadlock was found.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = (trio::sync::Event::new(), trio::sync::Event::new());
+    /// let err = trio::run(async {
+    ///     trio::open_nursery(async |n| {
+    ///         n.start_soon_named("a", async { rx.wait().await?; tx.set(); Ok(()) })?;
+    ///         n.start_soon_named("b", async { tx.wait().await?; rx.set(); Ok(()) })?;
+    ///         Ok(())
+    ///     })
+    ///     .await
+    /// })
+    /// .unwrap_err();
+    /// assert_eq!(err.kind(), trio::ErrorKind::Deadlock);
+    /// let tree = &err.deadlock().unwrap().tree;
+    /// assert_eq!(tree.find("a").unwrap().state, trio::lowlevel::TaskState::Blocked);
+    /// ```
+    pub fn deadlock(&self) -> Option<&Deadlock> {
+        std::error::Error::source(self)?.downcast_ref()
+    }
+}

@@ -29,13 +29,16 @@ use crate::time::Instant;
 
 /// What a blocking primitive waits on, packed in one word (it lives in every task
 /// cell: idle-task memory is one of the benchmark targets). Bits 0–3: the kind;
-/// 4–7: the sync primitive's kind, the I/O direction or the channel operation;
-/// 8–63: a signed payload — a deadline's nanoseconds (saturated to ±2^55 ns, about
-/// 417 days), an object's address, a file descriptor, a nursery id.
+/// 4–7: the I/O direction or the channel operation; 8–63: a signed payload — a
+/// deadline's nanoseconds (saturated to ±2^55 ns, about 417 days), an object's
+/// address, a file descriptor, a nursery id. A sync wait is laid out apart: bits
+/// 4–11 hold its lot's name index, 12–63 the lot's address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawWait(u64);
+pub(in crate::core) struct RawWait(u64);
 
 const PAYLOAD_MAX: i64 = (1 << 55) - 1;
+/// A sync wait's identity (an address) in 52 bits.
+const SYNC_ID_MAX: u64 = (1 << 52) - 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -53,35 +56,40 @@ enum Kind {
     Idle,
 }
 
-/// The sync primitives, by index (`RawWait::sub` for `Kind::Sync`).
-const SYNC_NAMES: [&str; 7] = [
-    "ParkingLot",
-    "Lock",
-    "Semaphore",
-    "Event",
-    "Condition",
-    "CapacityLimiter",
-    "TaskHandle",
-];
+/// The names of the parking lots' owners (`ParkingLot::with_name`), by index:
+/// a wait on a lot records the index, the task tree reads the name back. Index 0
+/// is a bare lot; a name beyond the 255th distinct one shows as that.
+static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
 
-/// Which primitive a parking lot belongs to: shown in the task tree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[repr(u8)]
-pub(crate) enum LotKind {
-    /// A bare `lowlevel::ParkingLot`.
-    #[default]
-    ParkingLot = 0,
-    Lock = 1,
-    Semaphore = 2,
-    Event = 3,
-    Condition = 4,
-    CapacityLimiter = 5,
-    /// `TaskHandle::join`.
-    TaskHandle = 6,
+const BARE_LOT: &str = "ParkingLot";
+
+/// The index of `name` in [`NAMES`], adding it if it is new. Called once per lot
+/// that is ever waited on, and for a user's `BlockedOn::Sync` record.
+pub(in crate::core) fn name_index(name: &'static str) -> u8 {
+    if name == BARE_LOT {
+        return 0;
+    }
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if names.is_empty() {
+        names.push(BARE_LOT);
+    }
+    if let Some(i) = names.iter().position(|n| *n == name) {
+        return i as u8;
+    }
+    if names.len() > u8::MAX as usize {
+        return 0;
+    }
+    names.push(name);
+    (names.len() - 1) as u8
+}
+
+fn name_of(index: u8) -> &'static str {
+    let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    names.get(index as usize).copied().unwrap_or(BARE_LOT)
 }
 
 impl RawWait {
-    pub(crate) const OTHER: RawWait = RawWait::new(Kind::Other, 0, 0);
+    pub(in crate::core) const OTHER: RawWait = RawWait::new(Kind::Other, 0, 0);
 
     const fn new(kind: Kind, sub: u8, a: u64) -> RawWait {
         let a = if (a as i64) > PAYLOAD_MAX {
@@ -121,7 +129,7 @@ impl RawWait {
         (self.0 as i64) >> 8
     }
 
-    pub(crate) fn sleep(until: Instant) -> RawWait {
+    pub(in crate::core) fn sleep(until: Instant) -> RawWait {
         if until.is_finite() {
             Self::new(Kind::Sleep, 0, until.as_nanos() as u64)
         } else {
@@ -129,11 +137,12 @@ impl RawWait {
         }
     }
 
-    pub(crate) fn sync(kind: LotKind, id: usize) -> RawWait {
-        Self::new(Kind::Sync, kind as u8, id as u64)
+    pub(in crate::core) fn sync(name_index: u8, id: usize) -> RawWait {
+        let id = (id as u64).min(SYNC_ID_MAX);
+        RawWait((id << 12) | ((name_index as u64) << 4) | Kind::Sync as u64)
     }
 
-    pub(crate) fn channel(id: usize, send: bool, thread_safe: bool) -> RawWait {
+    pub(in crate::core) fn channel(id: usize, send: bool, thread_safe: bool) -> RawWait {
         let kind = if thread_safe {
             Kind::ThreadSafeChannel
         } else {
@@ -142,7 +151,7 @@ impl RawWait {
         Self::new(kind, send as u8, id as u64)
     }
 
-    pub(crate) fn fd(fd: i32, dir: IoDirection) -> RawWait {
+    pub(in crate::core) fn fd(fd: i32, dir: IoDirection) -> RawWait {
         let sub = match dir {
             IoDirection::Read => 0,
             IoDirection::Write => 1,
@@ -150,10 +159,10 @@ impl RawWait {
         Self::new(Kind::Fd, sub, fd as i64 as u64)
     }
 
-    pub(crate) const THREAD: RawWait = RawWait::new(Kind::Thread, 0, 0);
-    pub(crate) const IDLE: RawWait = RawWait::new(Kind::Idle, 0, 0);
+    pub(in crate::core) const THREAD: RawWait = RawWait::new(Kind::Thread, 0, 0);
+    pub(in crate::core) const IDLE: RawWait = RawWait::new(Kind::Idle, 0, 0);
 
-    pub(crate) fn nursery(id: u64) -> RawWait {
+    pub(in crate::core) fn nursery(id: u64) -> RawWait {
         Self::new(Kind::Nursery, 0, id)
     }
 
@@ -161,7 +170,7 @@ impl RawWait {
     /// itself comes from a task, a deadline or another thread). `sleep_forever` is
     /// the idiom for "wait for Ctrl-C": it counts as internal only when the run
     /// does not handle Ctrl-C.
-    pub(crate) fn is_internal(self, ctrl_c_handled: bool) -> bool {
+    pub(in crate::core) fn is_internal(self, ctrl_c_handled: bool) -> bool {
         match self.kind() {
             Kind::Sync | Kind::Channel | Kind::Nursery => true,
             Kind::SleepForever => !ctrl_c_handled,
@@ -170,11 +179,11 @@ impl RawWait {
     }
 
     /// A wait on a thread-safe memory channel (see `Builder::channel_deadlock_grace`).
-    pub(crate) fn is_thread_safe_channel(self) -> bool {
+    pub(in crate::core) fn is_thread_safe_channel(self) -> bool {
         self.kind() == Kind::ThreadSafeChannel
     }
 
-    pub(crate) fn public(self) -> BlockedOn {
+    pub(in crate::core) fn public(self) -> BlockedOn {
         let (sub, a) = (self.sub(), self.payload());
         match self.kind() {
             Kind::Other => BlockedOn::Other,
@@ -183,8 +192,8 @@ impl RawWait {
             },
             Kind::SleepForever => BlockedOn::SleepForever,
             Kind::Sync => BlockedOn::Sync {
-                primitive: SYNC_NAMES[sub as usize % SYNC_NAMES.len()],
-                id: a as u64,
+                primitive: name_of((self.0 >> 4) as u8),
+                id: self.0 >> 12,
             },
             Kind::Channel | Kind::ThreadSafeChannel => BlockedOn::Channel {
                 id: a as u64,
@@ -215,15 +224,88 @@ impl RawWait {
 /// not a trio task's own (a combinator wrapped it) records nothing, and the task
 /// shows [`BlockedOn::Other`] — the conservative answer.
 #[inline]
-pub(crate) fn set(cx: &Context<'_>, w: RawWait) {
+pub(in crate::core) fn set(cx: &Context<'_>, w: RawWait) {
     if let Some(l) = local_of(cx.waker()) {
         l.wait.set(w);
     }
 }
 
+/// Records what the task polled with `cx` is about to wait on, for
+/// [`task_tree`](crate::lowlevel::task_tree) and deadlock detection: call it
+/// just before returning `Poll::Pending` from a primitive of your own (trio's
+/// parking lots, channels, fd waits and `to_thread` do so themselves). The task
+/// shows this until its next step.
+///
+/// Record only what is true: a wait recorded as [`BlockedOn::Sync`],
+/// [`BlockedOn::Channel`] (not thread-safe) or [`BlockedOn::Nursery`] tells the
+/// deadlock detector that only another task of this run can end it. A waker
+/// that is not a trio task's own (a combinator wrapped it) records nothing.
+///
+/// # Examples
+///
+/// A primitive that waits for a flag set by another task:
+///
+/// ```
+/// use std::cell::{Cell, RefCell};
+/// use std::task::{Poll, Waker};
+/// use trio::lowlevel::{BlockedOn, TaskState, record_blocked_on, task_tree};
+///
+/// #[derive(Default)]
+/// struct Flag { set: Cell<bool>, waiter: RefCell<Option<Waker>> }
+///
+/// impl Flag {
+///     async fn wait(&self) {
+///         std::future::poll_fn(|cx| {
+///             if self.set.get() {
+///                 return Poll::Ready(());
+///             }
+///             *self.waiter.borrow_mut() = Some(cx.waker().clone());
+///             record_blocked_on(cx, BlockedOn::Sync { primitive: "Flag", id: self as *const _ as u64 });
+///             Poll::Pending
+///         })
+///         .await
+///     }
+/// }
+///
+/// # trio::run(async {
+/// let flag = Flag::default();
+/// let f = &flag;
+/// trio::open_nursery(async |n| {
+///     n.start_soon_named("waiter", async move { f.wait().await; Ok(()) })?;
+///     trio::testing::wait_all_tasks_blocked().await?;
+///     let tree = task_tree();
+///     let waiter = tree.find("waiter").unwrap();
+///     assert_eq!(waiter.state, TaskState::Blocked);
+///     assert!(matches!(waiter.blocked_on, Some(BlockedOn::Sync { primitive: "Flag", .. })));
+///     f.set.set(true);
+///     if let Some(w) = f.waiter.take() { w.wake() }
+///     Ok(())
+/// })
+/// .await
+/// # }).unwrap();
+/// ```
+pub fn record_blocked_on(cx: &Context<'_>, on: BlockedOn) {
+    let raw = match on {
+        BlockedOn::Other => RawWait::OTHER,
+        BlockedOn::Sleep { until } => RawWait::sleep(until),
+        BlockedOn::SleepForever => RawWait::sleep(Instant::INFINITY),
+        BlockedOn::Sync { primitive, id } => RawWait::sync(name_index(primitive), id as usize),
+        BlockedOn::Channel {
+            id,
+            operation,
+            thread_safe,
+        } => RawWait::channel(id as usize, operation == ChannelOp::Send, thread_safe),
+        BlockedOn::Fd { fd, direction } => RawWait::fd(fd, direction),
+        BlockedOn::Thread => RawWait::THREAD,
+        BlockedOn::Nursery { id } => RawWait::nursery(id),
+        BlockedOn::AllTasksBlocked => RawWait::IDLE,
+    };
+    set(cx, raw);
+}
+
 /// What the task polled with `cx` last recorded.
 #[inline]
-pub(crate) fn get(cx: &Context<'_>) -> RawWait {
+pub(in crate::core) fn get(cx: &Context<'_>) -> RawWait {
     local_of(cx.waker()).map_or(RawWait::OTHER, |l| l.wait.get())
 }
 
@@ -272,8 +354,10 @@ pub enum BlockedOn {
     SleepForever,
     /// A sync primitive (or a bare `ParkingLot`).
     Sync {
+        /// The name its parking lot was given
+        /// ([`ParkingLot::with_name`](crate::lowlevel::ParkingLot::with_name)):
         /// `"Lock"`, `"Semaphore"`, `"Event"`, `"Condition"`, `"CapacityLimiter"`,
-        /// `"TaskHandle"` (`join`) or `"ParkingLot"`.
+        /// `"TaskHandle"` (`join`) for trio's own, `"ParkingLot"` for a bare lot.
         primitive: &'static str,
         /// The primitive's identity (stable while it lives).
         id: u64,

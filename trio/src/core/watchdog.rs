@@ -81,13 +81,17 @@ impl fmt::Display for SlowStep {
     }
 }
 
-pub(crate) type Report = Rc<dyn Fn(&SlowStep)>;
+pub(in crate::core) type Report = Rc<dyn Fn(&SlowStep)>;
 
 /// Runs one task step (`step`), timed if the watchdog is on. Off, this is a branch
 /// on an `Option` and nothing else (the step is not moved through a closure state
 /// that the hot path would have to carry).
 #[inline(always)]
-pub(crate) fn timed<R>(wd: Option<&Watchdog>, cell: &TaskCell, step: impl FnOnce() -> R) -> R {
+pub(in crate::core) fn timed<R>(
+    wd: Option<&Watchdog>,
+    cell: &TaskCell,
+    step: impl FnOnce() -> R,
+) -> R {
     match wd {
         None => step(),
         Some(w) => {
@@ -99,7 +103,7 @@ pub(crate) fn timed<R>(wd: Option<&Watchdog>, cell: &TaskCell, step: impl FnOnce
     }
 }
 
-pub(crate) struct Watchdog {
+pub(in crate::core) struct Watchdog {
     threshold: Duration,
     report: Report,
     /// Time spent in steps nested in the step being measured now.
@@ -107,13 +111,13 @@ pub(crate) struct Watchdog {
 }
 
 /// What `Watchdog::begin` hands to `Watchdog::end`.
-pub(crate) struct StepStart {
+pub(in crate::core) struct StepStart {
     at: StdInstant,
     outer_nested: Duration,
 }
 
 impl Watchdog {
-    pub(crate) fn new(threshold: Duration, report: Report) -> Watchdog {
+    pub(in crate::core) fn new(threshold: Duration, report: Report) -> Watchdog {
         Watchdog {
             threshold,
             report,
@@ -121,18 +125,18 @@ impl Watchdog {
         }
     }
 
-    pub(crate) fn default_report() -> Report {
+    pub(in crate::core) fn default_report() -> Report {
         Rc::new(|s: &SlowStep| eprintln!("trio watchdog: {s}"))
     }
 
-    pub(crate) fn begin(&self) -> StepStart {
+    pub(in crate::core) fn begin(&self) -> StepStart {
         StepStart {
             at: StdInstant::now(),
             outer_nested: self.nested.replace(Duration::ZERO),
         }
     }
 
-    pub(crate) fn end(&self, start: StepStart, cell: &TaskCell) {
+    pub(in crate::core) fn end(&self, start: StepStart, cell: &TaskCell) {
         let total = start.at.elapsed();
         let own = total.saturating_sub(self.nested.get());
         self.nested.set(start.outer_nested + total);

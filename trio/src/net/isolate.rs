@@ -25,7 +25,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::core::runtime::panic_message;
+use crate::error::panic_message;
 use crate::{Error, ErrorKind, Result};
 
 pin_project_lite::pin_project! {

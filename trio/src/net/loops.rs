@@ -335,7 +335,7 @@ impl LoopListener {
             ))
         })?;
         if self.mode == Mode::ReusePort {
-            if let Some(cpu) = crate::affinity::pinned_cpu() {
+            if let Some(cpu) = crate::sys::affinity::pinned_cpu() {
                 // This loop runs on one CPU only: ask the kernel for the
                 // connections that CPU receives (see the module docs).
                 set_incoming_cpu(&raw, cpu)?;

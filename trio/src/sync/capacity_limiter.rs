@@ -443,9 +443,7 @@ impl CapacityLimiter {
     pub fn new(total_tokens: usize) -> CapacityLimiter {
         CapacityLimiter {
             state: Rc::new(LimiterState {
-                lot: crate::core::parking_lot::ParkingLot::of_kind(
-                    crate::core::wait::LotKind::CapacityLimiter,
-                ),
+                lot: ParkingLot::with_name("CapacityLimiter"),
                 total: Cell::new(total_tokens),
                 borrowers: RefCell::new(HashMap::new()),
                 pending: RefCell::new(VecDeque::new()),

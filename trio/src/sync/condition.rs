@@ -108,9 +108,7 @@ impl Condition {
     pub fn new() -> Condition {
         Condition {
             lock: LockImpl::new(),
-            lot: crate::core::parking_lot::ParkingLot::of_kind(
-                crate::core::wait::LotKind::Condition,
-            ),
+            lot: ParkingLot::with_name("Condition"),
         }
     }
 
@@ -142,9 +140,7 @@ impl Condition {
     pub fn with_lock(lock: &Lock) -> Condition {
         Condition {
             lock: lock.inner.clone(),
-            lot: crate::core::parking_lot::ParkingLot::of_kind(
-                crate::core::wait::LotKind::Condition,
-            ),
+            lot: ParkingLot::with_name("Condition"),
         }
     }
 

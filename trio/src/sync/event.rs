@@ -84,7 +84,7 @@ impl Event {
     pub fn new() -> Event {
         Event {
             flag: Cell::new(false),
-            lot: crate::core::parking_lot::ParkingLot::of_kind(crate::core::wait::LotKind::Event),
+            lot: ParkingLot::with_name("Event"),
         }
     }
 

@@ -143,9 +143,7 @@ impl LockImpl {
     pub(super) fn new() -> LockImpl {
         LockImpl {
             state: Rc::new(LockState {
-                lot: crate::core::parking_lot::ParkingLot::of_kind(
-                    crate::core::wait::LotKind::Lock,
-                ),
+                lot: ParkingLot::with_name("Lock"),
                 owner: RefCell::new(None),
                 held: Cell::new(0),
                 next: Cell::new(0),

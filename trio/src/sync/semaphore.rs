@@ -239,9 +239,7 @@ impl Semaphore {
     fn build(initial: usize, max: Option<usize>) -> Semaphore {
         Semaphore {
             state: Rc::new(SemState {
-                lot: crate::core::parking_lot::ParkingLot::of_kind(
-                    crate::core::wait::LotKind::Semaphore,
-                ),
+                lot: ParkingLot::with_name("Semaphore"),
                 value: Cell::new(initial),
                 max,
             }),

@@ -14,7 +14,7 @@ mod sequencer;
 
 use std::time::Duration;
 
-pub use crate::core::runtime::IdleWait;
+pub use crate::lowlevel::IdleWait;
 pub use check_streams::{
     StreamMaker, check_half_closeable_stream, check_one_way_stream, check_two_way_stream,
 };
@@ -90,7 +90,6 @@ pub mod __private {
     use std::any::Any;
     use std::fmt::Debug;
     use std::future::Future;
-    use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
     use std::time::Duration;
 
     use super::MockClock;
@@ -139,7 +138,6 @@ pub mod __private {
         Fut: Future<Output = O>,
         O: TestOutput,
     {
-        let at = Location::caller();
         let clock = MockClock::new();
         if config.autojump {
             clock.set_autojump_threshold(Duration::ZERO);
@@ -156,24 +154,32 @@ pub mod __private {
         let rt = builder.build();
         let seed = rt.seed();
         let fut = body(clock);
-        let res = catch_unwind(AssertUnwindSafe(|| {
-            rt.run_at(async move { Ok::<_, crate::Error>(fut.await) }, at)
-        }));
         let hint = || {
             eprintln!(
                 "trio: test {name} failed with scheduling seed {seed}; replay it with TRIO_SEED={seed}"
             )
         };
-        match res {
-            Err(p) => {
-                hint();
-                resume_unwind(p)
+        /// Prints the hint if the run panics (a guard rather than
+        /// `catch_unwind`: a closure would hide the caller's location from the
+        /// `#[track_caller]` chain that names the test as the main task's spawn
+        /// site).
+        struct HintOnPanic<F: Fn()>(F);
+        impl<F: Fn()> Drop for HintOnPanic<F> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    (self.0)()
+                }
             }
-            Ok(Err(e)) => {
+        }
+        let guard = HintOnPanic(&hint);
+        let res = rt.run(async move { Ok::<_, crate::Error>(fut.await) });
+        drop(guard);
+        match res {
+            Err(e) => {
                 hint();
                 panic!("trio run failed: {}", crate::lowlevel::error_report(&e))
             }
-            Ok(Ok(out)) => {
+            Ok(out) => {
                 if let Err(msg) = out.into_test_result() {
                     hint();
                     panic!("test returned an error: {msg}")

@@ -747,7 +747,7 @@ impl<T> Future for Wait<T> {
                 // cancellation (it stays recorded for `check_cancelled`).
             }
         }
-        crate::core::wait::set(cx, crate::core::wait::RawWait::THREAD);
+        crate::lowlevel::record_blocked_on(cx, crate::lowlevel::BlockedOn::Thread);
         Poll::Pending
     }
 }

@@ -64,7 +64,7 @@ use crate::error::Result;
 
 pub use open::open_nursery;
 pub use start::TaskStatus;
-pub(crate) use state::{NurseryCore, NurseryState};
+pub(in crate::core) use state::{NurseryCore, NurseryState};
 pub use task_handle::TaskHandle;
 
 /// Handle to an open nursery, given to the body of [`open_nursery`] (Trio's `Nursery`).
@@ -149,7 +149,7 @@ impl<'env> Nursery<'env> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NurseryClosed`] if the nursery has already finished (only
+    /// [`ErrorKind::NurseryClosed`](crate::ErrorKind::NurseryClosed) if the nursery has already finished (only
     /// possible through a clone of the handle kept past the nursery).
     ///
     /// # Examples
@@ -213,8 +213,8 @@ impl<'env> Nursery<'env> {
     ///
     /// # Errors
     ///
-    /// An error of the child before it called `started`; [`ErrorKind::Usage`] if it
-    /// returned without calling `started`; [`ErrorKind::NurseryClosed`] if the
+    /// An error of the child before it called `started`; [`ErrorKind::Usage`](crate::ErrorKind::Usage) if it
+    /// returned without calling `started`; [`ErrorKind::NurseryClosed`](crate::ErrorKind::NurseryClosed) if the
     /// nursery has finished.
     ///
     /// # Cancellation
@@ -292,11 +292,11 @@ impl<'env> Nursery<'env> {
     ///
     /// The child runs in its own cancel scope inside the nursery. Its `Ok` value goes
     /// to the handle; an error still goes to the nursery (cancelling the siblings),
-    /// as for any child, and the handle reports [`ErrorKind::TaskFailed`].
+    /// as for any child, and the handle reports [`ErrorKind::TaskFailed`](crate::ErrorKind::TaskFailed).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NurseryClosed`] if the nursery has finished.
+    /// [`ErrorKind::NurseryClosed`](crate::ErrorKind::NurseryClosed) if the nursery has finished.
     ///
     /// # Examples
     ///

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 /// Returns `Ok(Some(v))` with the body's value, or `Ok(None)` when the body did not
 /// produce one because the nursery's own scope was cancelled (by
 /// [`n.cancel_scope().cancel()`](Nursery::cancel_scope)) and caught the body's
-/// `Cancelled` — the way [`CancelScope::run`] reports the cancellation it caught.
+/// `Cancelled` — the way [`CancelScope::run`](crate::CancelScope::run) reports the cancellation it caught.
 /// This is what makes the idiomatic way to stop everything in a nursery correct
 /// with the code everyone writes: the body passes the cancellation on with `?`,
 /// the nursery swallows it, and `open_nursery(...).await?` simply goes on after
@@ -32,13 +32,13 @@ use crate::error::{Error, Result};
 /// is, write `open_nursery(...).await?; Ok(())` (or `.await.map(drop)`).
 ///
 /// As at any cancel scope's exit, the nursery's scope reports
-/// [`cancelled_caught`](CancelScope::cancelled_caught) once it swallowed a
+/// [`cancelled_caught`](crate::CancelScope::cancelled_caught) once it swallowed a
 /// cancellation it caused (a failing child's, or an explicit cancel's).
 ///
 /// # Errors
 ///
 /// The body's error and every child's error: one error as itself, several as an
-/// [`ErrorKind::Group`]. The cancellations the nursery caused itself are removed.
+/// [`ErrorKind::Group`](crate::ErrorKind::Group). The cancellations the nursery caused itself are removed.
 ///
 /// # Cancellation
 ///

@@ -168,7 +168,7 @@ struct StartShared<V> {
     handed_over: Cell<bool>,
 }
 
-/// Given to a child started with [`Nursery::start`]: call
+/// Given to a child started with [`Nursery::start`](crate::Nursery::start): call
 /// [`started`](TaskStatus::started) once the child is ready (Trio's `task_status`).
 ///
 /// # Examples

@@ -53,43 +53,43 @@ fn slot_u32(key: usize) -> u32 {
 }
 
 /// A batch of ready child slots.
-pub(crate) type Batch = SmallVec<[usize; 4]>;
+pub(in crate::core) type Batch = SmallVec<[usize; 4]>;
 
-pub(crate) type ChildFuture<'env> = Pin<Box<dyn Future<Output = Result<()>> + 'env>>;
+pub(in crate::core) type ChildFuture<'env> = Pin<Box<dyn Future<Output = Result<()>> + 'env>>;
 type Panic = Box<dyn Any + Send + 'static>;
 
 /// The non-generic part of a nursery: ready queue, scope, and the cells of its
 /// children (for the task tree). Shared with the children's cells (`owner`).
-pub(crate) struct NurseryCore {
-    pub(crate) id: u64,
+pub(in crate::core) struct NurseryCore {
+    pub(in crate::core) id: u64,
     /// Slots of children woken since the last batch (inline up to a few: most
     /// nurseries have few children, and this saves them two allocations).
-    pub(crate) ready: RefCell<Batch>,
+    pub(in crate::core) ready: RefCell<Batch>,
     /// A spare vector, swapped with `ready` at each batch to avoid allocating.
-    pub(crate) spare: RefCell<Batch>,
+    pub(in crate::core) spare: RefCell<Batch>,
     /// True while the nursery is being polled: wake-ups then need not wake the parent.
-    pub(crate) polling: Cell<bool>,
+    pub(in crate::core) polling: Cell<bool>,
     /// The waker of the task that polls this nursery (`None` for the run loop's roots).
-    pub(crate) parent_waker: RefCell<Option<Waker>>,
-    pub(crate) scope: Rc<ScopeState>,
-    pub(crate) parent_task: Option<Arc<TaskCell>>,
+    pub(in crate::core) parent_waker: RefCell<Option<Waker>>,
+    pub(in crate::core) scope: Rc<ScopeState>,
+    pub(in crate::core) parent_task: Option<Arc<TaskCell>>,
     /// The cells of the live children; slot numbers match `NurseryState::futures`.
-    pub(crate) children: RefCell<Slab<Arc<TaskCell>>>,
-    pub(crate) closed: Cell<bool>,
+    pub(in crate::core) children: RefCell<Slab<Arc<TaskCell>>>,
+    pub(in crate::core) closed: Cell<bool>,
     /// The next older nursery still open in the same parent task (see
     /// `TaskLocal::nurseries`).
-    pub(crate) next_open: RefCell<Option<Weak<NurseryCore>>>,
+    pub(in crate::core) next_open: RefCell<Option<Weak<NurseryCore>>>,
     /// `start()` calls in flight whose child will move here: the nursery waits for them.
-    pub(crate) pending_starts: Cell<usize>,
+    pub(in crate::core) pending_starts: Cell<usize>,
     /// Set only while a `start()` child moves between nurseries (see `StartLink`);
     /// boxed, so that it costs every other nursery one word.
-    pub(crate) start_link: RefCell<Option<Box<StartLink>>>,
+    pub(in crate::core) start_link: RefCell<Option<Box<StartLink>>>,
 }
 
 /// The two ends of a `TaskStatus::started` hand-over, for the rest of the step in
 /// which it happened (the futures move when the step ends).
 #[derive(Default)]
-pub(crate) struct StartLink {
+pub(in crate::core) struct StartLink {
     /// On a `start()` call's private nursery: the nursery its tasks belong to now.
     moved_to: Option<Rc<NurseryCore>>,
     /// On the target: the private nurseries whose tasks were handed over to it and
@@ -98,7 +98,11 @@ pub(crate) struct StartLink {
 }
 
 impl NurseryCore {
-    pub(crate) fn new(id: u64, scope: Rc<ScopeState>, parent_task: Option<Arc<TaskCell>>) -> Self {
+    pub(in crate::core) fn new(
+        id: u64,
+        scope: Rc<ScopeState>,
+        parent_task: Option<Arc<TaskCell>>,
+    ) -> Self {
         NurseryCore {
             id,
             ready: RefCell::new(Batch::new()),
@@ -121,13 +125,13 @@ impl NurseryCore {
 
     /// The nursery this one's tasks logically belong to: itself, or the target of
     /// the `start()` call it serves once its child called `started`.
-    pub(crate) fn logical(self: &Rc<Self>) -> Rc<NurseryCore> {
+    pub(in crate::core) fn logical(self: &Rc<Self>) -> Rc<NurseryCore> {
         self.moved_to().unwrap_or_else(|| self.clone())
     }
 
     /// The live children, as the task tree sees them: the tasks handed over to this
     /// nursery by `started` count as its children from that instant.
-    pub(crate) fn live_children(&self) -> Vec<Arc<TaskCell>> {
+    pub(in crate::core) fn live_children(&self) -> Vec<Arc<TaskCell>> {
         let link = self.start_link.borrow();
         if link.as_ref().is_some_and(|l| l.moved_to.is_some()) {
             return Vec::new();
@@ -188,7 +192,7 @@ impl NurseryCore {
     }
 
     /// Puts this (new) nursery at the head of its parent task's open nurseries.
-    pub(crate) fn link_into(self: &Rc<Self>, l: &TaskLocal) {
+    pub(in crate::core) fn link_into(self: &Rc<Self>, l: &TaskLocal) {
         let older = l.nurseries.borrow_mut().replace(Rc::downgrade(self));
         *self.next_open.borrow_mut() = older;
     }
@@ -220,7 +224,7 @@ impl NurseryCore {
 
     /// Queues a child slot for the next batch; wakes the parent if needed.
     #[inline]
-    pub(crate) fn push_ready(&self, key: usize) {
+    pub(in crate::core) fn push_ready(&self, key: usize) {
         let was_empty = {
             let mut r = self.ready.borrow_mut();
             let was_empty = r.is_empty();
@@ -232,7 +236,7 @@ impl NurseryCore {
         }
     }
 
-    pub(crate) fn wake_parent(&self) {
+    pub(in crate::core) fn wake_parent(&self) {
         // `wake_by_ref` under a shared borrow: waking schedules the parent in *its*
         // nursery (another object), so nothing here is borrowed mutably meanwhile.
         if let Some(w) = self.parent_waker.borrow().as_ref() {
@@ -240,11 +244,11 @@ impl NurseryCore {
         }
     }
 
-    pub(crate) fn ready_len(&self) -> usize {
+    pub(in crate::core) fn ready_len(&self) -> usize {
         self.ready.borrow().len()
     }
 
-    pub(crate) fn has_ready(&self) -> bool {
+    pub(in crate::core) fn has_ready(&self) -> bool {
         !self.ready.borrow().is_empty()
     }
 
@@ -256,7 +260,7 @@ impl NurseryCore {
     }
 
     /// Takes the current ready queue as a batch (reversed or not per the run's seed).
-    pub(crate) fn take_batch(&self) -> Batch {
+    pub(in crate::core) fn take_batch(&self) -> Batch {
         let mut batch = std::mem::take(&mut *self.spare.borrow_mut());
         std::mem::swap(&mut batch, &mut *self.ready.borrow_mut());
         if batch.len() > 1 {
@@ -265,7 +269,7 @@ impl NurseryCore {
         batch
     }
 
-    pub(crate) fn return_batch(&self, mut batch: Batch) {
+    pub(in crate::core) fn return_batch(&self, mut batch: Batch) {
         batch.clear();
         let mut spare = self.spare.borrow_mut();
         if spare.capacity() < batch.capacity() {
@@ -275,8 +279,8 @@ impl NurseryCore {
 }
 
 /// Everything a nursery owns, including its children's futures (`'env`).
-pub(crate) struct NurseryState<'env> {
-    pub(crate) core: Rc<NurseryCore>,
+pub(in crate::core) struct NurseryState<'env> {
+    pub(in crate::core) core: Rc<NurseryCore>,
     futures: RefCell<Slab<Option<ChildFuture<'env>>>>,
     errors: RefCell<Vec<Error>>,
     panic: RefCell<Option<Panic>>,
@@ -285,7 +289,7 @@ pub(crate) struct NurseryState<'env> {
 impl<'env> NurseryState<'env> {
     /// A nursery whose scope is entered under the current status, belonging to the
     /// current task.
-    pub(crate) fn open() -> Result<Rc<NurseryState<'env>>> {
+    pub(in crate::core) fn open() -> Result<Rc<NurseryState<'env>>> {
         let runner = context::runner().ok_or_else(outside_trio)?;
         let parent = context::current_status().ok_or_else(outside_trio)?;
         let scope = ScopeState::new();
@@ -300,7 +304,7 @@ impl<'env> NurseryState<'env> {
         Ok(Rc::new(NurseryState::with_core(core)))
     }
 
-    pub(crate) fn with_core(core: Rc<NurseryCore>) -> NurseryState<'env> {
+    pub(in crate::core) fn with_core(core: Rc<NurseryCore>) -> NurseryState<'env> {
         NurseryState {
             core,
             futures: RefCell::new(Slab::new()),
@@ -310,7 +314,7 @@ impl<'env> NurseryState<'env> {
     }
 
     /// Reserves a slot with no future (the run loop's main task uses this).
-    pub(crate) fn reserve_slot(&self, cell: Arc<TaskCell>) -> usize {
+    pub(in crate::core) fn reserve_slot(&self, cell: Arc<TaskCell>) -> usize {
         let key = self.futures.borrow_mut().insert(None);
         let k2 = self.core.children.borrow_mut().insert(cell.clone());
         debug_assert_eq!(key, k2);
@@ -322,7 +326,7 @@ impl<'env> NurseryState<'env> {
     }
 
     /// Frees a slot made with `reserve_slot` (the main task, when it finishes).
-    pub(crate) fn release_slot(&self, key: usize) {
+    pub(in crate::core) fn release_slot(&self, key: usize) {
         let mut f = self.futures.borrow_mut();
         if f.contains(key) {
             f.remove(key);
@@ -334,7 +338,7 @@ impl<'env> NurseryState<'env> {
         }
     }
 
-    pub(crate) fn spawn(
+    pub(in crate::core) fn spawn(
         &self,
         name: Cow<'static, str>,
         fut: ChildFuture<'env>,
@@ -392,20 +396,20 @@ impl<'env> NurseryState<'env> {
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    pub(in crate::core) fn is_empty(&self) -> bool {
         self.futures.borrow().is_empty()
     }
 
     /// Keeps `e` for the nursery's result and, unless it is a cancellation, cancels
     /// the nursery (the one its tasks belong to, see `NurseryCore::logical`) on
     /// behalf of `by`, the task that failed.
-    pub(crate) fn add_error(&self, e: Error, by: Option<&TaskCell>) {
+    pub(in crate::core) fn add_error(&self, e: Error, by: Option<&TaskCell>) {
         self.core.logical().fail(&e, by);
         self.errors.borrow_mut().push(e);
     }
 
     /// Keeps the first panic for the nursery's end and cancels the nursery.
-    pub(crate) fn add_panic(&self, p: Panic, by: Option<&TaskCell>) {
+    pub(in crate::core) fn add_panic(&self, p: Panic, by: Option<&TaskCell>) {
         let reason: Arc<str> = Arc::from("a task in the nursery panicked");
         self.core
             .logical()
@@ -421,11 +425,11 @@ impl<'env> NurseryState<'env> {
         }
     }
 
-    pub(crate) fn take_errors(&self) -> Vec<Error> {
+    pub(in crate::core) fn take_errors(&self) -> Vec<Error> {
         std::mem::take(&mut *self.errors.borrow_mut())
     }
 
-    pub(crate) fn take_panic(&self) -> Option<Panic> {
+    pub(in crate::core) fn take_panic(&self) -> Option<Panic> {
         self.panic.borrow_mut().take()
     }
 
@@ -442,7 +446,7 @@ impl<'env> NurseryState<'env> {
     }
 
     /// Polls one batch of ready children.
-    pub(crate) fn run_batch(&self, batch: &[usize]) {
+    pub(in crate::core) fn run_batch(&self, batch: &[usize]) {
         for (i, &key) in batch.iter().enumerate() {
             if let Some(&ahead) = batch.get(i + PREFETCH_AHEAD) {
                 self.prefetch_child(ahead);
@@ -471,7 +475,7 @@ impl<'env> NurseryState<'env> {
     }
 
     /// Polls the child in slot `key` if it is scheduled.
-    pub(crate) fn poll_child(&self, key: usize) {
+    pub(in crate::core) fn poll_child(&self, key: usize) {
         // A raw pointer rather than an `Arc` clone: two atomic operations fewer on
         // every poll of every task.
         let cell_ptr: *const TaskCell = match self.core.children.borrow().get(key) {
@@ -535,7 +539,7 @@ impl<'env> NurseryState<'env> {
     }
 
     /// Drops every child (the nursery future was dropped before finishing).
-    pub(crate) fn abandon(&self) {
+    pub(in crate::core) fn abandon(&self) {
         let futures: Vec<Option<ChildFuture<'env>>> =
             std::mem::take(&mut *self.futures.borrow_mut())
                 .into_iter()

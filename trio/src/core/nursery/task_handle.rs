@@ -13,7 +13,6 @@ use std::rc::Rc;
 use super::super::cancel::CancelScope;
 use super::super::parking_lot::ParkingLot;
 use super::super::task::Task;
-use super::super::wait::LotKind;
 use super::state::NurseryState;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -30,7 +29,7 @@ where
 {
     let shared = Rc::new(HandleShared {
         result: RefCell::new(None),
-        done: ParkingLot::of_kind(LotKind::TaskHandle),
+        done: ParkingLot::with_name("TaskHandle"),
         scope: CancelScope::new(),
     });
     let s = shared.clone();
@@ -64,7 +63,7 @@ struct HandleShared<T> {
     scope: CancelScope,
 }
 
-/// A child started with [`Nursery::spawn`]: await its value, or cancel it alone.
+/// A child started with [`Nursery::spawn`](crate::Nursery::spawn): await its value, or cancel it alone.
 ///
 /// # Examples
 ///

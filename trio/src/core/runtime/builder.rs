@@ -35,7 +35,7 @@ pub struct Builder {
     pub(super) watchdog: Option<(Duration, Report)>,
     pub(super) dump_signal: Option<i32>,
     pub(super) cancelled_from_outside: bool,
-    pub(crate) diagnostics: Option<Sink>,
+    pub(in crate::core) diagnostics: Option<Sink>,
     /// `Some(false)`: `ctrl_c_exits(false)`.
     pub(super) ctrl_c_exits: Option<bool>,
 }
@@ -50,7 +50,7 @@ impl fmt::Debug for Builder {
 }
 
 impl Builder {
-    /// Uses `clock` instead of the [`SystemClock`].
+    /// Uses `clock` instead of the [`SystemClock`](crate::SystemClock).
     ///
     /// # Examples
     ///
@@ -189,11 +189,11 @@ impl Builder {
         self
     }
 
-    /// Whether the run stops with an [`ErrorKind::Deadlock`] error when every task
+    /// Whether the run stops with an [`ErrorKind::Deadlock`](crate::ErrorKind::Deadlock) error when every task
     /// is blocked and nothing can wake any of them (default: yes).
     ///
     /// The loop declares a deadlock only when nothing is runnable, no deadline is
-    /// pending, no other thread holds a [`TrioToken`] of the run (worker threads of
+    /// pending, no other thread holds a [`TrioToken`](crate::lowlevel::TrioToken) of the run (worker threads of
     /// `to_thread` hold one while they run), no `wait_all_tasks_blocked` waits, and
     /// every task waits on something only another task of the run can end: a lock,
     /// semaphore, event, condition, capacity limiter, `TaskHandle::join`, a
@@ -203,7 +203,7 @@ impl Builder {
     /// [`channel_deadlock_grace`](Self::channel_deadlock_grace) says otherwise) or a
     /// future trio does not know keeps the run waiting, as before. Then every task is cancelled,
     /// and once they have unwound, `run` returns the error with the task tree
-    /// ([`Error::deadlock`]).
+    /// ([`Error::deadlock`](crate::Error::deadlock)).
     ///
     /// Switch it off for a program that waits on the outside world in a way trio
     /// cannot see: a future that selects between a trio primitive and something
@@ -245,7 +245,7 @@ impl Builder {
     /// tree beats hanging. A program with a slow producer thread should leave it
     /// off, or give a grace longer than the producer's silences.
     ///
-    /// The error is [`ErrorKind::Deadlock`], its [`Deadlock`](crate::lowlevel::Deadlock)
+    /// The error is [`ErrorKind::Deadlock`](crate::ErrorKind::Deadlock), its [`Deadlock`](crate::lowlevel::Deadlock)
     /// says that the grace ran out ([`channel_grace`](crate::lowlevel::Deadlock::channel_grace)).
     /// Switched off with `deadlock_detection(false)` too.
     ///
@@ -332,7 +332,7 @@ impl Builder {
     /// # Errors
     ///
     /// Reported by [`Runtime::run`], before the run starts:
-    /// [`ErrorKind::InvalidInput`] for a signal that cannot be received (one out
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for a signal that cannot be received (one out
     /// of range, one that cannot be caught such as `SIGKILL`, or `SIGINT`, which
     /// trio's Ctrl-C handling owns: the signals
     /// [`open_signal_receiver`](crate::signal::open_signal_receiver) refuses); an
@@ -358,12 +358,33 @@ impl Builder {
         self
     }
 
-    /// Something outside the run may cancel its main task (crate-private, for
-    /// `trio::loops`: the supervisor of several loops does, on Ctrl-C or when a
-    /// sibling loop fails). The run then counts `sleep_forever` — the idiom for
-    /// "wait until cancelled" — as a wait that can end, as a run that handles
-    /// Ctrl-C itself does, so deadlock detection does not stop it.
-    pub(crate) fn cancelled_from_outside(mut self, yes: bool) -> Builder {
+    /// Tells the run that something outside it may cancel its main task
+    /// ([`lowlevel::cancel_main_task`](crate::lowlevel::cancel_main_task) from a
+    /// callback another thread queues; [`trio::Loops`](crate::Loops)' supervisor
+    /// does so on Ctrl-C or when a sibling loop fails). Default: no. The run then
+    /// counts `sleep_forever` — the idiom for "wait until cancelled" — as a wait
+    /// that can end, as a run that handles Ctrl-C itself does, so deadlock
+    /// detection does not stop it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trio::Runtime::builder()
+    ///     .handle_ctrl_c(false)
+    ///     .cancelled_from_outside(true)
+    ///     .build();
+    /// let r = rt.run(async {
+    ///     let token = trio::lowlevel::current_trio_token();
+    ///     std::thread::spawn(move || {
+    ///         token.run_sync_soon(|| {
+    ///             trio::lowlevel::cancel_main_task(trio::CancelSource::Explicit).unwrap();
+    ///         })
+    ///     });
+    ///     trio::sleep_forever().await // not a deadlock: the thread will cancel it
+    /// });
+    /// assert!(r.unwrap_err().is_cancelled());
+    /// ```
+    pub fn cancelled_from_outside(mut self, yes: bool) -> Builder {
         self.cancelled_from_outside = yes;
         self
     }

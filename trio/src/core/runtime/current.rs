@@ -82,15 +82,42 @@ pub fn current_trio_token() -> TrioToken {
         .expect("current_trio_token called outside trio::run")
 }
 
-/// Cancels the main task's scope of the run on this thread, as Ctrl-C does (with
-/// `source`); false outside trio. Crate-private, for `trio::loops`: a failing loop
-/// (or a Ctrl-C) stops the other loops, by queueing a call to this on each of them.
-pub(crate) fn cancel_current_main(source: CancelSource) -> bool {
-    context::with_runner(|r| r.main_scope.cancel(source, None)).is_some()
+/// Cancels the main task of the run on this thread, with `source` as the reason
+/// its tasks will see on [`Cancelled`](crate::Cancelled), as Ctrl-C does with
+/// [`CancelSource::CtrlC`]. For something outside the main task that must stop
+/// the whole program: a supervisor of several loops ([`trio::Loops`](crate::Loops)
+/// does this), a callback from another thread queued with
+/// [`TrioToken::run_sync_soon`](crate::lowlevel::TrioToken::run_sync_soon). System
+/// tasks are cancelled in turn when the main task ends.
+///
+/// # Errors
+///
+/// [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside trio.
+///
+/// # Examples
+///
+/// ```
+/// use trio::{CancelSource, ErrorKind};
+/// let err = trio::run(async {
+///     trio::lowlevel::cancel_main_task(CancelSource::Explicit)?;
+///     trio::sleep_forever().await
+/// })
+/// .unwrap_err();
+/// // The main task's own cancellation comes out of `run` as `Cancelled`.
+/// assert_eq!(err.kind(), ErrorKind::Cancelled);
+/// assert_eq!(err.cancelled().unwrap().source(), CancelSource::Explicit);
+/// ```
+pub fn cancel_main_task(source: CancelSource) -> Result<()> {
+    context::with_runner(|r| r.main_scope.cancel(source, None)).ok_or_else(|| {
+        crate::Error::new(
+            crate::ErrorKind::Usage,
+            "cancel_main_task must be called inside trio::run",
+        )
+    })
 }
 
 /// The scheduling seed of the current run (to replay it with
-/// [`Builder::seed`] or `TRIO_SEED`).
+/// [`Builder::seed`](crate::Builder::seed) or `TRIO_SEED`).
 ///
 /// # Panics
 ///
@@ -110,12 +137,12 @@ pub fn current_seed() -> u64 {
 /// outside the main task's scopes. System tasks are cancelled when the main task
 /// finishes; the run waits for them. A system task that fails (other than by that
 /// cancellation) or panics is an internal error: it cancels everything and `run`
-/// returns [`ErrorKind::Internal`]. A system task started while the run is shutting
+/// returns [`ErrorKind::Internal`](crate::ErrorKind::Internal). A system task started while the run is shutting
 /// down starts cancelled.
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Usage`] outside trio.
+/// [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside trio.
 ///
 /// # Examples
 ///

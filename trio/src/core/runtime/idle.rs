@@ -20,7 +20,7 @@ use crate::error::Result;
 ///
 /// # Errors
 ///
-/// `Cancelled` if the waiting task is cancelled; [`ErrorKind::Usage`] outside trio.
+/// `Cancelled` if the waiting task is cancelled; [`ErrorKind::Usage`](crate::ErrorKind::Usage) outside trio.
 ///
 /// # Cancellation
 ///
@@ -70,7 +70,19 @@ impl fmt::Debug for IdleWait {
 }
 
 impl IdleWait {
-    pub(crate) fn new(cushion: Duration) -> IdleWait {
+    /// A wait that ends once every other task has been blocked for `cushion` of
+    /// real time: what [`wait_all_tasks_blocked_with`](crate::testing::wait_all_tasks_blocked_with)
+    /// returns (and [`wait_all_tasks_blocked`](crate::testing::wait_all_tasks_blocked)
+    /// with no cushion).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// trio::lowlevel::IdleWait::new(std::time::Duration::ZERO).await?;
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn new(cushion: Duration) -> IdleWait {
         IdleWait {
             cushion,
             key: None,

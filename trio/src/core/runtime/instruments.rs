@@ -13,7 +13,7 @@ use super::super::task::TaskCell;
 use super::*;
 
 impl Runner {
-    pub(crate) fn add_instrument(&self, i: Rc<dyn Instrument>) {
+    pub(in crate::core) fn add_instrument(&self, i: Rc<dyn Instrument>) {
         let mut v = self.instruments.borrow_mut();
         if !v.iter().any(|x| Rc::ptr_eq(x, &i)) {
             v.push(i);
@@ -21,7 +21,7 @@ impl Runner {
         self.instrumented.set(true);
     }
 
-    pub(crate) fn remove_instrument(&self, i: &Rc<dyn Instrument>) -> bool {
+    pub(in crate::core) fn remove_instrument(&self, i: &Rc<dyn Instrument>) -> bool {
         let mut v = self.instruments.borrow_mut();
         let before = v.len();
         v.retain(|x| !Rc::ptr_eq(x, i));
@@ -59,28 +59,28 @@ impl Runner {
     }
 
     #[inline]
-    pub(crate) fn task_spawned(&self, cell: &TaskCell) {
+    pub(in crate::core) fn task_spawned(&self, cell: &TaskCell) {
         self.tasks_living.set(self.tasks_living.get() + 1);
         self.task_hook(cell, |i, t| i.task_spawned(t));
     }
 
     #[inline]
-    pub(crate) fn task_scheduled(&self, cell: &TaskCell) {
+    pub(in crate::core) fn task_scheduled(&self, cell: &TaskCell) {
         self.task_hook(cell, |i, t| i.task_scheduled(t));
     }
 
     #[inline]
-    pub(crate) fn before_task_step(&self, cell: &TaskCell) {
+    pub(in crate::core) fn before_task_step(&self, cell: &TaskCell) {
         self.task_hook(cell, |i, t| i.before_task_step(t));
     }
 
     #[inline]
-    pub(crate) fn after_task_step(&self, cell: &TaskCell) {
+    pub(in crate::core) fn after_task_step(&self, cell: &TaskCell) {
         self.task_hook(cell, |i, t| i.after_task_step(t));
     }
 
     #[inline]
-    pub(crate) fn task_exited(&self, cell: &TaskCell) {
+    pub(in crate::core) fn task_exited(&self, cell: &TaskCell) {
         self.tasks_living
             .set(self.tasks_living.get().saturating_sub(1));
         self.task_hook(cell, |i, t| i.task_exited(t));

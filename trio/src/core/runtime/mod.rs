@@ -47,15 +47,15 @@ mod run_loop;
 mod runner;
 mod statistics;
 
+pub(in crate::core) use crate::error::panic_message;
 pub use builder::Builder;
-pub(crate) use current::cancel_current_main;
 pub use current::{
-    current_root_task, current_seed, current_task, current_trio_token, spawn_system_task,
-    try_current_task,
+    cancel_main_task, current_root_task, current_seed, current_task, current_trio_token,
+    spawn_system_task, try_current_task,
 };
 use deadlock::Verdict;
 pub use idle::IdleWait;
 pub use run::{Runtime, run};
-pub(crate) use runner::{IdleSlot, Runner, panic_message};
+pub(in crate::core) use runner::{IdleSlot, Runner};
 use runner::{MAX_TIMEOUT, NEXT_LOOP_ID};
 pub use statistics::{RunStatistics, current_statistics};

@@ -168,7 +168,7 @@ impl Runtime {
 
     /// [`run`](Self::run), with the main task's spawn location given (for
     /// `#[trio::test]`, whose caller is the user's test).
-    pub(crate) fn run_at<F, T, E>(
+    pub(in crate::core) fn run_at<F, T, E>(
         self,
         main: F,
         main_at: &'static std::panic::Location<'static>,

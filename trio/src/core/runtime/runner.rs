@@ -4,7 +4,6 @@
 //! core asks it (the time, a coin flip, whether the loop is quiet).
 
 use super::super::diagnostic::{Diagnostic, DiagnosticKind, emit};
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -29,37 +28,37 @@ pub(super) const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 pub(super) static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
-pub(crate) struct IdleSlot {
+pub(in crate::core) struct IdleSlot {
     pub(super) fired: Cell<bool>,
     pub(super) waker: RefCell<Option<Waker>>,
 }
 
 /// The state of one run.
-pub(crate) struct Runner {
-    pub(crate) loop_id: u64,
+pub(in crate::core) struct Runner {
+    pub(in crate::core) loop_id: u64,
     pub(super) clock: Rc<dyn Clock>,
-    pub(crate) deadlines: RefCell<Deadlines>,
+    pub(in crate::core) deadlines: RefCell<Deadlines>,
     /// What the last expiry found due, kept empty between passes for its vectors.
     pub(super) expired: Cell<Expired>,
-    pub(crate) io: Reactor,
-    pub(crate) shared: Arc<LoopShared>,
+    pub(in crate::core) io: Reactor,
+    pub(in crate::core) shared: Arc<LoopShared>,
     pub(super) rng: RefCell<fastrand::Rng>,
     pub(super) shuffle: bool,
     pub(super) seed: u64,
     /// Schedule points a task may skip per step (`Builder::schedule_budget`).
-    pub(crate) schedule_budget: u32,
+    pub(in crate::core) schedule_budget: u32,
     pub(super) instruments: RefCell<Vec<Rc<dyn Instrument>>>,
     pub(super) instrumented: Cell<bool>,
     pub(super) next_id: Cell<u64>,
     pub(super) tasks_living: Cell<usize>,
     /// The system nursery: the main task and the system tasks are its children.
-    pub(crate) system: Rc<NurseryState<'static>>,
+    pub(in crate::core) system: Rc<NurseryState<'static>>,
     pub(super) init_task: Arc<TaskCell>,
     pub(super) main_scope: Rc<ScopeState>,
     pub(super) main_task: RefCell<Option<Arc<TaskCell>>>,
     pub(super) idle: RefCell<BTreeMap<(Duration, u64), Rc<IdleSlot>>>,
     pub(super) idle_seq: Cell<u64>,
-    pub(crate) run_vars: RefCell<super::super::run_var::RunVarTable>,
+    pub(in crate::core) run_vars: RefCell<super::super::run_var::RunVarTable>,
     pub(super) interrupted: Cell<bool>,
     pub(super) deadlock_detection: bool,
     /// `Builder::channel_deadlock_grace`.
@@ -74,25 +73,25 @@ pub(crate) struct Runner {
     /// The last task found waiting on something outside the loop: checked first
     /// next time (it usually still is).
     pub(super) external_hint: RefCell<Option<Arc<TaskCell>>>,
-    pub(crate) watchdog: Option<Watchdog>,
+    pub(in crate::core) watchdog: Option<Watchdog>,
 }
 
 impl Runner {
     /// Reports a diagnostic of this run (see `diagnostic.rs`).
-    pub(crate) fn diagnose(&self, kind: DiagnosticKind, message: String) {
+    pub(in crate::core) fn diagnose(&self, kind: DiagnosticKind, message: String) {
         emit(
             self.shared.diagnostics.as_ref(),
             Diagnostic::new(kind, message),
         );
     }
 
-    pub(crate) fn next_id(&self) -> u64 {
+    pub(in crate::core) fn next_id(&self) -> u64 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         id
     }
 
-    pub(crate) fn current_time(&self) -> Instant {
+    pub(in crate::core) fn current_time(&self) -> Instant {
         self.clock.current_time()
     }
 
@@ -102,7 +101,7 @@ impl Runner {
     /// would skip `epoll_wait` anyway), no other thread queued work or a Ctrl-C,
     /// no deadline is due, no instrument watches the loop's passes, and no task
     /// anywhere else is runnable.
-    pub(crate) fn quiet_for(&self, ready: usize) -> bool {
+    pub(in crate::core) fn quiet_for(&self, ready: usize) -> bool {
         if context::runnable_count() != ready
             || self.io.waiters() != 0
             || self.shared.has_pending()
@@ -122,7 +121,7 @@ impl Runner {
     }
 
     /// A seeded coin flip for scheduling choices (always `false` when deterministic).
-    pub(crate) fn coin(&self) -> bool {
+    pub(in crate::core) fn coin(&self) -> bool {
         self.shuffle && self.rng.borrow_mut().bool()
     }
 
@@ -132,14 +131,14 @@ impl Runner {
     /// wake-up order's memory locality (a full shuffle cost 7–20% on large
     /// batches and 8% on `tcp_echo`) with the same guarantee against code that
     /// assumes an order.
-    pub(crate) fn shuffle(&self, batch: &mut [usize]) {
+    pub(in crate::core) fn shuffle(&self, batch: &mut [usize]) {
         if self.shuffle && self.rng.borrow_mut().bool() {
             batch.reverse();
         }
     }
 
     /// A snapshot of the task tree (see `task_tree.rs`).
-    pub(crate) fn task_tree(&self) -> super::super::task_tree::TaskTree {
+    pub(in crate::core) fn task_tree(&self) -> super::super::task_tree::TaskTree {
         let main = self.main_task.try_borrow().ok().and_then(|m| m.clone());
         let mut roots: Vec<Arc<TaskCell>> = Vec::new();
         if let Some(m) = &main {
@@ -151,15 +150,5 @@ impl Runner {
             }
         }
         super::super::task_tree::snapshot(&roots, main.as_ref().map(Arc::as_ptr))
-    }
-}
-
-pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_string()
     }
 }

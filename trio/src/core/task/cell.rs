@@ -52,17 +52,17 @@ use super::super::nursery::NurseryCore;
 use super::super::wait::RawWait;
 
 /// The loop-local part of a task cell.
-pub(crate) struct TaskLocal {
+pub(in crate::core) struct TaskLocal {
     /// The task is in its nursery's ready queue (or about to be polled).
-    pub(crate) scheduled: Cell<bool>,
+    pub(in crate::core) scheduled: Cell<bool>,
     /// The task has not finished; wake-ups of a finished task are ignored.
-    pub(crate) alive: Cell<bool>,
+    pub(in crate::core) alive: Cell<bool>,
     /// The task's slot in its nursery (index into the nursery's slabs).
-    pub(crate) key: Cell<u32>,
+    pub(in crate::core) key: Cell<u32>,
     /// The nursery that polls this task: where wake-ups are queued.
-    pub(crate) owner: RefCell<Option<Rc<NurseryCore>>>,
+    pub(in crate::core) owner: RefCell<Option<Rc<NurseryCore>>>,
     /// The cancel status the task starts from: its nursery's scope.
-    pub(crate) status: RefCell<Option<Rc<ScopeState>>>,
+    pub(in crate::core) status: RefCell<Option<Rc<ScopeState>>>,
     /// Loop-local wakers of this task alive now (clones made on the loop thread),
     /// counting the task's own life while `pinned`. While it is non-zero, the
     /// cell holds one `Arc` strong count on behalf of all of them.
@@ -74,13 +74,13 @@ pub(crate) struct TaskLocal {
     /// The nursery this task opened most recently and has not closed yet; older
     /// open ones follow through `NurseryCore::next_open` (an intrusive list, so
     /// opening a nursery allocates nothing here).
-    pub(crate) nurseries: RefCell<Option<Weak<NurseryCore>>>,
+    pub(in crate::core) nurseries: RefCell<Option<Weak<NurseryCore>>>,
     /// `Arc::as_ptr` of the `Arc` the cell lives in (with the provenance needed to
     /// reach its reference counts), set once by `TaskCell::new`.
     this: Cell<*const TaskCell>,
     /// What the task waits on while blocked (recorded by the primitive it blocks in;
     /// see `wait.rs`).
-    pub(crate) wait: Cell<RawWait>,
+    pub(in crate::core) wait: Cell<RawWait>,
     /// Rarely used links, allocated on first use (most tasks never hold a lock
     /// when they exit): this keeps every task cell small.
     extras: RefCell<Option<Box<TaskExtras>>>,
@@ -88,14 +88,14 @@ pub(crate) struct TaskLocal {
 
 /// The rarely used part of a task's loop-local state.
 #[derive(Default)]
-pub(crate) struct TaskExtras {
+pub(in crate::core) struct TaskExtras {
     /// Parking lots to break when this task exits (Trio's parking lot breakers).
-    pub(crate) breakers: Vec<Weak<dyn LotBreaker>>,
+    pub(in crate::core) breakers: Vec<Weak<dyn LotBreaker>>,
 }
 
 impl TaskLocal {
     /// The extras, allocated if needed.
-    pub(crate) fn extras_mut(&self) -> std::cell::RefMut<'_, TaskExtras> {
+    pub(in crate::core) fn extras_mut(&self) -> std::cell::RefMut<'_, TaskExtras> {
         std::cell::RefMut::map(self.extras.borrow_mut(), |e| {
             &mut **e.get_or_insert_with(Default::default)
         })
@@ -103,7 +103,7 @@ impl TaskLocal {
 }
 
 /// A parking lot seen from a task that must break it on exit.
-pub(crate) trait LotBreaker {
+pub(in crate::core) trait LotBreaker {
     /// Breaks the lot: its waiters (and later parkers) get `BrokenResource`.
     fn break_for_exit(&self);
     /// The lot's identity, to find it again on removal.
@@ -146,7 +146,7 @@ impl TaskLocal {
 
     /// Clears the `scheduled` flag (the task is being polled, moved or ended).
     #[inline]
-    pub(crate) fn unschedule(&self) {
+    pub(in crate::core) fn unschedule(&self) {
         if self.scheduled.replace(false) {
             context::runnable_dec();
         }
@@ -154,16 +154,16 @@ impl TaskLocal {
 }
 
 /// The identity and waker target of one logical task.
-pub(crate) struct TaskCell {
+pub(in crate::core) struct TaskCell {
     thread: usize,
-    pub(crate) loop_id: u64,
-    pub(crate) id: u64,
-    pub(crate) name: Cow<'static, str>,
+    pub(in crate::core) loop_id: u64,
+    pub(in crate::core) id: u64,
+    pub(in crate::core) name: Cow<'static, str>,
     /// Where the task was spawned (`#[track_caller]`).
-    pub(crate) spawned_at: Option<&'static Location<'static>>,
+    pub(in crate::core) spawned_at: Option<&'static Location<'static>>,
     /// The task's span, entered around each step (feature `tracing`).
     #[cfg(feature = "tracing")]
-    pub(crate) span: tracing::Span,
+    pub(in crate::core) span: tracing::Span,
     local: TaskLocal,
 }
 
@@ -194,7 +194,7 @@ fn task_span(id: u64, name: &str, at: Option<&'static Location<'static>>) -> tra
 }
 
 impl TaskCell {
-    pub(crate) fn new(
+    pub(in crate::core) fn new(
         loop_id: u64,
         id: u64,
         name: Cow<'static, str>,
@@ -231,7 +231,7 @@ impl TaskCell {
 
     /// A strong reference to this cell (it always lives in an `Arc`); on the loop
     /// thread only.
-    pub(crate) fn arc(&self) -> Arc<TaskCell> {
+    pub(in crate::core) fn arc(&self) -> Arc<TaskCell> {
         let p = self.l().this.get();
         // SAFETY: `this` is `Arc::as_ptr` of the `Arc` this cell lives in (set in
         // `new`, so it can reach the reference counts); the cell is alive — we
@@ -246,7 +246,7 @@ impl TaskCell {
 
     /// The loop-local state, if called on the loop's thread.
     #[inline]
-    pub(crate) fn local(&self) -> Option<&TaskLocal> {
+    pub(in crate::core) fn local(&self) -> Option<&TaskLocal> {
         if self.thread == context::thread_token() {
             Some(&self.local)
         } else {
@@ -256,14 +256,14 @@ impl TaskCell {
 
     /// The loop-local state; must be called on the loop thread.
     #[inline]
-    pub(crate) fn l(&self) -> &TaskLocal {
+    pub(in crate::core) fn l(&self) -> &TaskLocal {
         self.local()
             .expect("trio task state touched outside its loop thread")
     }
 
     /// Marks the task runnable and queues it in its nursery (loop thread only).
     #[inline]
-    pub(crate) fn schedule_local(&self, l: &TaskLocal) {
+    pub(in crate::core) fn schedule_local(&self, l: &TaskLocal) {
         if l.scheduled.get() || !l.alive.get() {
             return;
         }
@@ -288,7 +288,7 @@ impl TaskCell {
 
     /// Ends the task's life as a task: called on the loop thread when it finishes
     /// or is dropped by its nursery. Empties every loop-local reference.
-    pub(crate) fn release(&self) {
+    pub(in crate::core) fn release(&self) {
         let l = self.l();
         l.alive.set(false);
         if l.pinned.replace(false) {
@@ -346,7 +346,7 @@ impl fmt::Debug for TaskCell {
 /// The loop-local state of the task `waker` wakes, if it is a trio task waker
 /// (not one a combinator wrapped) and we are on that task's loop thread.
 #[inline]
-pub(crate) fn local_of(waker: &Waker) -> Option<&TaskLocal> {
+pub(in crate::core) fn local_of(waker: &Waker) -> Option<&TaskLocal> {
     let vt = waker.vtable();
     if !std::ptr::eq(vt, &LOCAL_VTABLE) && !std::ptr::eq(vt, &VTABLE) {
         return None;
@@ -439,7 +439,7 @@ unsafe fn drop_raw(p: *const ()) {
     drop(unsafe { Arc::from_raw(p as *const TaskCell) });
 }
 
-pub(crate) trait WakerExt {
+pub(in crate::core) trait WakerExt {
     fn from_cell(cell: Arc<TaskCell>) -> Waker;
 }
 
@@ -454,7 +454,7 @@ impl WakerExt for Waker {
 
 /// A waker that borrows `cell` without touching its reference count: used for the
 /// one `Context` of each poll, so polling costs no atomic operation.
-pub(crate) struct WakerRef<'a> {
+pub(in crate::core) struct WakerRef<'a> {
     waker: ManuallyDrop<Waker>,
     _cell: std::marker::PhantomData<&'a Arc<TaskCell>>,
 }
@@ -467,7 +467,7 @@ impl WakerRef<'static> {
     /// `ptr` must come from `Arc::as_ptr` of an `Arc<TaskCell>` that stays alive for
     /// as long as the returned value (and the `Context`s made from it) are used.
     #[inline]
-    pub(crate) unsafe fn from_ptr(ptr: *const TaskCell) -> WakerRef<'static> {
+    pub(in crate::core) unsafe fn from_ptr(ptr: *const TaskCell) -> WakerRef<'static> {
         let raw = RawWaker::new(ptr as *const (), &LOCAL_VTABLE);
         // SAFETY: the caller guarantees the cell outlives the value, so the
         // borrowed waker never dangles; the `ManuallyDrop` never runs `drop_raw`,

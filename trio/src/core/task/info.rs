@@ -30,14 +30,14 @@ pub struct Task {
 }
 
 impl Task {
-    pub(crate) fn from_cell(cell: Arc<TaskCell>) -> Task {
+    pub(in crate::core) fn from_cell(cell: Arc<TaskCell>) -> Task {
         Task {
             cell,
             _not_send: PhantomData,
         }
     }
 
-    pub(crate) fn cell_ref(&self) -> &Arc<TaskCell> {
+    pub(in crate::core) fn cell_ref(&self) -> &Arc<TaskCell> {
         &self.cell
     }
 
@@ -223,11 +223,11 @@ pub struct NurseryInfo {
 }
 
 impl NurseryInfo {
-    pub(crate) fn new(core: Rc<NurseryCore>) -> NurseryInfo {
+    pub(in crate::core) fn new(core: Rc<NurseryCore>) -> NurseryInfo {
         NurseryInfo { core }
     }
 
-    pub(crate) fn core(&self) -> &Rc<NurseryCore> {
+    pub(in crate::core) fn core(&self) -> &Rc<NurseryCore> {
         &self.core
     }
 

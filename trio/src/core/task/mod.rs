@@ -6,6 +6,6 @@ mod cell;
 mod info;
 mod step;
 
-pub(crate) use cell::*;
+pub(in crate::core) use cell::*;
 pub use info::{NurseryInfo, Task};
-pub(crate) use step::step;
+pub(in crate::core) use step::step;

@@ -20,7 +20,7 @@ use super::super::watchdog;
 use super::cell::{TaskCell, WakerRef};
 
 /// The end of a step: `None` while the task is pending, else its output or panic.
-pub(crate) type StepOutcome<T> = Option<std::thread::Result<T>>;
+pub(in crate::core) type StepOutcome<T> = Option<std::thread::Result<T>>;
 
 /// Runs one step of the task whose cell is at `cell`: calls `poll` with the task's
 /// waker, as the task, under `status`.
@@ -31,7 +31,7 @@ pub(crate) type StepOutcome<T> = Option<std::thread::Result<T>>;
 /// alive for the whole call (the waker handed to `poll` borrows it, and clones of
 /// it take their own counts through that provenance).
 #[inline]
-pub(crate) unsafe fn step<T>(
+pub(in crate::core) unsafe fn step<T>(
     runner: &Runner,
     cell: *const TaskCell,
     status: &Rc<ScopeState>,
