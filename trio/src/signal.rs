@@ -188,12 +188,10 @@ fn install(reg: &mut Registry, sig: c_int, id: u64, shared: &Arc<HandlerShared>)
             return; // a newer receiver has it, or this one is closing
         }
         if !shared.flags[s].swap(true, Ordering::SeqCst) {
-            let byte = [sig as u8];
-            // SAFETY: write(2) is async-signal-safe; `byte` is valid for one byte;
-            // the fd stays open while this action exists (see `HandlerShared`). A
+            // The fd stays open while this action exists (see `HandlerShared`). A
             // full socket (EAGAIN) is fine: the reader is awake then, and the flag
             // is set.
-            unsafe { libc::write(shared.write.as_raw_fd(), byte.as_ptr().cast(), 1) };
+            crate::sys::signal::write_byte_in_handler(shared.write.as_raw_fd(), sig as u8);
         }
     };
     // SAFETY: the action runs inside a signal handler: it loads and swaps atomics

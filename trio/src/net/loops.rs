@@ -15,8 +15,9 @@ use crate::channel::{MemoryReceiveChannel, MemorySendChannel};
 use crate::lowlevel::checkpoint;
 use crate::net::serve::{ConnectionErrorHook, back_off_if_overloaded};
 use crate::net::socket::{BoxFuture, Socket};
-use crate::net::tcp_listeners::{REUSE_PORT, compute_backlog};
+use crate::net::tcp_listeners::compute_backlog;
 use crate::net::{SocketListener, SocketStream, serve_listeners};
+use crate::sys::socket::REUSE_PORT;
 use crate::{Error, ErrorKind, Result, open_memory_channel, open_nursery};
 
 /// How many handed-off connections may wait for a loop before the accepting loop
@@ -125,7 +126,7 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> Result<Raw> {
     // What every trio listener gets (see `tcp_listeners.rs`).
     sock.set_reuse_address(true)?;
     if reuse_port {
-        crate::net::socket::setsockopt_bytes(
+        crate::sys::socket::setsockopt_bytes(
             &sock,
             libc::SOL_SOCKET,
             REUSE_PORT,
@@ -141,16 +142,6 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> Result<Raw> {
     sock.listen(compute_backlog(None))?;
     sock.set_nonblocking(true)?;
     Ok(sock)
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn set_incoming_cpu(sock: &Raw, cpu: usize) -> Result<()> {
-    Ok(sock.set_cpu_affinity(cpu)?)
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn set_incoming_cpu(_sock: &Raw, _cpu: usize) -> Result<()> {
-    Ok(())
 }
 
 fn usage(msg: String) -> Error {
@@ -338,7 +329,7 @@ impl LoopListener {
             if let Some(cpu) = crate::sys::affinity::pinned_cpu() {
                 // This loop runs on one CPU only: ask the kernel for the
                 // connections that CPU receives (see the module docs).
-                set_incoming_cpu(&raw, cpu)?;
+                crate::sys::socket::set_incoming_cpu(&raw, cpu)?;
             }
         }
         SocketListener::from_socket(Socket::from_socket2(raw)?)

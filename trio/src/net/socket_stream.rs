@@ -97,12 +97,9 @@ impl SocketStream {
         let ip = matches!(socket.domain(), d if d == Domain::IPV4 || d == Domain::IPV6);
         if ip || socket.is_custom() {
             ignore_os_errors(socket.set_option(libc::IPPROTO_TCP, libc::TCP_NODELAY, 1))?;
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            ignore_os_errors(socket.set_option(
-                libc::IPPROTO_TCP,
-                libc::TCP_NOTSENT_LOWAT,
-                1 << 14,
-            ))?;
+            if let Some((level, option)) = crate::sys::socket::TCP_NOTSENT_LOWAT {
+                ignore_os_errors(socket.set_option(level, option, 1 << 14))?;
+            }
         }
         Ok(SocketStream {
             socket,
@@ -404,28 +401,7 @@ impl futures_io::AsyncWrite for &SocketStream {
 
 // ---- the listener ----------------------------------------------------------------
 
-/// Errors of `accept(2)` that concern one incoming connection, not the listener:
-/// skipped (Trio's `_ignorable_accept_errnos`, after Twisted, Tornado, libuv and
-/// asyncio; see the essay in Trio's `_highlevel_socket.py`).
-const IGNORABLE_ACCEPT_ERRNOS: &[i32] = &[
-    libc::EPERM,
-    libc::ECONNABORTED,
-    libc::EPROTO,
-    libc::ENETDOWN,
-    libc::ENOPROTOOPT,
-    libc::EHOSTDOWN,
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    libc::ENONET,
-    libc::EHOSTUNREACH,
-    libc::EOPNOTSUPP,
-    libc::ENETUNREACH,
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    libc::ENOSR,
-    libc::ESOCKTNOSUPPORT,
-    libc::EPROTONOSUPPORT,
-    libc::ETIMEDOUT,
-    libc::ECONNRESET,
-];
+use crate::sys::socket::IGNORABLE_ACCEPT_ERRNOS;
 
 /// A [`Listener`] on a listening socket, accepting [`SocketStream`]s (Trio's
 /// `SocketListener`). It owns the socket: closing the listener closes it.

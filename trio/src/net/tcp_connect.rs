@@ -280,8 +280,9 @@ async fn connect_one(target: &AddrInfo, local: Option<IpAddr>) -> Result<Socket>
     if let Some(ip) = local {
         // Bind the address only; let connect pick the port, knowing the remote
         // end, so that local ports can be shared across destinations.
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        let _ = sock.set_option(libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1);
+        if let Some((level, option)) = crate::sys::socket::IP_BIND_ADDRESS_NO_PORT {
+            let _ = sock.set_option(level, option, 1);
+        }
         if let Err(e) = sock.bind(SocketAddr::new(ip, 0)) {
             if e.kind() != ErrorKind::Io {
                 return Err(e);

@@ -22,16 +22,7 @@ pub(crate) fn compute_backlog(backlog: Option<u32>) -> i32 {
     backlog.map_or(0xFFFF, |b| b.min(0xFFFF) as i32)
 }
 
-/// The option that lets several live listeners share a port and spreads the
-/// port's incoming connections among them: `SO_REUSEPORT` on Linux, where it
-/// balances. FreeBSD's `SO_REUSEPORT` only shares the port, leaving every
-/// connection to one of the listeners; its balancing option is
-/// `SO_REUSEPORT_LB`. macOS has no balancing option: there the listeners share
-/// the port, and the connections go to one of them.
-#[cfg(target_os = "freebsd")]
-pub(crate) const REUSE_PORT: libc::c_int = libc::SO_REUSEPORT_LB;
-#[cfg(not(target_os = "freebsd"))]
-pub(crate) const REUSE_PORT: libc::c_int = libc::SO_REUSEPORT;
+use crate::sys::socket::REUSE_PORT;
 
 /// `SO_REUSEADDR`, `IPV6_V6ONLY` for IPv6, bind, listen: what every trio TCP
 /// listener gets (and `SO_REUSEPORT` when asked).

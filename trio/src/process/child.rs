@@ -24,9 +24,10 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
-use super::{reaper, sys};
+use super::reaper;
 use crate::lowlevel::{notify_closing, try_current_task, wait_readable};
 use crate::sync::Lock;
+use crate::sys;
 use crate::{ErrorKind, Result};
 
 /// Where the "child has exited" readiness comes from.
@@ -55,13 +56,13 @@ impl ExitFd {
 /// Starts the fallback helper thread for `pid`: returns the read end that becomes
 /// readable (end of file) once the child has exited.
 fn spawn_exit_thread(pid: libc::pid_t) -> std::io::Result<OwnedFd> {
-    let (r, w) = sys::pipe()?;
+    let (r, w) = sys::fd::pipe()?;
     std::thread::Builder::new()
         .name(format!("trio-waitid-{pid}"))
         .spawn(move || {
             // Whatever waitid says (exited, or ECHILD because the child is not
             // ours to wait for), closing `w` tells the loop to look.
-            let _ = sys::wait_exited_no_reap(pid);
+            let _ = sys::process::wait_exited_no_reap(pid);
             drop(w);
         })?;
     Ok(r)
@@ -79,7 +80,7 @@ impl ChildState {
     /// helper-thread fallback (for tests).
     pub(crate) fn new(pid: libc::pid_t, use_pidfd: bool) -> ChildState {
         let exit_fd = if use_pidfd {
-            sys::pidfd_open(pid).map(ExitFd::Pidfd)
+            sys::process::pidfd_open(pid).map(ExitFd::Pidfd)
         } else {
             None
         };
@@ -104,8 +105,8 @@ impl ChildState {
         if let Some(s) = self.status.get() {
             return Some(s);
         }
-        match sys::waitpid(self.pid, false) {
-            Ok(sys::Reaped::Running) => None,
+        match sys::process::waitpid(self.pid, false) {
+            Ok(sys::process::Reaped::Running) => None,
             Ok(r) => Some(self.record(r)),
             // waitpid(WNOHANG) on our own child fails only with ECHILD (mapped to
             // Gone) or EINVAL (impossible flags): treat anything else as running.
@@ -114,12 +115,12 @@ impl ChildState {
     }
 
     /// Records the reaping: the status, and the exit fd is closed.
-    fn record(&self, r: sys::Reaped) -> ExitStatus {
+    fn record(&self, r: sys::process::Reaped) -> ExitStatus {
         let status = match r {
-            sys::Reaped::Status(raw) => ExitStatus::from_raw(raw),
+            sys::process::Reaped::Status(raw) => ExitStatus::from_raw(raw),
             // The exit status is unknowable (SIGCHLD ignored, or reaped behind our
             // back): report success, as Python's subprocess does.
-            sys::Reaped::Gone | sys::Reaped::Running => ExitStatus::from_raw(0),
+            sys::process::Reaped::Gone | sys::process::Reaped::Running => ExitStatus::from_raw(0),
         };
         self.status.set(Some(status));
         if let Some(fd) = self.exit_fd.borrow_mut().take() {
@@ -150,7 +151,7 @@ impl ChildState {
         // The child has exited: this returns at once. (Blocking rather than
         // WNOHANG covers kernels that report the exit a moment before waitpid can
         // see it, as Trio notes for kqueue.)
-        let r = sys::waitpid(self.pid, true)?;
+        let r = sys::process::waitpid(self.pid, true)?;
         Ok(self.record(r))
     }
 
@@ -175,7 +176,7 @@ impl ChildState {
         }
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if let Some(ExitFd::Pidfd(fd)) = &*self.exit_fd.borrow() {
-            return match sys::pidfd_send_signal(fd, sig) {
+            return match sys::process::pidfd_send_signal(fd, sig) {
                 // Exited but not reaped yet: nothing to signal.
                 Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
                 r => r,
@@ -187,7 +188,7 @@ impl ChildState {
         if self.poll().is_some() {
             return Ok(());
         }
-        match sys::kill(self.pid, sig) {
+        match sys::process::kill(self.pid, sig) {
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
             r => r,
         }

@@ -106,7 +106,6 @@ mod handle;
 mod pipe;
 mod reaper;
 mod run;
-mod sys;
 
 pub use handle::{Process, open_process};
 pub use pipe::{PipeReceiveStream, PipeSendStream, pipe};

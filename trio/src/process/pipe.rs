@@ -23,13 +23,13 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::task::{Context, Poll, Waker};
 
-use super::sys;
 use crate::abc::{AsyncResource, ReceiveStream, SendStream};
 use crate::conflict::ConflictDetector;
 use crate::lowlevel::{
     CancelRegistration, IoDirection, IoRegistration, cancel_shielded_checkpoint, checkpoint,
     checkpoint_if_cancelled, notify_closing, try_current_task,
 };
+use crate::sys;
 use crate::{Error, ErrorKind, Result};
 
 fn closed_error() -> Error {
@@ -62,7 +62,7 @@ impl FdCore {
     /// `busy_message`: the `BusyResource` error's, for a second concurrent caller.
     fn new(fd: OwnedFd, busy_message: &'static str) -> Result<FdCore> {
         let raw = fd.as_raw_fd();
-        let was_nonblocking = sys::set_nonblocking(raw, true)?;
+        let was_nonblocking = sys::fd::set_nonblocking(raw, true)?;
         Ok(FdCore {
             fd: RefCell::new(Some(fd)),
             raw,
@@ -93,7 +93,7 @@ impl FdCore {
             notify_closing(self.raw);
         }
         if self.was_blocking {
-            let _ = sys::set_nonblocking(self.raw, false);
+            let _ = sys::fd::set_nonblocking(self.raw, false);
         }
         drop(fd);
         if let Some(w) = self.waker.borrow_mut().take() {
@@ -288,7 +288,7 @@ pub struct PipeReceiveStream {
 /// # Ok(()) }).unwrap();
 /// ```
 pub fn pipe() -> Result<(PipeSendStream, PipeReceiveStream)> {
-    let (r, w) = sys::pipe()?;
+    let (r, w) = sys::fd::pipe()?;
     Ok((PipeSendStream::new(w)?, PipeReceiveStream::new(r)?))
 }
 
@@ -544,7 +544,7 @@ impl SendStream for PipeSendStream {
         self.core
             .io(IoDirection::Write, "writing to the pipe failed", |fd| {
                 while sent < data.len() {
-                    sent += sys::write(fd, &data[sent..])?;
+                    sent += sys::fd::write(fd, &data[sent..])?;
                 }
                 Ok(())
             })
@@ -560,7 +560,7 @@ impl SendStream for PipeSendStream {
         // never taken for the real thing.
         self.core
             .io(IoDirection::Write, "polling the pipe failed", |fd| {
-                sys::poll_now(fd, libc::POLLOUT)
+                sys::fd::poll_now(fd, libc::POLLOUT)
             })
             .await
     }
@@ -588,7 +588,7 @@ impl ReceiveStream for PipeReceiveStream {
         }
         self.core
             .io(IoDirection::Read, "reading from the pipe failed", |fd| {
-                sys::read(fd, buf)
+                sys::fd::read(fd, buf)
             })
             .await
     }

@@ -24,7 +24,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, OnceLock};
 
-use super::sys;
+use crate::sys;
 
 struct Orphan {
     pid: libc::pid_t,
@@ -76,10 +76,10 @@ fn reap_ready(orphans: &mut Vec<Orphan>) {
         let exited = o
             .exit_fd
             .as_ref()
-            .is_some_and(|fd| sys::poll_now(fd.as_raw_fd(), libc::POLLIN).is_ok());
+            .is_some_and(|fd| sys::fd::poll_now(fd.as_raw_fd(), libc::POLLIN).is_ok());
         !matches!(
-            sys::waitpid(o.pid, exited),
-            Ok(sys::Reaped::Status(_) | sys::Reaped::Gone) | Err(_)
+            sys::process::waitpid(o.pid, exited),
+            Ok(sys::process::Reaped::Status(_) | sys::process::Reaped::Gone) | Err(_)
         )
     });
 }
@@ -104,10 +104,9 @@ fn wait_for_news(wake_rx: &UnixStream, orphans: &[Orphan]) {
         }
     }
     if blind {
-        // SAFETY: `fds` is a valid slice of pollfds and we pass its length.
-        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+        let _ = sys::fd::poll_blocking(&mut fds, Some(100));
     } else {
-        let _ = sys::poll_blocking(&mut fds);
+        let _ = sys::fd::poll_blocking(&mut fds, None);
     }
 }
 
@@ -117,7 +116,7 @@ fn wait_for_news(wake_rx: &UnixStream, orphans: &[Orphan]) {
 /// reaped with a last `WNOHANG` try only — the one case where a zombie can remain.
 pub(crate) fn adopt(pid: libc::pid_t, exit_fd: Option<OwnedFd>) {
     let Some(r) = reaper() else {
-        let _ = sys::waitpid(pid, false);
+        let _ = sys::process::waitpid(pid, false);
         return;
     };
     r.incoming

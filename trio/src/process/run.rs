@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use super::handle::{Process, describe_status, open_process};
 use super::pipe::{PipeReceiveStream, PipeSendStream};
-use super::sys;
 use crate::abc::{ReceiveStream, SendStream};
+use crate::sys;
 use crate::{CancelScope, Error, ErrorKind, Result, TaskStatus, open_nursery};
 
 /// How `run_process` makes a cancelled child exit (Trio's `deliver_cancel`).
@@ -776,7 +776,7 @@ impl<C: BorrowMut<Command>, D: DeliverCancel> RunProcess<'_, C, D> {
         let mut merged = None;
         if capture_stdout {
             if stderr_to_stdout {
-                let (r, w) = sys::pipe()?;
+                let (r, w) = sys::fd::pipe()?;
                 let w2 = w.try_clone()?;
                 merged = Some(PipeReceiveStream::new(r)?);
                 cmd.stdout(Stdio::from(w)).stderr(Stdio::from(w2));

@@ -7,10 +7,34 @@
 //! | file | concern |
 //! |---|---|
 //! | `affinity.rs` | pinning the calling thread to a CPU |
+//! | `fd.rs` | plain file descriptors: pipes, non-blocking mode, `read`, `write`, `poll` |
+//! | `process.rs` | children: pidfds, `waitid`/`waitpid`, signalling a child |
+//! | `resolve.rs` | the system's name resolver (`getaddrinfo`) |
 //! | `signal.rs` | signal numbers, which signals can be received, dispositions |
+//! | `socket.rs` | socket options and behaviours that differ between systems |
+//! | `thread.rs` | naming the calling thread |
 //!
-//! Supported: Linux (the reference: developed and tested there), macOS and
-//! FreeBSD (type-checked and linted in CI).
+//! # Supported systems, and what differs
+//!
+//! | | Linux | FreeBSD | macOS |
+//! |---|---|---|---|
+//! | status | the reference: developed, tested and benchmarked there | type-checked and linted in CI | type-checked and linted in CI |
+//! | child exit | pidfd (5.3+), else a helper thread in `waitid(WNOWAIT)` | helper thread | helper thread |
+//! | signalling a child | `pidfd_send_signal` (never a recycled pid) | `kill` after a non-blocking reap | same as FreeBSD |
+//! | pinning loops to CPUs | `sched_setaffinity` | `cpuset_setaffinity` | not possible: loops run unpinned |
+//! | spreading connections among listeners | `SO_REUSEPORT` (+ `SO_INCOMING_CPU` on pinned loops) | `SO_REUSEPORT_LB` | shared port, no balancing |
+//! | `SIGPIPE` | `MSG_NOSIGNAL` on each send | `MSG_NOSIGNAL` | `SO_NOSIGPIPE` on each socket |
+//! | an adopted socket's family | `SO_DOMAIN` | its local address (bind or connect it first) | same as FreeBSD |
+//! | thread names | `pthread_setname_np` | `pthread_setname_np` | the calling thread only |
+//! | signal numbers | 1–64 | 1–126 | 1–31 |
+//!
+//! The core uses no system call of its own: its reactor is mio's (epoll,
+//! kqueue) and its Ctrl-C handling signal-hook's.
 
 pub(crate) mod affinity;
+pub(crate) mod fd;
+pub(crate) mod process;
+pub(crate) mod resolve;
 pub(crate) mod signal;
+pub(crate) mod socket;
+pub(crate) mod thread;

@@ -72,3 +72,13 @@ pub(crate) fn check_signal(sig: c_int) -> Result<()> {
     }
     Ok(())
 }
+
+/// Writes one byte to `fd` from inside a signal handler (the self-pipe trick):
+/// one `write(2)`, which is async-signal-safe; errors (a full pipe) are ignored.
+/// The caller keeps `fd` open for as long as the handler may run.
+pub(crate) fn write_byte_in_handler(fd: std::os::fd::RawFd, byte: u8) {
+    let byte = [byte];
+    // SAFETY: write(2) is async-signal-safe; `byte` is valid for one byte for the
+    // whole call; an invalid fd would be EBADF, not undefined behaviour.
+    unsafe { libc::write(fd, byte.as_ptr().cast(), 1) };
+}

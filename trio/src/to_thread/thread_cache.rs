@@ -184,59 +184,16 @@ pub(crate) mod current_name_guard {
     /// rule). `std::thread::current().name()` is not affected.
     pub(crate) fn rename(name: &str) {
         RENAMED.with(|r| r.set(true));
-        super::set_os_thread_name(name);
+        crate::sys::thread::set_current_name(name);
     }
 
     /// Puts the worker's default name back if a job renamed it.
     pub(crate) fn restore(number: usize) {
         if RENAMED.with(|r| r.replace(false)) {
-            super::set_os_thread_name(&super::default_name(number));
+            crate::sys::thread::set_current_name(&super::default_name(number));
         }
     }
 }
-
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_vendor = "apple"
-))]
-fn set_os_thread_name(name: &str) {
-    let bytes: Vec<u8> = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && c != '\0' {
-                c as u8
-            } else {
-                b'?'
-            }
-        })
-        .take(15)
-        .collect();
-    let Ok(cname) = std::ffi::CString::new(bytes) else {
-        return;
-    };
-    #[cfg(not(target_vendor = "apple"))]
-    // SAFETY: `cname` is a valid NUL-terminated string of at most 15 bytes plus the
-    // NUL, the limit of every platform here, and it outlives the call;
-    // `pthread_self()` is always a valid handle for the calling thread.
-    unsafe {
-        libc::pthread_setname_np(libc::pthread_self(), cname.as_ptr());
-    }
-    #[cfg(target_vendor = "apple")]
-    // SAFETY: as above; on Apple platforms the call names the calling thread.
-    unsafe {
-        libc::pthread_setname_np(cname.as_ptr());
-    }
-}
-
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_vendor = "apple"
-)))]
-fn set_os_thread_name(_name: &str) {}
 
 #[cfg(test)]
 mod tests {

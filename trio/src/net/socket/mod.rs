@@ -171,7 +171,7 @@ impl Socket {
     /// # Ok::<_, trio::Error>(())
     /// ```
     pub fn new_os(domain: Domain, ty: Type, protocol: Option<Protocol>) -> Result<Socket> {
-        let sock = new_nonblocking(domain, ty, protocol)?;
+        let sock = crate::sys::socket::new_nonblocking(domain, ty, protocol)?;
         Ok(Socket::os(OsSocket::new(sock, domain, ty, protocol)))
     }
 
@@ -197,7 +197,7 @@ impl Socket {
         let (a, b) = socket2::Socket::pair(domain, ty, protocol)?;
         for s in [&a, &b] {
             s.set_nonblocking(true)?;
-            no_sigpipe(s)?;
+            crate::sys::socket::no_sigpipe(s)?;
         }
         Ok((
             Socket::os(OsSocket::new(a, domain, ty, protocol)),
@@ -232,10 +232,10 @@ impl Socket {
     /// ```
     pub fn from_socket2(sock: socket2::Socket) -> Result<Socket> {
         sock.set_nonblocking(true)?;
-        let domain = domain_of(&sock)?;
+        let domain = crate::sys::socket::domain_of(&sock)?;
         let ty = sock.r#type()?;
-        let protocol = protocol_of(&sock);
-        no_sigpipe(&sock)?;
+        let protocol = crate::sys::socket::protocol_of(&sock);
+        crate::sys::socket::no_sigpipe(&sock)?;
         Ok(Socket::os(OsSocket::new(sock, domain, ty, protocol)))
     }
 
@@ -895,7 +895,9 @@ impl Socket {
     /// ```
     pub fn set_option_bytes(&self, level: i32, name: i32, value: &[u8]) -> Result<()> {
         match &self.repr {
-            Repr::Os(os) => os.with_socket2(|s| setsockopt_bytes(s, level, name, value)),
+            Repr::Os(os) => {
+                os.with_socket2(|s| crate::sys::socket::setsockopt_bytes(s, level, name, value))
+            }
             Repr::Custom(c, closed) => {
                 check_open(closed)?;
                 c.set_option(level, name, value)
@@ -921,24 +923,9 @@ impl Socket {
     /// ```
     pub fn option_bytes(&self, level: i32, name: i32, buf: &mut [u8]) -> Result<usize> {
         match &self.repr {
-            Repr::Os(os) => os.with_socket2(|s| {
-                let mut len = buf.len() as libc::socklen_t;
-                // SAFETY: a valid fd, a buffer and its length as in/out length.
-                let rc = unsafe {
-                    libc::getsockopt(
-                        s.as_raw_fd(),
-                        level,
-                        name,
-                        buf.as_mut_ptr().cast(),
-                        &mut len,
-                    )
-                };
-                if rc == 0 {
-                    Ok(len as usize)
-                } else {
-                    Err(io::Error::last_os_error())
-                }
-            }),
+            Repr::Os(os) => {
+                os.with_socket2(|s| crate::sys::socket::getsockopt_bytes(s, level, name, buf))
+            }
             Repr::Custom(c, closed) => {
                 check_open(closed)?;
                 c.option(level, name, buf)
@@ -1092,100 +1079,6 @@ impl Drop for Socket {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn new_nonblocking(
-    domain: Domain,
-    ty: Type,
-    protocol: Option<Protocol>,
-) -> io::Result<socket2::Socket> {
-    // One system call: SOCK_NONBLOCK here, SOCK_CLOEXEC added by socket2.
-    socket2::Socket::new(domain, ty.nonblocking(), protocol)
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn new_nonblocking(
-    domain: Domain,
-    ty: Type,
-    protocol: Option<Protocol>,
-) -> io::Result<socket2::Socket> {
-    let s = socket2::Socket::new(domain, ty, protocol)?;
-    s.set_nonblocking(true)?;
-    no_sigpipe(&s)?;
-    Ok(s)
-}
-
-/// `setsockopt` with a buffer, on a socket2 socket (for the options socket2 has
-/// no method for).
-pub(crate) fn setsockopt_bytes(
-    s: &socket2::Socket,
-    level: i32,
-    name: i32,
-    value: &[u8],
-) -> io::Result<()> {
-    // SAFETY: a valid fd (the socket is open while borrowed), a pointer/length
-    // pair describing `value`, which outlives the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            level,
-            name,
-            value.as_ptr().cast(),
-            value.len() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// The socket's address family: `SO_DOMAIN`.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn domain_of(sock: &socket2::Socket) -> Result<Domain> {
-    Ok(sock.domain()?)
-}
-
-/// The socket's address family. macOS and the BSDs have no `SO_DOMAIN`; the
-/// family of the local address tells it, once the socket has one.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn domain_of(sock: &socket2::Socket) -> Result<Domain> {
-    let family = sock.local_addr()?.family();
-    if family == libc::AF_UNSPEC as libc::sa_family_t {
-        return Err(Error::new(
-            ErrorKind::Usage,
-            "cannot tell the address family of a socket with no address on this system: \
-             bind or connect it before adopting it",
-        ));
-    }
-    Ok(Domain::from(libc::c_int::from(family)))
-}
-
-/// The socket's protocol (`SO_PROTOCOL`), where the system tells it.
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-fn protocol_of(sock: &socket2::Socket) -> Option<Protocol> {
-    sock.protocol().ok().flatten()
-}
-
-/// The socket's protocol: unknown on systems without `SO_PROTOCOL`.
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-fn protocol_of(_sock: &socket2::Socket) -> Option<Protocol> {
-    None
-}
-
-/// Apple systems have no `MSG_NOSIGNAL` for `send`: the socket itself is told
-/// never to raise `SIGPIPE` (`SO_NOSIGPIPE`). Elsewhere each send says so.
-#[cfg(target_vendor = "apple")]
-pub(crate) fn no_sigpipe(sock: &socket2::Socket) -> io::Result<()> {
-    sock.set_nosigpipe(true)
-}
-
-/// Each send says `MSG_NOSIGNAL` here: nothing to set on the socket.
-#[cfg(not(target_vendor = "apple"))]
-pub(crate) fn no_sigpipe(_sock: &socket2::Socket) -> io::Result<()> {
-    Ok(())
 }
 
 /// An address for messages: `ip:port`, `[ip6]:port`, a Unix path, or a

@@ -29,12 +29,7 @@ use crate::lowlevel::{
 };
 use crate::{Error, ErrorKind, Result};
 
-/// `send` flags: never raise `SIGPIPE` for a peer that went away. Apple systems
-/// say it on the socket instead (`SO_NOSIGPIPE`, see `no_sigpipe`).
-#[cfg(not(target_vendor = "apple"))]
-const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
-#[cfg(target_vendor = "apple")]
-const SEND_FLAGS: libc::c_int = 0;
+use crate::sys::socket::SEND_FLAGS;
 
 pub(super) fn closed_error() -> Error {
     Error::new(ErrorKind::ClosedResource, "this socket was already closed")
@@ -349,12 +344,17 @@ impl OsSocket {
             IoDirection::Read => libc::POLLIN,
             IoDirection::Write => libc::POLLOUT,
         };
-        self.io(dir, |s| poll_now(s, events), |_| false).await
+        self.io(
+            dir,
+            |s| crate::sys::fd::poll_now(s.as_raw_fd(), events),
+            |_| false,
+        )
+        .await
     }
 
     /// True if a receive would not block now (Trio's `is_readable`).
     pub(super) fn is_readable(&self) -> Result<bool> {
-        match self.sys(|s| poll_now(s, libc::POLLIN)) {
+        match self.sys(|s| crate::sys::fd::poll_now(s.as_raw_fd(), libc::POLLIN)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => Err(Error::from(e)),
@@ -495,23 +495,6 @@ impl OsSocket {
     }
 }
 
-/// `Ok` if `poll(2)` reports any of `events` (or an error or hang-up) right now,
-/// `WouldBlock` otherwise.
-fn poll_now(s: &socket2::Socket, events: libc::c_short) -> io::Result<()> {
-    let mut pfd = libc::pollfd {
-        fd: s.as_raw_fd(),
-        events,
-        revents: 0,
-    };
-    // SAFETY: one valid `pollfd`, a count of one, and no timeout.
-    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-    match n {
-        n if n < 0 => Err(io::Error::last_os_error()),
-        0 => Err(io::ErrorKind::WouldBlock.into()),
-        _ => Ok(()),
-    }
-}
-
 fn busy_error(dir: IoDirection) -> Error {
     Error::new(
         ErrorKind::BusyResource,
@@ -560,7 +543,7 @@ fn accept(s: &socket2::Socket) -> io::Result<(socket2::Socket, SockAddr)> {
 fn accept(s: &socket2::Socket) -> io::Result<(socket2::Socket, SockAddr)> {
     let (sock, addr) = s.accept()?;
     sock.set_nonblocking(true)?;
-    super::no_sigpipe(&sock)?;
+    crate::sys::socket::no_sigpipe(&sock)?;
     Ok((sock, addr))
 }
 

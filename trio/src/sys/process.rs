@@ -1,9 +1,8 @@
-//! Every system call the process module makes, in one place (as mio's `sys`).
+//! Children: watching for a child's exit, signalling it, reaping it. (Pipes and
+//! the other calls on plain file descriptors are in `fd.rs`.)
 //!
 //! # The platform contract
 //!
-//! * Pipes are created close-on-exec, and the ends trio keeps are switched to
-//!   non-blocking mode (the child's ends are separate file descriptions, untouched).
 //! * On Linux 5.3+ a child is watched through a *pidfd* (`pidfd_open`), which polls
 //!   readable once the child has exited, and signalled through `pidfd_send_signal`,
 //!   which can never hit a recycled pid. Elsewhere, or when the kernel refuses
@@ -17,112 +16,16 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 
-/// `-1` becomes the current `errno`.
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-/// Sets or clears `O_NONBLOCK`; returns whether the fd was non-blocking before.
-pub(crate) fn set_nonblocking(fd: RawFd, nonblocking: bool) -> io::Result<bool> {
-    // SAFETY: `fcntl` with F_GETFL/F_SETFL only reads and writes the file status
-    // flags of `fd`; an invalid fd is reported as EBADF, not undefined behaviour.
-    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    let was = flags & libc::O_NONBLOCK != 0;
-    let new = if nonblocking {
-        flags | libc::O_NONBLOCK
-    } else {
-        flags & !libc::O_NONBLOCK
-    };
-    if new != flags {
-        // SAFETY: as above.
-        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
-    }
-    Ok(was)
-}
-
-/// A new pipe, both ends close-on-exec: `(read end, write end)`.
-pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [-1 as libc::c_int; 2];
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-    {
-        // SAFETY: `fds` is a valid array of two ints for pipe2 to fill in.
-        cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-    {
-        // SAFETY: `fds` is a valid array of two ints for pipe to fill in.
-        cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
-        for fd in fds {
-            // SAFETY: `fd` was just returned by pipe and is open.
-            cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
-        }
-    }
-    // SAFETY: pipe2/pipe succeeded, so both fds are open and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// `read(2)` into `buf`.
-pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
-/// `write(2)` from `buf`.
-pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call.
-    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
-/// A zero-timeout `poll(2)`: `Ok` if any of `events` (or an error or hang-up) is
-/// reported now, `WouldBlock` otherwise.
-pub(crate) fn poll_now(fd: RawFd, events: libc::c_short) -> io::Result<()> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
-    // SAFETY: `pfd` is one valid pollfd, and we pass a count of 1.
-    let n = cvt(unsafe { libc::poll(&mut pfd, 1, 0) })?;
-    if n == 0 {
-        Err(io::ErrorKind::WouldBlock.into())
-    } else {
-        Ok(())
-    }
-}
-
-/// Blocks in `poll(2)` on `fds` until one is ready (no timeout).
-pub(crate) fn poll_blocking(fds: &mut [libc::pollfd]) -> io::Result<()> {
-    loop {
-        // SAFETY: `fds` is a valid slice of pollfds and we pass its length.
-        match cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) }) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
+use super::fd::cvt;
 
 /// `pidfd_open(pid, 0)`: an fd that polls readable once `pid` has exited. `None`
 /// where the kernel (or the platform) has no pidfds.
 pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
+        use std::os::fd::{FromRawFd, RawFd};
         // SAFETY: the pidfd_open system call takes a pid and flags and returns a
         // new fd (or -1); it touches no memory of ours.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };

@@ -1,0 +1,221 @@
+//! Sockets where the systems differ: creating one non-blocking, asking a socket
+//! its family and protocol, never raising `SIGPIPE`, sharing a port among
+//! listeners, and the options only some systems have.
+//!
+//! Contract:
+//! * [`new_nonblocking`] returns a close-on-exec, non-blocking socket that never
+//!   raises `SIGPIPE` when sent to with [`SEND_FLAGS`] (one system call on Linux;
+//!   elsewhere two more, with `SO_NOSIGPIPE` on Apple systems, which lack
+//!   `MSG_NOSIGNAL`);
+//! * [`domain_of`] tells any socket's family on Linux; elsewhere (no
+//!   `SO_DOMAIN`) only a bound or connected socket's, with a `Usage` error saying
+//!   so for the others; [`protocol_of`] is `None` where the system cannot tell;
+//! * [`REUSE_PORT`] is the option that lets live listeners share a port *and
+//!   spreads connections among them* where the system can;
+//! * an option some systems lack is an `Option` here: `None` means "nothing to
+//!   set on this system".
+
+use std::io;
+use std::os::fd::AsRawFd;
+
+use socket2::{Domain, Protocol, Type};
+
+use crate::Result;
+
+/// `send` flags: never raise `SIGPIPE` for a peer that went away. Apple systems
+/// say it on the socket instead (`SO_NOSIGPIPE`, see [`no_sigpipe`]).
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+/// `send` flags: nothing on Apple systems, where the socket itself says
+/// `SO_NOSIGPIPE` (see [`no_sigpipe`]).
+#[cfg(target_vendor = "apple")]
+pub(crate) const SEND_FLAGS: libc::c_int = 0;
+
+/// The option that lets several live listeners share a port and spreads the
+/// port's incoming connections among them: `SO_REUSEPORT` on Linux, where it
+/// balances. FreeBSD's `SO_REUSEPORT` only shares the port, leaving every
+/// connection to one of the listeners; its balancing option is
+/// `SO_REUSEPORT_LB`. macOS has no balancing option: there the listeners share
+/// the port, and the connections go to one of them.
+#[cfg(target_os = "freebsd")]
+pub(crate) const REUSE_PORT: libc::c_int = libc::SO_REUSEPORT_LB;
+/// See the FreeBSD variant: `SO_REUSEPORT` elsewhere.
+#[cfg(not(target_os = "freebsd"))]
+pub(crate) const REUSE_PORT: libc::c_int = libc::SO_REUSEPORT;
+
+/// `(level, option)` of `TCP_NOTSENT_LOWAT`, which keeps unsent data in the
+/// application (where a cancelled send can still take it back) rather than in
+/// the kernel: Linux only.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) const TCP_NOTSENT_LOWAT: Option<(libc::c_int, libc::c_int)> =
+    Some((libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT));
+/// Not on this system.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) const TCP_NOTSENT_LOWAT: Option<(libc::c_int, libc::c_int)> = None;
+
+/// `(level, option)` of `IP_BIND_ADDRESS_NO_PORT`: bind an outgoing socket's
+/// address without taking a port until `connect` knows the peer. Linux only.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) const IP_BIND_ADDRESS_NO_PORT: Option<(libc::c_int, libc::c_int)> =
+    Some((libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT));
+/// Not on this system.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) const IP_BIND_ADDRESS_NO_PORT: Option<(libc::c_int, libc::c_int)> = None;
+
+/// Errors of `accept(2)` that concern one incoming connection, not the listener:
+/// skipped (Trio's `_ignorable_accept_errnos`, after Twisted, Tornado, libuv and
+/// asyncio; see the essay in Trio's `_highlevel_socket.py`).
+pub(crate) const IGNORABLE_ACCEPT_ERRNOS: &[i32] = &[
+    libc::EPERM,
+    libc::ECONNABORTED,
+    libc::EPROTO,
+    libc::ENETDOWN,
+    libc::ENOPROTOOPT,
+    libc::EHOSTDOWN,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    libc::ENONET,
+    libc::EHOSTUNREACH,
+    libc::EOPNOTSUPP,
+    libc::ENETUNREACH,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    libc::ENOSR,
+    libc::ESOCKTNOSUPPORT,
+    libc::EPROTONOSUPPORT,
+    libc::ETIMEDOUT,
+    libc::ECONNRESET,
+];
+
+/// Asks the kernel for the connections that arrive on `cpu` (`SO_INCOMING_CPU`,
+/// Linux); elsewhere nothing, and connections go where the system sends them.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn set_incoming_cpu(sock: &socket2::Socket, cpu: usize) -> io::Result<()> {
+    sock.set_cpu_affinity(cpu)
+}
+
+/// Asks the kernel for the connections that arrive on `cpu`: not on this
+/// system (the connections go where the system sends them).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn set_incoming_cpu(_sock: &socket2::Socket, _cpu: usize) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn new_nonblocking(
+    domain: Domain,
+    ty: Type,
+    protocol: Option<Protocol>,
+) -> io::Result<socket2::Socket> {
+    // One system call: SOCK_NONBLOCK here, SOCK_CLOEXEC added by socket2.
+    socket2::Socket::new(domain, ty.nonblocking(), protocol)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn new_nonblocking(
+    domain: Domain,
+    ty: Type,
+    protocol: Option<Protocol>,
+) -> io::Result<socket2::Socket> {
+    let s = socket2::Socket::new(domain, ty, protocol)?;
+    s.set_nonblocking(true)?;
+    no_sigpipe(&s)?;
+    Ok(s)
+}
+
+/// The socket's address family: `SO_DOMAIN`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn domain_of(sock: &socket2::Socket) -> Result<Domain> {
+    Ok(sock.domain()?)
+}
+
+/// The socket's address family. macOS and the BSDs have no `SO_DOMAIN`; the
+/// family of the local address tells it, once the socket has one.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn domain_of(sock: &socket2::Socket) -> Result<Domain> {
+    let family = sock.local_addr()?.family();
+    if family == libc::AF_UNSPEC as libc::sa_family_t {
+        return Err(crate::Error::new(
+            crate::ErrorKind::Usage,
+            "cannot tell the address family of a socket with no address on this system: \
+             bind or connect it before adopting it",
+        ));
+    }
+    Ok(Domain::from(libc::c_int::from(family)))
+}
+
+/// The socket's protocol (`SO_PROTOCOL`), where the system tells it.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+pub(crate) fn protocol_of(sock: &socket2::Socket) -> Option<Protocol> {
+    sock.protocol().ok().flatten()
+}
+
+/// The socket's protocol: unknown on systems without `SO_PROTOCOL`.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+pub(crate) fn protocol_of(_sock: &socket2::Socket) -> Option<Protocol> {
+    None
+}
+
+/// Apple systems have no `MSG_NOSIGNAL` for `send`: the socket itself is told
+/// never to raise `SIGPIPE` (`SO_NOSIGPIPE`). Elsewhere each send says so.
+#[cfg(target_vendor = "apple")]
+pub(crate) fn no_sigpipe(sock: &socket2::Socket) -> io::Result<()> {
+    sock.set_nosigpipe(true)
+}
+
+/// Each send says `MSG_NOSIGNAL` here: nothing to set on the socket.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) fn no_sigpipe(_sock: &socket2::Socket) -> io::Result<()> {
+    Ok(())
+}
+
+/// `setsockopt` with a buffer, on a socket2 socket (for the options socket2 has
+/// no method for).
+pub(crate) fn setsockopt_bytes(
+    s: &socket2::Socket,
+    level: i32,
+    name: i32,
+    value: &[u8],
+) -> io::Result<()> {
+    // SAFETY: a valid fd (the socket is open while borrowed), a pointer/length
+    // pair describing `value`, which outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            level,
+            name,
+            value.as_ptr().cast(),
+            value.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `getsockopt` into a buffer, on a socket2 socket; returns the length the
+/// system filled.
+pub(crate) fn getsockopt_bytes(
+    s: &socket2::Socket,
+    level: i32,
+    name: i32,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: a valid fd (the socket is open while borrowed), a buffer and its
+    // length as the in/out length.
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            level,
+            name,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(len as usize)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
