@@ -226,6 +226,57 @@ pub trait HalfCloseableStream: Stream {
     async fn send_eof(&self) -> Result<()>;
 }
 
+/// A send stream that can end its direction — what makes a
+/// [`StapledStream`](crate::StapledStream) half-closeable with it as its send half.
+///
+/// Every [`HalfCloseableStream`] is one (its `send_eof` ends the direction). A
+/// one-way send stream is one when closing it *is* its end of stream, as for a
+/// pipe or trio's in-memory one-way streams: implement [`end_send`](Self::end_send)
+/// by closing it (Trio's `StapledStream.send_eof` falls back to `aclose` for
+/// such a send half; Rust asks for it by type instead).
+///
+/// # Examples
+///
+/// ```
+/// use trio::abc::{AsyncResource, EndSend, HalfCloseableStream, SendStream};
+/// struct Pipe;
+/// impl AsyncResource for Pipe {
+///     async fn aclose(&self) -> trio::Result<()> { Ok(()) }
+/// }
+/// impl SendStream for Pipe {
+///     async fn send_all(&self, _: &[u8]) -> trio::Result<()> { Ok(()) }
+///     async fn wait_send_all_might_not_block(&self) -> trio::Result<()> { Ok(()) }
+/// }
+/// impl EndSend for Pipe {
+///     async fn end_send(&self) -> trio::Result<()> { self.aclose().await }
+/// }
+/// fn half_closeable(_: &impl HalfCloseableStream) {}
+/// let (_s, r) = trio::testing::memory_stream_one_way_pair();
+/// half_closeable(&trio::StapledStream::new(Pipe, r));
+/// ```
+pub trait EndSend: SendStream {
+    /// Ends this direction: the peer sees end of stream once it has read
+    /// everything sent before.
+    ///
+    /// # Errors
+    ///
+    /// The implementation's (for trio's own: `BusyResource` while a send is
+    /// running, `ClosedResource` after `aclose` for a half-closeable stream).
+    ///
+    /// # Cancellation
+    ///
+    /// The implementation's; trio's own are checkpoints, and a cancelled call
+    /// ended nothing.
+    async fn end_send(&self) -> Result<()>;
+}
+
+impl<T: HalfCloseableStream> EndSend for T {
+    /// Calls [`send_eof`](HalfCloseableStream::send_eof).
+    async fn end_send(&self) -> Result<()> {
+        self.send_eof().await
+    }
+}
+
 /// Something that accepts connections (Trio's `Listener`).
 ///
 /// # Examples

@@ -180,6 +180,9 @@
 //!   [`CancelSource::Shutdown`].
 
 #![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::missing_safety_doc)]
+#![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
 pub mod abc;

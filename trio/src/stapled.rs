@@ -7,38 +7,28 @@
 //! `send_eof` method: if it has, it is called; if not, the send half is closed with
 //! `aclose` (for a one-way stream, closing it *is* sending end-of-stream). Rust
 //! cannot ask that question of a generic type without specialization, so the
-//! answer is given by type, in three impls of [`HalfCloseableStream`]:
-//!
-//! * `StapledStream<S, R>` with `S: HalfCloseableStream` delegates to `S::send_eof`;
-//! * `StapledStream<MemorySendStream, R>` and `StapledStream<LockstepSendStream, R>`
-//!   — trio's own one-way send streams, as in [`memory_stream_pair`] and
-//!   [`lockstep_stream_pair`] — close the send half.
+//! answer is given by a trait, [`EndSend`]: every [`HalfCloseableStream`] has it
+//! (by `send_eof`), and a one-way send stream whose close ends its direction
+//! implements it by closing — trio's in-memory ones do, and so can yours. A staple
+//! whose send half is an `EndSend` is half-closeable.
 //!
 //! With any other send half the staple is still a full
-//! [`Stream`](crate::abc::Stream), only not half-closeable; close its send half by
-//! hand with `stapled.send_stream().aclose()`. (A public "send half that can end
-//! its direction" trait would let other crates join the second group; it is left
-//! out until someone needs it.)
-//!
-//! [`MemorySendStream`]: crate::testing::MemorySendStream
-//! [`LockstepSendStream`]: crate::testing::LockstepSendStream
-//! [`memory_stream_pair`]: crate::testing::memory_stream_pair
-//! [`lockstep_stream_pair`]: crate::testing::lockstep_stream_pair
+//! [`Stream`](crate::abc::Stream), only not half-closeable.
 
 use std::fmt;
 
 use crate::Result;
-use crate::abc::{AsyncResource, HalfCloseableStream, ReceiveStream, SendStream};
-use crate::testing::{LockstepSendStream, MemorySendStream};
+use crate::abc::{AsyncResource, EndSend, HalfCloseableStream, ReceiveStream, SendStream};
 
 /// Two one-way streams stapled together into one two-way stream (Trio's
 /// `StapledStream`): sending goes to `send_stream`, receiving comes from
 /// `receive_stream`.
 ///
 /// It is a [`Stream`](crate::abc::Stream) whenever `S` is a [`SendStream`] and `R` a
-/// [`ReceiveStream`]. It is a [`HalfCloseableStream`] when the send half is one
-/// (then `send_eof` calls the send half's `send_eof`) or is one of trio's one-way
-/// send streams, [`MemorySendStream`](crate::testing::MemorySendStream) and
+/// [`ReceiveStream`]. It is a [`HalfCloseableStream`] when the send half can end
+/// its direction ([`EndSend`]): a half-closeable send half (then `send_eof` calls
+/// its `send_eof`), or a one-way send stream whose close ends it, such as trio's
+/// [`MemorySendStream`](crate::testing::MemorySendStream) and
 /// [`LockstepSendStream`](crate::testing::LockstepSendStream) (then `send_eof`
 /// closes it, as Trio does for a send half without `send_eof`).
 ///
@@ -59,9 +49,9 @@ use crate::testing::{LockstepSendStream, MemorySendStream};
 /// # Ok(()) }).unwrap();
 /// ```
 ///
-/// With a send half of your own that is not half-closeable, the staple is a
-/// [`Stream`](crate::abc::Stream) but not a [`HalfCloseableStream`] (close the send
-/// half with `stapled.send_stream().aclose()` instead):
+/// With a send half of your own that cannot end its direction (no [`EndSend`]),
+/// the staple is a [`Stream`](crate::abc::Stream) but not a
+/// [`HalfCloseableStream`]:
 ///
 /// ```compile_fail,E0277
 /// use trio::abc::{AsyncResource, HalfCloseableStream, SendStream, Stream};
@@ -278,8 +268,10 @@ impl<S: SendStream, R: ReceiveStream> ReceiveStream for StapledStream<S, R> {
     }
 }
 
-impl<S: HalfCloseableStream, R: ReceiveStream> HalfCloseableStream for StapledStream<S, R> {
-    /// Calls `self.send_stream().send_eof()`.
+impl<S: EndSend, R: ReceiveStream> HalfCloseableStream for StapledStream<S, R> {
+    /// Ends the send half's direction: [`end_send`](EndSend::end_send), which is
+    /// `send_eof` for a half-closeable send half and closing for a one-way one
+    /// (trio's in-memory streams, or yours: see [`EndSend`]).
     ///
     /// # Errors
     ///
@@ -304,72 +296,6 @@ impl<S: HalfCloseableStream, R: ReceiveStream> HalfCloseableStream for StapledSt
     /// # Ok(()) }).unwrap();
     /// ```
     async fn send_eof(&self) -> Result<()> {
-        self.send_stream.send_eof().await
-    }
-}
-
-impl<R: ReceiveStream> HalfCloseableStream for StapledStream<MemorySendStream, R> {
-    /// Closes the send half (a one-way stream has no other way to end its
-    /// direction), like Trio's fallback to `aclose` — except that it is refused
-    /// with [`BusyResource`](crate::ErrorKind::BusyResource) while a `send_all` or
-    /// `wait_send_all_might_not_block` is running, and a cancelled call closed
-    /// nothing. Calling it again is fine.
-    ///
-    /// # Errors
-    ///
-    /// [`BusyResource`](crate::ErrorKind::BusyResource), as above.
-    ///
-    /// # Cancellation
-    ///
-    /// A checkpoint, before closing.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use trio::abc::{HalfCloseableStream, ReceiveStream, SendStream};
-    /// # trio::run(async {
-    /// let (a, b) = trio::testing::memory_stream_pair();
-    /// a.send_all(b"last words").await?;
-    /// a.send_eof().await?;
-    /// let mut buf = [0u8; 32];
-    /// assert_eq!(b.receive_some(&mut buf).await?, 10);
-    /// assert_eq!(b.receive_some(&mut buf).await?, 0);
-    /// // The other direction still works.
-    /// b.send_all(b"ok").await?;
-    /// assert_eq!(a.receive_some(&mut buf).await?, 2);
-    /// # Ok(()) }).unwrap();
-    /// ```
-    async fn send_eof(&self) -> Result<()> {
-        self.send_stream.send_eof_by_closing().await
-    }
-}
-
-impl<R: ReceiveStream> HalfCloseableStream for StapledStream<LockstepSendStream, R> {
-    /// Closes the send half, as for a [`MemorySendStream`] send half: refused with
-    /// [`BusyResource`](crate::ErrorKind::BusyResource) while a send is running; a
-    /// cancelled call closed nothing; calling it again is fine.
-    ///
-    /// # Errors
-    ///
-    /// [`BusyResource`](crate::ErrorKind::BusyResource), as above.
-    ///
-    /// # Cancellation
-    ///
-    /// A checkpoint, before closing.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use trio::abc::{HalfCloseableStream, ReceiveStream, SendStream};
-    /// # trio::run(async {
-    /// let (a, b) = trio::testing::lockstep_stream_pair();
-    /// a.send_eof().await?;
-    /// assert_eq!(b.receive_some(&mut [0u8; 4]).await?, 0);
-    /// let e = a.send_all(b"x").await.unwrap_err();
-    /// assert_eq!(e.kind(), trio::ErrorKind::ClosedResource);
-    /// # Ok(()) }).unwrap();
-    /// ```
-    async fn send_eof(&self) -> Result<()> {
-        self.send_stream.send_eof_by_closing().await
+        self.send_stream.end_send().await
     }
 }

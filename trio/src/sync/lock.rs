@@ -651,10 +651,20 @@ macro_rules! lock_type {
 lock_type! {
     /// A classic mutex (Trio's `Lock`): non-reentrant, single-owner, fair.
     ///
-    /// A task acquires it with [`lock`](Self::lock) (returning a [`LockGuard`]) or
-    /// Trio-style with [`acquire`](Self::acquire) / [`release`](Self::release).
     /// Unlike `std::sync::Mutex` it guards no data: it orders tasks. Put the data
     /// in a `RefCell` next to it, or use it to serialize access to a resource.
+    ///
+    /// **Two vocabularies, one lock.** Use [`lock`](Self::lock) /
+    /// [`try_lock`](Self::try_lock): they return a [`LockGuard`], which releases
+    /// the lock when dropped, so no early return, `?` or cancellation can leave
+    /// it held — the Rust way, and the one to reach for. Trio's names,
+    /// [`acquire`](Self::acquire) / [`acquire_nowait`](Self::acquire_nowait) /
+    /// [`release`](Self::release), hold the lock with no guard: for code whose
+    /// acquire and release cannot sit in one scope (a lock taken in one callback
+    /// and given back in another, a port of Python code). Both act on the same
+    /// acquisition — `release` ends a guard's acquisition too, and the guard then
+    /// does nothing when dropped — so they can be mixed, but a program reads
+    /// best with one.
     ///
     /// * **Fair**: waiters get the lock in the order they asked for it, and a
     ///   release hands it straight to the longest waiter — the releasing task

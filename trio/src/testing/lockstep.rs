@@ -339,10 +339,33 @@ impl SendStream for LockstepSendStream {
     }
 }
 
-impl LockstepSendStream {
-    /// What `send_eof` of a [`StapledStream`] with this send half does: closes this
-    /// end; refused while a send is running, and a cancelled call closed nothing.
-    pub(crate) async fn send_eof_by_closing(&self) -> Result<()> {
+impl crate::abc::EndSend for LockstepSendStream {
+    /// Ends the direction by closing this end, as for a
+    /// [`MemorySendStream`](crate::testing::MemorySendStream): refused with
+    /// [`BusyResource`](crate::ErrorKind::BusyResource) while a send is running;
+    /// a cancelled call closed nothing; calling it again is fine.
+    ///
+    /// # Errors
+    ///
+    /// [`BusyResource`](crate::ErrorKind::BusyResource), as above.
+    ///
+    /// # Cancellation
+    ///
+    /// A checkpoint, before closing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::abc::{HalfCloseableStream, ReceiveStream, SendStream};
+    /// # trio::run(async {
+    /// let (a, b) = trio::testing::lockstep_stream_pair();
+    /// a.send_eof().await?;
+    /// assert_eq!(b.receive_some(&mut [0u8; 4]).await?, 0);
+    /// let e = a.send_all(b"x").await.unwrap_err();
+    /// assert_eq!(e.kind(), trio::ErrorKind::ClosedResource);
+    /// # Ok(()) }).unwrap();
+    /// ```
+    async fn end_send(&self) -> Result<()> {
         self.queue.send_eof().await
     }
 }

@@ -870,12 +870,38 @@ impl SendStream for MemorySendStream {
     }
 }
 
-impl MemorySendStream {
-    /// What `send_eof` of a [`StapledStream`] with this send half does: ends the
-    /// direction by closing, as Trio's `StapledStream.send_eof` does for a send
-    /// stream without `send_eof`. Unlike a bare `aclose`, it is refused while a
-    /// send is running, and a cancelled call closed nothing.
-    pub(crate) async fn send_eof_by_closing(&self) -> Result<()> {
+impl crate::abc::EndSend for MemorySendStream {
+    /// Ends the direction by closing this end, as Trio's `StapledStream.send_eof`
+    /// does for a send stream without `send_eof` — except that it is refused
+    /// with [`BusyResource`](crate::ErrorKind::BusyResource) while a `send_all`
+    /// or `wait_send_all_might_not_block` is running, and a cancelled call
+    /// closed nothing. Calling it again is fine.
+    ///
+    /// # Errors
+    ///
+    /// [`BusyResource`](crate::ErrorKind::BusyResource), as above.
+    ///
+    /// # Cancellation
+    ///
+    /// A checkpoint, before closing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::abc::{HalfCloseableStream, ReceiveStream, SendStream};
+    /// # trio::run(async {
+    /// let (a, b) = trio::testing::memory_stream_pair(); // send halves: MemorySendStream
+    /// a.send_all(b"last words").await?;
+    /// a.send_eof().await?; // ends a's send half
+    /// let mut buf = [0u8; 32];
+    /// assert_eq!(b.receive_some(&mut buf).await?, 10);
+    /// assert_eq!(b.receive_some(&mut buf).await?, 0);
+    /// // The other direction still works.
+    /// b.send_all(b"ok").await?;
+    /// assert_eq!(a.receive_some(&mut buf).await?, 2);
+    /// # Ok(()) }).unwrap();
+    /// ```
+    async fn end_send(&self) -> Result<()> {
         let _busy = self.inner.conflict.enter()?;
         checkpoint().await?;
         self.close();

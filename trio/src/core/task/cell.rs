@@ -363,6 +363,14 @@ static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_by
 static LOCAL_VTABLE: RawWakerVTable =
     RawWakerVTable::new(clone_local, wake_local, wake_by_ref_raw, drop_local);
 
+/// The local vtable's `clone`: another local waker of the same cell (one more
+/// local count), or a shared one when cloned off the loop thread.
+///
+/// # Safety
+///
+/// `p` is the data pointer of a live waker made with `LOCAL_VTABLE`: a pointer to
+/// a `TaskCell` kept alive by that waker's local count (or by the `WakerRef`'s
+/// borrow) for the whole call.
 unsafe fn clone_local(p: *const ()) -> RawWaker {
     // SAFETY: `p` is the cell of a live local waker (or `WakerRef`), which keeps it
     // alive for this call.
@@ -380,6 +388,13 @@ unsafe fn clone_local(p: *const ()) -> RawWaker {
     }
 }
 
+/// The local vtable's `wake`: schedules the task (on its loop thread) and gives
+/// back the waker's local count; off the loop thread, forwards both to the loop.
+///
+/// # Safety
+///
+/// `p` is the data pointer of a waker made with `LOCAL_VTABLE` that owns one
+/// local count, which this call consumes; the waker is not used after.
 unsafe fn wake_local(p: *const ()) {
     // SAFETY: the local waker being consumed keeps the cell alive.
     let cell = unsafe { &*(p as *const TaskCell) };
@@ -399,6 +414,13 @@ unsafe fn wake_local(p: *const ()) {
     }
 }
 
+/// The local vtable's `drop`: gives back the waker's local count (forwarded to
+/// the loop thread when dropped elsewhere).
+///
+/// # Safety
+///
+/// As [`wake_local`]: `p` belongs to a `LOCAL_VTABLE` waker owning one local
+/// count, consumed here.
 unsafe fn drop_local(p: *const ()) {
     // SAFETY: the local waker being dropped keeps the cell alive.
     let cell = unsafe { &*(p as *const TaskCell) };
@@ -413,6 +435,12 @@ unsafe fn drop_local(p: *const ()) {
     }
 }
 
+/// The shared vtable's `clone`: one more strong count of the cell.
+///
+/// # Safety
+///
+/// `p` came from `Arc::into_raw` / `Arc::as_ptr` of an `Arc<TaskCell>` that is
+/// alive for the whole call (held by the waker being cloned).
 unsafe fn clone_raw(p: *const ()) -> RawWaker {
     // SAFETY: `p` came from `Arc::into_raw` / `Arc::as_ptr` of a live `Arc<TaskCell>`
     // (every RawWaker with this vtable holds one strong count, or borrows one that
@@ -421,12 +449,25 @@ unsafe fn clone_raw(p: *const ()) -> RawWaker {
     RawWaker::new(p, &VTABLE)
 }
 
+/// The shared vtable's `wake`: wakes the task and releases the waker's strong
+/// count.
+///
+/// # Safety
+///
+/// `p` came from `Arc::into_raw` and the waker being consumed owns that strong
+/// count; it is not used after.
 unsafe fn wake_raw(p: *const ()) {
     // SAFETY: an owned waker holds one strong count, which we take back here.
     let arc = unsafe { Arc::from_raw(p as *const TaskCell) };
     TaskCell::wake_by_ref_impl(&arc);
 }
 
+/// `wake_by_ref` of both vtables: wakes the task, releasing nothing.
+///
+/// # Safety
+///
+/// `p` points to a `TaskCell` that the waker (shared or local) keeps alive for
+/// the whole call.
 unsafe fn wake_by_ref_raw(p: *const ()) {
     // SAFETY: the waker's count keeps the cell alive for this call; `ManuallyDrop`
     // stops us from releasing a count we do not own.
@@ -434,6 +475,12 @@ unsafe fn wake_by_ref_raw(p: *const ()) {
     TaskCell::wake_by_ref_impl(&arc);
 }
 
+/// The shared vtable's `drop`: releases the waker's strong count.
+///
+/// # Safety
+///
+/// `p` came from `Arc::into_raw` and the waker being dropped owns that strong
+/// count; it is not used after.
 unsafe fn drop_raw(p: *const ()) {
     // SAFETY: an owned waker holds one strong count, released here.
     drop(unsafe { Arc::from_raw(p as *const TaskCell) });
