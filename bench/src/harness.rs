@@ -85,7 +85,7 @@ impl Sample {
 pub static TRIO_DETERMINISTIC: AtomicBool = AtomicBool::new(false);
 
 /// `--trio-schedule-budget N`: build trio's runtimes with
-/// `Builder::schedule_budget(N)` (Trio issue #1757; the default, 0, is Trio's rule).
+/// `Builder::schedule_budget(N)` (python-trio/trio#1757; the default, 0, is Trio's rule).
 pub static TRIO_SCHEDULE_BUDGET: std::sync::atomic::AtomicU32 =
     std::sync::atomic::AtomicU32::new(0);
 

@@ -1,4 +1,4 @@
-//! Broadcast channels (beyond Trio: Trio issue #987). Every receiver sees every
+//! Broadcast channels (beyond Trio: python-trio/trio#987). Every receiver sees every
 //! item; slow receivers apply backpressure; sends and receives are checkpoints and
 //! atomic under cancellation; Trio's clone/close rules as for memory channels.
 

@@ -786,6 +786,7 @@ async fn current_effective_deadline_in_children() -> trio::Result<()> {
     Ok(())
 }
 
+#[cfg_attr(miri, ignore = "many deadline changes: too slow under Miri")]
 #[trio::test(autojump)]
 async fn many_deadline_changes_leave_no_stale_timer() -> trio::Result<()> {
     // test_cancel_scope_deadline_duplicates, plus: the stale entries must not fire.
@@ -807,6 +808,7 @@ async fn many_deadline_changes_leave_no_stale_timer() -> trio::Result<()> {
     Ok(())
 }
 
+#[cfg_attr(miri, ignore = "thousands of nested scopes: minutes under Miri")]
 #[test]
 fn very_deep_cancel_scope_nesting() {
     // test_very_deep_cancel_scope_nesting: 5000 nested scopes, the outermost is

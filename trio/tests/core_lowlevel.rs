@@ -1139,6 +1139,7 @@ fn socket_pair() -> std::io::Result<(UnixStream, UnixStream)> {
     Ok((a, b))
 }
 
+#[cfg_attr(miri, ignore = "uses a socketpair, whose ioctl Miri does not support")]
 #[trio::test]
 async fn wait_writable_on_a_fresh_socket_returns() -> trio::Result<()> {
     let (a, _b) = socket_pair()?;
@@ -1148,6 +1149,7 @@ async fn wait_writable_on_a_fresh_socket_returns() -> trio::Result<()> {
     Ok(())
 }
 
+#[cfg_attr(miri, ignore = "uses a socketpair, whose ioctl Miri does not support")]
 #[trio::test]
 async fn wait_readable_returns_after_the_peer_writes() -> trio::Result<()> {
     let (mut a, mut b) = socket_pair()?;
@@ -1176,6 +1178,7 @@ async fn wait_readable_returns_after_the_peer_writes() -> trio::Result<()> {
     Ok(())
 }
 
+#[cfg_attr(miri, ignore = "uses a socketpair, whose ioctl Miri does not support")]
 #[trio::test]
 async fn readiness_is_level_triggered() -> trio::Result<()> {
     let (mut a, mut b) = socket_pair()?;
@@ -1192,6 +1195,7 @@ async fn readiness_is_level_triggered() -> trio::Result<()> {
     Ok(())
 }
 
+#[cfg_attr(miri, ignore = "uses a socketpair, whose ioctl Miri does not support")]
 #[trio::test]
 async fn two_readers_on_one_fd_is_busy() -> trio::Result<()> {
     let (a, _b) = socket_pair()?;
@@ -1212,6 +1216,7 @@ async fn two_readers_on_one_fd_is_busy() -> trio::Result<()> {
     Ok(())
 }
 
+#[cfg_attr(miri, ignore = "uses a socketpair, whose ioctl Miri does not support")]
 #[trio::test]
 async fn notify_closing_wakes_waiters_with_closed_resource() -> trio::Result<()> {
     let (a, _b) = socket_pair()?;
@@ -1237,6 +1242,7 @@ async fn notify_closing_wakes_waiters_with_closed_resource() -> trio::Result<()>
     Ok(())
 }
 
+#[cfg_attr(miri, ignore = "uses a socketpair, whose ioctl Miri does not support")]
 #[trio::test]
 async fn cancelled_wait_unregisters() -> trio::Result<()> {
     let (a, mut b) = socket_pair()?;
@@ -1264,6 +1270,7 @@ async fn cancelled_wait_unregisters() -> trio::Result<()> {
     Ok(())
 }
 
+#[cfg_attr(miri, ignore = "uses a socketpair, whose ioctl Miri does not support")]
 #[trio::test(autojump)]
 async fn io_waits_count_as_blocked_for_autojump() -> trio::Result<()> {
     let (a, _b) = socket_pair()?;

@@ -1,4 +1,4 @@
-//! `Builder::schedule_budget` (Trio issue #1757): with a budget, a task skips up to
+//! `Builder::schedule_budget` (python-trio/trio#1757): with a budget, a task skips up to
 //! `n` schedule points per step, but every checkpoint still checks cancellation.
 //! The default (no budget) is Trio's rule and is covered by the checkpoint tests in
 //! `core_lowlevel.rs` and `core_timeouts.rs`.

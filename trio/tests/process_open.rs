@@ -396,7 +396,7 @@ async fn wait_reapable_fails() -> Result<()> {
 
 #[trio::test]
 async fn pidfd_closed_by_poll_wakes_the_waiter() -> Result<()> {
-    // test_subprocess_pidfd_unnotified (Trio issue #2209): poll() reaps the child
+    // test_subprocess_pidfd_unnotified (python-trio/trio#2209): poll() reaps the child
     // and closes the pidfd while another task waits on it; that task must wake.
     let _serial = serial();
     let proc = open_process(sleep_cmd(9999)).await?;

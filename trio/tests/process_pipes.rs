@@ -205,7 +205,7 @@ async fn aclose_closes_the_fds() -> Result<()> {
 
 #[trio::test]
 async fn misdirected_aclose_regression() -> Result<()> {
-    // test_misdirected_aclose_regression (Trio issue #661): closing an already
+    // test_misdirected_aclose_regression (python-trio/trio#661): closing an already
     // closed stream again must not touch a new fd that reuses its number.
     let _serial = serial();
     let (w, r) = high_pipe()?;

@@ -128,7 +128,7 @@ async fn run() -> Result<()> {
 #[trio::test]
 async fn stdin_stdout_round_trip_with_cat() -> Result<()> {
     let _serial = serial();
-    // The brief's round trip: bytes in through stdin, the same bytes out.
+    // A round trip: bytes in through stdin, the same bytes out.
     let done = run_process(Command::new("cat"))
         .input(&b"round trip\0with a nul"[..])
         .capture_stdout(true)

@@ -1,4 +1,4 @@
-//! Broadcast channels: every receiver sees every item (Trio issue #987).
+//! Broadcast channels: every receiver sees every item (python-trio/trio#987).
 //!
 //! # Slow receivers: backpressure, not loss
 //!

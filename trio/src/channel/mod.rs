@@ -29,7 +29,7 @@
 //!
 //! # Broadcast
 //!
-//! [`open_broadcast_channel`] (beyond Trio; Trio issue #987) gives every receiver
+//! [`open_broadcast_channel`] (beyond Trio; python-trio/trio#987) gives every receiver
 //! every item; slow receivers apply backpressure rather than lose items.
 //!
 //! # How waiting works

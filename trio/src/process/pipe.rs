@@ -5,7 +5,7 @@
 //! * `fd` is `None` exactly when the stream was closed. Every system call borrows
 //!   the fd for the duration of the call only, so a `close` from another task can
 //!   happen only *between* calls, and the next poll sees `None` and reports
-//!   `ClosedResource` (Trio's issue #661: no `EBADF`, never an operation on a
+//!   `ClosedResource` (python-trio/trio#661: no `EBADF`, never an operation on a
 //!   recycled fd number).
 //! * `reg` is `Some` only while `fd` is `Some`: it is created on the first
 //!   operation that would block (so a stream made outside trio, or one that never

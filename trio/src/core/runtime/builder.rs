@@ -152,7 +152,7 @@ impl Builder {
         self
     }
 
-    /// Lets each task skip up to `n` schedule points per step (Trio issue #1757;
+    /// Lets each task skip up to `n` schedule points per step (python-trio/trio#1757;
     /// default 0: Trio's rule, every checkpoint yields to the scheduler).
     ///
     /// A checkpoint is both a *cancel point* and a *schedule point*. With a budget,
