@@ -58,9 +58,9 @@ struct LotInner<T> {
     seq: u64,
     broken: bool,
     /// Which primitive this lot belongs to (for the task tree), and its index
-    /// among the names (`wait::name_index`), found the first time a task waits.
+    /// among the names (`wait::name_index`), recorded by a waiting task.
     name: &'static str,
-    name_index: Option<u8>,
+    name_index: u8,
 }
 
 impl<T> LotInner<T> {
@@ -213,7 +213,7 @@ impl<T> ParkingLot<T> {
                 seq: 0,
                 broken: false,
                 name,
-                name_index: None,
+                name_index: wait::name_index(name),
             })),
         }
     }
@@ -228,18 +228,6 @@ impl<T> ParkingLot<T> {
     /// ```
     pub fn name(&self) -> &'static str {
         self.inner.borrow().name
-    }
-
-    fn name_index(&self) -> u8 {
-        let mut inner = self.inner.borrow_mut();
-        match inner.name_index {
-            Some(i) => i,
-            None => {
-                let i = wait::name_index(inner.name);
-                inner.name_index = Some(i);
-                i
-            }
-        }
     }
 
     /// Parks the current task until another task unparks it.
@@ -282,12 +270,16 @@ impl<T> ParkingLot<T> {
     /// }).await
     /// # }).unwrap();
     /// ```
+    #[inline]
     pub fn park(&self) -> Park<T> {
         Park {
             lot: Rc::downgrade(&self.inner),
             slot: None,
             cancel: CancelWait::default(),
-            wait: RawWait::sync(self.name_index(), Rc::as_ptr(&self.inner) as usize),
+            wait: RawWait::sync(
+                self.inner.borrow().name_index,
+                Rc::as_ptr(&self.inner) as usize,
+            ),
         }
     }
 

@@ -63,12 +63,30 @@ static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::n
 
 const BARE_LOT: &str = "ParkingLot";
 
-/// The index of `name` in [`NAMES`], adding it if it is new. Called once per lot
-/// that is ever waited on, and for a user's `BlockedOn::Sync` record.
+thread_local! {
+    /// The last name looked up on this thread and its index: primitives of one
+    /// kind are usually made in a row, so most look-ups stop here.
+    static LAST_NAME: std::cell::Cell<(usize, usize, u8)> = const { std::cell::Cell::new((0, 0, 0)) };
+}
+
+/// The index of `name` in [`NAMES`], adding it if it is new. Called when a
+/// parking lot is made, and for a user's `BlockedOn::Sync` record.
+#[inline]
 pub(in crate::core) fn name_index(name: &'static str) -> u8 {
     if name == BARE_LOT {
         return 0;
     }
+    let key = (name.as_ptr() as usize, name.len());
+    let last = LAST_NAME.with(|l| l.get());
+    if (last.0, last.1) == key {
+        return last.2;
+    }
+    let i = name_index_slow(name);
+    LAST_NAME.with(|l| l.set((key.0, key.1, i)));
+    i
+}
+
+fn name_index_slow(name: &'static str) -> u8 {
     let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
     if names.is_empty() {
         names.push(BARE_LOT);
@@ -137,6 +155,7 @@ impl RawWait {
         }
     }
 
+    #[inline]
     pub(in crate::core) fn sync(name_index: u8, id: usize) -> RawWait {
         let id = (id as u64).min(SYNC_ID_MAX);
         RawWait((id << 12) | ((name_index as u64) << 4) | Kind::Sync as u64)
@@ -284,6 +303,7 @@ pub(in crate::core) fn set(cx: &Context<'_>, w: RawWait) {
 /// .await
 /// # }).unwrap();
 /// ```
+#[inline(always)]
 pub fn record_blocked_on(cx: &Context<'_>, on: BlockedOn) {
     let raw = match on {
         BlockedOn::Other => RawWait::OTHER,

@@ -94,7 +94,14 @@ impl Runner {
             }
             // 2. timeout
             let runnable = core.has_ready() || self.shared.has_pending();
-            let next_deadline = self.deadlines.borrow_mut().next_deadline();
+            // Only a loop about to sleep needs the next deadline (finding it may
+            // pop stale entries): with something runnable the timeout is zero,
+            // and so is any autojump.
+            let next_deadline = if runnable {
+                None
+            } else {
+                self.deadlines.borrow_mut().next_deadline()
+            };
             let mut timeout = if runnable {
                 Duration::ZERO
             } else {

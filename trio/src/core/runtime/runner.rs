@@ -101,6 +101,7 @@ impl Runner {
     /// would skip `epoll_wait` anyway), no other thread queued work or a Ctrl-C,
     /// no deadline is due, no instrument watches the loop's passes, and no task
     /// anywhere else is runnable.
+    #[inline]
     pub(in crate::core) fn quiet_for(&self, ready: usize) -> bool {
         if context::runnable_count() != ready
             || self.io.waiters() != 0

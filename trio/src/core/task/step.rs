@@ -30,7 +30,7 @@ pub(in crate::core) type StepOutcome<T> = Option<std::thread::Result<T>>;
 /// `cell` must come from `Arc::as_ptr` of an `Arc<TaskCell>` that the caller keeps
 /// alive for the whole call (the waker handed to `poll` borrows it, and clones of
 /// it take their own counts through that provenance).
-#[inline]
+#[inline(always)]
 pub(in crate::core) unsafe fn step<T>(
     runner: &Runner,
     cell: *const TaskCell,
