@@ -13,6 +13,7 @@
 //! | `signal.rs` | signal numbers, which signals can be received, dispositions |
 //! | `socket.rs` | socket options and behaviours that differ between systems |
 //! | `thread.rs` | naming the calling thread |
+//! | `time.rs` | the monotonic clock, read cheaply |
 //!
 //! # Supported systems, and what differs
 //!
@@ -38,3 +39,4 @@ pub(crate) mod resolve;
 pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod thread;
+pub(crate) mod time;
