@@ -288,8 +288,12 @@ impl Deadlines {
                 _ => self.file(e),
             }
         }
-        // Keep the allocation: the bucket is likely to fill again.
-        self.buckets[b].entries = entries;
+        // Keep the allocation: the bucket is likely to fill again — unless it is
+        // large next to everything queued (a crowd of timers set at once, now
+        // spread over lower buckets), which would hold memory for nothing.
+        if entries.capacity() <= 1024 || entries.capacity() <= self.len / 2 {
+            self.buckets[b].entries = entries;
+        }
     }
 
     /// The largest key bucket `b` can hold.
