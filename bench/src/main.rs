@@ -139,6 +139,10 @@ fn main() -> ExitCode {
         quick: o.quick,
     };
     let idle_tasks = if o.quick { IDLE_TASKS / 10 } else { IDLE_TASKS };
+    // Ratios differ between machines (Intel and AMD disagree): every result
+    // says where it was measured.
+    let machine = machine_description();
+    println!("# machine: {machine}");
     let mut results = Results::default();
     let stdout = std::io::stdout();
     for pass in 0..o.runs {
@@ -182,6 +186,40 @@ fn main() -> ExitCode {
         }
     }
     println!();
+    println!("Measured on: {machine}");
+    println!();
     print!("{}", results.tables(&o.workloads, idle_tasks));
     ExitCode::SUCCESS
+}
+
+/// The CPU model (as `/proc/cpuinfo` names it), the number of CPUs this process
+/// may use, and the kernel: what a figure needs beside it to mean something.
+fn machine_description() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let model = field("model name").unwrap_or_else(|| "unknown CPU".to_string());
+    let family = field("cpu family");
+    // "model\t\t: 207", not "model name".
+    let model_no = field("model\t");
+    let mhz = field("cpu MHz");
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| std::env::consts::OS.to_string());
+    let mut s = model;
+    if let (Some(f), Some(m)) = (family, model_no) {
+        s.push_str(&format!(" (family {f}, model {m}"));
+        if let Some(mhz) = mhz {
+            s.push_str(&format!(", {mhz} MHz"));
+        }
+        s.push(')');
+    }
+    s.push_str(&format!(", {cpus} CPUs, {} {kernel}", std::env::consts::ARCH));
+    s
 }
