@@ -519,9 +519,6 @@ impl<T> LotBreaker for RefCell<LotInner<T>> {
         }
     }
 
-    fn lot_id(&self) -> *const () {
-        self as *const Self as *const ()
-    }
 }
 
 impl<T> Slot<T> {
@@ -557,6 +554,7 @@ impl<T: 'static> ParkingLot<T> {
     /// assert!(lot.is_broken());
     /// # Ok(()) }).unwrap();
     /// ```
+    #[inline]
     pub fn add_breaker(&self, task: &Task) {
         if let Some(l) = task.cell_ref().local() {
             if !l.alive.get() {
@@ -585,15 +583,15 @@ impl<T: 'static> ParkingLot<T> {
     /// assert!(lot.remove_breaker(&current_task()).is_err());
     /// # Ok(()) }).unwrap();
     /// ```
+    #[inline]
     pub fn remove_breaker(&self, task: &Task) -> Result<()> {
         let me = Rc::as_ptr(&self.inner) as *const ();
         if let Some(l) = task.cell_ref().local() {
             let mut extras = l.extras_mut();
             let b = &mut extras.breakers;
-            if let Some(i) = b
-                .iter()
-                .position(|w| w.upgrade().is_some_and(|x| x.lot_id() == me))
-            {
+            // By address: no upgrade (a count up and down) and no virtual call per
+            // entry. A dead lot's entry cannot match: `self` keeps this one alive.
+            if let Some(i) = b.iter().position(|w| Weak::as_ptr(w) as *const () == me) {
                 b.swap_remove(i);
                 return Ok(());
             }

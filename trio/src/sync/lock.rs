@@ -105,6 +105,12 @@ fn release_now(state: &Rc<LockState>) {
         // Fails only if the owner already exited and broke the lot.
         let _ = state.lot.remove_breaker(task);
     }
+    if state.lot.is_empty() {
+        // Nobody waits (the common case): the lock is free, with no hand-off to
+        // build and take back.
+        state.held.set(0);
+        return;
+    }
     let id = next_id(state);
     state.held.set(id);
     let handoff = Handoff {

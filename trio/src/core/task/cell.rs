@@ -106,8 +106,6 @@ impl TaskLocal {
 pub(in crate::core) trait LotBreaker {
     /// Breaks the lot: its waiters (and later parkers) get `BrokenResource`.
     fn break_for_exit(&self);
-    /// The lot's identity, to find it again on removal.
-    fn lot_id(&self) -> *const ();
 }
 
 impl TaskLocal {
