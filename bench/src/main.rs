@@ -220,6 +220,9 @@ fn machine_description() -> String {
         }
         s.push(')');
     }
-    s.push_str(&format!(", {cpus} CPUs, {} {kernel}", std::env::consts::ARCH));
+    s.push_str(&format!(
+        ", {cpus} CPUs, {} {kernel}",
+        std::env::consts::ARCH
+    ));
     s
 }

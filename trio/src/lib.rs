@@ -220,8 +220,8 @@ pub use crate::channel::{
 };
 pub use crate::core::{
     Builder, CancelScope, FailAfter, Nursery, Runtime, ScopeRun, Sleep, SleepForever, TaskHandle,
-    TaskStatus, current_effective_deadline, current_time, fail_after, fail_at, move_on_after,
-    move_on_at, open_nursery, run, sleep, sleep_forever, sleep_until,
+    TaskStatus, TreeVar, WithValue, current_effective_deadline, current_time, fail_after, fail_at,
+    move_on_after, move_on_at, open_nursery, run, sleep, sleep_forever, sleep_until,
 };
 pub use crate::error::{
     CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, Result, ResultExt, SourceTask,

@@ -92,10 +92,20 @@ pub(in crate::core) struct ScopeState {
     phase: Cell<Phase>,
     /// Sequence number of this scope's live entry in the deadline heap (0: none).
     pub(in crate::core) deadline_seq: Cell<u64>,
+    /// A tree variable's value bound for the code under this node (`TreeVar::with`);
+    /// such a node never cancels anything.
+    pub(in crate::core) binding: Option<Box<super::tree_var::Binding>>,
 }
 
 impl ScopeState {
     pub(in crate::core) fn new() -> Rc<ScopeState> {
+        Self::with_binding(None)
+    }
+
+    /// A node that binds a tree variable for the code under it.
+    pub(in crate::core) fn with_binding(
+        binding: Option<Box<super::tree_var::Binding>>,
+    ) -> Rc<ScopeState> {
         Rc::new_cyclic(|me| ScopeState {
             me: me.clone(),
             parent: RefCell::new(None),
@@ -111,7 +121,28 @@ impl ScopeState {
             cancelled_caught: Cell::new(false),
             phase: Cell::new(Phase::Fresh),
             deadline_seq: Cell::new(0),
+            binding,
         })
+    }
+
+    /// Calls `f` on this node and each of its ancestors, nearest first, until it
+    /// returns `Some`. (Tree variables are looked up this way: bindings pass
+    /// through shields, which only stop cancellation.)
+    pub(in crate::core) fn find_up<R>(
+        &self,
+        mut f: impl FnMut(&ScopeState) -> Option<R>,
+    ) -> Option<R> {
+        if let Some(r) = f(self) {
+            return Some(r);
+        }
+        let mut cur = self.parent.borrow().clone();
+        while let Some(node) = cur {
+            if let Some(r) = f(&node) {
+                return Some(r);
+            }
+            cur = node.parent.borrow().clone();
+        }
+        None
     }
 
     pub(in crate::core) fn rc(&self) -> Rc<ScopeState> {

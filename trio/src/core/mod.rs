@@ -25,6 +25,7 @@
 //! | `instrument.rs` | instruments |
 //! | `diagnostic.rs` | what a run has to say that is no call's error |
 //! | `run_var.rs` | run-local variables |
+//! | `tree_var.rs` | tree variables: context that follows the task tree |
 //! | `task_tree.rs`, `dump.rs`, `watchdog.rs` | seeing inside: the task tree, printing it on a signal, slow steps |
 //! | `runtime/` | the run loop: `Builder`, `Runtime::run`, the loop, deadlock detection, idle waits, statistics |
 //!
@@ -54,6 +55,7 @@ mod run_var;
 mod runtime;
 mod task;
 mod task_tree;
+mod tree_var;
 mod wait;
 mod watchdog;
 
@@ -85,5 +87,6 @@ pub use runtime::{
 };
 pub use task::{NurseryInfo, Task};
 pub use task_tree::{Deadlock, NurseryNode, TaskNode, TaskState, TaskTree, task_tree};
+pub use tree_var::{TreeVar, WithValue};
 pub use wait::{BlockedOn, ChannelOp, record_blocked_on};
 pub use watchdog::SlowStep;

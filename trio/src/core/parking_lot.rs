@@ -518,7 +518,6 @@ impl<T> LotBreaker for RefCell<LotInner<T>> {
             slot.break_slot();
         }
     }
-
 }
 
 impl<T> Slot<T> {

@@ -59,6 +59,10 @@ pub struct TaskNode {
     pub system: bool,
     /// The nurseries this task has open, oldest first.
     pub nurseries: Vec<NurseryNode>,
+    /// The named [`TreeVar`](crate::TreeVar)s bound where the task was started
+    /// (in its nursery's scope and above), outermost first: `(name, value
+    /// formatted with Debug)`.
+    pub context: Vec<(&'static str, String)>,
 }
 
 /// One open nursery in a [`TaskTree`].
@@ -161,6 +165,7 @@ fn node(cell: &Arc<TaskCell>, running: &[*const TaskCell]) -> TaskNode {
     let mut state = TaskState::Blocked;
     let mut blocked_on = None;
     let mut nurseries = Vec::new();
+    let mut context = Vec::new();
     if running.contains(&Arc::as_ptr(cell)) {
         state = TaskState::Running;
     }
@@ -171,6 +176,9 @@ fn node(cell: &Arc<TaskCell>, running: &[*const TaskCell]) -> TaskNode {
             } else {
                 blocked_on = Some(l.wait.get().public());
             }
+        }
+        if let Some(status) = l.status.borrow().as_ref() {
+            context = super::tree_var::visible_bindings(status);
         }
         nurseries = Task::from_cell(cell.clone())
             .child_nurseries() // oldest first
@@ -186,6 +194,7 @@ fn node(cell: &Arc<TaskCell>, running: &[*const TaskCell]) -> TaskNode {
         spawned_at: cell.spawned_at,
         system: false,
         nurseries,
+        context,
     }
 }
 
@@ -342,6 +351,16 @@ fn json_task(out: &mut String, t: &TaskNode) {
         Some(l) => json_str(out, &l.to_string()),
         None => out.push_str("null"),
     }
+    out.push_str(",\"context\":{");
+    for (i, (name, value)) in t.context.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_str(out, name);
+        out.push(':');
+        json_str(out, value);
+    }
+    out.push('}');
     let _ = write!(out, ",\"system\":{},\"nurseries\":[", t.system);
     for (i, n) in t.nurseries.iter().enumerate() {
         if i > 0 {
@@ -374,6 +393,9 @@ impl TaskNode {
         }
         if self.system {
             f.write_str(" [system]")?;
+        }
+        for (name, value) in &self.context {
+            write!(f, " [{name}={value}]")?;
         }
         if f.alternate() {
             if let Some(l) = self.spawned_at {
