@@ -204,6 +204,9 @@ pub enum CancelSource {
     Shutdown,
     /// The user pressed Ctrl-C.
     CtrlC,
+    /// The process was asked to terminate (`SIGTERM`, with
+    /// [`Builder::stop_gracefully_on_sigterm`](crate::Builder::stop_gracefully_on_sigterm)).
+    Terminated,
     /// The run deadlocked and is being stopped.
     Deadlock,
 }
@@ -216,6 +219,7 @@ impl fmt::Display for CancelSource {
             CancelSource::Nursery => "nursery",
             CancelSource::Shutdown => "shutdown",
             CancelSource::CtrlC => "ctrl-c",
+            CancelSource::Terminated => "sigterm",
             CancelSource::Deadlock => "deadlock",
         })
     }

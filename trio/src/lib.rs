@@ -205,6 +205,7 @@ pub mod process;
 mod report;
 pub mod signal;
 mod stapled;
+mod stop;
 pub mod sync;
 mod sys;
 pub mod testing;
@@ -220,8 +221,9 @@ pub use crate::channel::{
 };
 pub use crate::core::{
     Builder, CancelScope, FailAfter, Nursery, Runtime, ScopeRun, Sleep, SleepForever, TaskHandle,
-    TaskStatus, TreeVar, WithValue, current_effective_deadline, current_time, fail_after, fail_at,
-    move_on_after, move_on_at, open_nursery, run, sleep, sleep_forever, sleep_until,
+    TaskStatus, TreeVar, WaitStopRequested, WithValue, current_effective_deadline, current_time,
+    fail_after, fail_at, move_on_after, move_on_at, open_nursery, run, sleep, sleep_forever,
+    sleep_until, stop_requested, wait_stop_requested,
 };
 pub use crate::error::{
     CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, Result, ResultExt, SourceTask,
@@ -229,6 +231,7 @@ pub use crate::error::{
 };
 pub use crate::loops::{LoopContext, Loops, run_loops};
 pub use crate::stapled::StapledStream;
+pub use crate::stop::until_stop_requested;
 pub use crate::time::{Clock, Instant, SystemClock};
 
 /// Runs an `async fn main` on a trio run loop.

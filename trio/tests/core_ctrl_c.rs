@@ -27,6 +27,12 @@ fn ki_scenario_child() {
     if scenario == "no_exit" {
         builder = builder.ctrl_c_exits(false);
     }
+    if scenario.starts_with("graceful") {
+        builder = builder.stop_gracefully_on_ctrl_c(Duration::from_secs(600));
+    }
+    if scenario.starts_with("term") {
+        builder = builder.stop_gracefully_on_sigterm(Duration::from_secs(600));
+    }
     if scenario == "busy_reported" {
         builder = builder.on_diagnostic(|d: &trio::lowlevel::Diagnostic| {
             say(&format!("diagnostic {:?}: {d}", d.kind()))
@@ -80,6 +86,20 @@ fn ki_scenario_child() {
                 say("cleanup done");
                 Err(err)
             }
+            "graceful" | "graceful_second" | "term_clean" | "term_twice" => {
+                say("ready");
+                trio::wait_stop_requested().await?;
+                say("stop requested");
+                // Nothing is cancelled during the grace period.
+                trio::lowlevel::checkpoint().await?;
+                say("still running");
+                if scenario.ends_with("second") || scenario.ends_with("twice") {
+                    let e = trio::sleep_forever().await.unwrap_err();
+                    say(&format!("cancelled by {}", e.cancelled().unwrap().source()));
+                    return Err(e);
+                }
+                Ok(())
+            }
             "own_error" => {
                 say("ready");
                 let _ = trio::sleep_forever().await;
@@ -99,6 +119,10 @@ fn ki_scenario_child() {
         }
     });
     match res {
+        Ok(()) => {
+            say("run returned Ok");
+            std::process::exit(0)
+        }
         Err(e) if e.kind() == ErrorKind::Interrupted => {
             if let Some(src) = std::error::Error::source(&e) {
                 say(&format!("source: {src}"));
@@ -231,4 +255,71 @@ fn an_unhandled_ctrl_c_is_a_diagnostic_not_a_print() {
         rest[0].starts_with("diagnostic CtrlCUnhandled: Ctrl-C was not handled within 3s"),
         "{rest:?}"
     );
+}
+
+#[test]
+fn a_graceful_ctrl_c_asks_first_and_cancels_on_the_second() {
+    // One Ctrl-C: the main task hears the request, finishes on its own; the run
+    // still reports the interruption.
+    let (mut child, mut lines) = spawn("graceful");
+    wait_for(&mut lines, "ready");
+    sigint(&child);
+    let rest: Vec<String> = lines.collect();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        rest,
+        [
+            "stop requested",
+            "still running",
+            "run returned Interrupted"
+        ],
+        "status {status:?}"
+    );
+    assert!(status.success(), "{status:?}");
+
+    // A second Ctrl-C cancels outright (it does not end the process).
+    let (mut child, mut lines) = spawn("graceful_second");
+    wait_for(&mut lines, "ready");
+    sigint(&child);
+    wait_for(&mut lines, "still running");
+    sigint(&child);
+    let rest: Vec<String> = lines.collect();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        rest,
+        ["cancelled by ctrl-c", "run returned Interrupted"],
+        "status {status:?}"
+    );
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn sigterm_can_be_a_graceful_stop() {
+    // One SIGTERM: a clean finish within the grace period is a clean run.
+    let (mut child, mut lines) = spawn("term_clean");
+    wait_for(&mut lines, "ready");
+    child_support::signal(&child, libc::SIGTERM);
+    let rest: Vec<String> = lines.collect();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        rest,
+        ["stop requested", "still running", "run returned Ok"],
+        "status {status:?}"
+    );
+    assert!(status.success(), "{status:?}");
+
+    // A second SIGTERM cancels outright: the run is interrupted.
+    let (mut child, mut lines) = spawn("term_twice");
+    wait_for(&mut lines, "ready");
+    child_support::signal(&child, libc::SIGTERM);
+    wait_for(&mut lines, "still running");
+    child_support::signal(&child, libc::SIGTERM);
+    let rest: Vec<String> = lines.collect();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        rest,
+        ["cancelled by sigterm", "run returned Interrupted"],
+        "status {status:?}"
+    );
+    assert!(status.success(), "{status:?}");
 }

@@ -37,6 +37,7 @@ const TOOLKIT: &[&str] = &[
     "report",
     "signal",
     "stapled",
+    "stop",
     "sync",
     "testing",
     "tls",

@@ -322,3 +322,45 @@ async fn started_listeners_are_shared() -> trio::Result<()> {
     .await?;
     Ok(())
 }
+
+/// A graceful stop (`cancel_gracefully` on the scope the server runs in): no new
+/// connections from that moment (refused: the listener is closed), the handlers
+/// in progress finish, and the server returns `Ok` once they have — long before
+/// the grace period ends.
+#[trio::test(autojump)]
+async fn a_graceful_stop_stops_accepting_and_lets_handlers_finish(
+    clock: MockClock,
+) -> trio::Result<()> {
+    let handler = async |s: trio::net::SocketStream| {
+        trio::sleep(Duration::from_secs(2)).await?;
+        s.send_all(b"bye").await
+    };
+    let mut t0 = clock.current_time();
+    let served = trio::open_nursery(async |n| {
+        let listeners = n
+            .start(async |status| {
+                trio::net::serve_tcp(handler, 0)
+                    .host("127.0.0.1")
+                    .task_status(status)
+                    .await
+            })
+            .await?;
+        let port = listeners[0].local_addr()?.port();
+        let client = trio::net::open_tcp_stream("127.0.0.1", port).await?;
+        wait_all_tasks_blocked().await?;
+        t0 = clock.current_time();
+        n.cancel_scope().cancel_gracefully(Duration::from_secs(60));
+        wait_all_tasks_blocked().await?;
+        let refused = trio::net::open_tcp_stream("127.0.0.1", port).await;
+        assert!(refused.is_err());
+        let mut buf = [0u8; 8];
+        let got = client.receive_some(&mut buf).await?;
+        assert_eq!(&buf[..got], b"bye");
+        Ok(())
+    })
+    .await?;
+    // The nursery ended on its own (Some): serve_tcp returned Ok.
+    assert_eq!(served, Some(()));
+    assert_eq!(clock.current_time() - t0, Duration::from_secs(2));
+    Ok(())
+}

@@ -33,6 +33,38 @@
 //! back to `?` first — Rust's form of Trio's rule that `except Exception:` does
 //! not catch `Cancelled`. Every example that handles errors does so.
 //!
+//! # Graceful stop: cancellation in two phases
+//!
+//! Servers need "stop taking new work, finish what is in flight for up to N
+//! seconds, then cancel the rest" (python-trio/trio#147), and hand-made versions
+//! (a shielded connection nursery, an accept scope, a watcher that cancels one and
+//! moves the other's deadline) get it subtly wrong. So it is part of the scope:
+//! [`CancelScope::cancel_gracefully`]`(grace)` is the first phase, and the second
+//! is an ordinary cancellation at the grace period's end. The rules:
+//!
+//! 1. A stop request is a state of the tree, like cancellation: each node caches
+//!    *effectively stopping* = its own request, or its own cancellation, or (not
+//!    shielded) its parent's. [`stop_requested`] reads it with one load;
+//!    [`wait_stop_requested`] registers with the node and is woken by `recalc`.
+//! 2. It reaches everything under the scope — nested scopes, nurseries opened
+//!    there, their children — and stops at a shield, as cancellation does: code
+//!    that is protected from the hard cancel has nothing to wind down for.
+//! 3. Nothing is cancelled by the request itself; checkpoints do not fail. The
+//!    scope's deadline becomes the grace period's end when that is sooner, and
+//!    passing it cancels the scope with the request's source (`Explicit`, or
+//!    `CtrlC` / `Terminated` when the builder turned those signals into stops).
+//! 4. Requests compose by taking the earliest end: a shorter grace asked later
+//!    wins, a longer one changes nothing, an earlier deadline still wins (and says
+//!    `Deadline`), and `cancel()` cancels at once. An outright cancellation counts
+//!    as a stop request too (rule 1), so code waiting for a request wakes — and,
+//!    being at a checkpoint, gets `Cancelled`.
+//! 5. A scope that was cancelled or has exited ignores requests.
+//!
+//! Servers use it through [`crate::until_stop_requested`]: their accept loops stop
+//! at once and close the listeners (new connections are refused), the handlers
+//! in progress run on, HTTP connections are shut down the protocol's way, and
+//! whatever still runs at the grace period's end is cancelled.
+//!
 //! # Alternatives not taken
 //!
 //! * Walking up the tree at each checkpoint instead of caching the flag: cheaper
@@ -60,6 +92,13 @@ use crate::error::{
     CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, SourceTask, TooSlow,
 };
 use crate::time::Instant;
+
+fn wake_all(waiters: &RefCell<Slab<Waker>>) {
+    let wakers: Vec<Waker> = waiters.borrow().iter().map(|(_, w)| w.clone()).collect();
+    for w in wakers {
+        w.wake();
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Phase {
@@ -92,6 +131,17 @@ pub(in crate::core) struct ScopeState {
     phase: Cell<Phase>,
     /// Sequence number of this scope's live entry in the deadline heap (0: none).
     pub(in crate::core) deadline_seq: Cell<u64>,
+    /// A graceful stop was asked of this scope (`CancelScope::cancel_gracefully`).
+    stop_requested: Cell<bool>,
+    /// Cached: `stop_requested || cancel_called || (!shield && parent.stopping)`:
+    /// the code under this node has been asked to stop.
+    effectively_stopping: Cell<bool>,
+    /// Wakers of `wait_stop_requested` calls blocked with this node as their status.
+    stop_waiters: RefCell<Slab<Waker>>,
+    /// When the earliest grace period asked of this scope ends, and what the
+    /// cancellation at that moment names as its source.
+    grace_end: Cell<Instant>,
+    grace_source: Cell<CancelSource>,
     /// A tree variable's value bound for the code under this node (`TreeVar::with`);
     /// such a node never cancels anything.
     pub(in crate::core) binding: Option<Box<super::tree_var::Binding>>,
@@ -121,6 +171,11 @@ impl ScopeState {
             cancelled_caught: Cell::new(false),
             phase: Cell::new(Phase::Fresh),
             deadline_seq: Cell::new(0),
+            stop_requested: Cell::new(false),
+            effectively_stopping: Cell::new(false),
+            stop_waiters: RefCell::new(Slab::new()),
+            grace_end: Cell::new(Instant::INFINITY),
+            grace_source: Cell::new(CancelSource::Deadline),
             binding,
         })
     }
@@ -185,7 +240,7 @@ impl ScopeState {
             // As in Trio, a scope whose deadline has already passed is cancelled
             // from its first instant, not from the run loop's next look at the clock.
             if now.is_some_and(|now| now >= self.deadline.get()) {
-                self.cancel(CancelSource::Deadline, None);
+                self.deadline_passed();
             }
         }
         self.arm_deadline();
@@ -324,26 +379,26 @@ impl ScopeState {
     /// Recomputes the cached flag here and, if it changed, in the subtree below;
     /// wakes every suspension in a subtree that became cancelled.
     fn recalc(&self) {
-        let parent_cancelled = self
-            .parent
-            .borrow()
-            .as_ref()
-            .is_some_and(|p| p.effectively_cancelled());
-        let new = self.cancel_called.get() || (!self.shield.get() && parent_cancelled);
-        if new == self.effectively_cancelled.get() {
+        let (parent_cancelled, parent_stopping) = match self.parent.borrow().as_ref() {
+            Some(p) => (p.effectively_cancelled(), p.effectively_stopping()),
+            None => (false, false),
+        };
+        let shielded = self.shield.get();
+        let cancelled = self.cancel_called.get() || (!shielded && parent_cancelled);
+        let stopping =
+            self.stop_requested.get() || self.cancel_called.get() || (!shielded && parent_stopping);
+        let cancel_changed = cancelled != self.effectively_cancelled.get();
+        let stop_changed = stopping != self.effectively_stopping.get();
+        if !cancel_changed && !stop_changed {
             return;
         }
-        self.effectively_cancelled.set(new);
-        if new {
-            let wakers: Vec<Waker> = self
-                .waiters
-                .borrow()
-                .iter()
-                .map(|(_, w)| w.clone())
-                .collect();
-            for w in wakers {
-                w.wake();
-            }
+        self.effectively_cancelled.set(cancelled);
+        self.effectively_stopping.set(stopping);
+        if cancel_changed && cancelled {
+            wake_all(&self.waiters);
+        }
+        if stop_changed && stopping {
+            wake_all(&self.stop_waiters);
         }
         let children: Vec<Rc<ScopeState>> = self
             .children
@@ -353,6 +408,58 @@ impl ScopeState {
             .collect();
         for c in children {
             c.recalc();
+        }
+    }
+
+    /// True if the code under this node has been asked to stop (gracefully or
+    /// outright).
+    #[inline]
+    pub(in crate::core) fn effectively_stopping(&self) -> bool {
+        self.effectively_stopping.get()
+    }
+
+    /// Asks the code under this scope to stop, and cancels the scope `grace`
+    /// from now (sooner if its deadline is sooner) with `source` as the reason.
+    /// A shorter grace asked later wins; a longer one changes nothing.
+    pub(in crate::core) fn cancel_gracefully(&self, grace: Duration, source: CancelSource) {
+        if self.cancel_called.get() || self.phase.get() == Phase::Exited {
+            return;
+        }
+        if let Some(now) = context::with_runner(|r| r.current_time()) {
+            let end = now.saturating_add(grace);
+            if end < self.grace_end.get() {
+                self.grace_end.set(end);
+                self.grace_source.set(source);
+            }
+            if end < self.deadline() {
+                self.set_deadline(end);
+            }
+        }
+        self.stop_requested.set(true);
+        self.recalc();
+    }
+
+    /// Cancels the scope because its deadline passed: the reason is the graceful
+    /// stop's source when the deadline in force is a grace period's end.
+    pub(in crate::core) fn deadline_passed(&self) {
+        let source = if self.deadline.get() >= self.grace_end.get() {
+            self.grace_source.get()
+        } else {
+            CancelSource::Deadline
+        };
+        self.cancel(source, None);
+    }
+
+    /// Registers `waker` to be woken when the code under this node is asked to
+    /// stop; returns the key to unregister it.
+    pub(in crate::core) fn add_stop_waiter(&self, waker: Waker) -> usize {
+        self.stop_waiters.borrow_mut().insert(waker)
+    }
+
+    pub(in crate::core) fn remove_stop_waiter(&self, key: usize) {
+        let mut w = self.stop_waiters.borrow_mut();
+        if w.contains(key) {
+            w.remove(key);
         }
     }
 
@@ -806,6 +913,73 @@ impl CancelScope {
         context::with_current_task(|t| self.state.cancel_from(CancelSource::Explicit, None, t));
     }
 
+    /// Asks the code under this scope to stop, and cancels the scope once `grace`
+    /// has passed (a graceful, two-phase cancellation). Until then nothing is
+    /// cancelled: code under the scope learns of the request by asking
+    /// ([`stop_requested`](crate::stop_requested)) or by waiting for it
+    /// ([`wait_stop_requested`](crate::wait_stop_requested)), stops taking new
+    /// work and finishes what is in flight. When the grace period ends the scope
+    /// is cancelled as by a deadline (the scope's deadline becomes the grace
+    /// period's end if that is sooner; [`Cancelled::source`](crate::Cancelled::source)
+    /// says [`CancelSource::Explicit`]).
+    ///
+    /// The rules (the cancellation essay has them all): the request reaches
+    /// everything under the scope, nested scopes and nurseries included, but not
+    /// through a shielded scope; a shorter grace asked later wins, a longer one
+    /// changes nothing; [`cancel`](Self::cancel) still cancels at once; a scope
+    /// that was cancelled or has exited ignores the request. A cancelled scope
+    /// counts as asked to stop too.
+    ///
+    /// # Examples
+    ///
+    /// A worker that finishes its current item when asked to stop:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # trio::run(async {
+    /// let done = std::cell::Cell::new(0);
+    /// let done = &done;
+    /// trio::open_nursery(async |n| {
+    ///     n.start_soon(async move {
+    ///         while !trio::stop_requested() {
+    ///             trio::sleep(Duration::from_millis(1)).await?; // one item of work
+    ///             done.set(done.get() + 1);
+    ///         }
+    ///         Ok(())
+    ///     })?;
+    ///     trio::sleep(Duration::from_millis(10)).await?;
+    ///     n.cancel_scope().cancel_gracefully(Duration::from_secs(5));
+    ///     Ok(())
+    /// })
+    /// .await?;
+    /// // The worker stopped on its own, long before the grace period ended.
+    /// assert!(done.get() > 0);
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn cancel_gracefully(&self, grace: Duration) {
+        self.state.cancel_gracefully(grace, CancelSource::Explicit);
+    }
+
+    /// True once a graceful stop was asked of this scope itself
+    /// ([`cancel_gracefully`](Self::cancel_gracefully)) or it was cancelled.
+    /// (Code inside it asks [`trio::stop_requested`](crate::stop_requested), which
+    /// also sees the requests made of enclosing scopes.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # trio::run(async {
+    /// let scope = trio::CancelScope::new();
+    /// assert!(!scope.stop_requested());
+    /// scope.cancel_gracefully(std::time::Duration::from_secs(1));
+    /// assert!(scope.stop_requested());
+    /// assert!(!scope.cancel_called()); // not yet: the grace period runs
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn stop_requested(&self) -> bool {
+        self.state.stop_requested.get() || self.state.cancel_called.get()
+    }
+
     /// Cancels the scope, recording `reason` in the resulting [`Cancelled`].
     ///
     /// # Examples
@@ -845,7 +1019,7 @@ impl CancelScope {
         if !s.cancel_called.get() && s.phase.get() != Phase::Exited {
             let now = context::with_runner(|r| r.current_time());
             if now.is_some_and(|now| now >= s.deadline.get()) {
-                s.cancel(CancelSource::Deadline, None);
+                s.deadline_passed();
             }
         }
         s.cancel_called.get()
@@ -1025,6 +1199,189 @@ impl CancelScope {
     /// ```
     pub fn set_shield(&self, shield: bool) {
         self.state.set_shield(shield);
+    }
+}
+
+/// True if the code running now has been asked to stop: an enclosing scope (not
+/// beyond a shielded one) was asked to stop gracefully
+/// ([`CancelScope::cancel_gracefully`]) or was cancelled. False outside trio.
+///
+/// Servers and long-running loops check it between units of work; nothing is
+/// cancelled until the grace period ends.
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// assert!(!trio::stop_requested());
+/// let scope = trio::CancelScope::new();
+/// scope
+///     .run(async {
+///         scope.cancel_gracefully(std::time::Duration::from_secs(60));
+///         assert!(trio::stop_requested());
+///         trio::lowlevel::checkpoint().await // not cancelled: the grace period runs
+///     })
+///     .await?;
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn stop_requested() -> bool {
+    context::with_current_status(|s| s.is_some_and(ScopeState::effectively_stopping))
+}
+
+/// Waits until the code running now is asked to stop (see [`stop_requested`]):
+/// the way to hear a graceful stop request while blocked, for instance racing
+/// it against `accept` in a server.
+///
+/// # Errors
+///
+/// `Cancelled` if an enclosing scope is cancelled first (an outright cancel
+/// wins over the stop request it implies); [`ErrorKind::Usage`] outside trio.
+///
+/// # Cancellation
+///
+/// A checkpoint: even when a stop was requested already, it yields once.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # trio::run(async {
+/// trio::open_nursery(async |n| {
+///     n.start_soon(async {
+///         trio::wait_stop_requested().await?;
+///         // ... stop taking new work, finish what is in flight ...
+///         Ok(())
+///     })?;
+///     trio::testing::wait_all_tasks_blocked().await?;
+///     n.cancel_scope().cancel_gracefully(Duration::from_secs(10));
+///     Ok(())
+/// })
+/// .await?;
+/// # Ok(()) }).unwrap();
+/// ```
+pub fn wait_stop_requested() -> WaitStopRequested {
+    WaitStopRequested {
+        state: StopWaitState::Start,
+        cancel: CancelWait::default(),
+    }
+}
+
+/// The future of [`wait_stop_requested`].
+///
+/// # Errors
+///
+/// As [`wait_stop_requested`].
+///
+/// # Cancellation
+///
+/// As [`wait_stop_requested`].
+///
+/// # Examples
+///
+/// ```
+/// # trio::run(async {
+/// let scope = trio::CancelScope::new();
+/// scope.cancel_gracefully(std::time::Duration::from_secs(1));
+/// scope
+///     .run(async {
+///         let w: trio::WaitStopRequested = trio::wait_stop_requested();
+///         w.await
+///     })
+///     .await?;
+/// # Ok(()) }).unwrap();
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct WaitStopRequested {
+    state: StopWaitState,
+    cancel: CancelWait,
+}
+
+enum StopWaitState {
+    Start,
+    /// A stop was requested already: the schedule point was taken.
+    Yielded,
+    /// Registered with this node's stop waiters under this key.
+    Waiting(Rc<ScopeState>, usize),
+    Done,
+}
+
+impl fmt::Debug for WaitStopRequested {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitStopRequested").finish_non_exhaustive()
+    }
+}
+
+impl WaitStopRequested {
+    fn unregister(&mut self) {
+        if let StopWaitState::Waiting(node, key) =
+            std::mem::replace(&mut self.state, StopWaitState::Done)
+        {
+            node.remove_stop_waiter(key);
+        }
+        self.cancel.clear();
+    }
+}
+
+impl Drop for WaitStopRequested {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+impl Future for WaitStopRequested {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = &mut *self;
+        match &this.state {
+            StopWaitState::Start => {
+                if let Err(e) = check_cancelled() {
+                    this.state = StopWaitState::Done;
+                    return Poll::Ready(Err(e));
+                }
+                let Some(node) = context::current_status() else {
+                    this.state = StopWaitState::Done;
+                    return Poll::Ready(Err(outside_trio()));
+                };
+                if node.effectively_stopping() {
+                    this.state = StopWaitState::Yielded;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                let key = node.add_stop_waiter(cx.waker().clone());
+                this.state = StopWaitState::Waiting(node, key);
+                if let Poll::Ready(e) = this.cancel.poll_cancelled(cx) {
+                    this.unregister();
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Pending
+            }
+            StopWaitState::Yielded => {
+                this.state = StopWaitState::Done;
+                Poll::Ready(check_cancelled())
+            }
+            StopWaitState::Waiting(node, key) => {
+                if let Poll::Ready(e) = this.cancel.poll_cancelled(cx) {
+                    this.unregister();
+                    return Poll::Ready(Err(e));
+                }
+                if node.effectively_stopping() {
+                    this.unregister();
+                    return Poll::Ready(Ok(()));
+                }
+                // Polled again without a stop (another branch of a select woke
+                // the task): keep the newest waker.
+                let (node, key) = (node.clone(), *key);
+                node.remove_stop_waiter(key);
+                let key = node.add_stop_waiter(cx.waker().clone());
+                this.state = StopWaitState::Waiting(node, key);
+                Poll::Pending
+            }
+            StopWaitState::Done => Poll::Ready(Err(Error::new(
+                ErrorKind::Usage,
+                "a WaitStopRequested future was polled after it completed",
+            ))),
+        }
     }
 }
 

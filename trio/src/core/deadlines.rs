@@ -92,7 +92,6 @@ use std::rc::{Rc, Weak};
 use std::task::Waker;
 
 use super::cancel::ScopeState;
-use crate::error::CancelSource;
 use crate::time::Instant;
 
 /// What a deadline is for: a cancel scope (cancelled when it passes) or a sleeping
@@ -437,7 +436,7 @@ impl Expired {
     /// both lists empty, with their allocations.
     pub(in crate::core) fn fire(&mut self) {
         for s in self.scopes.drain(..) {
-            s.cancel(CancelSource::Deadline, None);
+            s.deadline_passed();
         }
         for w in self.wakers.drain(..) {
             w.wake();

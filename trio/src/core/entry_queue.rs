@@ -17,6 +17,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::Waker;
+use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -52,6 +53,11 @@ pub(in crate::core) struct LoopShared {
     /// Whether trio may end the process on a Ctrl-C it cannot handle
     /// (`Builder::ctrl_c_exits`).
     pub(in crate::core) ctrl_c_exits: bool,
+    /// The first Ctrl-C asks the main task to stop gracefully with this grace
+    /// period (`Builder::stop_gracefully_on_ctrl_c`) instead of cancelling it.
+    pub(in crate::core) ctrl_c_grace: Option<Duration>,
+    /// Ctrl-Cs delivered to this run so far.
+    pub(in crate::core) ki_count: AtomicUsize,
 }
 
 static REGISTRY: Mutex<Vec<(u64, Weak<LoopShared>)>> = Mutex::new(Vec::new());
@@ -62,6 +68,7 @@ impl LoopShared {
         waker: mio::Waker,
         diagnostics: Option<Sink>,
         ctrl_c_exits: bool,
+        ctrl_c_grace: Option<Duration>,
     ) -> Arc<LoopShared> {
         let shared = Arc::new(LoopShared {
             loop_id,
@@ -76,6 +83,8 @@ impl LoopShared {
             tokens: AtomicUsize::new(0),
             diagnostics,
             ctrl_c_exits,
+            ctrl_c_grace,
+            ki_count: AtomicUsize::new(0),
         });
         let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
         reg.retain(|(_, w)| w.strong_count() > 0);

@@ -17,6 +17,12 @@
 //! the process: further Ctrl-Cs only cancel again (a no-op), and a stuck loop
 //! stays stuck.
 //!
+//! With `Builder::stop_gracefully_on_ctrl_c(grace)` the first Ctrl-C only asks
+//! the main task to stop ([`CancelScope::cancel_gracefully`](crate::CancelScope::cancel_gracefully)
+//! on its scope, source `CtrlC`): servers stop accepting and finish what is in
+//! flight, and the main task is cancelled when `grace` ends. The second Ctrl-C
+//! cancels outright, and the third ends the process.
+//!
 //! # Why a watchdog thread
 //!
 //! Rust cannot raise an exception inside running code as Python does, and almost
@@ -99,14 +105,18 @@ fn watchdog_notify() {
     let Some(shared) = owner else {
         return;
     };
+    let count = shared.ki_count.fetch_add(1, Ordering::AcqRel) + 1;
     shared.ki_seen.store(false, Ordering::Release);
     shared.ki_pending.store(true, Ordering::Release);
     shared.wake_loop();
     if !shared.ctrl_c_exits {
         return; // `Builder::ctrl_c_exits(false)`: trio never ends the process.
     }
-    // The next Ctrl-C ends the process the default way.
-    g.kill.store(true, Ordering::Release);
+    // The next Ctrl-C ends the process the default way — after the one that
+    // cancels outright, when the first only asked for a graceful stop.
+    if shared.ctrl_c_grace.is_none() || count >= 2 {
+        g.kill.store(true, Ordering::Release);
+    }
     let start = Instant::now();
     while start.elapsed() < GRACE {
         if shared.ki_seen.load(Ordering::Acquire) {

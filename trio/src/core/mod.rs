@@ -22,6 +22,7 @@
 //! | `registration.rs` | persistent fd registrations with readiness tracking |
 //! | `entry_queue.rs` | cross-thread entry: `TrioToken`, forwarded wake-ups |
 //! | `ki.rs` | Ctrl-C |
+//! | `terminate.rs` | SIGTERM as a graceful stop (opt-in) |
 //! | `instrument.rs` | instruments |
 //! | `diagnostic.rs` | what a run has to say that is no call's error |
 //! | `run_var.rs` | run-local variables |
@@ -55,6 +56,7 @@ mod run_var;
 mod runtime;
 mod task;
 mod task_tree;
+mod terminate;
 mod tree_var;
 mod wait;
 mod watchdog;
@@ -64,8 +66,9 @@ mod watchdog;
 // crate-internal items are `pub(in crate::core)`, so the compiler refuses any
 // other way in (and `tests/layers.rs` refuses a path into `core` from outside).
 pub use cancel::{
-    CancelRegistration, CancelScope, FailAfter, ScopeRun, current_effective_deadline, fail_after,
-    fail_at, move_on_after, move_on_at,
+    CancelRegistration, CancelScope, FailAfter, ScopeRun, WaitStopRequested,
+    current_effective_deadline, fail_after, fail_at, move_on_after, move_on_at, stop_requested,
+    wait_stop_requested,
 };
 pub use checkpoint::{
     Checkpoint, Sleep, SleepForever, cancel_shielded_checkpoint, checkpoint,

@@ -167,25 +167,7 @@ impl<B: Body> Body for CountedBody<B> {
     }
 }
 
-/// What hyper's HTTP/2 server connection offers: a future that serves, and a
-/// graceful shutdown.
-pub(crate) trait GracefulConnection: Future<Output = hyper::Result<()>> {
-    fn graceful_shutdown(self: Pin<&mut Self>);
-}
-
-impl<I, S, E, B> GracefulConnection for hyper::server::conn::http2::Connection<I, S, E>
-where
-    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    I: hyper::rt::Read + hyper::rt::Write + Unpin,
-    B: Body + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
-{
-    fn graceful_shutdown(self: Pin<&mut Self>) {
-        hyper::server::conn::http2::Connection::graceful_shutdown(self)
-    }
-}
+use super::graceful::GracefulConnection;
 
 enum Step {
     Done(hyper::Result<()>),

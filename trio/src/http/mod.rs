@@ -99,6 +99,7 @@
 
 mod client;
 mod executor;
+mod graceful;
 mod idle;
 mod io;
 mod server;

@@ -17,6 +17,7 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::Service;
 use hyper::{Request, Response};
 
+use super::graceful::StopAware;
 use super::idle::{Counted, InFlight, serve_with_idle_limit};
 use super::{TrioExecutor, TrioIo, TrioTimer, from_hyper};
 use crate::net::{SocketListener, SocketStream, TcpListen, serve_listeners};
@@ -421,10 +422,19 @@ impl Http {
             Protocol::Http1 => false,
             Protocol::Http2 => true,
             Protocol::Auto => {
-                let sniffed = match self.header_read_timeout {
-                    Some(t) => CancelScope::with_timeout(t).run(sniff(&mut io)).await?,
-                    None => Some(sniff(&mut io).await?),
+                // A connection that has sent nothing yet when the server is asked
+                // to stop is closed at once.
+                let Some(sniffed) = crate::until_stop_requested(async {
+                    match self.header_read_timeout {
+                        Some(t) => CancelScope::with_timeout(t).run(sniff(&mut io)).await,
+                        None => Ok(Some(sniff(&mut io).await?)),
+                    }
+                })
+                .await
+                else {
+                    return Ok(());
                 };
+                let sniffed = sniffed?;
                 let Some((h2, prefix)) = sniffed else {
                     return Err(Error::new(
                         ErrorKind::TooSlow,
@@ -461,7 +471,9 @@ impl Http {
         if let Some(f) = &self.http1 {
             f(&mut b);
         }
-        b.serve_connection(io, service).await.map_err(from_hyper)
+        StopAware::new(b.serve_connection(io, service))
+            .await
+            .map_err(from_hyper)
     }
 
     async fn serve_h2<I, S, B>(&self, io: I, service: S) -> Result<()>
@@ -479,14 +491,17 @@ impl Http {
                 f(&mut b);
             }
             match self.idle_timeout {
-                None => b.serve_connection(io, service).await.map_err(from_hyper),
+                None => StopAware::new(b.serve_connection(io, service))
+                    .await
+                    .map_err(from_hyper),
                 Some(limit) => {
                     let in_flight = InFlight::new();
                     let service = Counted {
                         inner: service,
                         in_flight: in_flight.clone(),
                     };
-                    serve_with_idle_limit(b.serve_connection(io, service), &in_flight, limit).await
+                    let conn = StopAware::new(b.serve_connection(io, service));
+                    serve_with_idle_limit(conn, &in_flight, limit).await
                 }
             }
         })
@@ -639,6 +654,16 @@ impl From<Vec<SocketListener>> for Bind {
 /// connection only: the others and the listener go on (as with hyper on tokio);
 /// see [`ServeHttp::on_connection_error`]. Idle connections are closed (see
 /// [`Http`]'s timeouts).
+///
+///
+/// **Graceful stop.** Asked to stop ([`CancelScope::cancel_gracefully`](crate::CancelScope::cancel_gracefully)
+/// on an enclosing scope, or the first Ctrl-C / `SIGTERM` with
+/// [`Builder::stop_gracefully_on_ctrl_c`](crate::Builder::stop_gracefully_on_ctrl_c)),
+/// it stops accepting at once (new connections are refused), closes idle
+/// keep-alive connections, finishes the HTTP/1 requests in progress with
+/// `Connection: close`, sends HTTP/2 clients GOAWAY and finishes their streams,
+/// and returns `Ok` when every connection has ended; what still runs at the grace
+/// period's end is cancelled.
 ///
 /// # Errors
 ///

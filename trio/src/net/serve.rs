@@ -57,10 +57,20 @@ pub(crate) type ConnectionErrorHook<'h> = Rc<dyn Fn(&Error) + 'h>;
 /// running `handler(stream)` (Trio's `serve_listeners`). Await the returned
 /// [`ServeListeners`], after setting options on it if needed.
 ///
-/// It takes the listeners over and closes them when it stops. It never returns
-/// `Ok` while it has listeners; it stops with an error — `Cancelled` when
-/// cancelled, or the first error of a listener or (without a handler nursery) of a
-/// handler, which also stops everything else.
+/// It takes the listeners over and closes them when it stops. It returns `Ok`
+/// only after a graceful stop (below); otherwise it stops with an error —
+/// `Cancelled` when cancelled, or the first error of a listener or (without a
+/// handler nursery) of a handler, which also stops everything else.
+///
+/// **Graceful stop.** When an enclosing scope is asked to stop
+/// ([`CancelScope::cancel_gracefully`](crate::CancelScope::cancel_gracefully),
+/// or the first Ctrl-C / `SIGTERM` with
+/// [`Builder::stop_gracefully_on_ctrl_c`](crate::Builder::stop_gracefully_on_ctrl_c)),
+/// it stops accepting at once and closes its listeners (new connections are
+/// refused), lets the handlers in progress run — they can ask
+/// [`trio::stop_requested`](crate::stop_requested) to wind down — and returns
+/// `Ok` when they have finished; handlers still running when the grace period
+/// ends are cancelled.
 ///
 /// **One bad client.** As in Trio, a handler's error (and panic) reaches the
 /// server and stops it, unless the handler catches its own errors — or the
@@ -366,8 +376,13 @@ where
     L::Stream: 'x,
     H: AsyncFn(L::Stream) -> Result<()> + 'x,
 {
-    let err = loop {
-        match listener.accept().await {
+    let ended: Result<()> = loop {
+        // A graceful stop ends the loop: no new connections (closing the listener
+        // below refuses them); those in progress finish in their nursery.
+        let Some(accepted) = crate::until_stop_requested(listener.accept()).await else {
+            break Ok(());
+        };
+        match accepted {
             Ok(stream) => {
                 let (h, hook) = (handler.clone(), on_error.clone());
                 let started = nursery.start_soon(async move {
@@ -377,22 +392,23 @@ where
                     }
                 });
                 if let Err(e) = started {
-                    break e;
+                    break Err(e);
                 }
             }
             Err(e) => {
                 if let Err(e) = back_off_if_overloaded(e, "serve_listeners").await {
-                    break e;
+                    break Err(e);
                 }
             }
         }
     };
     // Trio's `async with listener`: closed however the loop ended.
-    match listener.aclose().await {
-        Err(close_err) if !close_err.is_cancelled() => {
+    match (ended, listener.aclose().await) {
+        (Err(err), Err(close_err)) if !close_err.is_cancelled() => {
             Err(Error::group(vec![err, close_err]).expect("two errors"))
         }
-        _ => Err(err),
+        (Ok(()), Err(close_err)) if !close_err.is_cancelled() => Err(close_err),
+        (ended, _) => ended,
     }
 }
 

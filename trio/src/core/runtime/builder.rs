@@ -38,6 +38,8 @@ pub struct Builder {
     pub(in crate::core) diagnostics: Option<Sink>,
     /// `Some(false)`: `ctrl_c_exits(false)`.
     pub(super) ctrl_c_exits: Option<bool>,
+    pub(super) ctrl_c_grace: Option<Duration>,
+    pub(super) sigterm_grace: Option<Duration>,
 }
 
 impl fmt::Debug for Builder {
@@ -473,6 +475,58 @@ impl Builder {
         self
     }
 
+    /// Makes the first Ctrl-C a graceful stop (default: it cancels the main task
+    /// at once): the main task's scope is asked to stop
+    /// ([`CancelScope::cancel_gracefully`](crate::CancelScope::cancel_gracefully),
+    /// source [`CancelSource::CtrlC`](crate::CancelSource::CtrlC)) and cancelled
+    /// when `grace` has passed. Servers (`serve_tcp`, `serve_listeners`,
+    /// `trio::http::serve`) stop accepting at once and let the connections in
+    /// flight finish. A second Ctrl-C cancels outright; a third ends the process
+    /// (unless [`ctrl_c_exits(false)`](Self::ctrl_c_exits)). The run still returns
+    /// [`ErrorKind::Interrupted`](crate::ErrorKind::Interrupted). No effect on a run
+    /// that does not handle Ctrl-C.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = trio::Runtime::builder()
+    ///     .stop_gracefully_on_ctrl_c(Duration::from_secs(10))
+    ///     .build();
+    /// rt.run(async { Ok::<_, trio::Error>(()) }).unwrap();
+    /// ```
+    pub fn stop_gracefully_on_ctrl_c(mut self, grace: Duration) -> Builder {
+        self.ctrl_c_grace = Some(grace);
+        self
+    }
+
+    /// Makes `SIGTERM` (what service managers and `kill` send) a graceful stop
+    /// (default: trio leaves `SIGTERM` alone, and it ends the process): the first
+    /// asks the main task's scope to stop, with source
+    /// [`CancelSource::Terminated`](crate::CancelSource::Terminated), and cancels
+    /// it when `grace` has passed; a second cancels outright; a third ends the
+    /// process the default way. One run at a time handles `SIGTERM` (the first
+    /// to start while none does); after it, `SIGTERM` ends the process again.
+    ///
+    /// A main task that finishes cleanly within the grace period makes the run
+    /// return its result as usual (a clean shutdown: exit status 0 under
+    /// `#[trio::main]`); one stopped by the cancellation makes it return
+    /// [`ErrorKind::Interrupted`](crate::ErrorKind::Interrupted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = trio::Runtime::builder()
+    ///     .stop_gracefully_on_sigterm(Duration::from_secs(30))
+    ///     .build();
+    /// rt.run(async { Ok::<_, trio::Error>(()) }).unwrap();
+    /// ```
+    pub fn stop_gracefully_on_sigterm(mut self, grace: Duration) -> Builder {
+        self.sigterm_grace = Some(grace);
+        self
+    }
+
     /// Finishes the configuration.
     ///
     /// # Examples
@@ -503,6 +557,8 @@ impl Builder {
             cancelled_from_outside: self.cancelled_from_outside,
             diagnostics: self.diagnostics,
             ctrl_c_exits: self.ctrl_c_exits.unwrap_or(true),
+            ctrl_c_grace: self.ctrl_c_grace,
+            sigterm_grace: self.sigterm_grace,
         }
     }
 }

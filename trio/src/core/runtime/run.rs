@@ -24,6 +24,7 @@ use super::super::ki::KiGuard;
 use super::super::nursery::{NurseryCore, NurseryState};
 use super::super::task::TaskCell;
 use super::super::task_tree::Deadlock;
+use super::super::terminate::TermGuard;
 use super::super::watchdog::{Report, Watchdog};
 use super::*;
 use crate::error::{Error, ErrorKind, Result};
@@ -54,6 +55,8 @@ pub struct Runtime {
     pub(super) cancelled_from_outside: bool,
     pub(super) diagnostics: Option<Sink>,
     pub(super) ctrl_c_exits: bool,
+    pub(super) ctrl_c_grace: Option<Duration>,
+    pub(super) sigterm_grace: Option<Duration>,
 }
 
 impl fmt::Debug for Runtime {
@@ -208,7 +211,13 @@ impl Runtime {
             .dump_signal
             .map(|sig| DumpOnSignal::start(sig, loop_id))
             .transpose()?;
-        let shared = LoopShared::new(loop_id, waker, self.diagnostics, self.ctrl_c_exits);
+        let shared = LoopShared::new(
+            loop_id,
+            waker,
+            self.diagnostics,
+            self.ctrl_c_exits,
+            self.ctrl_c_grace,
+        );
         let clock: Rc<dyn Clock> = self.clock.unwrap_or_else(|| Rc::new(SystemClock::new()));
 
         let root_scope = ScopeState::new();
@@ -249,6 +258,7 @@ impl Runtime {
             idle_seq: Cell::new(0),
             run_vars: RefCell::new(Default::default()),
             interrupted: Cell::new(false),
+            terminated: Cell::new(false),
             deadlock_detection: self.deadlock_detection,
             channel_deadlock_grace: self.channel_deadlock_grace,
             channel_deadlock_since: Cell::new(None),
@@ -263,10 +273,13 @@ impl Runtime {
         } else {
             None
         };
+        let term = self
+            .sigterm_grace
+            .and_then(|grace| TermGuard::claim(loop_id, grace));
         clock.start_clock();
         runner
             .ctrl_c_handled
-            .set(ki.is_some() || self.cancelled_from_outside);
+            .set(ki.is_some() || term.is_some() || self.cancelled_from_outside);
         if runner.instrumented.get() {
             runner.call_instruments(|i| i.before_run());
         }
@@ -286,6 +299,7 @@ impl Runtime {
             runner,
             guard,
             ki,
+            term,
             dump,
             root_scope,
         })
@@ -297,6 +311,7 @@ struct Run {
     runner: Rc<Runner>,
     guard: RunnerGuard,
     ki: Option<KiGuard>,
+    term: Option<TermGuard>,
     dump: Option<DumpOnSignal>,
     root_scope: Rc<ScopeState>,
 }
@@ -306,6 +321,7 @@ struct Ended {
     system_errors: Vec<Error>,
     system_panic: Option<Box<dyn std::any::Any + Send>>,
     interrupted: bool,
+    terminated: bool,
     deadlock: Option<Deadlock>,
 }
 
@@ -319,6 +335,7 @@ impl Run {
             runner,
             guard,
             ki,
+            term,
             dump,
             root_scope,
         } = self;
@@ -331,6 +348,7 @@ impl Run {
             runner.call_instruments(|i| i.after_run());
         }
         drop(ki);
+        drop(term);
         drop(dump);
         let system_errors: Vec<Error> = runner
             .system
@@ -345,6 +363,7 @@ impl Run {
             system_errors,
             system_panic,
             interrupted: runner.interrupted.get(),
+            terminated: runner.terminated.get(),
             deadlock: runner.deadlock.borrow_mut().take(),
         };
         drop(runner);
@@ -382,21 +401,28 @@ impl Ended {
         }
         if self.interrupted {
             return Err(match main_result {
-                Ok(_) => E::from(interrupted_error(None)),
-                Err(e) => interrupted_with(e),
+                Ok(_) => E::from(interrupted_error(CTRL_C, None)),
+                Err(e) => interrupted_with(CTRL_C, e),
             });
+        }
+        if self.terminated {
+            // A clean finish within the grace period is the run's result; a main
+            // task the SIGTERM cancelled is an interruption.
+            return main_result.map_err(|e| interrupted_with(SIGTERM, e));
         }
         main_result
     }
 }
 
-/// The error of a run that Ctrl-C interrupted; the main task's own error, if it
-/// had one besides the cancellation, is its source.
-fn interrupted_error(main_error: Option<Error>) -> Error {
-    const MESSAGE: &str = "the run was interrupted by Ctrl-C";
+const CTRL_C: &str = "the run was interrupted by Ctrl-C";
+const SIGTERM: &str = "the run was stopped by SIGTERM";
+
+/// The error of a run that Ctrl-C (or SIGTERM) interrupted; the main task's own
+/// error, if it had one besides the cancellation, is its source.
+fn interrupted_error(message: &'static str, main_error: Option<Error>) -> Error {
     match main_error {
-        None => Error::new(ErrorKind::Interrupted, MESSAGE),
-        Some(e) => e.context(ErrorKind::Interrupted, MESSAGE),
+        None => Error::new(ErrorKind::Interrupted, message),
+        Some(e) => e.context(ErrorKind::Interrupted, message),
     }
 }
 
@@ -404,7 +430,7 @@ fn interrupted_error(main_error: Option<Error>) -> Error {
 /// becomes [`ErrorKind::Interrupted`], keeping whatever is not the Ctrl-C
 /// cancellation as its source; an error of another type is returned as it is
 /// (trio cannot look inside it), so nothing is dropped either way.
-fn interrupted_with<E: From<Error> + 'static>(e: E) -> E {
+fn interrupted_with<E: From<Error> + 'static>(message: &'static str, e: E) -> E {
     let any: Box<dyn std::any::Any> = Box::new(e);
     let trio_error = match any.downcast::<Error>() {
         Ok(e) => *e,
@@ -413,7 +439,10 @@ fn interrupted_with<E: From<Error> + 'static>(e: E) -> E {
             Err(any) => return *any.downcast::<E>().expect("the value put in above"),
         },
     };
-    E::from(interrupted_error(trio_error.strip_cancelled_inner()))
+    E::from(interrupted_error(
+        message,
+        trio_error.strip_cancelled_inner(),
+    ))
 }
 
 /// Runs `main` on a new trio run loop on this thread and returns its result (Trio's

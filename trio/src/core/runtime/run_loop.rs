@@ -217,8 +217,13 @@ impl Runner {
         }
         if self.shared.ki_pending.swap(false, Ordering::AcqRel) {
             self.shared.ki_seen.store(true, Ordering::Release);
-            if !self.interrupted.replace(true) {
-                self.main_scope.cancel(CancelSource::CtrlC, None);
+            self.interrupted.set(true);
+            let count = self.shared.ki_count.load(Ordering::Acquire);
+            match self.shared.ctrl_c_grace {
+                Some(grace) if count <= 1 => self
+                    .main_scope
+                    .cancel_gracefully(grace, CancelSource::CtrlC),
+                _ => self.main_scope.cancel(CancelSource::CtrlC, None),
             }
         }
         let jobs = self.shared.drain();

@@ -54,12 +54,14 @@ pub(in crate::core) struct Runner {
     /// The system nursery: the main task and the system tasks are its children.
     pub(in crate::core) system: Rc<NurseryState<'static>>,
     pub(super) init_task: Arc<TaskCell>,
-    pub(super) main_scope: Rc<ScopeState>,
+    pub(in crate::core) main_scope: Rc<ScopeState>,
     pub(super) main_task: RefCell<Option<Arc<TaskCell>>>,
     pub(super) idle: RefCell<BTreeMap<(Duration, u64), Rc<IdleSlot>>>,
     pub(super) idle_seq: Cell<u64>,
     pub(in crate::core) run_vars: RefCell<super::super::run_var::RunVarTable>,
     pub(super) interrupted: Cell<bool>,
+    /// A SIGTERM reached the run (`Builder::stop_gracefully_on_sigterm`).
+    pub(in crate::core) terminated: Cell<bool>,
     pub(super) deadlock_detection: bool,
     /// `Builder::channel_deadlock_grace`.
     pub(super) channel_deadlock_grace: Option<Duration>,
