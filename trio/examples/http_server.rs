@@ -12,9 +12,17 @@
 //! server on every core.
 //!
 //! The server is `trio::http::serve`, started in a nursery with `nursery.start`
-//! (which reports the listener once it accepts connections). When the duration
-//! is over, the nursery is cancelled: the listener closes, and every connection
-//! is cancelled and waited for before the program prints its count and exits.
+//! (which reports the listener once it accepts connections).
+//!
+//! **Stopping gracefully.** Ctrl-C (or `SIGTERM`, what service managers send)
+//! asks the server to stop rather than cancelling it
+//! (`Builder::stop_gracefully_on_ctrl_c` / `stop_gracefully_on_sigterm`): it
+//! refuses new connections at once, closes idle keep-alive connections, answers
+//! the requests in flight (with `Connection: close`), and exits when they are
+//! done — or cancels what is left after 10 seconds. A second Ctrl-C cancels at
+//! once. The end of `--duration-secs` does the same, through
+//! `CancelScope::cancel_gracefully`. Try it: `curl localhost:8080/slow` (it takes
+//! 3 seconds) and press Ctrl-C meanwhile; the response still arrives.
 //! One bad client — a reset, garbage, a panic in the service, a client that
 //! sends the HTTP/2 preface and then nothing — ends its own connection only:
 //! `trio::http::serve` isolates connections and bounds idle ones
@@ -69,8 +77,12 @@ pub async fn serve(
     requests: &Cell<u64>,
     status: trio::TaskStatus<Vec<Rc<trio::net::SocketListener>>>,
 ) -> trio::Result<()> {
-    let service = trio::http::service_fn(async |_req: Request<Incoming>| {
+    let service = trio::http::service_fn(async |req: Request<Incoming>| {
         requests.set(requests.get() + 1);
+        if req.uri().path() == "/slow" {
+            // A request that takes a while: a graceful stop lets it finish.
+            trio::sleep(Duration::from_secs(3)).await?;
+        }
         Ok::<_, trio::Error>(Response::new(Full::new(Bytes::from_static(
             BODY.as_bytes(),
         ))))
@@ -82,23 +94,38 @@ pub async fn serve(
         .await
 }
 
-#[trio::main]
-async fn main() -> trio::Result<()> {
+/// How long requests in flight may take to finish once the server is asked to stop.
+const GRACE: Duration = Duration::from_secs(10);
+
+fn main() -> std::process::ExitCode {
+    let runtime = trio::Runtime::builder()
+        .stop_gracefully_on_ctrl_c(GRACE)
+        .stop_gracefully_on_sigterm(GRACE)
+        .build();
+    trio::lowlevel::report_main_result(runtime.run(async_main()))
+}
+
+async fn async_main() -> trio::Result<()> {
     let args = parse_args().map_err(|e| trio::Error::new(trio::ErrorKind::Usage, e))?;
     let requests = Cell::new(0u64);
-    let stopped = trio::open_nursery(async |n| {
+    trio::open_nursery(async |n| {
         let listeners = n
             .start(async |status| serve(args.port, &requests, status).await)
             .await?;
         println!("listening on http://{}/", listeners[0].local_addr()?);
         match args.duration {
-            Some(d) => trio::sleep(d).await?,
-            None => trio::sleep_forever().await?,
+            Some(d) => {
+                if trio::until_stop_requested(trio::sleep(d)).await.is_some() {
+                    n.cancel_scope().cancel_gracefully(GRACE);
+                }
+            }
+            // Ctrl-C or SIGTERM asks the whole program to stop.
+            None => trio::wait_stop_requested().await?,
         }
-        n.cancel_scope().cancel(); // stops the server
+        eprintln!("stopping: finishing the requests in flight (for up to {GRACE:?})");
         Ok(())
-    });
-    stopped.await?;
+    })
+    .await?;
     println!("served {} requests", requests.get());
     Ok(())
 }

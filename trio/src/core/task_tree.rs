@@ -214,10 +214,35 @@ fn nursery(core: &NurseryCore, running: &[*const TaskCell]) -> NurseryNode {
 /// A task's name as shown: an `async` block's type name without its trailing
 /// `::{{closure}}`s.
 pub(in crate::core) fn display_name(mut n: &str) -> &str {
-    while let Some(rest) = n.strip_suffix("::{{closure}}") {
-        n = rest;
+    loop {
+        if let Some(rest) = n.strip_suffix("::{{closure}}") {
+            n = rest;
+        } else if n.ends_with('>') {
+            // A function's generic arguments (`serve_one<'_, SocketListener, ...>`)
+            // say nothing a reader needs and can run to hundreds of characters.
+            let mut depth = 0usize;
+            let mut cut = None;
+            for (i, c) in n.char_indices().rev() {
+                match c {
+                    '>' => depth += 1,
+                    '<' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            cut = Some(i);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            match cut {
+                Some(i) if i > 0 => n = &n[..i],
+                _ => return n,
+            }
+        } else {
+            return n;
+        }
     }
-    n
 }
 
 impl TaskTree {
@@ -503,5 +528,25 @@ impl crate::Error {
     /// ```
     pub fn deadlock(&self) -> Option<&Deadlock> {
         std::error::Error::source(self)?.downcast_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_name;
+
+    #[test]
+    fn display_names_drop_closures_and_generic_arguments() {
+        assert_eq!(
+            display_name("app::main::{{closure}}::{{closure}}"),
+            "app::main"
+        );
+        assert_eq!(
+            display_name("trio::net::serve::serve_one<'_, L, app::f::{{closure}}>::{{closure}}"),
+            "trio::net::serve::serve_one"
+        );
+        assert_eq!(display_name("worker"), "worker");
+        assert_eq!(display_name("<main>"), "<main>");
+        assert_eq!(display_name("a<b>"), "a");
     }
 }
