@@ -220,10 +220,10 @@ pub use crate::channel::{
     open_memory_channel,
 };
 pub use crate::core::{
-    Builder, CancelScope, FailAfter, Nursery, Runtime, ScopeRun, Sleep, SleepForever, TaskHandle,
-    TaskStatus, TreeVar, WaitStopRequested, WithValue, current_effective_deadline, current_time,
-    fail_after, fail_at, move_on_after, move_on_at, open_nursery, run, sleep, sleep_forever,
-    sleep_until, stop_requested, wait_stop_requested,
+    Builder, CancelScope, FailAfter, GuestRun, Nursery, Runtime, ScopeRun, Sleep, SleepForever,
+    TaskHandle, TaskStatus, TreeVar, WaitStopRequested, WithValue, current_effective_deadline,
+    current_time, fail_after, fail_at, move_on_after, move_on_at, open_nursery, run, sleep,
+    sleep_forever, sleep_until, stop_requested, wait_stop_requested,
 };
 pub use crate::error::{
     CancelSource, Cancelled, Error, ErrorKind, MaybeCancelled, Result, ResultExt, SourceTask,

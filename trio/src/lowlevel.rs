@@ -13,6 +13,6 @@ pub use crate::core::{
     checkpoint_if_cancelled, current_root_task, current_schedule_budget, current_seed,
     current_statistics, current_task, current_trio_token, notify_closing, print_diagnostic,
     record_blocked_on, remove_instrument, report_diagnostic, should_yield, spawn_system_task,
-    task_tree, try_current_task, wait_readable, wait_writable,
+    start_guest_run, task_tree, try_current_task, wait_readable, wait_writable,
 };
 pub use crate::report::{INTERRUPTED_EXIT_STATUS, MainResult, error_report, report_main_result};

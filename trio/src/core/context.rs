@@ -104,6 +104,34 @@ impl RunnerGuard {
     }
 }
 
+impl RunnerGuard {
+    /// Leaves the loop's thread-local context for a while (a guest run between
+    /// two of its steps, while the host runs its own code on this thread).
+    pub(in crate::core) fn suspend(self) -> SuspendedRunner {
+        let runnable = RUNNABLE.with(Cell::get);
+        let runner = RUNNER
+            .with(|r| r.borrow_mut().take())
+            .expect("a guard's runner is installed");
+        drop(self);
+        SuspendedRunner { runner, runnable }
+    }
+}
+
+/// A loop's context while a guest run is between steps (`RunnerGuard::suspend`).
+pub(in crate::core) struct SuspendedRunner {
+    runner: Rc<Runner>,
+    runnable: usize,
+}
+
+impl SuspendedRunner {
+    /// Installs the loop again, as it was.
+    pub(in crate::core) fn resume(self) -> RunnerGuard {
+        let guard = RunnerGuard::enter(self.runner);
+        RUNNABLE.with(|r| r.set(self.runnable));
+        guard
+    }
+}
+
 impl Drop for RunnerGuard {
     fn drop(&mut self) {
         LOOP_ID.with(|l| l.set(0));

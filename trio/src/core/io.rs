@@ -73,13 +73,38 @@ enum Dir {
 
 /// The reactor of one run loop.
 pub(in crate::core) struct Reactor {
-    poll: RefCell<MioPoll>,
-    events: RefCell<Events>,
+    /// Where fds are registered (a clone of the poller's own: registering needs
+    /// no access to the poller, which a guest run lends to its I/O thread).
+    registry: mio::Registry,
+    /// The poller and its event buffer; `None` while lent out (`take_poller`).
+    poller: RefCell<Option<Poller>>,
     fds: RefCell<HashMap<RawFd, FdEntry>>,
     /// Persistent registrations (`IoRegistration`), by token key.
     regs: RefCell<slab::Slab<Rc<RegState>>>,
     waiting_read: Cell<usize>,
     waiting_write: Cell<usize>,
+}
+
+/// The kernel-facing half of the reactor: the poller and its event buffer. It is
+/// `Send`, so that a guest run can wait for I/O on a helper thread while the
+/// rest of the run stays on the host's.
+pub(in crate::core) struct Poller {
+    poll: MioPoll,
+    events: Events,
+}
+
+impl Poller {
+    /// Blocks for at most `timeout` until an event arrives (`EINTR` is not an
+    /// error: nothing arrived).
+    pub(in crate::core) fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                self.events.clear();
+                Ok(())
+            }
+            r => r,
+        }
+    }
 }
 
 impl Reactor {
@@ -88,8 +113,11 @@ impl Reactor {
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         Ok((
             Reactor {
-                poll: RefCell::new(poll),
-                events: RefCell::new(Events::with_capacity(1024)),
+                registry: poll.registry().try_clone()?,
+                poller: RefCell::new(Some(Poller {
+                    poll,
+                    events: Events::with_capacity(1024),
+                })),
                 fds: RefCell::new(HashMap::new()),
                 regs: RefCell::new(slab::Slab::new()),
                 waiting_read: Cell::new(0),
@@ -113,13 +141,13 @@ impl Reactor {
         let mut regs = self.regs.borrow_mut();
         let entry = regs.vacant_entry();
         let key = entry.key();
-        registration::register(self.poll.borrow().registry(), fd, key)?;
+        registration::register(&self.registry, fd, key)?;
         entry.insert(state);
         Ok(key)
     }
 
     pub(in crate::core) fn remove_registration(&self, fd: RawFd, key: usize) {
-        let _ = self.poll.borrow().registry().deregister(&mut SourceFd(&fd));
+        let _ = self.registry.deregister(&mut SourceFd(&fd));
         let mut regs = self.regs.borrow_mut();
         if regs.contains(key) {
             regs.remove(key);
@@ -133,13 +161,29 @@ impl Reactor {
     /// Waits for events (at most `timeout`) and wakes their waiters. Returns true if
     /// the cross-thread waker fired.
     pub(in crate::core) fn wait(&self, timeout: Duration) -> io::Result<bool> {
-        let mut events = self.events.borrow_mut();
-        let res = self.poll.borrow_mut().poll(&mut events, Some(timeout));
-        match res {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
-            Err(e) => return Err(e),
-        }
+        let mut poller = self.take_poller();
+        let res = poller.wait(timeout);
+        let woke = self.process(&poller);
+        self.return_poller(poller);
+        res.map(|()| woke)
+    }
+
+    /// Lends the poller out (a guest run's I/O thread waits with it).
+    pub(in crate::core) fn take_poller(&self) -> Poller {
+        self.poller
+            .borrow_mut()
+            .take()
+            .expect("the poller is home between waits")
+    }
+
+    pub(in crate::core) fn return_poller(&self, poller: Poller) {
+        *self.poller.borrow_mut() = Some(poller);
+    }
+
+    /// Wakes the waiters of the events `poller` collected; true if the
+    /// cross-thread waker fired.
+    pub(in crate::core) fn process(&self, poller: &Poller) -> bool {
+        let events = &poller.events;
         let mut woke = false;
         let mut to_fire: Vec<(Rc<IoSlot>, bool)> = Vec::new();
         {
@@ -176,7 +220,7 @@ impl Reactor {
         for (slot, closed) in to_fire {
             slot.fire(closed);
         }
-        Ok(woke)
+        woke
     }
 
     fn add_waiter(&self, fd: RawFd, dir: Dir, slot: Rc<IoSlot>) -> Result<()> {
@@ -201,8 +245,7 @@ impl Reactor {
             (false, true) => Interest::WRITABLE,
             _ => Interest::READABLE,
         };
-        let poll = self.poll.borrow();
-        let reg = poll.registry();
+        let reg = &self.registry;
         let token = Token(fd as usize);
         let res = if entry.registered {
             match reg.reregister(&mut SourceFd(&fd), token, interest) {
@@ -259,7 +302,7 @@ impl Reactor {
         let entry = self.fds.borrow_mut().remove(&fd);
         if let Some(entry) = entry {
             if entry.registered {
-                let _ = self.poll.borrow().registry().deregister(&mut SourceFd(&fd));
+                let _ = self.registry.deregister(&mut SourceFd(&fd));
             }
             for s in [entry.read, entry.write].into_iter().flatten() {
                 s.fire(true);

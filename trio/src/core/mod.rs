@@ -85,8 +85,9 @@ pub use parking_lot::{Park, ParkingLot, ParkingLotStatistics};
 pub use registration::{IoDirection, IoReady, IoRegistration};
 pub use run_var::{RunVar, RunVarToken};
 pub use runtime::{
-    Builder, IdleWait, RunStatistics, Runtime, cancel_main_task, current_root_task, current_seed,
-    current_statistics, current_task, current_trio_token, run, spawn_system_task, try_current_task,
+    Builder, GuestRun, IdleWait, RunStatistics, Runtime, cancel_main_task, current_root_task,
+    current_seed, current_statistics, current_task, current_trio_token, run, spawn_system_task,
+    start_guest_run, try_current_task,
 };
 pub use task::{NurseryInfo, Task};
 pub use task_tree::{Deadlock, NurseryNode, TaskNode, TaskState, TaskTree, task_tree};

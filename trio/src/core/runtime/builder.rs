@@ -548,7 +548,7 @@ impl Builder {
             instruments: self.instruments,
             seed,
             deterministic: self.deterministic,
-            handle_ctrl_c: self.handle_ctrl_c.unwrap_or(true),
+            handle_ctrl_c: self.handle_ctrl_c,
             schedule_budget: self.schedule_budget,
             deadlock_detection: !self.no_deadlock_detection,
             channel_deadlock_grace: self.channel_deadlock_grace,

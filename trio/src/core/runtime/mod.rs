@@ -40,6 +40,7 @@
 mod builder;
 mod current;
 mod deadlock;
+mod guest;
 mod idle;
 mod instruments;
 mod run;
@@ -54,6 +55,7 @@ pub use current::{
     spawn_system_task, try_current_task,
 };
 use deadlock::Verdict;
+pub use guest::{GuestRun, start_guest_run};
 pub use idle::IdleWait;
 pub use run::{Runtime, run};
 pub(in crate::core) use runner::{IdleSlot, Runner};

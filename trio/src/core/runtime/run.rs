@@ -46,7 +46,8 @@ pub struct Runtime {
     pub(super) instruments: Vec<Rc<dyn Instrument>>,
     pub(super) seed: u64,
     pub(super) deterministic: bool,
-    pub(super) handle_ctrl_c: bool,
+    /// `None`: the default, which differs between a run and a guest run.
+    pub(super) handle_ctrl_c: Option<bool>,
     pub(super) schedule_budget: u32,
     pub(super) deadlock_detection: bool,
     pub(super) channel_deadlock_grace: Option<Duration>,
@@ -186,7 +187,7 @@ impl Runtime {
                 "trio::run was called from inside a running trio loop; use a nursery instead",
             )));
         }
-        let run = match self.set_up(main_at) {
+        let run = match self.set_up(main_at, false) {
             Ok(run) => run,
             Err(e) => return Err(E::from(e)),
         };
@@ -204,7 +205,11 @@ impl Runtime {
     /// Everything a run needs before its main task's first step: the reactor, the
     /// options that can be wrong (checked here, before anything started), the
     /// runner with its system nursery and main task, Ctrl-C handling.
-    fn set_up(self, main_at: &'static std::panic::Location<'static>) -> Result<Run> {
+    pub(super) fn set_up(
+        self,
+        main_at: &'static std::panic::Location<'static>,
+        guest: bool,
+    ) -> Result<Run> {
         let (io, waker) = Reactor::new()?;
         let loop_id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
         let dump = self
@@ -268,7 +273,8 @@ impl Runtime {
             watchdog: self.watchdog.map(|(t, r)| Watchdog::new(t, r)),
         });
         let guard = RunnerGuard::enter(runner.clone());
-        let ki = if self.handle_ctrl_c {
+        // A guest's host owns the process's signals unless asked otherwise.
+        let ki = if self.handle_ctrl_c.unwrap_or(!guest) {
             KiGuard::claim(&shared)
         } else {
             None
@@ -279,7 +285,7 @@ impl Runtime {
         clock.start_clock();
         runner
             .ctrl_c_handled
-            .set(ki.is_some() || term.is_some() || self.cancelled_from_outside);
+            .set(ki.is_some() || term.is_some() || self.cancelled_from_outside || guest);
         if runner.instrumented.get() {
             runner.call_instruments(|i| i.before_run());
         }
@@ -297,7 +303,7 @@ impl Runtime {
         main_cell.schedule_local(main_cell.l());
         Ok(Run {
             runner,
-            guard,
+            guard: Some(guard),
             ki,
             term,
             dump,
@@ -307,9 +313,10 @@ impl Runtime {
 }
 
 /// A run that is set up: what its teardown must end, in order.
-struct Run {
-    runner: Rc<Runner>,
-    guard: RunnerGuard,
+pub(super) struct Run {
+    pub(super) runner: Rc<Runner>,
+    /// `None` while a guest run is between steps (`guest.rs`).
+    pub(super) guard: Option<RunnerGuard>,
     ki: Option<KiGuard>,
     term: Option<TermGuard>,
     dump: Option<DumpOnSignal>,
@@ -317,7 +324,7 @@ struct Run {
 }
 
 /// What a finished run left behind, besides its main task's result.
-struct Ended {
+pub(super) struct Ended {
     system_errors: Vec<Error>,
     system_panic: Option<Box<dyn std::any::Any + Send>>,
     interrupted: bool,
@@ -330,7 +337,7 @@ impl Run {
     /// `RunFinished`; calls accepted before that still run (Trio: every call that
     /// did not fail with `RunFinished` is processed before `run` returns); wake-ups
     /// have no task left.
-    fn tear_down(self) -> Ended {
+    pub(super) fn tear_down(self) -> Ended {
         let Run {
             runner,
             guard,
@@ -376,7 +383,7 @@ impl Ended {
     /// The run's result: a failed system task, a deadlock and Ctrl-C take
     /// precedence over the main task's result (whose own error, under Ctrl-C, is
     /// kept as the source).
-    fn result<T, E: From<Error> + 'static>(
+    pub(super) fn result<T, E: From<Error> + 'static>(
         self,
         main_result: std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
