@@ -55,6 +55,13 @@
 //!
 //! **Panics** in the tokio future are caught by tokio and resumed in the trio
 //! task (and so reach its nursery, as a panic of that task would).
+//!
+//! # The other way round: trio inside tokio
+//!
+//! [`spawn_guest`] runs trio as a *guest* of a tokio runtime (Trio's guest
+//! mode): a tokio application that cannot give its thread to `trio::run` adopts
+//! trio piece by piece, on the same thread, with trio's I/O waits on a helper
+//! thread so that tokio's loop never blocks on them.
 
 use std::future::Future;
 use std::panic::resume_unwind;
@@ -66,7 +73,10 @@ use ::tokio::runtime::{Handle, Runtime};
 use ::tokio::task::JoinHandle;
 
 use crate::lowlevel::{CancelRegistration, checkpoint};
+
+mod guest;
 use crate::{Error, ErrorKind, Result};
+pub use guest::{TokioGuest, spawn_guest, spawn_guest_with};
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 

@@ -92,7 +92,8 @@ where
     id: u64,
     run: Option<Run>,
     suspended: Option<super::super::context::SuspendedRunner>,
-    main: Pin<Box<F>>,
+    /// `None` only while being leaked (see `Drop`).
+    main: Option<Pin<Box<F>>>,
     main_out: Option<std::thread::Result<std::result::Result<T, E>>>,
     main_key: usize,
     /// The pass whose I/O wait the helper is doing.
@@ -127,7 +128,11 @@ where
                 runner.finish_pass(pass);
             }
         }
-        let main: Pin<&mut dyn Future<Output = std::result::Result<T, E>>> = self.main.as_mut();
+        let main: Pin<&mut dyn Future<Output = std::result::Result<T, E>>> = self
+            .main
+            .as_mut()
+            .expect("a live guest has its main")
+            .as_mut();
         match runner.run_batch(main, &mut self.main_out, self.main_key) {
             None => {
                 self.finish();
@@ -165,6 +170,23 @@ where
             .expect("resumed above");
         self.suspended = Some(guard.suspend());
         false
+    }
+}
+
+impl<F, T, E, D> Drop for Guest<F, T, E, D>
+where
+    F: Future<Output = std::result::Result<T, E>>,
+{
+    fn drop(&mut self) {
+        if self.run.is_some() {
+            // Abandoned before its end (its thread is exiting with the run still
+            // going, or its host stopped calling): its tasks and main future
+            // cannot be dropped outside their run, so they are leaked, with
+            // everything they hold, rather than torn down half-way.
+            std::mem::forget(self.main.take());
+            std::mem::forget(self.run.take());
+            std::mem::forget(self.suspended.take());
+        }
     }
 }
 
@@ -356,7 +378,7 @@ impl Runtime {
             id,
             run: Some(run),
             suspended: Some(suspended),
-            main: Box::pin(main),
+            main: Some(Box::pin(main)),
             main_out: None,
             main_key,
             waiting: None,
