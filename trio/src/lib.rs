@@ -69,6 +69,16 @@
 //! * Cancellation and time: [`CancelScope`], [`move_on_after`], [`move_on_at`],
 //!   [`fail_after`], [`fail_at`], [`current_effective_deadline`], [`sleep`],
 //!   [`sleep_until`], [`sleep_forever`], [`current_time`], [`Instant`], [`Clock`].
+//! * Graceful (two-phase) stops: [`CancelScope::cancel_gracefully`] asks the
+//!   code under a scope to stop and cancels what is left after a grace period;
+//!   code learns of it with [`stop_requested`], [`wait_stop_requested`],
+//!   [`until_stop_requested`]; servers stop accepting and finish what is in
+//!   flight; [`Builder::stop_gracefully_on_ctrl_c`] and
+//!   [`Builder::stop_gracefully_on_sigterm`] make the signals ask first.
+//! * Context that follows the task tree: [`TreeVar`] (a value bound for a block,
+//!   seen by the tasks started into nurseries opened in it).
+//! * trio inside another event loop: [`Runtime::start_guest`] (guest mode;
+//!   `trio::compat::tokio::spawn_guest` with tokio as the host).
 //! * Errors: [`Error`], [`ErrorKind`], [`Cancelled`], [`CancelSource`], [`SourceTask`],
 //!   [`TooSlow`], [`MaybeCancelled`], [`ResultExt::catch`] (handle errors, let
 //!   cancellation through).
@@ -176,8 +186,13 @@
 //! * **Additions Trio does not have:** [`Nursery::spawn`] / [`TaskHandle`] (a
 //!   child's value, or cancelling one child); deadlock detection, on by default
 //!   ([`Builder::deadlock_detection`]); several loops, one per core ([`loops`]);
-//!   [`Cancelled::source`] also says [`CancelSource::Deadlock`] and
-//!   [`CancelSource::Shutdown`].
+//!   graceful stops ([`CancelScope::cancel_gracefully`], long discussed for Trio
+//!   in python-trio/trio#147); [`TreeVar`] (python-trio/trio#1523);
+//!   [`Cancelled::source`] also says [`CancelSource::Deadlock`],
+//!   [`CancelSource::Shutdown`] and [`CancelSource::Terminated`].
+//! * **Guest mode's host interface** is a closure (`run_sync_soon`) and a `done`
+//!   callback, as Trio's `run_sync_soon_threadsafe` and `done_callback`; the main
+//!   future must be `'static`, and the host owns Ctrl-C unless asked otherwise.
 
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
