@@ -22,22 +22,27 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll as MioPoll, Token};
 
 use super::cancel::{CancelWait, check_cancelled};
 use super::context;
-use super::registration::{self, IoDirection, REG_BIT, RegState};
+use super::registration::{IoDirection, REG_BIT, RegState};
 use super::wait::{self, RawWait};
 use crate::error::{Error, ErrorKind, Result};
+use crate::sys::source::{RawSource as RawFd, Registered};
 
 pub(in crate::core) const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// A persistent registration's token, and what it watches.
+fn reg_token(key: usize) -> Token {
+    Token(REG_BIT | key)
+}
+const REG_INTEREST: Interest = Interest::READABLE.add(Interest::WRITABLE);
 
 struct IoSlot {
     fired: Cell<bool>,
@@ -60,7 +65,7 @@ impl IoSlot {
 
 #[derive(Default)]
 struct FdEntry {
-    registered: bool,
+    registered: Option<Registered>,
     read: Option<Rc<IoSlot>>,
     write: Option<Rc<IoSlot>>,
 }
@@ -80,7 +85,7 @@ pub(in crate::core) struct Reactor {
     poller: RefCell<Option<Poller>>,
     fds: RefCell<HashMap<RawFd, FdEntry>>,
     /// Persistent registrations (`IoRegistration`), by token key.
-    regs: RefCell<slab::Slab<Rc<RegState>>>,
+    regs: RefCell<slab::Slab<(Rc<RegState>, Registered)>>,
     waiting_read: Cell<usize>,
     waiting_write: Cell<usize>,
 }
@@ -141,16 +146,26 @@ impl Reactor {
         let mut regs = self.regs.borrow_mut();
         let entry = regs.vacant_entry();
         let key = entry.key();
-        registration::register(&self.registry, fd, key)?;
-        entry.insert(state);
+        let registered = Registered::register(&self.registry, fd, reg_token(key), REG_INTEREST)?;
+        entry.insert((state, registered));
         Ok(key)
     }
 
-    pub(in crate::core) fn remove_registration(&self, fd: RawFd, key: usize) {
-        let _ = self.registry.deregister(&mut SourceFd(&fd));
+    pub(in crate::core) fn remove_registration(&self, key: usize) {
         let mut regs = self.regs.borrow_mut();
         if regs.contains(key) {
-            regs.remove(key);
+            let (_, mut registered) = regs.remove(key);
+            registered.deregister(&self.registry);
+        }
+    }
+
+    /// Asks for the next report on a persistent registration (needed on Windows,
+    /// where each report must be re-armed; see `sys/source.rs`).
+    #[cfg(windows)]
+    pub(in crate::core) fn rearm_registration(&self, key: usize) -> io::Result<()> {
+        match self.regs.borrow_mut().get_mut(key) {
+            Some((_, registered)) => registered.rearm(&self.registry, reg_token(key), REG_INTEREST),
+            None => Ok(()),
         }
     }
 
@@ -194,7 +209,11 @@ impl Reactor {
                     continue;
                 }
                 if ev.token().0 & REG_BIT != 0 {
-                    let state = self.regs.borrow().get(ev.token().0 & !REG_BIT).cloned();
+                    let state = self
+                        .regs
+                        .borrow()
+                        .get(ev.token().0 & !REG_BIT)
+                        .map(|(state, _)| state.clone());
                     if let Some(state) = state {
                         state.on_event(ev);
                     }
@@ -245,26 +264,14 @@ impl Reactor {
             (false, true) => Interest::WRITABLE,
             _ => Interest::READABLE,
         };
-        let reg = &self.registry;
         let token = Token(fd as usize);
-        let res = if entry.registered {
-            match reg.reregister(&mut SourceFd(&fd), token, interest) {
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    reg.register(&mut SourceFd(&fd), token, interest)
-                }
-                r => r,
-            }
-        } else {
-            match reg.register(&mut SourceFd(&fd), token, interest) {
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                    reg.reregister(&mut SourceFd(&fd), token, interest)
-                }
-                r => r,
-            }
+        let res = match &mut entry.registered {
+            Some(r) => r.rearm(&self.registry, token, interest),
+            None => Registered::register(&self.registry, fd, token, interest)
+                .map(|r| entry.registered = Some(r)),
         };
         match res {
             Ok(()) => {
-                entry.registered = true;
                 match dir {
                     Dir::Read => self.waiting_read.set(self.waiting_read.get() + 1),
                     Dir::Write => self.waiting_write.set(self.waiting_write.get() + 1),
@@ -300,9 +307,9 @@ impl Reactor {
 
     fn notify_closing(&self, fd: RawFd) {
         let entry = self.fds.borrow_mut().remove(&fd);
-        if let Some(entry) = entry {
-            if entry.registered {
-                let _ = self.registry.deregister(&mut SourceFd(&fd));
+        if let Some(mut entry) = entry {
+            if let Some(mut r) = entry.registered.take() {
+                r.deregister(&self.registry);
             }
             for s in [entry.read, entry.write].into_iter().flatten() {
                 s.fire(true);
@@ -431,7 +438,7 @@ impl Future for WaitFd {
         wait::set(
             cx,
             RawWait::fd(
-                this.fd,
+                this.fd as i64,
                 match this.dir {
                     Dir::Read => IoDirection::Read,
                     Dir::Write => IoDirection::Write,

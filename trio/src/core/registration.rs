@@ -21,18 +21,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::io;
-use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-
-use mio::unix::SourceFd;
-use mio::{Interest, Token};
 
 use super::cancel::{CancelWait, check_cancelled, outside_trio};
 use super::context;
 use super::wait::{self, RawWait};
 use crate::error::{Error, Result};
+use crate::sys::source::RawSource as RawFd;
 
 /// Token bit that marks a registration (raw-fd waits use the fd as the token).
 pub(in crate::core) const REG_BIT: usize = 1 << 62;
@@ -49,6 +45,10 @@ pub(in crate::core) struct RegState {
     tick: Cell<u32>,
     read_waker: RefCell<Option<Waker>>,
     write_waker: RefCell<Option<Waker>>,
+    /// Windows: a report has been asked for since the last one (mio's AFD polls
+    /// report once; see `sys/source.rs`).
+    #[cfg(windows)]
+    armed: Cell<bool>,
 }
 
 impl RegState {
@@ -69,6 +69,8 @@ impl RegState {
         }
         self.ready.set(self.ready.get() | bits);
         self.tick.set(self.tick.get().wrapping_add(1));
+        #[cfg(windows)]
+        self.armed.set(false);
         if bits & READ != 0 {
             if let Some(w) = self.read_waker.borrow_mut().take() {
                 w.wake();
@@ -206,6 +208,8 @@ impl IoRegistration {
         let key = context::with_runner(|r| r.io.add_registration(fd, state.clone()))
             .ok_or_else(outside_trio)?
             .map_err(Error::from)?;
+        #[cfg(windows)]
+        state.armed.set(true);
         Ok(IoRegistration {
             fd,
             key,
@@ -236,8 +240,23 @@ impl IoRegistration {
         if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             *w = Some(cx.waker().clone());
         }
-        wait::set(cx, RawWait::fd(self.fd, dir));
+        #[cfg(windows)]
+        self.rearm();
+        wait::set(cx, RawWait::fd(self.fd as i64, dir));
         Poll::Pending
+    }
+
+    /// Windows: asks for the next report unless one was asked for since the last
+    /// (a failure shows as an error report, so the waiter wakes and finds it).
+    #[cfg(windows)]
+    fn rearm(&self) {
+        if self.state.armed.replace(true) {
+            return;
+        }
+        let rearmed = context::with_runner(|r| r.io.rearm_registration(self.key));
+        if let Some(Err(_)) = rearmed {
+            self.state.ready.set(self.state.ready.get() | READ | WRITE);
+        }
     }
 
     fn report(&self, dir: IoDirection) -> IoReady {
@@ -298,6 +317,8 @@ impl IoRegistration {
             let ready = self.state.ready.get();
             if ready & closed == 0 {
                 self.state.ready.set(ready & !bit);
+                #[cfg(windows)]
+                self.rearm();
             }
         }
     }
@@ -305,15 +326,6 @@ impl IoRegistration {
 
 impl Drop for IoRegistration {
     fn drop(&mut self) {
-        context::with_runner(|r| r.io.remove_registration(self.fd, self.key));
+        context::with_runner(|r| r.io.remove_registration(self.key));
     }
-}
-
-/// The reactor's side: registration bookkeeping.
-pub(in crate::core) fn register(registry: &mio::Registry, fd: RawFd, key: usize) -> io::Result<()> {
-    registry.register(
-        &mut SourceFd(&fd),
-        Token(REG_BIT | key),
-        Interest::READABLE | Interest::WRITABLE,
-    )
 }

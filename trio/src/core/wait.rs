@@ -170,12 +170,13 @@ impl RawWait {
         Self::new(kind, send as u8, id as u64)
     }
 
-    pub(in crate::core) fn fd(fd: i32, dir: IoDirection) -> RawWait {
+    /// A wait on a raw fd (or, on Windows, socket: `RawSource` widened).
+    pub(in crate::core) fn fd(fd: i64, dir: IoDirection) -> RawWait {
         let sub = match dir {
             IoDirection::Read => 0,
             IoDirection::Write => 1,
         };
-        Self::new(Kind::Fd, sub, fd as i64 as u64)
+        Self::new(Kind::Fd, sub, fd as u64)
     }
 
     pub(in crate::core) const THREAD: RawWait = RawWait::new(Kind::Thread, 0, 0);
@@ -315,7 +316,7 @@ pub fn record_blocked_on(cx: &Context<'_>, on: BlockedOn) {
             operation,
             thread_safe,
         } => RawWait::channel(id as usize, operation == ChannelOp::Send, thread_safe),
-        BlockedOn::Fd { fd, direction } => RawWait::fd(fd, direction),
+        BlockedOn::Fd { fd, direction } => RawWait::fd(i64::from(fd), direction),
         BlockedOn::Thread => RawWait::THREAD,
         BlockedOn::Nursery { id } => RawWait::nursery(id),
         BlockedOn::AllTasksBlocked => RawWait::IDLE,

@@ -7,6 +7,7 @@
 //! | file | concern |
 //! |---|---|
 //! | `affinity.rs` | pinning the calling thread to a CPU |
+//! | `source.rs` | what the reactor watches (a raw fd, a raw socket) and how it registers it |
 //! | `fd.rs` | plain file descriptors: pipes, non-blocking mode, `read`, `write`, `poll` |
 //! | `process.rs` | children: pidfds, `waitid`/`waitpid`, signalling a child |
 //! | `resolve.rs` | the system's name resolver (`getaddrinfo`) |
@@ -38,5 +39,6 @@ pub(crate) mod process;
 pub(crate) mod resolve;
 pub(crate) mod signal;
 pub(crate) mod socket;
+pub(crate) mod source;
 pub(crate) mod thread;
 pub(crate) mod time;
