@@ -216,8 +216,10 @@ pub mod http;
 pub mod loops;
 pub mod lowlevel;
 pub mod net;
+#[cfg(unix)]
 pub mod process;
 mod report;
+#[cfg(unix)]
 pub mod signal;
 mod stapled;
 mod stop;

@@ -168,6 +168,7 @@ fn lookup(loop_id: u64) -> Option<Arc<LoopShared>> {
 
 /// Runs `f` on the loop `loop_id` soon, if that loop is still running (like
 /// `TrioToken::run_sync_soon`, without holding a token).
+#[cfg(unix)]
 pub(in crate::core) fn call_on_loop(loop_id: u64, f: Box<dyn FnOnce() + Send + 'static>) {
     if let Some(shared) = lookup(loop_id) {
         let _ = shared.push(Job::Call(f));

@@ -1,4 +1,5 @@
-//! Ctrl-C (SIGINT) while a run is active.
+//! Ctrl-C (SIGINT on Unix; Ctrl-C and Ctrl-Break on Windows) while a run is
+//! active.
 //!
 //! # What happens
 //!
@@ -26,9 +27,10 @@
 //! # Why a watchdog thread
 //!
 //! Rust cannot raise an exception inside running code as Python does, and almost
-//! nothing is allowed inside a signal handler. So the handler only does two
+//! nothing is allowed inside a signal handler. So on Unix the handler only does two
 //! async-signal-safe things (via `signal-hook`): it arms the "second Ctrl-C kills"
-//! flag, and writes a byte to a pipe. A watchdog thread, started once per process,
+//! flag, and writes a byte to a pipe. (On Windows a console control handler runs
+//! on a thread Windows makes for it, and does the watchdog's work itself.) A watchdog thread, started once per process,
 //! reads the pipe, tells the loop that owns Ctrl-C (setting a flag and waking it
 //! through its cross-thread waker), and waits for the loop to acknowledge.
 //!
@@ -37,8 +39,6 @@
 //!
 //! [`ErrorKind::Interrupted`]: crate::ErrorKind::Interrupted
 
-use std::io::Read;
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -66,13 +66,14 @@ struct KiGlobal {
 
 static KI: OnceLock<Option<KiGlobal>> = OnceLock::new();
 
+#[cfg(unix)]
 fn global() -> Option<&'static KiGlobal> {
     KI.get_or_init(|| {
         if cfg!(miri) {
             return None; // Miri cannot install signal handlers: no Ctrl-C there.
         }
         let kill = Arc::new(AtomicBool::new(true));
-        let (mut reader, writer) = UnixStream::pair().ok()?;
+        let (mut reader, writer) = std::os::unix::net::UnixStream::pair().ok()?;
         // SIGINT kills while `kill` is set: when no run owns Ctrl-C, and once the
         // owner has been told of one Ctrl-C and may be ended by the next (the
         // watchdog arms it, see `watchdog_notify`).
@@ -82,6 +83,7 @@ fn global() -> Option<&'static KiGlobal> {
         std::thread::Builder::new()
             .name("trio-ctrl-c".into())
             .spawn(move || {
+                use std::io::Read;
                 let mut byte = [0u8; 1];
                 while let Ok(n) = reader.read(&mut byte) {
                     if n == 0 {
@@ -97,6 +99,42 @@ fn global() -> Option<&'static KiGlobal> {
         })
     })
     .as_ref()
+}
+
+/// Windows: a console control handler, for Ctrl-C and Ctrl-Break. Windows runs
+/// it on a thread of its own, where anything may be done (nothing like a signal
+/// handler's limits): it is the watchdog. Returning `FALSE` lets the next
+/// handler — in the end the default one, which ends the process — have the
+/// event: that is what `kill` means here.
+#[cfg(windows)]
+fn global() -> Option<&'static KiGlobal> {
+    KI.get_or_init(|| {
+        use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
+        // SAFETY: `console_handler` is a plain function with the signature
+        // Windows expects, valid for the whole process.
+        let ok = unsafe { SetConsoleCtrlHandler(Some(console_handler), 1) };
+        (ok != 0).then(|| KiGlobal {
+            kill: Arc::new(AtomicBool::new(true)),
+            owner: Mutex::new(None),
+        })
+    })
+    .as_ref()
+}
+
+#[cfg(windows)]
+unsafe extern "system" fn console_handler(event: u32) -> windows_sys::core::BOOL {
+    use windows_sys::Win32::System::Console::{CTRL_BREAK_EVENT, CTRL_C_EVENT};
+    if event != CTRL_C_EVENT && event != CTRL_BREAK_EVENT {
+        return 0;
+    }
+    let Some(g) = KI.get().and_then(Option::as_ref) else {
+        return 0;
+    };
+    if g.kill.load(Ordering::Acquire) {
+        return 0; // no run owns Ctrl-C, or this is the one that ends the process
+    }
+    watchdog_notify();
+    1
 }
 
 fn watchdog_notify() {

@@ -128,7 +128,7 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> Result<Raw> {
     if reuse_port {
         crate::sys::socket::setsockopt_bytes(
             &sock,
-            libc::SOL_SOCKET,
+            crate::sys::socket::opt::SOL_SOCKET,
             REUSE_PORT,
             &1i32.to_ne_bytes(),
         )?;

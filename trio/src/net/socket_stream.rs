@@ -96,7 +96,11 @@ impl SocketStream {
         }
         let ip = matches!(socket.domain(), d if d == Domain::IPV4 || d == Domain::IPV6);
         if ip || socket.is_custom() {
-            ignore_os_errors(socket.set_option(libc::IPPROTO_TCP, libc::TCP_NODELAY, 1))?;
+            ignore_os_errors(socket.set_option(
+                crate::sys::socket::opt::IPPROTO_TCP,
+                crate::sys::socket::opt::TCP_NODELAY,
+                1,
+            ))?;
             if let Some((level, option)) = crate::sys::socket::TCP_NOTSENT_LOWAT {
                 ignore_os_errors(socket.set_option(level, option, 1 << 14))?;
             }

@@ -22,7 +22,7 @@ pub(crate) fn compute_backlog(backlog: Option<u32>) -> i32 {
     backlog.map_or(0xFFFF, |b| b.min(0xFFFF) as i32)
 }
 
-use crate::sys::socket::REUSE_PORT;
+use crate::sys::socket::{REUSE_PORT, opt};
 
 /// `SO_REUSEADDR`, `IPV6_V6ONLY` for IPv6, bind, listen: what every trio TCP
 /// listener gets (and `SO_REUSEPORT` when asked).
@@ -33,16 +33,27 @@ pub(crate) fn prepare_listener(
     reuse_port: bool,
 ) -> Result<()> {
     // So that a restarted server can bind while old connections sit in TIME_WAIT
-    // (Trio #39); it does not allow two live listeners on one port.
-    sock.set_option(libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    // (python-trio/trio#39); it does not allow two live listeners on one port.
+    // (Not on Windows, where it would let another program take the port, and
+    // where TIME_WAIT does not block a listener anyway.)
+    #[cfg(unix)]
+    sock.set_option(opt::SOL_SOCKET, opt::SO_REUSEADDR, 1)?;
+    #[cfg(windows)]
+    if reuse_port {
+        return Err(crate::Error::new(
+            crate::ErrorKind::InvalidInput,
+            "reuse_port: Windows cannot share a port among live listeners \
+             (use LoopListener::handoff)",
+        ));
+    }
     if reuse_port {
         // Several live listeners on one port (one per loop): the kernel spreads
         // incoming connections among them.
-        sock.set_option(libc::SOL_SOCKET, REUSE_PORT, 1)?;
+        sock.set_option(opt::SOL_SOCKET, REUSE_PORT, 1)?;
     }
     if addr.is_ipv6() {
         // One listener per family: the IPv6 one must not also take IPv4.
-        sock.set_option(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+        sock.set_option(opt::IPPROTO_IPV6, opt::IPV6_V6ONLY, 1)?;
     }
     sock.bind(addr)?;
     sock.listen(compute_backlog(backlog))
@@ -192,7 +203,7 @@ impl<'a> TcpListen<'a> {
     pub async fn open(self) -> Result<Vec<SocketListener>> {
         let hints = AddrInfoHints {
             ty: Some(Type::STREAM),
-            flags: libc::AI_PASSIVE,
+            flags: crate::sys::resolve::gai::AI_PASSIVE,
             ..Default::default()
         };
         let addrs = getaddrinfo(self.host, self.port, hints).await?;

@@ -34,9 +34,12 @@
 //! kqueue) and its Ctrl-C handling signal-hook's.
 
 pub(crate) mod affinity;
+#[cfg(unix)]
 pub(crate) mod fd;
+#[cfg(unix)]
 pub(crate) mod process;
 pub(crate) mod resolve;
+#[cfg(unix)]
 pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod source;

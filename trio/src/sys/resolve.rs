@@ -130,21 +130,39 @@ impl GaiError {
 
 impl fmt::Display for GaiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        #[cfg(unix)]
         // SAFETY: `gai_strerror` returns a pointer to a static, NUL-terminated
         // string for any code.
-        let msg = unsafe { CStr::from_ptr(libc::gai_strerror(self.code)) };
-        write!(
-            f,
-            "{} (getaddrinfo error {})",
-            msg.to_string_lossy(),
-            self.code
-        )
+        let msg = unsafe { CStr::from_ptr(libc::gai_strerror(self.code)) }
+            .to_string_lossy()
+            .into_owned();
+        // Windows' resolver errors are socket error numbers.
+        #[cfg(windows)]
+        let msg = io::Error::from_raw_os_error(self.code).to_string();
+        write!(f, "{msg} (getaddrinfo error {})", self.code)
     }
+}
+
+/// The resolver's flags and error codes, by platform (`AI_*`, `EAI_NONAME`).
+pub(crate) mod gai {
+    #[cfg(unix)]
+    pub(crate) use libc::{AI_NUMERICHOST, AI_NUMERICSERV, AI_PASSIVE, EAI_NONAME};
+    #[cfg(windows)]
+    use windows_sys::Win32::Networking::WinSock as ws;
+    #[cfg(windows)]
+    pub(crate) const AI_NUMERICHOST: i32 = ws::AI_NUMERICHOST as i32;
+    #[cfg(windows)]
+    pub(crate) const AI_NUMERICSERV: i32 = ws::AI_NUMERICSERV as i32;
+    #[cfg(windows)]
+    pub(crate) const AI_PASSIVE: i32 = ws::AI_PASSIVE as i32;
+    #[cfg(windows)]
+    pub(crate) const EAI_NONAME: i32 = ws::WSAHOST_NOT_FOUND;
 }
 
 impl std::error::Error for GaiError {}
 
 /// One blocking `getaddrinfo(3)` call.
+#[cfg(unix)]
 pub(crate) fn system_getaddrinfo(
     host: Option<&CStr>,
     port: u16,
@@ -206,6 +224,7 @@ pub(crate) fn system_getaddrinfo(
     Ok(out)
 }
 
+#[cfg(unix)]
 fn sockaddr_to_std(ai: &libc::addrinfo) -> Option<SocketAddr> {
     if ai.ai_addr.is_null() {
         return None;
@@ -232,4 +251,122 @@ fn sockaddr_to_std(ai: &libc::addrinfo) -> Option<SocketAddr> {
         }
         _ => None,
     }
+}
+
+/// One blocking `getaddrinfo` call (Windows: the same resolver, through
+/// `ws2_32`, with `ADDRINFOA`).
+#[cfg(windows)]
+pub(crate) fn system_getaddrinfo(
+    host: Option<&CStr>,
+    port: u16,
+    hints: AddrInfoHints,
+) -> io::Result<Vec<AddrInfo>> {
+    use windows_sys::Win32::Networking::WinSock as ws;
+    wsa_startup();
+    let service = CString::new(port.to_string()).expect("digits have no NUL");
+    // SAFETY: an all-zero `ADDRINFOA` is the documented "no hints" value.
+    let mut h: ws::ADDRINFOA = unsafe { std::mem::zeroed() };
+    h.ai_family = hints.domain.map_or(ws::AF_UNSPEC as i32, i32::from);
+    h.ai_socktype = hints.ty.map_or(0, i32::from);
+    h.ai_protocol = hints.protocol.map_or(0, i32::from);
+    h.ai_flags = hints.flags;
+    let mut res: *mut ws::ADDRINFOA = std::ptr::null_mut();
+    // SAFETY: valid NUL-terminated strings (or null for no host), valid hints, and
+    // an out-pointer; on success `res` is a list we free below.
+    let rc = unsafe {
+        ws::getaddrinfo(
+            host.map_or(std::ptr::null(), |h| h.as_ptr().cast()),
+            service.as_ptr().cast(),
+            &h,
+            &mut res,
+        )
+    };
+    if rc != 0 {
+        let kind = if rc == ws::WSAHOST_NOT_FOUND {
+            io::ErrorKind::NotFound
+        } else {
+            io::ErrorKind::Other
+        };
+        return Err(io::Error::new(kind, GaiError::new(rc)));
+    }
+    let mut out = Vec::new();
+    let mut cur = res;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list `getaddrinfo` returned, not yet freed.
+        let ai = unsafe { &*cur };
+        // SAFETY: `ai_addr` and `ai_addrlen` describe the node's address.
+        if let Some(addr) = unsafe { sockaddr_to_std(ai.ai_addr.cast(), ai.ai_addrlen) } {
+            let canonical_name = if ai.ai_canonname.is_null() {
+                None
+            } else {
+                // SAFETY: a NUL-terminated string owned by the list, not yet freed.
+                let name = unsafe { CStr::from_ptr(ai.ai_canonname.cast()) };
+                Some(name.to_string_lossy().into_owned())
+            };
+            out.push(AddrInfo {
+                addr,
+                ty: Type::from(ai.ai_socktype),
+                protocol: (ai.ai_protocol != 0).then(|| Protocol::from(ai.ai_protocol)),
+                canonical_name,
+            });
+        }
+        cur = ai.ai_next;
+    }
+    // SAFETY: `res` came from a successful `getaddrinfo` and is freed once.
+    unsafe { ws::freeaddrinfo(res) };
+    Ok(out)
+}
+
+/// Windows: an address `getaddrinfo` gave, as std's.
+///
+/// # Safety
+///
+/// `addr` points to `len` readable bytes of a socket address (or is null).
+#[cfg(windows)]
+unsafe fn sockaddr_to_std(addr: *const u8, len: usize) -> Option<SocketAddr> {
+    use windows_sys::Win32::Networking::WinSock as ws;
+    if addr.is_null() || len < 2 {
+        return None;
+    }
+    // SAFETY: at least two bytes are readable (checked above): the family.
+    let family = unsafe { std::ptr::read_unaligned(addr.cast::<u16>()) };
+    match family {
+        ws::AF_INET if len >= std::mem::size_of::<ws::SOCKADDR_IN>() => {
+            // SAFETY: the family and length say this is a `SOCKADDR_IN`.
+            let sin = unsafe { std::ptr::read_unaligned(addr.cast::<ws::SOCKADDR_IN>()) };
+            // SAFETY: every field of the address union is a view of the same
+            // four bytes.
+            let ip = unsafe { sin.sin_addr.S_un.S_addr };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(ip)),
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        ws::AF_INET6 if len >= std::mem::size_of::<ws::SOCKADDR_IN6>() => {
+            // SAFETY: as above, for `SOCKADDR_IN6`.
+            let sin6 = unsafe { std::ptr::read_unaligned(addr.cast::<ws::SOCKADDR_IN6>()) };
+            // SAFETY: as above: views of the same sixteen bytes, and of the
+            // same four bytes of scope.
+            let (octets, scope) = unsafe { (sin6.sin6_addr.u.Byte, sin6.Anonymous.sin6_scope_id) };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(octets),
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                scope,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Windows sockets must be started once per process before use; std and socket2
+/// do it on their first socket, but a lookup may come first.
+#[cfg(windows)]
+fn wsa_startup() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        // Making (and dropping) a socket through std runs `WSAStartup` once and
+        // for all, as std does for every program that uses sockets.
+        let _ = std::net::UdpSocket::bind("127.0.0.1:0");
+    });
 }

@@ -30,6 +30,14 @@ pub type RawSource = std::os::fd::RawFd;
 #[cfg(windows)]
 pub type RawSource = std::os::windows::io::RawSocket;
 
+/// A handle that is no handle (a closed socket's, a custom socket's).
+#[cfg(unix)]
+pub(crate) const INVALID: RawSource = -1;
+/// A handle that is no handle (a closed socket's, a custom socket's).
+#[cfg(windows)]
+pub(crate) const INVALID: RawSource =
+    windows_sys::Win32::Networking::WinSock::INVALID_SOCKET as RawSource;
+
 /// A raw source registered with a reactor (see the module's contract).
 pub(crate) struct Registered {
     #[cfg(unix)]

@@ -3,12 +3,14 @@
 //! Contract: [`monotonic_nanos`] returns nanoseconds on a clock that never goes
 //! backwards and does not jump with the wall clock (the one
 //! `std::time::Instant` uses: `CLOCK_MONOTONIC` on Linux and FreeBSD,
-//! `CLOCK_UPTIME_RAW` on macOS), from an unspecified origin; it does not fail.
+//! `CLOCK_UPTIME_RAW` on macOS, the performance counter on Windows), from an
+//! unspecified origin; it does not fail.
 //! It is one `clock_gettime` (a vDSO call on Linux, no system call) and an
 //! add: about a third of the instructions of `Instant::now` plus the
 //! `Duration` arithmetic to turn it into trio time.
 
 /// The monotonic clock in nanoseconds (see the module's contract).
+#[cfg(unix)]
 #[inline]
 pub(crate) fn monotonic_nanos() -> i64 {
     let mut ts = libc::timespec {
@@ -25,7 +27,17 @@ pub(crate) fn monotonic_nanos() -> i64 {
     secs * 1_000_000_000 + nanos
 }
 
-#[cfg(not(target_vendor = "apple"))]
+#[cfg(all(unix, not(target_vendor = "apple")))]
 const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
 #[cfg(target_vendor = "apple")]
 const CLOCK: libc::clockid_t = libc::CLOCK_UPTIME_RAW;
+
+/// The monotonic clock in nanoseconds (see the module's contract): on Windows,
+/// std's `Instant` (the performance counter) since the first reading.
+#[cfg(windows)]
+pub(crate) fn monotonic_nanos() -> i64 {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let origin = *ORIGIN.get_or_init(std::time::Instant::now);
+    // Plus a day, so that "a moment ago" is never a negative reading.
+    origin.elapsed().as_nanos() as i64 + 86_400_000_000_000
+}

@@ -3,7 +3,9 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::Result;
-use crate::net::{SocketListener, SocketStream, TcpConnect, open_unix_socket};
+#[cfg(unix)]
+use crate::net::open_unix_socket;
+use crate::net::{SocketListener, SocketStream, TcpConnect};
 
 /// Connects to `listener` — handy in tests that start a server on port 0 and need
 /// a client. A listener bound to a wildcard address (`0.0.0.0` or `::`) is reached
@@ -33,8 +35,8 @@ use crate::net::{SocketListener, SocketStream, TcpConnect, open_unix_socket};
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn open_stream_to_socket_listener(listener: &SocketListener) -> Result<SocketStream> {
-    let addr = listener.socket().local_addr()?;
-    if let Some(path) = addr.as_pathname() {
+    #[cfg(unix)]
+    if let Some(path) = listener.socket().local_addr()?.as_pathname() {
         return open_unix_socket(path).await;
     }
     let addr: SocketAddr = listener.local_addr()?;

@@ -63,6 +63,7 @@ mod resolve;
 use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, RawFd};
 use std::task::{Context, Poll};
 
@@ -194,7 +195,7 @@ impl Socket {
     /// # Ok(()) }).unwrap();
     /// ```
     pub fn pair(domain: Domain, ty: Type, protocol: Option<Protocol>) -> Result<(Socket, Socket)> {
-        let (a, b) = socket2::Socket::pair(domain, ty, protocol)?;
+        let (a, b) = socketpair(domain, ty, protocol)?;
         for s in [&a, &b] {
             s.set_nonblocking(true)?;
             crate::sys::socket::no_sigpipe(s)?;
@@ -446,7 +447,8 @@ impl Socket {
     /// # Ok::<_, trio::Error>(())
     /// ```
     pub fn is_listening(&self) -> Result<bool> {
-        Ok(self.option(libc::SOL_SOCKET, libc::SO_ACCEPTCONN)? != 0)
+        use crate::sys::socket::opt;
+        Ok(self.option(opt::SOL_SOCKET, opt::SO_ACCEPTCONN)? != 0)
     }
 
     /// Connects to `addr` (Trio's `connect`): starts a non-blocking connect, waits
@@ -1065,6 +1067,7 @@ fn check_open(closed: &std::cell::Cell<bool>) -> Result<()> {
     }
 }
 
+#[cfg(unix)]
 impl AsRawFd for Socket {
     /// The fd; `-1` once closed, and for custom sockets (like Python's `fileno()`).
     fn as_raw_fd(&self) -> RawFd {
@@ -1075,10 +1078,42 @@ impl AsRawFd for Socket {
     }
 }
 
+#[cfg(windows)]
+impl std::os::windows::io::AsRawSocket for Socket {
+    /// The socket; `INVALID_SOCKET` once closed, and for custom sockets.
+    fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+        match &self.repr {
+            Repr::Os(os) => os.raw_fd(),
+            Repr::Custom(..) => crate::sys::source::INVALID,
+        }
+    }
+}
+
 impl Drop for Socket {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+#[cfg(unix)]
+fn socketpair(
+    domain: Domain,
+    ty: Type,
+    protocol: Option<Protocol>,
+) -> std::io::Result<(socket2::Socket, socket2::Socket)> {
+    socket2::Socket::pair(domain, ty, protocol)
+}
+
+#[cfg(windows)]
+fn socketpair(
+    _domain: Domain,
+    _ty: Type,
+    _protocol: Option<Protocol>,
+) -> std::io::Result<(socket2::Socket, socket2::Socket)> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "Socket::pair: Windows has no socketpair (connect two TCP sockets on loopback instead)",
+    ))
 }
 
 /// An address for messages: `ip:port`, `[ip6]:port`, a Unix path, or a
@@ -1087,6 +1122,7 @@ pub(crate) fn display_addr(addr: &SockAddr) -> String {
     if let Some(a) = addr.as_socket() {
         return a.to_string();
     }
+    #[cfg(unix)]
     if let Some(u) = addr.as_unix() {
         if let Some(p) = u.as_pathname() {
             return p.display().to_string();

@@ -14,11 +14,11 @@
 //!   blocked in that direction, so that `close` can wake it (the registration's own
 //!   wakers are only ever woken by kernel events).
 
+use crate::sys::source::RawSource as RawFd;
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, RawFd};
 use std::task::{Context, Poll, Waker};
 
 use socket2::{Domain, Protocol, SockAddr, Type};
@@ -93,7 +93,7 @@ impl OsSocket {
     ) -> OsSocket {
         OsSocket {
             reg: RefCell::new(None),
-            fd: sock.as_raw_fd(),
+            fd: crate::sys::socket::raw_source(&sock),
             sock: RefCell::new(Some(sock)),
             domain,
             ty,
@@ -119,7 +119,7 @@ impl OsSocket {
         if self.sock.borrow().is_some() {
             self.fd
         } else {
-            -1
+            crate::sys::source::INVALID
         }
     }
 
@@ -198,7 +198,7 @@ impl OsSocket {
             return Ok(());
         }
         let fd = match &*self.sock.borrow() {
-            Some(s) => s.as_raw_fd(),
+            Some(s) => crate::sys::socket::raw_source(s),
             None => return Err(closed_io()),
         };
         let reg = IoRegistration::new(fd).map_err(io::Error::from)?;
@@ -340,21 +340,14 @@ impl OsSocket {
     /// real thing (Trio's `wait_readable` is exact, not a hint).
     pub(super) async fn wait(&self, dir: IoDirection) -> Result<()> {
         self.ensure_registered()?;
-        let events = match dir {
-            IoDirection::Read => libc::POLLIN,
-            IoDirection::Write => libc::POLLOUT,
-        };
-        self.io(
-            dir,
-            |s| crate::sys::fd::poll_now(s.as_raw_fd(), events),
-            |_| false,
-        )
-        .await
+        let write = dir == IoDirection::Write;
+        self.io(dir, |s| crate::sys::socket::poll_now(s, write), |_| false)
+            .await
     }
 
     /// True if a receive would not block now (Trio's `is_readable`).
     pub(super) fn is_readable(&self) -> Result<bool> {
-        match self.sys(|s| crate::sys::fd::poll_now(s.as_raw_fd(), libc::POLLIN)) {
+        match self.sys(|s| crate::sys::socket::poll_now(s, false)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => Err(Error::from(e)),

@@ -17,8 +17,8 @@ use std::rc::Rc;
 
 use super::custom::BoxFuture;
 use crate::lowlevel::{RunVar, cancel_shielded_checkpoint, checkpoint_if_cancelled};
-use crate::sys::resolve::system_getaddrinfo;
 pub use crate::sys::resolve::{AddrInfo, AddrInfoHints, GaiError};
+use crate::sys::resolve::{gai, system_getaddrinfo};
 use crate::{Error, ErrorKind, Result};
 
 /// A resolver that replaces the system's for this run (Trio's `HostnameResolver`);
@@ -142,11 +142,11 @@ pub async fn getaddrinfo(
         None => None,
     };
     let numeric = AddrInfoHints {
-        flags: hints.flags | libc::AI_NUMERICHOST | libc::AI_NUMERICSERV,
+        flags: hints.flags | gai::AI_NUMERICHOST | gai::AI_NUMERICSERV,
         ..hints
     };
     match system_getaddrinfo(c_host.as_deref(), port, numeric) {
-        Err(e) if gai_code(&e) == Some(libc::EAI_NONAME) => {}
+        Err(e) if gai_code(&e) == Some(gai::EAI_NONAME) => {}
         other => {
             cancel_shielded_checkpoint().await?;
             return other.map_err(Error::from);
