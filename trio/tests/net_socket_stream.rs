@@ -10,7 +10,9 @@
 
 mod net_support;
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+#[cfg(unix)]
+use std::cell::RefCell;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -19,6 +21,7 @@ use std::rc::Rc;
 use futures_io::{AsyncRead, AsyncWrite};
 use net_support::{io_kind, os_error};
 use trio::abc::{AsyncResource, HalfCloseableStream, Listener, ReceiveStream, SendStream};
+#[cfg(unix)]
 use trio::net::socket::{BoxFuture, CustomSocket, Domain, SockAddr, Socket, Type};
 use trio::net::{SocketListener, SocketStream};
 use trio::testing::assert_checkpoints;
@@ -44,6 +47,7 @@ fn cancelled_scope() -> CancelScope {
 }
 
 // Ported from test_SocketStream_basics.
+#[cfg(unix)]
 #[trio::test]
 async fn socket_stream_basics() -> trio::Result<()> {
     // A datagram socket is refused.
@@ -363,6 +367,7 @@ async fn os_errors_become_broken_resource() -> trio::Result<()> {
 }
 
 // Ported from test_socket_stream_works_when_peer_has_already_closed.
+#[cfg(unix)]
 #[trio::test]
 async fn works_when_peer_has_already_closed() -> trio::Result<()> {
     let (sock_a, sock_b) = Socket::pair(Domain::UNIX, Type::STREAM, None)?;
@@ -376,6 +381,7 @@ async fn works_when_peer_has_already_closed() -> trio::Result<()> {
 }
 
 // Ported from test_SocketListener.
+#[cfg(unix)]
 #[trio::test]
 async fn socket_listener() -> trio::Result<()> {
     // Not a stream socket.
@@ -450,9 +456,11 @@ async fn closing_a_listener_wakes_the_accepter() -> trio::Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
 #[derive(Debug)]
 struct ServerSock(#[allow(dead_code)] u32); // the id is read through Debug
 
+#[cfg(unix)]
 impl CustomSocket for ServerSock {
     fn domain(&self) -> Domain {
         Domain::IPV4
@@ -465,6 +473,7 @@ impl CustomSocket for ServerSock {
     }
 }
 
+#[cfg(unix)]
 /// A listening socket whose accept follows a script (Trio's FakeSocket in
 /// test_SocketListener_accept_errors).
 #[derive(Debug)]
@@ -472,6 +481,7 @@ struct ScriptedListenSock {
     events: RefCell<Vec<Result<u32, i32>>>,
 }
 
+#[cfg(unix)]
 impl CustomSocket for ScriptedListenSock {
     fn domain(&self) -> Domain {
         Domain::IPV4
@@ -499,11 +509,13 @@ impl CustomSocket for ScriptedListenSock {
     }
 }
 
+#[cfg(unix)]
 fn custom_id(s: &SocketStream) -> String {
     format!("{:?}", s.socket().custom().unwrap())
 }
 
 // Ported from test_SocketListener_accept_errors.
+#[cfg(unix)]
 #[trio::test]
 async fn socket_listener_accept_errors() -> trio::Result<()> {
     let listener = SocketListener::from_socket(Socket::from_custom(ScriptedListenSock {

@@ -2,7 +2,8 @@
 
 #![allow(dead_code)]
 
-/// The number of open file descriptors of this process.
+/// The number of open file descriptors of this process (Linux).
+#[cfg(unix)]
 pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -70,13 +71,7 @@ impl Drop for TempDir {
 /// Makes closing `stream` send a reset (RST) instead of a clean FIN:
 /// `SO_LINGER` with a zero timeout. Then drop it.
 pub fn reset_on_close(stream: &trio::net::SocketStream) -> trio::Result<()> {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    let mut bytes = linger.l_onoff.to_ne_bytes().to_vec();
-    bytes.extend_from_slice(&linger.l_linger.to_ne_bytes());
     stream
         .socket()
-        .set_option_bytes(libc::SOL_SOCKET, libc::SO_LINGER, &bytes)
+        .as_socket2(|s| s.set_linger(Some(std::time::Duration::ZERO)))
 }

@@ -354,9 +354,8 @@ impl Run {
         if runner.instrumented.get() {
             runner.call_instruments(|i| i.after_run());
         }
-        drop(ki);
-        drop(term);
-        drop(dump);
+        // The Ctrl-C, SIGTERM and dump handlers go before the errors are read.
+        drop((ki, term, dump));
         let system_errors: Vec<Error> = runner
             .system
             .take_errors()
