@@ -8,6 +8,32 @@ pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+/// True when this Windows test binary runs under Wine, as CI runs the Windows
+/// suite: Wine's `ntdll` exports `wine_get_version`, Windows' does not. For the
+/// few behaviours where Wine differs from Windows (a lingering close sends no
+/// reset, for one).
+#[cfg(windows)]
+pub fn under_wine() -> bool {
+    use std::ffi::c_void;
+    #[link(name = "kernel32")]
+    unsafe extern "system" {
+        fn GetModuleHandleA(name: *const u8) -> *mut c_void;
+        fn GetProcAddress(module: *mut c_void, name: *const u8) -> *mut c_void;
+    }
+    // SAFETY: both names are NUL-terminated literals; `ntdll` is loaded in
+    // every Windows process, and GetProcAddress only reads its export table.
+    unsafe {
+        let ntdll = GetModuleHandleA(c"ntdll.dll".as_ptr().cast());
+        !ntdll.is_null() && !GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()).is_null()
+    }
+}
+
+/// Never under Wine off Windows.
+#[cfg(not(windows))]
+pub fn under_wine() -> bool {
+    false
+}
+
 /// True if this host can bind `::1` (some containers have no IPv6).
 pub fn can_bind_ipv6() -> bool {
     std::net::TcpListener::bind("[::1]:0").is_ok()
