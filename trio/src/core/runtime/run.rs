@@ -355,7 +355,10 @@ impl Run {
             runner.call_instruments(|i| i.after_run());
         }
         drop(ki);
+        // (On Windows neither guard has anything to undo.)
+        #[cfg_attr(windows, allow(clippy::drop_non_drop))]
         drop(term);
+        #[cfg_attr(windows, allow(clippy::drop_non_drop))]
         drop(dump);
         let system_errors: Vec<Error> = runner
             .system
