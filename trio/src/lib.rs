@@ -216,7 +216,6 @@ pub mod http;
 pub mod loops;
 pub mod lowlevel;
 pub mod net;
-#[cfg(unix)]
 pub mod process;
 mod report;
 #[cfg(unix)]

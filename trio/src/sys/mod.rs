@@ -8,8 +8,9 @@
 //! |---|---|
 //! | `affinity.rs` | pinning the calling thread to a CPU |
 //! | `source.rs` | what the reactor watches (a raw fd, a raw socket) and how it registers it |
-//! | `fd.rs` | plain file descriptors: pipes, non-blocking mode, `read`, `write`, `poll` |
-//! | `process.rs` | children: pidfds, `waitid`/`waitpid`, signalling a child |
+//! | `fd.rs` | plain file descriptors: pipes, non-blocking mode, `read`, `write`, `poll` (Unix) |
+//! | `handle.rs` | Windows handles: pipes, blocking reads and writes another thread can interrupt, events (Windows) |
+//! | `process.rs` | children: pidfds, `waitid`/`waitpid`, signalling a child; process handles on Windows |
 //! | `resolve.rs` | the system's name resolver (`getaddrinfo`) |
 //! | `signal.rs` | signal numbers, which signals can be received, dispositions |
 //! | `socket.rs` | socket options and behaviours that differ between systems |
@@ -36,7 +37,8 @@
 pub(crate) mod affinity;
 #[cfg(unix)]
 pub(crate) mod fd;
-#[cfg(unix)]
+#[cfg(windows)]
+pub(crate) mod handle;
 pub(crate) mod process;
 pub(crate) mod resolve;
 #[cfg(unix)]
