@@ -815,3 +815,129 @@ impl<R: ReceiveStream> crate::abc::HalfCloseableStream for crate::StapledStream<
         self.send_stream().aclose().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The synchronous-handle path (a pipe opened without `FILE_FLAG_OVERLAPPED`,
+    //! as `CreatePipe` makes them): closing a stream interrupts its thread's
+    //! blocking call, and the thread then lets go of the handle — which the other
+    //! end sees (a broken pipe, an end of stream). The integration tests cover the
+    //! overlapped path (std's child pipes, `pipe()`).
+
+    use std::time::Duration;
+
+    use super::{PipeReceiveStream, PipeSendStream};
+    use crate::abc::{ReceiveStream, SendStream};
+    use crate::testing::wait_all_tasks_blocked;
+    use crate::{ErrorKind, Result};
+
+    fn sync_pipe() -> (PipeSendStream, PipeReceiveStream) {
+        let (r, w) = crate::sys::handle::pipe(false, false).unwrap();
+        (
+            PipeSendStream::new(w).unwrap(),
+            PipeReceiveStream::new(r).unwrap(),
+        )
+    }
+
+    /// Yields until the stream's thread is in (or entering) its system call (a
+    /// writer gets there only after the loop has run its sender a few times).
+    async fn until_in_io<S>(core: &super::PipeCore<S>) -> Result<()> {
+        let pipe = core.pipe()?;
+        while !pipe.shared.in_io() {
+            crate::lowlevel::checkpoint().await?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn closing_interrupts_a_synchronous_read() {
+        crate::run(async {
+            let (s, r) = sync_pipe();
+            let r = &r;
+            crate::open_nursery(async |n| {
+                n.start_soon(async move {
+                    let e = r.receive_some(&mut [0u8; 8]).await.unwrap_err();
+                    assert_eq!(e.kind(), ErrorKind::ClosedResource);
+                    Ok(())
+                })?;
+                wait_all_tasks_blocked().await?;
+                until_in_io(&r.core).await?;
+                r.close();
+                Ok(())
+            })
+            .await?;
+            // The thread let go of the read end: writing breaks.
+            let chunk = vec![0u8; 4096];
+            crate::fail_after(Duration::from_secs(20), async {
+                loop {
+                    match s.send_all(&chunk).await {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == ErrorKind::BrokenResource => return Ok(()),
+                        Err(e) => return Err(e),
+                    }
+                }
+            })
+            .await
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn closing_interrupts_a_synchronous_write() {
+        crate::run(async {
+            let (s, r) = sync_pipe();
+            let s = &s;
+            let big = vec![b'x'; 1 << 20]; // more than the pipe holds
+            crate::open_nursery(async |n| {
+                n.start_soon(async {
+                    let e = s.send_all(&big).await.unwrap_err();
+                    assert_eq!(e.kind(), ErrorKind::ClosedResource);
+                    Ok(())
+                })?;
+                wait_all_tasks_blocked().await?;
+                until_in_io(&s.core).await?;
+                s.close();
+                Ok(())
+            })
+            .await?;
+            // The thread let go of the write end: what was written, then the end.
+            let mut buf = vec![0u8; 1 << 16];
+            crate::fail_after(Duration::from_secs(20), async {
+                while r.receive_some(&mut buf).await? > 0 {}
+                Ok::<_, crate::Error>(())
+            })
+            .await
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_zero_byte_write_is_not_the_end() -> Result<()> {
+        crate::run(async {
+            let (s, r) = super::pipe()?;
+            let w = s.core.pipe()?;
+            // A zero-byte write, as some programs make: the reader must not take
+            // the zero-byte completion for the end of the stream.
+            let io = crate::sys::handle::BlockingIo::new(
+                std::os::windows::io::AsHandle::as_handle(&w.handle),
+            )?;
+            crate::open_nursery(async |n| {
+                n.start_soon(async {
+                    let mut buf = [0u8; 4];
+                    let n = r.receive_some(&mut buf).await?;
+                    assert_eq!(&buf[..n], b"ok");
+                    Ok(())
+                })?;
+                wait_all_tasks_blocked().await?;
+                until_in_io(&r.core).await?;
+                assert_eq!(
+                    io.write(std::os::windows::io::AsHandle::as_handle(&w.handle), &[])?,
+                    0
+                );
+                s.send_all(b"ok").await
+            })
+            .await?;
+            Ok(())
+        })
+    }
+}
