@@ -12,9 +12,10 @@
 //!   opened for overlapped I/O.
 //! * [`BlockingIo`] reads and writes on a pipe or console handle (opened for
 //!   overlapped I/O or not: it asks the kernel which) and blocks the calling
-//!   thread — a helper thread — until the call is done. A read returns `Ok(0)`
-//!   only at the end of the stream (the write end closed); a zero-byte completion
-//!   that is not the end (a zero-byte write at the other end) is read past.
+//!   thread — a helper thread — until the call is done. A read tells the end of
+//!   the stream (the write end closed) apart from a zero-byte completion on a
+//!   pipe (a zero-byte write at the other end), which is not the end. Each call
+//!   is one system call: an interrupted one is never restarted here.
 //! * [`cancel_io`] makes a read or write in progress on a handle return, whichever
 //!   thread is in it (`CancelIoEx`, then `CancelSynchronousIo` on the given
 //!   thread). When nothing was in progress it fails with
@@ -238,23 +239,22 @@ impl BlockingIo {
         Ok(n as usize)
     }
 
-    /// Reads into `buf` (not empty): `Ok(0)` at the end of the stream.
-    pub(crate) fn read(&self, h: BorrowedHandle<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    /// Reads into `buf` (not empty): `Ok(Some(n))` for `n` bytes (`n` may be 0 on a
+    /// pipe, where that is not the end), `Ok(None)` at the end of the stream.
+    pub(crate) fn read(&self, h: BorrowedHandle<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
         let raw = h.as_raw_handle();
         let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
         let ptr = buf.as_mut_ptr();
-        loop {
-            // SAFETY: `buf` is valid for writes of `len` bytes until the call has
-            // completed, which `call` waits for; `n` and `ov` are valid or null as
-            // ReadFile allows (a count for a synchronous call, an OVERLAPPED for an
-            // overlapped one).
-            let r = self.call(raw, |n, ov| unsafe { ReadFile(raw, ptr, len, n, ov) });
-            match r {
-                Ok(0) if self.pipe => continue,
-                Ok(n) => return Ok(n),
-                Err(e) if is(&e, ERROR_BROKEN_PIPE) || is(&e, ERROR_HANDLE_EOF) => return Ok(0),
-                Err(e) => return Err(e),
-            }
+        // SAFETY: `buf` is valid for writes of `len` bytes until the call has
+        // completed, which `call` waits for; `n` and `ov` are valid or null as
+        // ReadFile allows (a count for a synchronous call, an OVERLAPPED for an
+        // overlapped one).
+        let r = self.call(raw, |n, ov| unsafe { ReadFile(raw, ptr, len, n, ov) });
+        match r {
+            Ok(0) if !self.pipe => Ok(None),
+            Ok(n) => Ok(Some(n)),
+            Err(e) if is(&e, ERROR_BROKEN_PIPE) || is(&e, ERROR_HANDLE_EOF) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

@@ -41,10 +41,11 @@ use crate::{Error, ErrorKind, Result};
 /// The most one system call reads or writes, and what a helper thread buffers.
 const CHUNK: usize = 64 * 1024;
 
-/// How long closing retries interrupting a thread that is about to enter its
-/// system call (the window is a few instructions; the bound is for a handle whose
-/// I/O the system cannot cancel, whose thread then ends when its call does).
-const INTERRUPT_PATIENCE: Duration = Duration::from_millis(10);
+/// How long closing keeps trying to interrupt a thread that is about to enter its
+/// system call, or has just left it. The window is a few instructions, unless the
+/// thread is not scheduled meanwhile; past the bound the thread is left to end
+/// when its call does (when the other end writes, reads or closes).
+const INTERRUPT_PATIENCE: Duration = Duration::from_millis(100);
 
 fn closed_error() -> Error {
     Error::new(ErrorKind::ClosedResource, "this pipe was already closed")
@@ -183,6 +184,24 @@ struct Reading {
     error: Option<io::Error>,
 }
 
+/// Makes one blocking system call `f` for the thread, unless the stream was
+/// closed: `in_io` is set, under the lock, only after `closed` was seen unset, so
+/// a close either comes first (and `f` is not called) or finds `in_io` and
+/// interrupts `f`. `None`: closed, before or during the call.
+fn call<S, R>(pipe: &Pipe<S>, f: impl FnOnce() -> R) -> Option<R> {
+    {
+        let mut g = pipe.shared.lock();
+        if g.closed {
+            return None;
+        }
+        g.in_io = true;
+    }
+    let r = f();
+    let mut g = pipe.shared.lock();
+    g.in_io = false;
+    (!g.closed).then_some(r)
+}
+
 /// The reading thread: one read per request, until closed, the end, or an error.
 fn reader_main(pipe: Arc<Pipe<Reading>>) {
     let io = sys::handle::BlockingIo::new(pipe.handle.as_handle());
@@ -204,22 +223,25 @@ fn reader_main(pipe: Arc<Pipe<Reading>>) {
                 return;
             }
         };
-        g.in_io = true;
         drop(g);
         chunk.resize(want, 0);
-        let r = io.read(pipe.handle.as_handle(), &mut chunk);
+        // A zero-byte completion (a zero-byte write at the other end) is neither
+        // data nor the end: read again.
+        let r = loop {
+            match call(&pipe, || io.read(pipe.handle.as_handle(), &mut chunk)) {
+                None => return,
+                Some(Ok(Some(0))) => {}
+                Some(r) => break r,
+            }
+        };
         let mut g = pipe.shared.lock();
-        g.in_io = false;
         g.state.reading = false;
-        if g.closed {
-            return;
-        }
         let end = match r {
-            Ok(0) => {
+            Ok(None) => {
                 g.state.eof = true;
                 true
             }
-            Ok(n) => {
+            Ok(Some(n)) => {
                 g.state.buf.extend_from_slice(&chunk[..n]);
                 false
             }
@@ -274,25 +296,21 @@ fn writer_main(pipe: Arc<Pipe<Writing>>) {
                 return;
             }
         };
-        g.in_io = true;
         drop(g);
         let mut done = 0;
         let r = loop {
             if done == chunk.len() {
                 break Ok(());
             }
-            match io.write(pipe.handle.as_handle(), &chunk[done..]) {
-                Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
-                Ok(n) => done += n,
-                Err(e) => break Err(e),
+            match call(&pipe, || io.write(pipe.handle.as_handle(), &chunk[done..])) {
+                None => return,
+                Some(Ok(0)) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Some(Ok(n)) => done += n,
+                Some(Err(e)) => break Err(e),
             }
         };
         let mut g = pipe.shared.lock();
-        g.in_io = false;
         g.state.writing = false;
-        if g.closed {
-            return;
-        }
         let failed = r.is_err();
         if let Err(e) = r {
             g.state.error = Some(e);
@@ -820,14 +838,17 @@ impl<R: ReceiveStream> crate::abc::HalfCloseableStream for crate::StapledStream<
 mod tests {
     //! The synchronous-handle path (a pipe opened without `FILE_FLAG_OVERLAPPED`,
     //! as `CreatePipe` makes them): closing a stream interrupts its thread's
-    //! blocking call, and the thread then lets go of the handle — which the other
-    //! end sees (a broken pipe, an end of stream). The integration tests cover the
-    //! overlapped path (std's child pipes, `pipe()`).
+    //! blocking call, the thread ends and lets go of the handle, and the other end
+    //! sees it (a broken pipe, the end of the stream). The integration tests cover
+    //! the overlapped path (std's child pipes, `pipe()`).
 
+    use std::os::windows::io::AsHandle;
+    use std::sync::Arc;
     use std::time::Duration;
 
-    use super::{PipeReceiveStream, PipeSendStream};
+    use super::{Pipe, PipeCore, PipeReceiveStream, PipeSendStream};
     use crate::abc::{ReceiveStream, SendStream};
+    use crate::lowlevel::checkpoint;
     use crate::testing::wait_all_tasks_blocked;
     use crate::{ErrorKind, Result};
 
@@ -839,14 +860,28 @@ mod tests {
         )
     }
 
-    /// Yields until the stream's thread is in (or entering) its system call (a
-    /// writer gets there only after the loop has run its sender a few times).
-    async fn until_in_io<S>(core: &super::PipeCore<S>) -> Result<()> {
+    /// Yields until the stream's thread has been in its system call for a while
+    /// (as seen from 50 schedule points in a row: a write that the pipe can take
+    /// comes out of it sooner), and returns its shared part.
+    async fn until_blocked<S>(core: &PipeCore<S>) -> Result<Arc<Pipe<S>>> {
         let pipe = core.pipe()?;
-        while !pipe.shared.in_io() {
-            crate::lowlevel::checkpoint().await?;
+        let mut seen = 0;
+        while seen < 50 {
+            seen = if pipe.shared.in_io() { seen + 1 } else { 0 };
+            checkpoint().await?;
         }
-        Ok(())
+        Ok(pipe)
+    }
+
+    /// Yields until the helper thread has let go of `pipe` (it has ended).
+    async fn until_thread_ended<S>(pipe: Arc<Pipe<S>>) -> Result<()> {
+        crate::fail_after(Duration::from_secs(20), async {
+            while Arc::strong_count(&pipe) > 1 {
+                checkpoint().await?;
+            }
+            Ok::<_, crate::Error>(())
+        })
+        .await
     }
 
     #[test]
@@ -854,30 +889,24 @@ mod tests {
         crate::run(async {
             let (s, r) = sync_pipe();
             let r = &r;
-            crate::open_nursery(async |n| {
+            let pipe = crate::open_nursery(async |n| {
                 n.start_soon(async move {
                     let e = r.receive_some(&mut [0u8; 8]).await.unwrap_err();
                     assert_eq!(e.kind(), ErrorKind::ClosedResource);
                     Ok(())
                 })?;
                 wait_all_tasks_blocked().await?;
-                until_in_io(&r.core).await?;
+                let pipe = until_blocked(&r.core).await?;
                 r.close();
-                Ok(())
+                Ok(pipe)
             })
-            .await?;
-            // The thread let go of the read end: writing breaks.
-            let chunk = vec![0u8; 4096];
-            crate::fail_after(Duration::from_secs(20), async {
-                loop {
-                    match s.send_all(&chunk).await {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == ErrorKind::BrokenResource => return Ok(()),
-                        Err(e) => return Err(e),
-                    }
-                }
-            })
-            .await
+            .await?
+            .unwrap();
+            until_thread_ended(pipe).await?;
+            // The read end is closed: writing breaks.
+            let e = s.send_all(b"x").await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::BrokenResource);
+            Ok(())
         })
         .unwrap();
     }
@@ -888,25 +917,24 @@ mod tests {
             let (s, r) = sync_pipe();
             let s = &s;
             let big = vec![b'x'; 1 << 20]; // more than the pipe holds
-            crate::open_nursery(async |n| {
+            let pipe = crate::open_nursery(async |n| {
                 n.start_soon(async {
                     let e = s.send_all(&big).await.unwrap_err();
                     assert_eq!(e.kind(), ErrorKind::ClosedResource);
                     Ok(())
                 })?;
                 wait_all_tasks_blocked().await?;
-                until_in_io(&s.core).await?;
+                let pipe = until_blocked(&s.core).await?;
                 s.close();
-                Ok(())
+                Ok(pipe)
             })
-            .await?;
-            // The thread let go of the write end: what was written, then the end.
+            .await?
+            .unwrap();
+            until_thread_ended(pipe).await?;
+            // The write end is closed: what was written, then the end.
             let mut buf = vec![0u8; 1 << 16];
-            crate::fail_after(Duration::from_secs(20), async {
-                while r.receive_some(&mut buf).await? > 0 {}
-                Ok::<_, crate::Error>(())
-            })
-            .await
+            while r.receive_some(&mut buf).await? > 0 {}
+            Ok(())
         })
         .unwrap();
     }
@@ -916,11 +944,7 @@ mod tests {
         crate::run(async {
             let (s, r) = super::pipe()?;
             let w = s.core.pipe()?;
-            // A zero-byte write, as some programs make: the reader must not take
-            // the zero-byte completion for the end of the stream.
-            let io = crate::sys::handle::BlockingIo::new(
-                std::os::windows::io::AsHandle::as_handle(&w.handle),
-            )?;
+            let io = crate::sys::handle::BlockingIo::new(w.handle.as_handle())?;
             crate::open_nursery(async |n| {
                 n.start_soon(async {
                     let mut buf = [0u8; 4];
@@ -929,11 +953,10 @@ mod tests {
                     Ok(())
                 })?;
                 wait_all_tasks_blocked().await?;
-                until_in_io(&r.core).await?;
-                assert_eq!(
-                    io.write(std::os::windows::io::AsHandle::as_handle(&w.handle), &[])?,
-                    0
-                );
+                until_blocked(&r.core).await?;
+                // A zero-byte write, as some programs make: the reader must not
+                // take its zero-byte completion for the end of the stream.
+                assert_eq!(io.write(w.handle.as_handle(), &[])?, 0);
                 s.send_all(b"ok").await
             })
             .await?;
