@@ -6,6 +6,7 @@
 //! SIGINT goes to the whole process, so every scenario runs in a child process:
 //! this test binary re-executed with `TRIO_KI_SCENARIO` set, running the
 //! `ki_scenario_child` test. The parent synchronises on lines the child prints.
+#![cfg(unix)] // Ctrl-C as SIGINT, sent to a child process with kill(2)
 
 mod child_support;
 

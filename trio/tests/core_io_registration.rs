@@ -1,6 +1,7 @@
 //! `lowlevel::IoRegistration`: persistent, edge-triggered fd registrations with
 //! readiness tracking (the building block for trio's sockets). Loopback only: Unix
 //! socket pairs made by the test.
+#![cfg(unix)] // raw fds and Unix socket pairs
 
 use std::cell::Cell;
 use std::io::{ErrorKind as IoKind, Read, Write};

@@ -17,8 +17,11 @@
 mod common;
 
 use std::cell::{Cell, RefCell};
+#[cfg(unix)]
 use std::io::{Read, Write};
+#[cfg(unix)]
 use std::os::fd::AsRawFd;
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, mpsc};
@@ -27,9 +30,11 @@ use std::time::Duration;
 use common::assert_is_schedule_point;
 use trio::lowlevel::{
     Instrument, ParkingLot, RunVar, cancel_shielded_checkpoint, checkpoint,
-    checkpoint_if_cancelled, current_root_task, current_seed, current_statistics, current_task,
-    current_trio_token, notify_closing, spawn_system_task, wait_readable, wait_writable,
+    checkpoint_if_cancelled, current_root_task, current_seed, current_task, current_trio_token,
+    spawn_system_task,
 };
+#[cfg(unix)]
+use trio::lowlevel::{current_statistics, notify_closing, wait_readable, wait_writable};
 use trio::testing::{MockClock, wait_all_tasks_blocked};
 use trio::{CancelScope, CancelSource, Error, ErrorKind, Instant, Runtime};
 
@@ -1054,6 +1059,7 @@ fn current_seed_is_the_builder_seed() {
 
 // ---- statistics -----------------------------------------------------------------
 
+#[cfg(unix)]
 #[trio::test(mock_clock)]
 async fn current_statistics_fields() -> trio::Result<()> {
     // test_current_statistics
@@ -1132,6 +1138,7 @@ async fn current_statistics_fields() -> trio::Result<()> {
 
 // ---- I/O readiness --------------------------------------------------------------
 
+#[cfg(unix)]
 fn socket_pair() -> std::io::Result<(UnixStream, UnixStream)> {
     let (a, b) = UnixStream::pair()?;
     a.set_nonblocking(true)?;
@@ -1139,6 +1146,7 @@ fn socket_pair() -> std::io::Result<(UnixStream, UnixStream)> {
     Ok((a, b))
 }
 
+#[cfg(unix)]
 #[cfg_attr(miri, ignore = "uses a socketpair, whose ioctl Miri does not support")]
 #[trio::test]
 async fn wait_writable_on_a_fresh_socket_returns() -> trio::Result<()> {
@@ -1149,6 +1157,7 @@ async fn wait_writable_on_a_fresh_socket_returns() -> trio::Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
 #[cfg_attr(miri, ignore = "uses a socketpair, whose ioctl Miri does not support")]
 #[trio::test]
 async fn wait_readable_returns_after_the_peer_writes() -> trio::Result<()> {
@@ -1178,6 +1187,7 @@ async fn wait_readable_returns_after_the_peer_writes() -> trio::Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
 #[cfg_attr(miri, ignore = "uses a socketpair, whose ioctl Miri does not support")]
 #[trio::test]
 async fn readiness_is_level_triggered() -> trio::Result<()> {
@@ -1195,6 +1205,7 @@ async fn readiness_is_level_triggered() -> trio::Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
 #[cfg_attr(miri, ignore = "uses a socketpair, whose ioctl Miri does not support")]
 #[trio::test]
 async fn two_readers_on_one_fd_is_busy() -> trio::Result<()> {
@@ -1216,6 +1227,7 @@ async fn two_readers_on_one_fd_is_busy() -> trio::Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
 #[cfg_attr(miri, ignore = "uses a socketpair, whose ioctl Miri does not support")]
 #[trio::test]
 async fn notify_closing_wakes_waiters_with_closed_resource() -> trio::Result<()> {
@@ -1242,6 +1254,7 @@ async fn notify_closing_wakes_waiters_with_closed_resource() -> trio::Result<()>
     Ok(())
 }
 
+#[cfg(unix)]
 #[cfg_attr(miri, ignore = "uses a socketpair, whose ioctl Miri does not support")]
 #[trio::test]
 async fn cancelled_wait_unregisters() -> trio::Result<()> {
@@ -1270,6 +1283,7 @@ async fn cancelled_wait_unregisters() -> trio::Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
 #[cfg_attr(miri, ignore = "uses a socketpair, whose ioctl Miri does not support")]
 #[trio::test(autojump)]
 async fn io_waits_count_as_blocked_for_autojump() -> trio::Result<()> {
@@ -1280,6 +1294,7 @@ async fn io_waits_count_as_blocked_for_autojump() -> trio::Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
 #[trio::test]
 async fn waiting_on_a_bad_fd_is_an_io_error() -> trio::Result<()> {
     let e = wait_readable(-1).await.unwrap_err();

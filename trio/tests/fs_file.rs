@@ -14,7 +14,9 @@
 // that blocks `open` — that a started operation is not cancelled, the next one is.
 
 use std::io::{BufRead, SeekFrom};
-use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::path::Path;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

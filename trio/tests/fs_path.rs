@@ -163,7 +163,10 @@ async fn directories() -> trio::Result<()> {
 async fn rename_copy_and_links() -> trio::Result<()> {
     let dir = TempDir::new("links");
     fs::write(dir.join("a"), "12345").await?;
-    assert_eq!(fs::copy(dir.join("a"), dir.join("b")).await?, 5);
+    let copied = fs::copy(dir.join("a"), dir.join("b")).await?;
+    // std learns the count from CopyFileExW's progress routine on Windows,
+    // which Wine (where CI runs the Windows suite) never calls: 0 there.
+    assert!(copied == 5 || cfg!(windows) && copied == 0, "{copied}");
     fs::rename(dir.join("b"), dir.join("c")).await?;
     assert!(!fs::exists(dir.join("b")).await?);
     assert_eq!(fs::read(dir.join("c")).await?, b"12345");
@@ -186,9 +189,14 @@ async fn rename_copy_and_links() -> trio::Result<()> {
         assert!(!fs::try_exists(dir.join("dangling")).await?);
         assert!(fs::symlink_metadata(dir.join("dangling")).await.is_ok());
     }
-    assert_eq!(
-        fs::read_link(dir.join("a")).await.unwrap_err().kind(),
-        std::io::ErrorKind::InvalidInput
+    // Not a link: EINVAL on Unix; on Windows ERROR_NOT_A_REPARSE_POINT, which
+    // std leaves uncategorized.
+    let e = fs::read_link(dir.join("a")).await.unwrap_err();
+    #[cfg(unix)]
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(
+        e.to_string().contains(&format!("{:?}", dir.join("a"))),
+        "{e}"
     );
     Ok(())
 }
@@ -206,6 +214,11 @@ async fn permissions_and_exists() -> trio::Result<()> {
     perms.set_readonly(true);
     fs::set_permissions(&path, perms).await?;
     assert!(std::fs::metadata(&path)?.permissions().readonly());
+    // Windows refuses to delete a read-only file: undo it for the clean-up.
+    let mut perms = fs::metadata(&path).await?.permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(&path, perms).await?;
     Ok(())
 }
 
@@ -340,11 +353,13 @@ async fn errors_name_their_paths() -> trio::Result<()> {
         .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     assert!(e.to_string().contains(&format!("opening {shown}")), "{e}");
+    #[cfg(unix)]
     assert!(e.to_string().contains("no such file or directory"), "{e}");
     let os = std::error::Error::source(e.get_ref().unwrap())
         .and_then(|s| s.downcast_ref::<std::io::Error>())
         .expect("the OS error is the source");
-    assert_eq!(os.raw_os_error(), Some(libc::ENOENT));
+    // ENOENT on Unix, ERROR_FILE_NOT_FOUND on Windows: both are 2.
+    assert_eq!(os.raw_os_error(), Some(2));
     let e = trio::Error::from(e);
     assert_eq!(e.kind(), trio::ErrorKind::Io);
     assert!(e.to_string().contains(&shown), "{e}");

@@ -8,14 +8,17 @@
 mod child_support;
 
 use std::collections::HashSet;
+#[cfg(unix)]
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+#[cfg(unix)]
 use std::process::Child;
 use std::rc::Rc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+#[cfg(unix)]
 use child_support::{say, self_command, spawn_lines, wait_for};
 use trio::{CancelScope, CancelSource, Error, ErrorKind, LoopContext, Loops};
 
@@ -445,6 +448,7 @@ fn a_loop_deadlocks_once_no_other_loop_can_reach_it() {
 
 // ---- Ctrl-C -------------------------------------------------------------------------
 
+#[cfg(unix)]
 #[test]
 fn loops_ki_scenario_child() {
     let Ok(scenario) = std::env::var("TRIO_LOOPS_KI_SCENARIO") else {
@@ -490,6 +494,7 @@ fn loops_ki_scenario_child() {
     }
 }
 
+#[cfg(unix)]
 fn spawn(scenario: &str) -> (Child, impl Iterator<Item = String>) {
     spawn_lines(self_command(
         "loops_ki_scenario_child",
@@ -498,10 +503,12 @@ fn spawn(scenario: &str) -> (Child, impl Iterator<Item = String>) {
     ))
 }
 
+#[cfg(unix)]
 fn sigint(child: &Child) {
     child_support::signal(child, libc::SIGINT);
 }
 
+#[cfg(unix)]
 #[test]
 fn ctrl_c_cancels_every_loop_and_run_loops_reports_interrupt() {
     let (mut child, mut lines) = spawn("sleep");
@@ -524,6 +531,7 @@ fn ctrl_c_cancels_every_loop_and_run_loops_reports_interrupt() {
     assert!(status.success(), "{status:?}");
 }
 
+#[cfg(unix)]
 #[test]
 fn ctrl_c_stops_loops_when_one_never_checkpoints() {
     let (mut child, mut lines) = spawn("busy");

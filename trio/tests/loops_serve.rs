@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use trio::abc::{ReceiveStream, SendStream};
-use trio::net::{LoopListener, SocketStream, TcpListen};
+use trio::net::{LoopListener, SocketStream};
 use trio::{ErrorKind, LoopContext, MemoryReceiveChannel, MemorySendChannel};
 
 /// A handler that answers one byte, the index of the loop that serves it.
@@ -131,6 +131,19 @@ fn handoff_delivers_every_connection_under_load() {
     assert!(served.iter().all(|&k| k > 0), "{served:?}");
 }
 
+/// Windows cannot share a port among live listeners: there `reuse_port` hands
+/// off, and so refuses to give out a listener.
+#[cfg(windows)]
+#[test]
+fn reuse_port_hands_off_on_windows() {
+    let l = LoopListener::reuse_port("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+    assert_eq!(l.loops(), 2);
+    let e = l.take_listener(0).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Usage);
+    assert!(e.to_string().contains("hands off"), "{e}");
+}
+
+#[cfg(unix)]
 #[test]
 fn taking_listeners_and_misuse() {
     let l = LoopListener::reuse_port("127.0.0.1:0".parse().unwrap(), 2).unwrap();
@@ -169,6 +182,7 @@ fn taking_listeners_and_misuse() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn reuse_port_lets_each_loop_serve_a_fixed_port() {
     // serve_tcp(..).reuse_port(true) on every loop, on a port loop 0 picks.
@@ -223,16 +237,17 @@ fn reuse_port_lets_each_loop_serve_a_fixed_port() {
     assert_eq!(served, [0, 1]);
 }
 
+#[cfg(unix)]
 #[test]
 fn a_port_taken_without_reuse_port_is_refused() {
     trio::run(async {
-        let a = TcpListen::new(0)
+        let a = trio::net::TcpListen::new(0)
             .host("127.0.0.1")
             .reuse_port(true)
             .open()
             .await?;
         let port = a[0].local_addr()?.port();
-        let e = TcpListen::new(port)
+        let e = trio::net::TcpListen::new(port)
             .host("127.0.0.1")
             .open()
             .await
@@ -244,6 +259,7 @@ fn a_port_taken_without_reuse_port_is_refused() {
     .unwrap();
 }
 
+#[cfg(target_os = "linux")]
 /// Linux 6.1 and later give a connection to the `SO_REUSEPORT` listener whose
 /// `SO_INCOMING_CPU` is the CPU that processed its first packet.
 fn kernel_at_least(major: u32, minor: u32) -> bool {
@@ -258,6 +274,7 @@ fn kernel_at_least(major: u32, minor: u32) -> bool {
     }
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn pinned_loops_serve_the_connections_their_cpu_receives() {
     const LOOPS: usize = 2;

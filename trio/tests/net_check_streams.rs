@@ -4,6 +4,7 @@
 //! Ported from Trio's `test_highlevel_socket.py::test_SocketStream_generic`, which
 //! runs `check_half_closeable_stream` on socket pairs with a clogged maker that
 //! fills the send buffer first.
+#![cfg(unix)] // raw fds and MSG_DONTWAIT
 
 use std::os::fd::AsRawFd;
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! descriptor behind. Each test counts the entries of `/proc/self/fd` before and
 //! after; the tests of this file take a lock so that they never run at the same
 //! time (file descriptors belong to the whole process).
+#![cfg(unix)] // counts open file descriptors in /proc
 
 mod net_support;
 

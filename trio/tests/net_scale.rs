@@ -12,6 +12,7 @@
 //!
 //! Everything runs in one `#[test]` because it counts this process's open file
 //! descriptors, which other tests running in parallel would disturb.
+#![cfg(unix)] // file-descriptor limits (setrlimit) and /proc fd counts
 
 mod net_support;
 

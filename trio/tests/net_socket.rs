@@ -12,6 +12,7 @@
 //! `test_getnameinfo` / `test_getprotobyname` (not implemented),
 //! `test_SocketType_is_abstract` (a Python-only concern), `recvmsg`/`sendmsg`
 //! variants, and the `setsockopt` argument-type errors (the type system).
+#![cfg(unix)] // the low-level socket layer with Unix options, fds and socket pairs
 
 mod net_support;
 

@@ -5,6 +5,7 @@
 //! Not ported: `test_open_tcp_listeners_port_checking` and
 //! `test_open_tcp_listeners_backlog_float_error` (argument types are checked by
 //! the compiler: the port is a `u16`, the backlog a `u32`).
+#![cfg(unix)] // checks the Unix socket options trio sets, on fake sockets (TCP listeners on Windows are exercised by net_serve, net_open_tcp_stream and net_socket_stream)
 
 mod net_support;
 

@@ -6,6 +6,7 @@
 //! dropped, i.e. closed, on error — see `failed_connect_leaves_no_fd` in
 //! `net_leaks.rs`), `test_open_with_bad_filename_type` (the type system), and
 //! `test_error_on_no_unix` (Unix only).
+#![cfg(unix)] // Unix domain sockets
 
 mod net_support;
 

@@ -159,6 +159,7 @@ fn a_mock_clock_deadline_is_not_a_deadlock_either() {
     assert!(r.is_none());
 }
 
+#[cfg(unix)]
 #[test]
 fn waiting_on_a_file_descriptor_is_not_a_deadlock() {
     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();

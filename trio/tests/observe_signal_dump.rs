@@ -1,6 +1,7 @@
 //! `Builder::task_tree_on_signal`: `kill -USR1 <pid>` prints the task tree of a
 //! running program on stderr. The signal goes to the whole process, so the program
 //! is this test binary re-executed as a child (as in `core_ctrl_c.rs`).
+#![cfg(unix)] // the task tree on a POSIX signal
 
 mod child_support;
 

@@ -2,11 +2,15 @@
 //! and where it was spawned, as text and as JSON (parsed back with serde_json in
 //! the interop tests).
 
+#[cfg(unix)]
 use std::time::Duration;
 
+#[cfg(unix)]
 use trio::lowlevel::{BlockedOn, ChannelOp, IoDirection, TaskState, task_tree};
+#[cfg(unix)]
 use trio::testing::wait_all_tasks_blocked;
 
+#[cfg(unix)]
 #[test]
 fn tree_shows_nurseries_children_states_and_spawn_lines() {
     trio::run(async {
@@ -74,6 +78,7 @@ fn tree_shows_nurseries_children_states_and_spawn_lines() {
     .unwrap();
 }
 
+#[cfg(unix)]
 #[test]
 fn runnable_tasks_are_marked() {
     trio::run(async {
@@ -96,6 +101,7 @@ fn runnable_tasks_are_marked() {
     miri,
     ignore = "leaves an idle to_thread worker behind, which Miri reports as a leaked thread"
 )]
+#[cfg(unix)]
 #[test]
 fn each_primitive_says_what_it_waits_on() {
     trio::run(async {
@@ -187,6 +193,7 @@ fn each_primitive_says_what_it_waits_on() {
     .unwrap();
 }
 
+#[cfg(unix)]
 #[test]
 fn system_tasks_are_roots() {
     trio::run(async {
@@ -202,6 +209,7 @@ fn system_tasks_are_roots() {
     .unwrap();
 }
 
+#[cfg(unix)]
 #[test]
 fn the_task_that_started_another_waits_for_it() {
     trio::run(async {

@@ -21,6 +21,8 @@
 //! default disposition — re-delivery that terminates the process, the default
 //! action coming back after close — runs in a child process: the test binary
 //! re-executed with `--exact child_scenarios` and `TRIO_SIGNAL_SCENARIO` set.
+#![cfg(unix)]
+// POSIX signals
 
 // The test lock is a std mutex held for a whole test, across awaits: each test runs
 // its own single-threaded run loop, so nothing else on that thread can want it.

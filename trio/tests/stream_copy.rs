@@ -120,6 +120,10 @@ async fn copy_bidirectional_server_closes_first_and_bulk_both_ways() -> Result<(
 /// cancelled.
 #[trio::test]
 async fn copy_bidirectional_reports_a_reset() -> Result<()> {
+    if net_support::under_wine() {
+        eprintln!("skipped: Wine closes a socket with SO_LINGER 0 without a reset");
+        return Ok(());
+    }
     let listener = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
     let (client, proxy_front) = tcp_pair(&listener).await?;
     let (proxy_back, _server) = tcp_pair(&listener).await?; // says nothing

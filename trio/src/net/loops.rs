@@ -123,7 +123,8 @@ pub struct LoopListener {
 
 fn bind(addr: SocketAddr, reuse_port: bool) -> Result<Raw> {
     let sock = Raw::new(Domain::for_address(addr), Type::STREAM, None)?;
-    // What every trio listener gets (see `tcp_listeners.rs`).
+    // What every trio listener gets on Unix (see `tcp_listeners.rs`).
+    #[cfg(unix)]
     sock.set_reuse_address(true)?;
     if reuse_port {
         crate::sys::socket::setsockopt_bytes(
@@ -162,6 +163,12 @@ impl LoopListener {
     /// connection is served, but the kernel gives them all to one of the
     /// sockets. To spread connections on macOS, use [`handoff`](Self::handoff).
     ///
+    /// Windows has no option that shares a port among live listeners (its
+    /// `SO_REUSEADDR` lets any socket take over a port): there `reuse_port` is
+    /// [`handoff`](Self::handoff), so the same program serves on every loop on
+    /// every system ([`take_listener`](Self::take_listener) is then refused, as
+    /// for any hand-off listener).
+    ///
     /// Works outside trio (no `await`): call it before [`run_loops`](crate::run_loops).
     ///
     /// # Errors
@@ -180,6 +187,9 @@ impl LoopListener {
     pub fn reuse_port(addr: SocketAddr, loops: usize) -> Result<LoopListener> {
         if loops == 0 {
             return Err(invalid("LoopListener needs at least one loop".into()));
+        }
+        if cfg!(windows) {
+            return Self::handoff(addr, loops);
         }
         let first = bind(addr, true)?;
         let addr = first
@@ -306,7 +316,9 @@ impl LoopListener {
     pub fn take_listener(&self, index: usize) -> Result<SocketListener> {
         if self.mode != Mode::ReusePort {
             return Err(usage(
-                "LoopListener::take_listener is for reuse_port listeners".into(),
+                "LoopListener::take_listener is for reuse_port listeners \
+                 (on Windows, reuse_port hands off too)"
+                    .into(),
             ));
         }
         self.take(index)

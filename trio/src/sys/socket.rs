@@ -391,3 +391,77 @@ pub(crate) fn raw_source(sock: &socket2::Socket) -> super::source::RawSource {
         sock.as_raw_socket()
     }
 }
+
+/// A connected pair of sockets; the domain they really have comes back with them.
+/// Windows has no `socketpair`: as Python's `socket.socketpair` does there, two
+/// TCP sockets are connected through a listener on loopback (streams only).
+pub(crate) fn socketpair(
+    domain: Domain,
+    ty: Type,
+    protocol: Option<Protocol>,
+) -> io::Result<(Domain, socket2::Socket, socket2::Socket)> {
+    #[cfg(unix)]
+    {
+        let (a, b) = socket2::Socket::pair(domain, ty, protocol)?;
+        Ok((domain, a, b))
+    }
+    #[cfg(windows)]
+    {
+        let _ = (domain, protocol);
+        if ty != Type::STREAM {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "socket pairs on Windows are TCP streams over loopback: only Type::STREAM",
+            ));
+        }
+        let listener = socket2::Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        listener.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+        listener.listen(1)?;
+        let a = socket2::Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        a.connect(&listener.local_addr()?)?;
+        let (b, _) = listener.accept()?;
+        Ok((Domain::IPV4, a, b))
+    }
+}
+
+/// A non-blocking `connect` that has started and will finish later (`EINPROGRESS`;
+/// Windows says `WSAEWOULDBLOCK`).
+pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::EINPROGRESS)
+    }
+    #[cfg(windows)]
+    {
+        e.kind() == io::ErrorKind::WouldBlock
+            || e.raw_os_error() == Some(windows_sys::Win32::Networking::WinSock::WSAEINPROGRESS)
+    }
+}
+
+/// The socket is not connected (yet): `ENOTCONN` / `WSAENOTCONN`.
+pub(crate) fn is_not_connected(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::ENOTCONN)
+    }
+    #[cfg(windows)]
+    {
+        e.raw_os_error() == Some(windows_sys::Win32::Networking::WinSock::WSAENOTCONN)
+    }
+}
+
+/// A datagram larger than the buffer was received truncated: Unix returns the
+/// truncated length, Windows fails with `WSAEMSGSIZE` (the datagram is consumed
+/// all the same). True for the Windows error, which callers turn into the
+/// buffer's length.
+pub(crate) fn is_truncated_datagram(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        let _ = e;
+        false
+    }
+    #[cfg(windows)]
+    {
+        e.raw_os_error() == Some(windows_sys::Win32::Networking::WinSock::WSAEMSGSIZE)
+    }
+}

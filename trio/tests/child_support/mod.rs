@@ -49,6 +49,7 @@ pub fn wait_for(lines: &mut impl Iterator<Item = String>, want: &str) -> Vec<Str
 }
 
 /// Sends `signal` to the child.
+#[cfg(unix)]
 pub fn signal(child: &Child, signal: libc::c_int) {
     // SAFETY: plain kill(2) on our own child's pid.
     let rc = unsafe { libc::kill(child.id() as libc::pid_t, signal) };

@@ -354,12 +354,8 @@ impl Run {
         if runner.instrumented.get() {
             runner.call_instruments(|i| i.after_run());
         }
-        drop(ki);
-        // (On Windows neither guard has anything to undo.)
-        #[cfg_attr(windows, allow(clippy::drop_non_drop))]
-        drop(term);
-        #[cfg_attr(windows, allow(clippy::drop_non_drop))]
-        drop(dump);
+        // The Ctrl-C, SIGTERM and dump handlers go before the errors are read.
+        drop((ki, term, dump));
         let system_errors: Vec<Error> = runner
             .system
             .take_errors()

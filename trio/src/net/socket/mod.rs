@@ -195,7 +195,7 @@ impl Socket {
     /// # Ok(()) }).unwrap();
     /// ```
     pub fn pair(domain: Domain, ty: Type, protocol: Option<Protocol>) -> Result<(Socket, Socket)> {
-        let (a, b) = socketpair(domain, ty, protocol)?;
+        let (domain, a, b) = crate::sys::socket::socketpair(domain, ty, protocol)?;
         for s in [&a, &b] {
             s.set_nonblocking(true)?;
             crate::sys::socket::no_sigpipe(s)?;
@@ -1093,27 +1093,6 @@ impl Drop for Socket {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-#[cfg(unix)]
-fn socketpair(
-    domain: Domain,
-    ty: Type,
-    protocol: Option<Protocol>,
-) -> std::io::Result<(socket2::Socket, socket2::Socket)> {
-    socket2::Socket::pair(domain, ty, protocol)
-}
-
-#[cfg(windows)]
-fn socketpair(
-    _domain: Domain,
-    _ty: Type,
-    _protocol: Option<Protocol>,
-) -> std::io::Result<(socket2::Socket, socket2::Socket)> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "Socket::pair: Windows has no socketpair (connect two TCP sockets on loopback instead)",
-    ))
 }
 
 /// An address for messages: `ip:port`, `[ip6]:port`, a Unix path, or a

@@ -405,7 +405,7 @@ impl OsSocket {
                 cancel_shielded_checkpoint().await?;
                 return Ok(());
             }
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) if crate::sys::socket::connect_in_progress(&e) => {}
             Err(e) => {
                 cancel_shielded_checkpoint().await?;
                 return Err(connect_error(addr, e));
@@ -428,7 +428,7 @@ impl OsSocket {
                     Some(e) => Ok(Err(e)),
                     None => match s.peer_addr() {
                         Ok(_) => Ok(Ok(())),
-                        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+                        Err(e) if crate::sys::socket::is_not_connected(&e) => {
                             Err(io::ErrorKind::WouldBlock.into())
                         }
                         Err(e) => Ok(Err(e)),
@@ -499,16 +499,32 @@ fn busy_error(dir: IoDirection) -> Error {
 }
 
 fn recv(s: &socket2::Socket, buf: &mut [u8]) -> io::Result<usize> {
+    let len = buf.len();
     // SAFETY: `recv` only writes initialised bytes into the buffer, and a `[u8]`
     // is a valid `[MaybeUninit<u8>]` of the same length (socket2's documented idiom).
     let buf = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
-    s.recv(buf)
+    match s.recv(buf) {
+        // A datagram cut to the buffer (Windows reports it as an error).
+        Err(e) if crate::sys::socket::is_truncated_datagram(&e) => Ok(len),
+        r => r,
+    }
 }
 
 fn recv_from(s: &socket2::Socket, buf: &mut [u8]) -> io::Result<(usize, SockAddr)> {
-    // SAFETY: as in `recv`.
-    let buf = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
-    s.recv_from(buf)
+    #[cfg(windows)]
+    {
+        // Windows reports a datagram cut to the buffer as an error that loses the
+        // sender's address: peek the sender first, then take the datagram.
+        let from = s.peek_sender()?;
+        let n = recv(s, buf)?;
+        Ok((n, from))
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: as in `recv`.
+        let buf = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
+        s.recv_from(buf)
+    }
 }
 
 #[cfg(any(
