@@ -58,7 +58,6 @@ impl ConflictDetector {
     }
 
     /// Whether an operation is running.
-    #[cfg_attr(windows, allow(dead_code))] // used by `process`, Unix-only so far
     pub(crate) fn is_held(&self) -> bool {
         self.held.get()
     }

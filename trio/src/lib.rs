@@ -130,6 +130,8 @@
 //!   self-pipe on every Unix.
 //!
 //! Windows is not supported: trio's I/O is built on Unix file descriptors.
+//! ([`process`] already works there, on helper threads: see its "Windows"
+//! section.)
 //!
 //! ## Design
 //!
@@ -216,7 +218,6 @@ pub mod http;
 pub mod loops;
 pub mod lowlevel;
 pub mod net;
-#[cfg(unix)]
 pub mod process;
 mod report;
 #[cfg(unix)]

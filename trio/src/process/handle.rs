@@ -3,6 +3,7 @@
 use std::borrow::BorrowMut;
 use std::ffi::OsString;
 use std::fmt;
+#[cfg(unix)]
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus};
 use std::rc::Rc;
@@ -23,7 +24,8 @@ use crate::{Error, Result};
 ///
 /// Every method takes `&self`. The status is kept up to date without you asking:
 /// [`returncode`](Self::returncode) and [`poll`](Self::poll) look (with a
-/// non-blocking `waitpid`) whenever they are called.
+/// non-blocking `waitpid`, on Windows a zero-timeout wait on the process handle)
+/// whenever they are called.
 ///
 /// # Dropping
 ///
@@ -31,6 +33,18 @@ use crate::{Error, Result};
 /// `Child`), and never leaves a zombie behind: if the child still runs, a
 /// process-wide reaper thread waits for its exit and reaps it. Dropping closes
 /// the pipes still held by this handle.
+///
+/// On Windows there are no zombies: dropping closes the process handle (the
+/// child runs on, detached) and stops the thread that waited for its exit, if
+/// any; the pipes' threads end with their pipes. Nothing is left behind and
+/// nothing blocks.
+///
+/// # Windows
+///
+/// The same handle, with what has no meaning there left out: no
+/// `send_signal` and no `uses_pidfd` (POSIX signals and Linux pidfds);
+/// [`terminate`](Self::terminate) and [`kill`](Self::kill) are both
+/// `TerminateProcess`. See the module's "Windows" section.
 ///
 /// # Examples
 ///
@@ -80,7 +94,8 @@ pub(crate) fn command_args(cmd: &Command) -> Vec<OsString> {
 ///
 /// `fork`/`exec` runs on the calling thread: `spawn` returns as soon as the child
 /// has exec'd (std uses `posix_spawn` or `vfork`-like clones where it can), so it
-/// does not stall the loop in practice.
+/// does not stall the loop in practice. (On Windows, `CreateProcess` does, on the
+/// calling thread too.)
 ///
 /// # Errors
 ///
@@ -139,6 +154,7 @@ impl Drop for Unclaimed {
 }
 
 impl Process {
+    #[cfg(unix)]
     fn from_std(mut child: std::process::Child, args: Vec<OsString>, use_pidfd: bool) -> Process {
         let state = Rc::new(ChildState::new(child.id() as libc::pid_t, use_pidfd));
         // Making the fds non-blocking cannot fail for pipes std just made; should
@@ -159,6 +175,31 @@ impl Process {
         drop(child);
         Process {
             child: state,
+            args: args.into(),
+            stdin,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Windows: no pidfds, and std's pipes are wrapped as they are (a stream's
+    /// helper thread starts only when it is used).
+    #[cfg(windows)]
+    fn from_std(mut child: std::process::Child, args: Vec<OsString>, _use_pidfd: bool) -> Process {
+        let stdin = child
+            .stdin
+            .take()
+            .and_then(|s| PipeSendStream::try_from(s).ok());
+        let stdout = child
+            .stdout
+            .take()
+            .and_then(|s| PipeReceiveStream::try_from(s).ok());
+        let stderr = child
+            .stderr
+            .take()
+            .and_then(|s| PipeReceiveStream::try_from(s).ok());
+        Process {
+            child: Rc::new(ChildState::new(child)),
             args: args.into(),
             stdin,
             stdout,
@@ -194,7 +235,11 @@ impl Process {
     /// # Ok(()) }).unwrap();
     /// ```
     pub fn pid(&self) -> u32 {
-        self.child.pid() as u32
+        #[cfg(unix)]
+        let pid = self.child.pid() as u32;
+        #[cfg(windows)]
+        let pid = self.child.pid();
+        pid
     }
 
     /// The program and its arguments, as given to the [`Command`] (Trio's `args`).
@@ -217,6 +262,8 @@ impl Process {
     /// systems and old kernels, where a helper thread does the watching, and once
     /// the child was reaped (the pidfd is closed then).
     ///
+    /// Unix only: Windows has no pidfds (a helper thread always waits there).
+    ///
     /// # Examples
     ///
     /// ```
@@ -227,6 +274,7 @@ impl Process {
     /// proc.wait().await?;
     /// # Ok(()) }).unwrap();
     /// ```
+    #[cfg(unix)]
     pub fn uses_pidfd(&self) -> bool {
         self.child.uses_pidfd()
     }
@@ -377,6 +425,10 @@ impl Process {
     /// If `SIGCHLD` is ignored, the kernel reaps children itself and their status
     /// is lost: the status is then reported as success, as Python does.
     ///
+    /// On Windows a helper thread per child waits on its process handle (started
+    /// by the first `wait` that has to wait, ended by the exit or by dropping the
+    /// last handle); once the exit is seen, the process handle is closed.
+    ///
     /// # Errors
     ///
     /// `Cancelled` if cancelled; an [`Io`](crate::ErrorKind::Io) error if the
@@ -445,6 +497,9 @@ impl Process {
     /// if the child was already reaped. On Linux the signal goes through the
     /// pidfd, so it can never reach a process that happens to reuse the pid.
     ///
+    /// Unix only: Windows has no POSIX signals (use [`terminate`](Self::terminate)
+    /// or [`kill`](Self::kill) there).
+    ///
     /// # Errors
     ///
     /// An [`Io`](crate::ErrorKind::Io) error from the kernel (an invalid signal
@@ -462,6 +517,7 @@ impl Process {
     /// proc.send_signal(libc::SIGUSR1)?; // reaped: nothing happens
     /// # Ok(()) }).unwrap();
     /// ```
+    #[cfg(unix)]
     pub fn send_signal(&self, sig: libc::c_int) -> Result<()> {
         self.child.send_signal(sig).map_err(Error::from)
     }
@@ -469,9 +525,14 @@ impl Process {
     /// Asks the child to terminate: `SIGTERM` (Trio's `Process.terminate`). A child
     /// may ignore it.
     ///
+    /// On Windows, which has no polite request, this is
+    /// [`kill`](Self::kill): `TerminateProcess`, exit code 1 (as Python's
+    /// `terminate` there).
+    ///
     /// # Errors
     ///
-    /// As [`send_signal`](Self::send_signal).
+    /// An [`Io`](crate::ErrorKind::Io) error from the system: on Unix as
+    /// `send_signal`'s, on Windows `TerminateProcess`'s (access denied).
     ///
     /// # Examples
     ///
@@ -485,15 +546,25 @@ impl Process {
     /// # Ok(()) }).unwrap();
     /// ```
     pub fn terminate(&self) -> Result<()> {
-        self.send_signal(libc::SIGTERM)
+        #[cfg(unix)]
+        let r = self.send_signal(libc::SIGTERM);
+        #[cfg(windows)]
+        let r = self.child.terminate().map_err(Error::from);
+        r
     }
 
     /// Kills the child: `SIGKILL` (Trio's `Process.kill`), which it cannot ignore.
-    /// The child dies asynchronously: [`wait`](Self::wait) for it.
+    /// The child dies asynchronously: [`wait`](Self::wait) for it. Does nothing if
+    /// the child's exit was already seen.
+    ///
+    /// On Windows: `TerminateProcess` with exit code 1 (as std's `Child::kill` and
+    /// Python's `kill` there), so the status of a killed child is `code() ==
+    /// Some(1)`.
     ///
     /// # Errors
     ///
-    /// As [`send_signal`](Self::send_signal).
+    /// An [`Io`](crate::ErrorKind::Io) error from the system: on Unix as
+    /// `send_signal`'s, on Windows `TerminateProcess`'s (access denied).
     ///
     /// # Examples
     ///
@@ -507,7 +578,11 @@ impl Process {
     /// # Ok(()) }).unwrap();
     /// ```
     pub fn kill(&self) -> Result<()> {
-        self.send_signal(libc::SIGKILL)
+        #[cfg(unix)]
+        let r = self.send_signal(libc::SIGKILL);
+        #[cfg(windows)]
+        let r = self.child.terminate().map_err(Error::from);
+        r
     }
 }
 
@@ -539,10 +614,22 @@ impl fmt::Debug for Process {
 }
 
 /// "exited with status N" / "exited with signal N" (Trio's `repr`).
+#[cfg(unix)]
 pub(crate) fn describe_status(s: ExitStatus) -> String {
     match (s.code(), s.signal()) {
         (Some(c), _) => format!("exited with status {c}"),
         (None, Some(sig)) => format!("exited with signal {sig}"),
         (None, None) => format!("exited ({s})"),
+    }
+}
+
+/// "exited with status N" (Trio's `repr`); an `NTSTATUS` code (a crash, say
+/// `0xC0000005`) in hexadecimal.
+#[cfg(windows)]
+pub(crate) fn describe_status(s: ExitStatus) -> String {
+    match s.code() {
+        Some(c) if c < 0 => format!("exited with status {:#010X}", c as u32),
+        Some(c) => format!("exited with status {c}"),
+        None => format!("exited ({s})"),
     }
 }

@@ -79,6 +79,9 @@ where
 /// The default [`DeliverCancel`]: `SIGTERM`, then `SIGKILL` if the child is still
 /// there after a grace period (5 seconds by default, as in Trio).
 ///
+/// On Windows both steps are `TerminateProcess` (see [`Process::terminate`]): the
+/// child ends at the first, and the grace period never runs out.
+///
 /// # Examples
 ///
 /// A child that ignores `SIGTERM` is killed after the grace period:
@@ -395,7 +398,8 @@ pub struct RunProcess<'a, C, D = TerminateThenKill> {
 /// [`deliver_cancel`](RunProcess::deliver_cancel) (by default `SIGTERM`, then
 /// `SIGKILL` 5 seconds later), and `run_process` waits — shielded — until it has
 /// exited and has been reaped, then returns `Err(Cancelled)`. A child that
-/// ignores `SIGTERM` therefore delays the cancellation by the grace period.
+/// ignores `SIGTERM` therefore delays the cancellation by the grace period. (On
+/// Windows the default ends the child at once: `TerminateProcess`.)
 ///
 /// Dropping the future instead (not the trio way to cancel) cannot wait: a child
 /// still running is sent `SIGKILL` at once, and the process-wide reaper reaps it.
@@ -776,7 +780,11 @@ impl<C: BorrowMut<Command>, D: DeliverCancel> RunProcess<'_, C, D> {
         let mut merged = None;
         if capture_stdout {
             if stderr_to_stdout {
+                #[cfg(unix)]
                 let (r, w) = sys::fd::pipe()?;
+                // Our end overlapped, the child's (both its outputs) synchronous.
+                #[cfg(windows)]
+                let (r, w) = sys::handle::pipe(true, false)?;
                 let w2 = w.try_clone()?;
                 merged = Some(PipeReceiveStream::new(r)?);
                 cmd.stdout(Stdio::from(w)).stderr(Stdio::from(w2));

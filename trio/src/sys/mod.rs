@@ -8,8 +8,9 @@
 //! |---|---|
 //! | `affinity.rs` | pinning the calling thread to a CPU |
 //! | `source.rs` | what the reactor watches (a raw fd, a raw socket) and how it registers it |
-//! | `fd.rs` | plain file descriptors: pipes, non-blocking mode, `read`, `write`, `poll` |
-//! | `process.rs` | children: pidfds, `waitid`/`waitpid`, signalling a child |
+//! | `fd.rs` | plain file descriptors: pipes, non-blocking mode, `read`, `write`, `poll` (Unix) |
+//! | `handle.rs` | Windows handles: pipes, blocking reads and writes another thread can interrupt, events (Windows) |
+//! | `process.rs` | children: pidfds, `waitid`/`waitpid`, signalling a child; process handles on Windows |
 //! | `resolve.rs` | the system's name resolver (`getaddrinfo`) |
 //! | `signal.rs` | signal numbers, which signals can be received, dispositions |
 //! | `socket.rs` | socket options and behaviours that differ between systems |
@@ -30,13 +31,19 @@
 //! | thread names | `pthread_setname_np` | `pthread_setname_np` | the calling thread only |
 //! | signal numbers | 1–64 | 1–126 | 1–31 |
 //!
+//! Windows (type-checked, and `trio::process` tested under Wine) watches no
+//! child or pipe in the reactor, which takes sockets only: a child is its process
+//! handle, waited for by a helper thread (`process.rs`), and each pipe stream has
+//! a thread that makes its blocking calls (`handle.rs`).
+//!
 //! The core uses no system call of its own: its reactor is mio's (epoll,
 //! kqueue) and its Ctrl-C handling signal-hook's.
 
 pub(crate) mod affinity;
 #[cfg(unix)]
 pub(crate) mod fd;
-#[cfg(unix)]
+#[cfg(windows)]
+pub(crate) mod handle;
 pub(crate) mod process;
 pub(crate) mod resolve;
 #[cfg(unix)]

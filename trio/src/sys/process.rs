@@ -11,15 +11,27 @@
 //!   then closes the write end of a pipe, whose read end stands in for the pidfd.
 //! * Reaping is always `waitpid` on the child's pid, done exactly once, by whoever
 //!   sees the child exit first (see `child.rs`).
+//! * On Windows a child is its process handle, which std gives us: a helper thread
+//!   waits on it ([`wait_exit`], together with an event that stops the wait), and
+//!   [`exit_code`] asks without blocking. There are no zombies to reap: closing
+//!   the handle is the whole clean-up. There are no signals either; the one way to
+//!   end a child from outside is [`terminate`] (`TerminateProcess`).
 //!
 //! Each function retries `EINTR` where a retry is the right answer.
 
+#[cfg(unix)]
 use std::io;
+#[cfg(unix)]
 use std::mem::MaybeUninit;
+#[cfg(unix)]
 use std::os::fd::OwnedFd;
 
+#[cfg(unix)]
 use super::fd::cvt;
+#[cfg(windows)]
+pub(crate) use windows::{exit_code, terminate, wait_exit};
 
+#[cfg(unix)]
 /// `pidfd_open(pid, 0)`: an fd that polls readable once `pid` has exited. `None`
 /// where the kernel (or the platform) has no pidfds.
 pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
@@ -65,12 +77,14 @@ pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, sig: libc::c_int) -> io::Result
     }
 }
 
+#[cfg(unix)]
 /// `kill(pid, sig)`.
 pub(crate) fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
     // SAFETY: kill takes plain integers and touches no memory.
     cvt(unsafe { libc::kill(pid, sig) }).map(drop)
 }
 
+#[cfg(unix)]
 /// What `waitpid` said about a child.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Reaped {
@@ -83,6 +97,7 @@ pub(crate) enum Reaped {
     Gone,
 }
 
+#[cfg(unix)]
 /// `waitpid(pid, ..)`, retrying `EINTR`; `block = false` adds `WNOHANG`.
 pub(crate) fn waitpid(pid: libc::pid_t, block: bool) -> io::Result<Reaped> {
     let flags = if block { 0 } else { libc::WNOHANG };
@@ -105,6 +120,7 @@ pub(crate) fn waitpid(pid: libc::pid_t, block: bool) -> io::Result<Reaped> {
     }
 }
 
+#[cfg(unix)]
 /// Blocks until `pid` has exited, without reaping it (`waitid(WEXITED | WNOWAIT)`),
 /// retrying `EINTR`. For the helper thread of the no-pidfd fallback.
 pub(crate) fn wait_exited_no_reap(pid: libc::pid_t) -> io::Result<()> {
@@ -126,5 +142,60 @@ pub(crate) fn wait_exited_no_reap(pid: libc::pid_t) -> io::Result<()> {
         if e.raw_os_error() != Some(libc::EINTR) {
             return Err(e);
         }
+    }
+}
+
+#[cfg(windows)]
+mod windows {
+    use std::io;
+    use std::os::windows::io::{AsRawHandle, BorrowedHandle};
+
+    use windows_sys::Win32::Foundation::{FALSE, WAIT_FAILED, WAIT_OBJECT_0, WAIT_TIMEOUT};
+    use windows_sys::Win32::System::Threading::{
+        GetExitCodeProcess, INFINITE, TerminateProcess, WaitForMultipleObjects, WaitForSingleObject,
+    };
+
+    use crate::sys::handle::Event;
+
+    /// The exit code of `process` if it has exited, `None` while it runs (never
+    /// blocks; a process that exits with code 259, `STILL_ACTIVE`, is not mistaken
+    /// for a running one).
+    pub(crate) fn exit_code(process: BorrowedHandle<'_>) -> io::Result<Option<u32>> {
+        let h = process.as_raw_handle();
+        // SAFETY: `h` is a process handle, open for the call; a zero timeout.
+        match unsafe { WaitForSingleObject(h, 0) } {
+            WAIT_OBJECT_0 => {}
+            WAIT_TIMEOUT => return Ok(None),
+            _ => return Err(io::Error::last_os_error()),
+        }
+        let mut code = 0u32;
+        // SAFETY: as above; `code` is valid for the write.
+        if unsafe { GetExitCodeProcess(h, &mut code) } == FALSE {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Some(code))
+    }
+
+    /// Blocks until `process` has exited (`Ok(true)`) or `stop` is set
+    /// (`Ok(false)`).
+    pub(crate) fn wait_exit(process: BorrowedHandle<'_>, stop: &Event) -> io::Result<bool> {
+        let handles = [process.as_raw_handle(), stop.handle().as_raw_handle()];
+        // SAFETY: two handles, both open for the call (the caller holds them),
+        // and we pass their number; wait for any one, for ever.
+        match unsafe { WaitForMultipleObjects(2, handles.as_ptr(), FALSE, INFINITE) } {
+            WAIT_OBJECT_0 => Ok(true),
+            WAIT_FAILED => Err(io::Error::last_os_error()),
+            _ => Ok(false),
+        }
+    }
+
+    /// Ends `process` at once with exit code `code` (`TerminateProcess`). It dies
+    /// asynchronously: wait for it.
+    pub(crate) fn terminate(process: BorrowedHandle<'_>, code: u32) -> io::Result<()> {
+        // SAFETY: `process` is a process handle, open for the call.
+        if unsafe { TerminateProcess(process.as_raw_handle(), code) } == FALSE {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 }
