@@ -98,10 +98,10 @@ pub async fn serve(
 const GRACE: Duration = Duration::from_secs(10);
 
 fn main() -> std::process::ExitCode {
-    let runtime = trio::Runtime::builder()
-        .stop_gracefully_on_ctrl_c(GRACE)
-        .stop_gracefully_on_sigterm(GRACE)
-        .build();
+    let builder = trio::Runtime::builder().stop_gracefully_on_ctrl_c(GRACE);
+    #[cfg(unix)] // Windows has no SIGTERM
+    let builder = builder.stop_gracefully_on_sigterm(GRACE);
+    let runtime = builder.build();
     trio::lowlevel::report_main_result(runtime.run(async_main()))
 }
 

@@ -109,10 +109,11 @@
 //!
 //! ## Supported platforms
 //!
-//! Unix, on Rust 1.85 or later. trio is developed and tested on **Linux**
-//! (x86_64). **macOS** (x86_64 and aarch64) and **FreeBSD** (x86_64) build:
-//! CI type-checks and lints the crate for them, with every feature, but does not
-//! run it there. What differs:
+//! Rust 1.85 or later. trio is developed and tested on **Linux** (x86_64).
+//! **Windows** (x86_64) is tested too: CI lints trio for it and runs its test
+//! suite under Wine. **macOS** (x86_64 and aarch64) and **FreeBSD** (x86_64)
+//! build: CI type-checks and lints the crate for them, with every feature, but
+//! does not run it there. What differs between the Unix systems:
 //!
 //! * Subprocesses: Linux 5.3 and later watch each child through a pidfd;
 //!   elsewhere (and on older kernels) a helper thread per waited-for child blocks
@@ -126,14 +127,42 @@
 //!   socket is made `SO_NOSIGPIPE`.
 //! * [`net::socket::Socket::from_socket2`] learns a socket's family from
 //!   `SO_DOMAIN` on Linux, from its address elsewhere.
-//! * Signals (Ctrl-C, [`signal`]) are delivered through `signal-hook`'s
+//! * Signals (Ctrl-C, `trio::signal`) are delivered through `signal-hook`'s
 //!   self-pipe on every Unix.
 //!
-//! Windows is not supported: trio's I/O is built on Unix file descriptors.
-//! ([`process`] already works there, on helper threads: see its "Windows"
-//! section.)
+//! ### Windows
 //!
-//! ## Design
+//! The same API, less what has no Windows meaning — absent at compile time
+//! (`cfg(unix)`), never a run-time panic:
+//!
+//! * No POSIX signals: no `trio::signal` module, no
+//!   `Builder::stop_gracefully_on_sigterm` and no `Builder::task_tree_on_signal`.
+//!   Ctrl-C and Ctrl-Break arrive through a console control handler and do what
+//!   Ctrl-C does on Unix (cancel the main task, or ask it to stop with
+//!   [`Builder::stop_gracefully_on_ctrl_c`]); a run reports them as
+//!   [`ErrorKind::Interrupted`], source [`CancelSource::CtrlC`].
+//! * The reactor is mio's Windows backend (`\Device\Afd` polling through a
+//!   completion port), which watches sockets only. [`process`] therefore waits
+//!   for a child on a helper thread (its process handle) and moves pipe bytes on
+//!   a helper thread per stream, with the same guarantees: a cancelled
+//!   [`process::run_process`] kills the child and waits for it, a cancelled
+//!   receive loses nothing, no child is left running unwatched. Its "Windows"
+//!   section says more. `Process::send_signal` is Unix only; `terminate` and
+//!   `kill` are `TerminateProcess` (exit code 1).
+//! * Sockets: TCP, UDP, happy eyeballs, TLS and HTTP as on Unix; Unix-domain
+//!   sockets where Windows has them (10 1803 and later). Windows has no
+//!   `socketpair`: [`net::socket::Socket::pair`] and [`net::SocketStream::pair`]
+//!   connect two TCP sockets over loopback instead, as Python's
+//!   `socket.socketpair` does there.
+//!   `SO_REUSEADDR` is never set (on Windows it would let another socket steal
+//!   the port), and since Windows cannot spread one port's connections among
+//!   several sockets, [`net::LoopListener::reuse_port`] hands off from one
+//!   listener instead (as [`net::LoopListener::handoff`]).
+//! * [`Loops::pin_to_cpus`] leaves loops unpinned; threads are not named.
+//! * Files, [`to_thread`], [`from_thread`], the testing kit, task trees and
+//!   deadlock detection are the same.
+//!
+//! //! ## Design
 //!
 //! One run loop per thread; futures need not be `Send`; several cores are used by
 //! several loops ([`loops`]), never by moving a task between threads. Children are polled inside

@@ -363,6 +363,11 @@ impl Builder {
     ///     .run(async { trio::sleep_forever().await })
     ///     .unwrap();
     /// ```
+    ///
+    /// Unix only: Windows has no signals to ask a program with (there, a
+    /// deadlock or [`lowlevel::task_tree`](crate::lowlevel::task_tree) shows
+    /// the tree).
+    #[cfg(unix)]
     pub fn task_tree_on_signal(mut self, signal: i32) -> Builder {
         self.dump_signal = Some(signal);
         self
@@ -522,6 +527,12 @@ impl Builder {
     ///     .build();
     /// rt.run(async { Ok::<_, trio::Error>(()) }).unwrap();
     /// ```
+    ///
+    /// Unix only: Windows has no `SIGTERM` (a console window closing, a logoff
+    /// or a shutdown end a console program there, which trio does not
+    /// intercept); Ctrl-C and Ctrl-Break go through
+    /// [`stop_gracefully_on_ctrl_c`](Self::stop_gracefully_on_ctrl_c).
+    #[cfg(unix)]
     pub fn stop_gracefully_on_sigterm(mut self, grace: Duration) -> Builder {
         self.sigterm_grace = Some(grace);
         self
