@@ -11,6 +11,7 @@ mod memory_streams;
 mod mock_clock;
 mod open_stream;
 mod sequencer;
+pub mod sim;
 
 use std::time::Duration;
 
