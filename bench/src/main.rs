@@ -19,6 +19,7 @@ mod memory;
 mod params;
 mod report;
 mod runtimes;
+mod sim;
 mod smol_wl;
 mod tokio_wl;
 mod trio_tcp;
@@ -43,6 +44,7 @@ usage: trio-bench [options]
   --trio-deterministic    diagnostic: run trio with FIFO batches (no coin-flip reversal)
   --trio-schedule-budget N  run trio with Builder::schedule_budget(N) (default 0: Trio's rule)
   --trio-loops-unpinned   diagnostic: run trio-2loops without Loops::pin_to_cpus
+  --sim                   instead: simulated messages per second (trio::testing::sim)
 ";
 
 struct Options {
@@ -51,6 +53,7 @@ struct Options {
     runtimes: Vec<Runtime>,
     quick: bool,
     python: Option<String>,
+    sim: bool,
 }
 
 fn parse_list<T>(arg: &str, what: &str, f: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, String> {
@@ -67,6 +70,7 @@ fn parse_args() -> Result<Options, String> {
         runtimes: Runtime::ALL.to_vec(),
         quick: false,
         python: None,
+        sim: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -87,6 +91,7 @@ fn parse_args() -> Result<Options, String> {
             }
             "--runtimes" => o.runtimes = parse_list(&value()?, "runtime", Runtime::from_name)?,
             "--quick" => o.quick = true,
+            "--sim" => o.sim = true,
             "--trio-deterministic" => {
                 harness::TRIO_DETERMINISTIC.store(true, std::sync::atomic::Ordering::Relaxed)
             }
@@ -129,6 +134,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if o.sim {
+        println!("machine: {}", machine_description());
+        print!("{}", sim::report(o.quick));
+        return ExitCode::SUCCESS;
+    }
     let plan = Plan {
         budget: if o.quick {
             std::time::Duration::ZERO

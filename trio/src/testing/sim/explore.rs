@@ -104,8 +104,8 @@ impl fmt::Display for Failure {
             "replay it with trio::testing::sim::Config::new({})",
             self.seed
         )?;
-        writeln!(f, "the last events:")?;
-        write!(f, "{}", self.trace.tail(30))
+        writeln!(f, "the last events (task steps left out):")?;
+        write!(f, "{}", self.trace.tail_without_steps(25))
     }
 }
 

@@ -299,7 +299,8 @@ impl Sim {
             })?;
             loop {
                 while let Some((id, inc)) = inner.starts.borrow_mut().pop_front() {
-                    n.start_soon(self.clone().run_host(id, inc))?;
+                    let name = format!("host {}", inner.net.state.borrow().name(id));
+                    n.start_soon_named(name, self.clone().run_host(id, inc))?;
                 }
                 if done.get() {
                     n.cancel_scope().cancel();
@@ -336,6 +337,7 @@ impl Sim {
         match &r {
             Ok(Some(())) => s.record(format!("host {name} finished")),
             Ok(None) => s.record(format!("host {name} stopped")),
+            Err(e) if e.is_cancelled() => s.record(format!("host {name} stopped")),
             Err(e) => s.record(format!("host {name} failed: {e}")),
         }
         r.map(|_| ()).map_err(|e| {

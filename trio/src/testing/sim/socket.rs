@@ -14,7 +14,8 @@
 //!   the socket was made (see `net.rs`).
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
@@ -127,12 +128,13 @@ pub(super) struct ListenQueue {
     lot: ParkingLot,
 }
 
-/// A datagram on its way: due time, sequence number (ties), bytes, sender.
-type Datagram = (Instant, u64, Vec<u8>, SocketAddr);
+/// A datagram on its way: due time, sequence number (ties), bytes, sender;
+/// ordered for a min-heap on (due, sequence).
+type Datagram = Reverse<(Instant, u64, Vec<u8>, SocketAddr)>;
 
 /// The receive queue of a datagram socket, ordered by arrival time.
 pub(super) struct DgramQueue {
-    queue: RefCell<Vec<Datagram>>,
+    queue: RefCell<BinaryHeap<Datagram>>,
     next: Cell<u64>,
     lot: ParkingLot,
 }
@@ -452,9 +454,9 @@ impl SimSocket {
             let seq = q.next.get();
             q.next.set(seq + 1);
             let due = now + d;
-            let mut queue = q.queue.borrow_mut();
-            let at = queue.partition_point(|(t, n, ..)| (*t, *n) <= (due, seq));
-            queue.insert(at, (due, seq, buf.to_vec(), from));
+            q.queue
+                .borrow_mut()
+                .push(Reverse((due, seq, buf.to_vec(), from)));
         }
         q.lot.unpark_all();
         Ok(buf.len())
@@ -465,7 +467,7 @@ impl SimSocket {
         let (q, _) = self.dgram_queue()?;
         loop {
             self.check_alive()?;
-            let head = q.queue.borrow().first().map(|d| d.0);
+            let head = q.queue.borrow().peek().map(|d| d.0.0);
             let Some(due) = head else {
                 q.lot.park().await?;
                 continue;
@@ -474,7 +476,7 @@ impl SimSocket {
                 crate::move_on_at(due, async { q.lot.park().await }).await?;
                 continue;
             }
-            let (_, _, data, from) = q.queue.borrow_mut().remove(0);
+            let Reverse((_, _, data, from)) = q.queue.borrow_mut().pop().expect("seen above");
             self.net.state.borrow_mut().stats.messages_delivered += 1;
             let n = buf.len().min(data.len());
             buf[..n].copy_from_slice(&data[..n]);

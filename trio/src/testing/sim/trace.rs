@@ -36,7 +36,7 @@ pub struct Event {
 
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:>12}  {}", format!("{}", self.at), self.what)
+        write!(f, "{:>12.6}s  {}", self.at.as_secs_f64(), self.what)
     }
 }
 
@@ -141,6 +141,32 @@ impl Trace {
             s.push_str(&format!("{ev}\n"));
         }
         s
+    }
+}
+
+impl Trace {
+    /// The last `n` events other than task steps (the network's events, crashes,
+    /// partitions, notes), one per line.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let out = trio::testing::sim::Config::new(1).run(async |sim| {
+    ///     sim.note("here");
+    ///     Ok(())
+    /// });
+    /// assert!(out.trace.tail_without_steps(1).contains("note: here"));
+    /// ```
+    pub fn tail_without_steps(&self, n: usize) -> String {
+        let e = self.events.borrow();
+        let mut picked: Vec<&Event> = e
+            .iter()
+            .rev()
+            .filter(|ev| !ev.what.starts_with("step "))
+            .take(n)
+            .collect();
+        picked.reverse();
+        picked.iter().map(|ev| format!("{ev}\n")).collect()
     }
 }
 
