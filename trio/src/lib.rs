@@ -105,7 +105,9 @@
 //! * [`testing`]: [`testing::MockClock`], [`testing::wait_all_tasks_blocked`],
 //!   [`testing::Sequencer`], in-memory streams ([`testing::memory_stream_pair`],
 //!   [`testing::lockstep_stream_pair`]) and stream conformance suites
-//!   ([`testing::check_half_closeable_stream`]).
+//!   ([`testing::check_half_closeable_stream`]); deterministic simulation
+//!   ([`testing::sim`]): several hosts and a faulty network in one seeded run,
+//!   the unchanged [`net`] API on top, a seed explorer and a determinism check.
 //!
 //! ## Supported platforms
 //!
