@@ -12,10 +12,9 @@ use trio::{ErrorKind, Result};
 
 const MS: Duration = Duration::from_millis(1);
 
+#[track_caller]
 fn ok(out: trio::testing::sim::Outcome) -> trio::testing::sim::Outcome {
-    if let Err(e) = &out.result {
-        panic!("seed {}: {e}\n{}", out.seed, out.trace.tail(20));
-    }
+    out.assert_ok();
     out
 }
 
@@ -352,6 +351,34 @@ fn code_outside_every_host_gets_a_clear_error() {
             format!("{e:#}").contains("outside every simulated host"),
             "{e:#}"
         );
+        Ok(())
+    }));
+}
+
+#[test]
+fn connected_udp_sockets_send_and_receive() {
+    ok(Config::new(1).run(async |sim| {
+        sim.add_host("a")?;
+        sim.add_host("b")?;
+        let (a, b) = (
+            sim.on("a", async {
+                UdpSocket::bind("0.0.0.0:5000".parse().unwrap())
+            })
+            .await?,
+            sim.on("b", async {
+                UdpSocket::bind("0.0.0.0:6000".parse().unwrap())
+            })
+            .await?,
+        );
+        a.connect("10.0.0.2:6000".parse().unwrap())?;
+        b.connect("10.0.0.1:5000".parse().unwrap())?;
+        assert_eq!(a.peer_addr()?, "10.0.0.2:6000".parse().unwrap());
+        a.send(b"ping").await?;
+        let mut buf = [0u8; 8];
+        assert_eq!(b.recv(&mut buf).await?, 4);
+        b.send(b"pong").await?;
+        assert_eq!(a.recv(&mut buf).await?, 4);
+        assert_eq!(&buf[..4], b"pong");
         Ok(())
     }));
 }

@@ -97,11 +97,8 @@ impl UdpSocket {
     /// # Ok(()) }).unwrap();
     /// ```
     pub fn connect(&self, addr: SocketAddr) -> Result<()> {
-        if self.socket.is_custom() {
-            return Err(Error::new(
-                ErrorKind::Usage,
-                "UdpSocket::connect needs an OS socket; use socket().connect()",
-            ));
+        if let Some(c) = self.socket.custom() {
+            return c.connect_datagram(&addr.into());
         }
         self.socket.as_socket2(|s| s.connect(&addr.into()))
     }

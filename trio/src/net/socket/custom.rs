@@ -100,6 +100,13 @@ pub trait CustomSocket: fmt::Debug {
         let _ = addr;
         Box::pin(async { Err(unsupported("connect")) })
     }
+    /// Sets a datagram socket's default peer, at once (what
+    /// [`UdpSocket::connect`](crate::net::UdpSocket::connect) asks, which is not
+    /// async: a datagram connect sends nothing).
+    fn connect_datagram(&self, addr: &SockAddr) -> Result<()> {
+        let _ = addr;
+        Err(unsupported("a datagram connect"))
+    }
     /// As [`Socket::accept`].
     fn accept(&self) -> BoxFuture<'_, Result<(Socket, SockAddr)>> {
         Box::pin(async { Err(unsupported("accept")) })

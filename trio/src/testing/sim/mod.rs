@@ -153,6 +153,34 @@ pub struct Outcome {
     pub net: NetStatistics,
 }
 
+impl Outcome {
+    /// Panics unless the run succeeded, printing the seed that replays it, the
+    /// error, and the last network events.
+    ///
+    /// # Panics
+    ///
+    /// If [`result`](Self::result) is an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let out = trio::testing::sim::Config::new(1).run(async |_sim| Ok(()));
+    /// out.assert_ok();
+    /// ```
+    #[track_caller]
+    pub fn assert_ok(&self) {
+        if let Err(e) = &self.result {
+            panic!(
+                "simulation failed at seed {}: {e}\nreplay it with \
+                 trio::testing::sim::Config::new({})\nthe last events (task steps left out):\n{}",
+                self.seed,
+                self.seed,
+                self.trace.tail_without_steps(25)
+            );
+        }
+    }
+}
+
 impl Config {
     /// A simulation with this seed (scheduler and network draws alike).
     ///

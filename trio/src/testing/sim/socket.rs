@@ -555,17 +555,22 @@ impl CustomSocket for SimSocket {
 
     fn connect<'a>(&'a self, addr: &'a SockAddr) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let to = v4(addr)?;
             if self.ty == Type::DGRAM {
                 checkpoint().await?;
-                self.dgram_queue()?;
-                if let State::Dgram(_, _, peer) = &mut *self.state.borrow_mut() {
-                    *peer = Some(to);
-                }
-                return Ok(());
+                return self.connect_datagram(addr);
             }
-            self.connect_stream(to).await
+            self.connect_stream(v4(addr)?).await
         })
+    }
+
+    fn connect_datagram(&self, addr: &SockAddr) -> Result<()> {
+        let to = v4(addr)?;
+        self.check_alive()?;
+        self.dgram_queue()?;
+        if let State::Dgram(_, _, peer) = &mut *self.state.borrow_mut() {
+            *peer = Some(to);
+        }
+        Ok(())
     }
 
     fn accept(&self) -> BoxFuture<'_, Result<(Socket, SockAddr)>> {
