@@ -64,7 +64,7 @@ use crate::error::Result;
 
 pub use open::open_nursery;
 pub use start::TaskStatus;
-pub(in crate::core) use state::{NurseryCore, NurseryState};
+pub(in crate::core) use state::{Batch, NurseryCore, NurseryState};
 pub use task_handle::TaskHandle;
 
 /// Handle to an open nursery, given to the body of [`open_nursery`] (Trio's `Nursery`).

@@ -21,6 +21,7 @@ use smallvec::SmallVec;
 
 use super::super::cancel::{ScopeState, outside_trio};
 use super::super::context::{self, PollGuard};
+use super::super::runtime::Wake;
 use super::super::task::{TaskCell, TaskLocal, step};
 use crate::error::{CancelSource, Error, ErrorKind, Result};
 
@@ -259,12 +260,13 @@ impl NurseryCore {
         }
     }
 
-    /// Takes the current ready queue as a batch (reversed or not per the run's seed).
+    /// Takes the current ready queue as a batch, in the order the run's policy
+    /// chose (which may leave some for the next batch).
     pub(in crate::core) fn take_batch(&self) -> Batch {
         let mut batch = std::mem::take(&mut *self.spare.borrow_mut());
         std::mem::swap(&mut batch, &mut *self.ready.borrow_mut());
         if batch.len() > 1 {
-            context::with_runner(|r| r.shuffle(&mut batch));
+            context::with_runner(|r| r.order(&mut batch, self));
         }
         batch
     }
@@ -356,6 +358,9 @@ impl<'env> NurseryState<'env> {
         // Trio's order: `task_spawned`, then `task_scheduled`.
         runner.task_spawned(&cell);
         cell.schedule_local(cell.l());
+        if runner.track_wakes {
+            cell.l().woke.set(Wake::Spawned);
+        }
         Ok(cell)
     }
 

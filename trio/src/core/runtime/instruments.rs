@@ -66,6 +66,9 @@ impl Runner {
 
     #[inline]
     pub(in crate::core) fn task_scheduled(&self, cell: &TaskCell) {
+        if self.track_wakes {
+            cell.l().woke.set(self.wake_cause.get());
+        }
         self.task_hook(cell, |i, t| i.task_scheduled(t));
     }
 

@@ -32,6 +32,7 @@
 //! | `deadlock.rs` | deciding that nothing can wake any task |
 //! | `instruments.rs` | calling the instruments' hooks |
 //! | `builder.rs` | [`Builder`], a run's options |
+//! | `policy.rs` | [`SchedulePolicy`]: who orders each batch, and the built-in policies |
 //! | `run.rs` | [`Runtime::run`]: set-up, the loop, teardown, the result |
 //! | `current.rs` | `current_task`, `current_root_task`, `spawn_system_task`, ... |
 //! | `statistics.rs` | [`RunStatistics`] |
@@ -43,6 +44,7 @@ mod deadlock;
 mod guest;
 mod idle;
 mod instruments;
+mod policy;
 mod run;
 mod run_loop;
 mod runner;
@@ -57,6 +59,10 @@ pub use current::{
 use deadlock::Verdict;
 pub use guest::{GuestRun, start_guest_run};
 pub use idle::IdleWait;
+pub(in crate::core) use policy::Policy;
+pub use policy::{
+    CoinFlipReverse, Fifo, Pct, SchedulePolicy, ScheduleRng, Shuffle, TaskInfo, Wake,
+};
 pub use run::{Runtime, run};
 pub(in crate::core) use runner::{IdleSlot, Runner};
 use runner::{MAX_TIMEOUT, NEXT_LOOP_ID};

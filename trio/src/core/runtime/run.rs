@@ -26,6 +26,7 @@ use super::super::task::TaskCell;
 use super::super::task_tree::Deadlock;
 use super::super::terminate::TermGuard;
 use super::super::watchdog::{Report, Watchdog};
+use super::policy::WakeCause;
 use super::*;
 use crate::error::{Error, ErrorKind, Result};
 use crate::time::{Clock, SystemClock};
@@ -45,7 +46,7 @@ pub struct Runtime {
     pub(super) clock: Option<Rc<dyn Clock>>,
     pub(super) instruments: Vec<Rc<dyn Instrument>>,
     pub(super) seed: u64,
-    pub(super) deterministic: bool,
+    pub(super) policy: Policy,
     /// `None`: the default, which differs between a run and a guest run.
     pub(super) handle_ctrl_c: Option<bool>,
     pub(super) schedule_budget: u32,
@@ -247,8 +248,10 @@ impl Runtime {
             expired: Cell::new(Expired::default()),
             io,
             shared: shared.clone(),
-            rng: RefCell::new(fastrand::Rng::with_seed(self.seed)),
-            shuffle: !self.deterministic,
+            rng: RefCell::new(ScheduleRng::with_seed(self.seed)),
+            track_wakes: self.policy.needs_info(),
+            wake_cause: WakeCause::new(),
+            policy: self.policy,
             seed: self.seed,
             schedule_budget: self.schedule_budget,
             instrumented: Cell::new(!self.instruments.is_empty()),
@@ -301,6 +304,7 @@ impl Runtime {
         runner.task_spawned(&main_cell);
         *runner.main_task.borrow_mut() = Some(main_cell.clone());
         main_cell.schedule_local(main_cell.l());
+        main_cell.l().woke.set(Wake::Spawned);
         Ok(Run {
             runner,
             guard: Some(guard),
