@@ -21,7 +21,10 @@
 //! if that queue was empty, wakes the task that polls the nursery; wake-ups climb the
 //! tree that way up to a root task, which the run loop polls. A nursery polls only its
 //! ready children, in batches: the batch is taken before the body is polled, so a
-//! child woken (or started) during a batch runs in the next one, as in Trio.
+//! child woken (or started) during a batch runs in the next one, as in Trio. The
+//! run's [scheduling policy](crate::lowlevel::SchedulePolicy) orders each batch
+//! (and may keep some of it for the next) and decides whether the body runs
+//! before or after it.
 //!
 //! # Errors
 //!

@@ -21,7 +21,6 @@ use smallvec::SmallVec;
 
 use super::super::cancel::{ScopeState, outside_trio};
 use super::super::context::{self, PollGuard};
-use super::super::runtime::Wake;
 use super::super::task::{TaskCell, TaskLocal, step};
 use crate::error::{CancelSource, Error, ErrorKind, Result};
 
@@ -358,9 +357,6 @@ impl<'env> NurseryState<'env> {
         // Trio's order: `task_spawned`, then `task_scheduled`.
         runner.task_spawned(&cell);
         cell.schedule_local(cell.l());
-        if runner.track_wakes {
-            cell.l().woke.set(Wake::Spawned);
-        }
         Ok(cell)
     }
 

@@ -3,8 +3,9 @@
 //! # One iteration
 //!
 //! 1. **Batch**: poll every root task that is runnable now (the main task and
-//!    system tasks), in wake-up order or reversed, on a coin flip of the run's
-//!    seeded generator (as Trio does). Polling a
+//!    system tasks), in the order of the run's [`SchedulePolicy`] — by default
+//!    in wake-up order or reversed, on a coin flip of the run's seeded generator
+//!    (as Trio does). Polling a
 //!    root task polls, down the tree, every nursery with runnable children; each
 //!    nursery runs its own batch. Tasks woken during the batch wait for the next.
 //! 2. **Timeout**: zero if anything is runnable; otherwise until the next deadline

@@ -213,6 +213,12 @@ impl<'a> TaskInfo<'a> {
 /// [`TaskInfo`] for what is known of each. All choices should come from the
 /// [`ScheduleRng`] (or be deterministic), so that a seed replays a run.
 ///
+/// # Panics
+///
+/// A policy must not panic: a panic in one of its methods leaves the batch
+/// unrun and unwinds out of the task that polls the nursery (or, for the root
+/// tasks' batch, out of [`Runtime::run`](crate::Runtime::run)).
+///
 /// # Examples
 ///
 /// Tasks whose name starts with `urgent` first, the rest as they came:

@@ -241,6 +241,7 @@ impl Runtime {
             .enter(Some(root_scope.clone()))
             .expect("fresh scope");
 
+        let track_wakes = self.policy.needs_info();
         let runner = Rc::new(Runner {
             loop_id,
             clock: clock.clone(),
@@ -249,12 +250,13 @@ impl Runtime {
             io,
             shared: shared.clone(),
             rng: RefCell::new(ScheduleRng::with_seed(self.seed)),
-            track_wakes: self.policy.needs_info(),
+            track_wakes,
             wake_cause: WakeCause::new(),
             policy: self.policy,
             seed: self.seed,
             schedule_budget: self.schedule_budget,
             instrumented: Cell::new(!self.instruments.is_empty()),
+            hooked: Cell::new(!self.instruments.is_empty() || track_wakes),
             instruments: RefCell::new(self.instruments),
             next_id: Cell::new(2),
             tasks_living: Cell::new(0),
@@ -304,7 +306,6 @@ impl Runtime {
         runner.task_spawned(&main_cell);
         *runner.main_task.borrow_mut() = Some(main_cell.clone());
         main_cell.schedule_local(main_cell.l());
-        main_cell.l().woke.set(Wake::Spawned);
         Ok(Run {
             runner,
             guard: Some(guard),

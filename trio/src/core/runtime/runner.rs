@@ -22,7 +22,7 @@ use super::super::nursery::{Batch, NurseryCore, NurseryState};
 use super::super::task::TaskCell;
 use super::super::task_tree::Deadlock;
 use super::super::watchdog::Watchdog;
-use super::policy::{Policy, SchedulePolicy, ScheduleRng, TaskInfo, WakeCause};
+use super::policy::{Policy, SchedulePolicy, ScheduleRng, TaskInfo, Wake, WakeCause};
 use crate::time::{Clock, Instant};
 
 pub(super) const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -55,6 +55,8 @@ pub(in crate::core) struct Runner {
     pub(in crate::core) schedule_budget: u32,
     pub(super) instruments: RefCell<Vec<Rc<dyn Instrument>>>,
     pub(super) instrumented: Cell<bool>,
+    /// `instrumented || track_wakes`: `task_scheduled` has work to do.
+    pub(super) hooked: Cell<bool>,
     pub(super) next_id: Cell<u64>,
     pub(super) tasks_living: Cell<usize>,
     /// The system nursery: the main task and the system tasks are its children.
@@ -139,7 +141,7 @@ impl Runner {
         }
     }
 
-    /// Orders a batch of two or more child slots of `core` per the run's policy.
+    /// Orders a batch of two or more child slots per the run's policy.
     ///
     /// The default is Trio's: reversed on a seeded coin flip, so that each
     /// task can run before or after any other (Trio's `_run.py`: "50% chance of
@@ -148,8 +150,22 @@ impl Runner {
     /// batches and 8% on `tcp_echo`) with the same guarantee against code that
     /// assumes an order. The built-ins work on the slots directly; only another
     /// policy gets a `TaskInfo` per task (see `policy.rs`).
-    #[inline]
+    #[inline(always)]
     pub(in crate::core) fn order(&self, batch: &mut Batch, core: &NurseryCore) {
+        if let Policy::CoinFlip = self.policy {
+            // The default, as lean as it was before policies existed.
+            if self.rng.borrow_mut().bool() {
+                batch.reverse();
+            }
+        } else {
+            self.order_other(batch, core);
+        }
+    }
+
+    /// Orders a batch under any policy but the default.
+    #[cold]
+    #[inline(never)]
+    fn order_other(&self, batch: &mut Batch, core: &NurseryCore) {
         match &self.policy {
             Policy::CoinFlip => {
                 if self.rng.borrow_mut().bool() {
@@ -178,7 +194,7 @@ impl Runner {
             .iter()
             .filter_map(|&key| {
                 let c = children.get(key)?;
-                let mut t = TaskInfo::new(c.id, &c.name, c.l().woke.get());
+                let mut t = TaskInfo::new(c.id, &c.name, c.l().woke.get().unwrap_or(Wake::Spawned));
                 t.key = key;
                 Some(t)
             })
