@@ -318,3 +318,39 @@ fn a_policy_may_keep_tasks_for_the_next_batch() {
     sorted.sort_unstable();
     assert_eq!(sorted, [0, 0, 1, 1, 2, 2]);
 }
+
+#[test]
+fn a_policy_decides_whether_children_run_before_the_body() {
+    /// Children before the body, or after, always.
+    struct ChildrenFirst(bool);
+    impl SchedulePolicy for ChildrenFirst {
+        fn order(&mut self, _batch: &mut [TaskInfo<'_>], _rng: &mut ScheduleRng) {}
+        fn children_first(&mut self, _rng: &mut ScheduleRng) -> bool {
+            self.0
+        }
+    }
+    let run = |children_first: bool| {
+        let ran = RefCell::new(Vec::new());
+        let r = &ran;
+        Runtime::builder()
+            .schedule_policy(ChildrenFirst(children_first))
+            .build()
+            .run(async {
+                trio::open_nursery(async |n| {
+                    n.start_soon(async move {
+                        r.borrow_mut().push("child");
+                        Ok(())
+                    })?;
+                    // The body yields: next time, it and the child are both runnable.
+                    checkpoint().await?;
+                    r.borrow_mut().push("body");
+                    Ok(())
+                })
+                .await
+            })
+            .unwrap();
+        ran.into_inner()
+    };
+    assert_eq!(run(true), ["child", "body"]);
+    assert_eq!(run(false), ["body", "child"]);
+}
