@@ -172,7 +172,11 @@
 //! `core::nursery` essay). Every blocking operation is a checkpoint. As in Trio, the
 //! scheduler runs each batch of runnable tasks in wake-up order or reversed, on a
 //! coin flip from a seeded generator: the same seed replays the same interleaving
-//! (`TRIO_SEED`, [`Builder::seed`]).
+//! (`TRIO_SEED`, [`Builder::seed`]). That rule is the default
+//! [scheduling policy](lowlevel::SchedulePolicy); [`Builder::schedule_policy`]
+//! chooses another — FIFO, a full shuffle, probabilistic concurrency testing
+//! ([`lowlevel::Pct`]) or one's own, which sees each task's id, name and what woke
+//! it. Python Trio only sketched custom scheduling policies.
 //!
 //! ## Differences from Python Trio
 //!

@@ -86,6 +86,7 @@ use std::time::Duration;
 use slab::Slab;
 
 use super::context::{self, PollGuard};
+use super::runtime::Wake;
 use super::task::TaskCell;
 use super::task_tree::display_name;
 use crate::error::{
@@ -95,8 +96,14 @@ use crate::time::Instant;
 
 fn wake_all(waiters: &RefCell<Slab<Waker>>) {
     let wakers: Vec<Waker> = waiters.borrow().iter().map(|(_, w)| w.clone()).collect();
-    for w in wakers {
-        w.wake();
+    let wake = || {
+        for w in wakers {
+            w.wake();
+        }
+    };
+    match context::runner() {
+        Some(r) if r.track_wakes => r.wake_cause.during(Wake::Cancel, wake),
+        _ => wake(),
     }
 }
 

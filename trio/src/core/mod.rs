@@ -85,7 +85,8 @@ pub use parking_lot::{Park, ParkingLot, ParkingLotStatistics};
 pub use registration::{IoDirection, IoReady, IoRegistration};
 pub use run_var::{RunVar, RunVarToken};
 pub use runtime::{
-    Builder, GuestRun, IdleWait, RunStatistics, Runtime, cancel_main_task, current_root_task,
+    Builder, CoinFlipReverse, Fifo, GuestRun, IdleWait, Pct, RunStatistics, Runtime,
+    SchedulePolicy, ScheduleRng, Shuffle, TaskInfo, Wake, cancel_main_task, current_root_task,
     current_seed, current_statistics, current_task, current_trio_token, run, spawn_system_task,
     start_guest_run, try_current_task,
 };

@@ -21,7 +21,10 @@
 //! if that queue was empty, wakes the task that polls the nursery; wake-ups climb the
 //! tree that way up to a root task, which the run loop polls. A nursery polls only its
 //! ready children, in batches: the batch is taken before the body is polled, so a
-//! child woken (or started) during a batch runs in the next one, as in Trio.
+//! child woken (or started) during a batch runs in the next one, as in Trio. The
+//! run's [scheduling policy](crate::lowlevel::SchedulePolicy) orders each batch
+//! (and may keep some of it for the next) and decides whether the body runs
+//! before or after it.
 //!
 //! # Errors
 //!
@@ -64,7 +67,7 @@ use crate::error::Result;
 
 pub use open::open_nursery;
 pub use start::TaskStatus;
-pub(in crate::core) use state::{NurseryCore, NurseryState};
+pub(in crate::core) use state::{Batch, NurseryCore, NurseryState};
 pub use task_handle::TaskHandle;
 
 /// Handle to an open nursery, given to the body of [`open_nursery`] (Trio's `Nursery`).

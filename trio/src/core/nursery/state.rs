@@ -259,12 +259,13 @@ impl NurseryCore {
         }
     }
 
-    /// Takes the current ready queue as a batch (reversed or not per the run's seed).
+    /// Takes the current ready queue as a batch, in the order the run's policy
+    /// chose (which may leave some for the next batch).
     pub(in crate::core) fn take_batch(&self) -> Batch {
         let mut batch = std::mem::take(&mut *self.spare.borrow_mut());
         std::mem::swap(&mut batch, &mut *self.ready.borrow_mut());
         if batch.len() > 1 {
-            context::with_runner(|r| r.shuffle(&mut batch));
+            context::with_runner(|r| r.order(&mut batch, self));
         }
         batch
     }

@@ -27,7 +27,8 @@ pub struct Builder {
     pub(super) clock: Option<Rc<dyn Clock>>,
     pub(super) instruments: Vec<Rc<dyn Instrument>>,
     pub(super) seed: Option<u64>,
-    pub(super) deterministic: bool,
+    /// `None`: Trio's coin flip.
+    pub(super) policy: Option<Policy>,
     pub(super) handle_ctrl_c: Option<bool>,
     pub(super) schedule_budget: u32,
     pub(super) no_deadlock_detection: bool,
@@ -46,7 +47,7 @@ impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("seed", &self.seed)
-            .field("deterministic", &self.deterministic)
+            .field("policy", &self.policy)
             .finish()
     }
 }
@@ -101,10 +102,12 @@ impl Builder {
         self
     }
 
-    /// Seeds the scheduler's random choices (whether each batch runs in wake-up
-    /// order or reversed): the same seed replays the same interleaving
-    /// (of a program whose I/O and clock behave the same). Default: the
-    /// `TRIO_SEED` environment variable, else a random seed.
+    /// Seeds the scheduler's random choices (by default, whether each batch runs
+    /// in wake-up order or reversed; with a [`schedule_policy`](Self::schedule_policy),
+    /// the [`ScheduleRng`](crate::lowlevel::ScheduleRng) it draws from): the same
+    /// seed replays the same interleaving (of a program whose I/O and clock
+    /// behave the same). Default: the `TRIO_SEED` environment variable, else a
+    /// random seed.
     ///
     /// # Examples
     ///
@@ -131,7 +134,11 @@ impl Builder {
         self
     }
 
-    /// Runs each batch in FIFO order instead of reversing it on a coin flip.
+    /// Runs each batch in FIFO order instead of reversing it on a coin flip:
+    /// `deterministic(true)` is [`schedule_policy(Fifo)`](Self::schedule_policy)
+    /// ([`Fifo`](crate::lowlevel::Fifo)), `deterministic(false)` the default,
+    /// [`CoinFlipReverse`](crate::lowlevel::CoinFlipReverse). The later call of
+    /// the two wins.
     ///
     /// # Examples
     ///
@@ -150,7 +157,42 @@ impl Builder {
     /// assert_eq!(order.into_inner(), [0, 1, 2, 3, 4]); // in the order started
     /// ```
     pub fn deterministic(mut self, yes: bool) -> Builder {
-        self.deterministic = yes;
+        self.policy = Some(if yes { Policy::Fifo } else { Policy::CoinFlip });
+        self
+    }
+
+    /// Chooses who orders each batch of runnable tasks (default:
+    /// [`CoinFlipReverse`](crate::lowlevel::CoinFlipReverse), Trio's rule). The
+    /// built-in [`Fifo`](crate::lowlevel::Fifo), [`Shuffle`](crate::lowlevel::Shuffle)
+    /// and [`CoinFlipReverse`](crate::lowlevel::CoinFlipReverse) cost nothing
+    /// per task; any other policy, [`Pct`](crate::lowlevel::Pct) included, is
+    /// given a [`TaskInfo`](crate::lowlevel::TaskInfo) per task. See
+    /// [`SchedulePolicy`](crate::lowlevel::SchedulePolicy).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// let order = RefCell::new(Vec::new());
+    /// let o = &order;
+    /// trio::Runtime::builder()
+    ///     .seed(3)
+    ///     .schedule_policy(trio::lowlevel::Shuffle)
+    ///     .build()
+    ///     .run(async {
+    ///         trio::open_nursery(async |n| {
+    ///             for i in 0..5 {
+    ///                 n.start_soon(async move { o.borrow_mut().push(i); Ok(()) })?;
+    ///             }
+    ///             Ok(())
+    ///         }).await
+    ///     }).unwrap();
+    /// let mut seen = order.into_inner();
+    /// seen.sort();
+    /// assert_eq!(seen, [0, 1, 2, 3, 4]); // each once, in some order
+    /// ```
+    pub fn schedule_policy(mut self, policy: impl SchedulePolicy + 'static) -> Builder {
+        self.policy = Some(Policy::of(policy));
         self
     }
 
@@ -558,7 +600,7 @@ impl Builder {
             clock: self.clock,
             instruments: self.instruments,
             seed,
-            deterministic: self.deterministic,
+            policy: self.policy.unwrap_or(Policy::CoinFlip),
             handle_ctrl_c: self.handle_ctrl_c,
             schedule_budget: self.schedule_budget,
             deadlock_detection: !self.no_deadlock_detection,

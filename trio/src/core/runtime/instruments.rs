@@ -19,6 +19,7 @@ impl Runner {
             v.push(i);
         }
         self.instrumented.set(true);
+        self.hooked.set(true);
     }
 
     pub(in crate::core) fn remove_instrument(&self, i: &Rc<dyn Instrument>) -> bool {
@@ -26,6 +27,7 @@ impl Runner {
         let before = v.len();
         v.retain(|x| !Rc::ptr_eq(x, i));
         self.instrumented.set(!v.is_empty());
+        self.hooked.set(!v.is_empty() || self.track_wakes);
         v.len() != before
     }
 
@@ -66,7 +68,28 @@ impl Runner {
 
     #[inline]
     pub(in crate::core) fn task_scheduled(&self, cell: &TaskCell) {
-        self.task_hook(cell, |i, t| i.task_scheduled(t));
+        // One flag for both reasons to look closer, so that the default path is
+        // the single branch it was before scheduling policies.
+        if self.hooked.get() {
+            self.task_scheduled_slow(cell);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn task_scheduled_slow(&self, cell: &TaskCell) {
+        if self.track_wakes {
+            // A task is first scheduled when it is spawned (later, `scheduled`
+            // keeps a queued task from being scheduled again).
+            let woke = &cell.l().woke;
+            woke.set(Some(match woke.get() {
+                None => Wake::Spawned,
+                Some(_) => self.wake_cause.get(),
+            }));
+        }
+        if self.instrumented.get() {
+            self.task_hook_slow(cell, &|i, t| i.task_scheduled(t));
+        }
     }
 
     #[inline]

@@ -3,8 +3,9 @@
 //! # One iteration
 //!
 //! 1. **Batch**: poll every root task that is runnable now (the main task and
-//!    system tasks), in wake-up order or reversed, on a coin flip of the run's
-//!    seeded generator (as Trio does). Polling a
+//!    system tasks), in the order of the run's [`SchedulePolicy`] — by default
+//!    in wake-up order or reversed, on a coin flip of the run's seeded generator
+//!    (as Trio does). Polling a
 //!    root task polls, down the tree, every nursery with runnable children; each
 //!    nursery runs its own batch. Tasks woken during the batch wait for the next.
 //! 2. **Timeout**: zero if anything is runnable; otherwise until the next deadline
@@ -32,6 +33,7 @@
 //! | `deadlock.rs` | deciding that nothing can wake any task |
 //! | `instruments.rs` | calling the instruments' hooks |
 //! | `builder.rs` | [`Builder`], a run's options |
+//! | `policy.rs` | [`SchedulePolicy`]: who orders each batch, and the built-in policies |
 //! | `run.rs` | [`Runtime::run`]: set-up, the loop, teardown, the result |
 //! | `current.rs` | `current_task`, `current_root_task`, `spawn_system_task`, ... |
 //! | `statistics.rs` | [`RunStatistics`] |
@@ -43,6 +45,7 @@ mod deadlock;
 mod guest;
 mod idle;
 mod instruments;
+mod policy;
 mod run;
 mod run_loop;
 mod runner;
@@ -57,6 +60,10 @@ pub use current::{
 use deadlock::Verdict;
 pub use guest::{GuestRun, start_guest_run};
 pub use idle::IdleWait;
+pub(in crate::core) use policy::Policy;
+pub use policy::{
+    CoinFlipReverse, Fifo, Pct, SchedulePolicy, ScheduleRng, Shuffle, TaskInfo, Wake,
+};
 pub use run::{Runtime, run};
 pub(in crate::core) use runner::{IdleSlot, Runner};
 use runner::{MAX_TIMEOUT, NEXT_LOOP_ID};

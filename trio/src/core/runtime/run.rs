@@ -26,6 +26,7 @@ use super::super::task::TaskCell;
 use super::super::task_tree::Deadlock;
 use super::super::terminate::TermGuard;
 use super::super::watchdog::{Report, Watchdog};
+use super::policy::WakeCause;
 use super::*;
 use crate::error::{Error, ErrorKind, Result};
 use crate::time::{Clock, SystemClock};
@@ -45,7 +46,7 @@ pub struct Runtime {
     pub(super) clock: Option<Rc<dyn Clock>>,
     pub(super) instruments: Vec<Rc<dyn Instrument>>,
     pub(super) seed: u64,
-    pub(super) deterministic: bool,
+    pub(super) policy: Policy,
     /// `None`: the default, which differs between a run and a guest run.
     pub(super) handle_ctrl_c: Option<bool>,
     pub(super) schedule_budget: u32,
@@ -240,6 +241,7 @@ impl Runtime {
             .enter(Some(root_scope.clone()))
             .expect("fresh scope");
 
+        let track_wakes = self.policy.needs_info();
         let runner = Rc::new(Runner {
             loop_id,
             clock: clock.clone(),
@@ -247,11 +249,14 @@ impl Runtime {
             expired: Cell::new(Expired::default()),
             io,
             shared: shared.clone(),
-            rng: RefCell::new(fastrand::Rng::with_seed(self.seed)),
-            shuffle: !self.deterministic,
+            rng: RefCell::new(ScheduleRng::with_seed(self.seed)),
+            track_wakes,
+            wake_cause: WakeCause::new(),
+            policy: self.policy,
             seed: self.seed,
             schedule_budget: self.schedule_budget,
             instrumented: Cell::new(!self.instruments.is_empty()),
+            hooked: Cell::new(!self.instruments.is_empty() || track_wakes),
             instruments: RefCell::new(self.instruments),
             next_id: Cell::new(2),
             tasks_living: Cell::new(0),

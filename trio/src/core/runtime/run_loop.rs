@@ -90,7 +90,10 @@ impl Runner {
                 return main_out.take().expect("the run ends when main has");
             };
             if pass.wait_for_io {
-                if let Err(e) = self.io.wait(pass.timeout) {
+                if let Err(e) = self
+                    .wake_cause
+                    .during(Wake::Io, || self.io.wait(pass.timeout))
+                {
                     self.io_wait_failed(e);
                 }
             }
@@ -240,7 +243,7 @@ impl Runner {
             if !due.is_empty() {
                 idle = Idle::No;
             }
-            due.fire();
+            self.wake_cause.during(Wake::Timer, || due.fire());
             self.expired.set(due);
         }
         // 6. idle
@@ -278,13 +281,15 @@ impl Runner {
         }
         let jobs = self.shared.drain();
         let any = !jobs.is_empty();
-        for job in jobs {
-            match job {
-                Job::Wake(w) => w.wake(),
-                Job::Release(w) => drop(w),
-                Job::Call(f) => self.run_callback(f),
+        self.wake_cause.during(Wake::Thread, || {
+            for job in jobs {
+                match job {
+                    Job::Wake(w) => w.wake(),
+                    Job::Release(w) => drop(w),
+                    Job::Call(f) => self.run_callback(f),
+                }
             }
-        }
+        });
         any
     }
 

@@ -1,7 +1,7 @@
 //! The state of one run ([`Runner`]): the clock and the deadlines, the reactor,
 //! the scheduler's seeded generator, the system nursery with the main task, the
 //! idle waiters and the run's options; and the small questions the rest of the
-//! core asks it (the time, a coin flip, whether the loop is quiet).
+//! core asks it (the time, the order of a batch, whether the loop is quiet).
 
 use super::super::diagnostic::{Diagnostic, DiagnosticKind, emit};
 use std::cell::{Cell, RefCell};
@@ -18,10 +18,11 @@ use super::super::deadlines::{Deadlines, Expired};
 use super::super::entry_queue::LoopShared;
 use super::super::instrument::Instrument;
 use super::super::io::Reactor;
-use super::super::nursery::NurseryState;
+use super::super::nursery::{Batch, NurseryCore, NurseryState};
 use super::super::task::TaskCell;
 use super::super::task_tree::Deadlock;
 use super::super::watchdog::Watchdog;
+use super::policy::{Policy, SchedulePolicy, ScheduleRng, TaskInfo, Wake, WakeCause};
 use crate::time::{Clock, Instant};
 
 pub(super) const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -42,13 +43,20 @@ pub(in crate::core) struct Runner {
     pub(super) expired: Cell<Expired>,
     pub(in crate::core) io: Reactor,
     pub(in crate::core) shared: Arc<LoopShared>,
-    pub(super) rng: RefCell<fastrand::Rng>,
-    pub(super) shuffle: bool,
+    pub(super) rng: RefCell<ScheduleRng>,
+    /// The scheduling policy (`Builder::schedule_policy`).
+    pub(super) policy: Policy,
+    /// The policy needs to know what woke each task (`Policy::needs_info`).
+    pub(in crate::core) track_wakes: bool,
+    /// What the wake-ups happening now are due to (read only when `track_wakes`).
+    pub(in crate::core) wake_cause: WakeCause,
     pub(super) seed: u64,
     /// Schedule points a task may skip per step (`Builder::schedule_budget`).
     pub(in crate::core) schedule_budget: u32,
     pub(super) instruments: RefCell<Vec<Rc<dyn Instrument>>>,
     pub(super) instrumented: Cell<bool>,
+    /// `instrumented || track_wakes`: `task_scheduled` has work to do.
+    pub(super) hooked: Cell<bool>,
     pub(super) next_id: Cell<u64>,
     pub(super) tasks_living: Cell<usize>,
     /// The system nursery: the main task and the system tasks are its children.
@@ -123,20 +131,85 @@ impl Runner {
         !d.any_due(now) || d.next_deadline().is_none_or(|next| next > now)
     }
 
-    /// A seeded coin flip for scheduling choices (always `false` when deterministic).
+    /// Whether a nursery's children run before its body this time (a seeded
+    /// coin flip by default, never under `Fifo`).
     pub(in crate::core) fn coin(&self) -> bool {
-        self.shuffle && self.rng.borrow_mut().bool()
+        match &self.policy {
+            Policy::CoinFlip | Policy::Shuffle => self.rng.borrow_mut().bool(),
+            Policy::Fifo => false,
+            Policy::Custom(p) => p.borrow_mut().children_first(&mut self.rng.borrow_mut()),
+        }
     }
 
-    /// Orders a batch as Trio does: reversed on a seeded coin flip, so that each
+    /// Orders a batch of two or more child slots per the run's policy.
+    ///
+    /// The default is Trio's: reversed on a seeded coin flip, so that each
     /// task can run before or after any other (Trio's `_run.py`: "50% chance of
     /// reversing the batch"). Trio once shuffled batches fully; reversing keeps the
     /// wake-up order's memory locality (a full shuffle cost 7–20% on large
     /// batches and 8% on `tcp_echo`) with the same guarantee against code that
-    /// assumes an order.
-    pub(in crate::core) fn shuffle(&self, batch: &mut [usize]) {
-        if self.shuffle && self.rng.borrow_mut().bool() {
-            batch.reverse();
+    /// assumes an order. The built-ins work on the slots directly; only another
+    /// policy gets a `TaskInfo` per task (see `policy.rs`).
+    #[inline(always)]
+    pub(in crate::core) fn order(&self, batch: &mut Batch, core: &NurseryCore) {
+        if let Policy::CoinFlip = self.policy {
+            // The default, as lean as it was before policies existed.
+            if self.rng.borrow_mut().bool() {
+                batch.reverse();
+            }
+        } else {
+            self.order_other(batch, core);
+        }
+    }
+
+    /// Orders a batch under any policy but the default.
+    #[cold]
+    #[inline(never)]
+    fn order_other(&self, batch: &mut Batch, core: &NurseryCore) {
+        match &self.policy {
+            Policy::CoinFlip => {
+                if self.rng.borrow_mut().bool() {
+                    batch.reverse();
+                }
+            }
+            Policy::Fifo => {}
+            Policy::Shuffle => {
+                let mut rng = self.rng.borrow_mut();
+                for i in (1..batch.len()).rev() {
+                    batch.swap(i, rng.below(i + 1));
+                }
+            }
+            Policy::Custom(p) => self.order_custom(&mut **p.borrow_mut(), batch, core),
+        }
+    }
+
+    /// A user's policy (or `Pct`): describe the tasks, let it order them, run
+    /// the first `run_now` and queue the rest again for the next batch.
+    #[inline(never)]
+    fn order_custom(&self, policy: &mut dyn SchedulePolicy, batch: &mut Batch, core: &NurseryCore) {
+        let children = core.children.borrow();
+        // A slot whose child has finished since it was queued is skipped by
+        // `poll_child` anyway: leave it out.
+        let mut infos: Vec<TaskInfo<'_>> = batch
+            .iter()
+            .filter_map(|&key| {
+                let c = children.get(key)?;
+                let mut t = TaskInfo::new(c.id, &c.name, c.l().woke.get().unwrap_or(Wake::Spawned));
+                t.key = key;
+                Some(t)
+            })
+            .collect();
+        let mut rng = self.rng.borrow_mut();
+        if infos.len() > 1 {
+            policy.order(&mut infos, &mut rng);
+        }
+        let n = policy.run_now(&infos).clamp(1, infos.len().max(1));
+        batch.clear();
+        batch.extend(infos[..n.min(infos.len())].iter().map(|t| t.key));
+        if n < infos.len() {
+            core.ready
+                .borrow_mut()
+                .extend(infos[n..].iter().map(|t| t.key));
         }
     }
 

@@ -49,6 +49,7 @@ use std::task::{RawWaker, RawWakerVTable, Waker};
 use super::super::cancel::ScopeState;
 use super::super::context;
 use super::super::nursery::NurseryCore;
+use super::super::runtime::Wake;
 use super::super::wait::RawWait;
 
 /// The loop-local part of a task cell.
@@ -81,6 +82,10 @@ pub(in crate::core) struct TaskLocal {
     /// What the task waits on while blocked (recorded by the primitive it blocks in;
     /// see `wait.rs`).
     pub(in crate::core) wait: Cell<RawWait>,
+    /// What made the task runnable last, `None` before its first scheduling (its
+    /// spawn); kept only when the run's scheduling policy asks (see
+    /// `runtime/policy.rs`).
+    pub(in crate::core) woke: Cell<Option<Wake>>,
     /// Rarely used links, allocated on first use (most tasks never hold a lock
     /// when they exit): this keeps every task cell small.
     extras: RefCell<Option<Box<TaskExtras>>>,
@@ -220,6 +225,7 @@ impl TaskCell {
                 pinned: Cell::new(false),
                 extras: RefCell::new(None),
                 wait: Cell::new(RawWait::OTHER),
+                woke: Cell::new(None),
                 this: Cell::new(std::ptr::null()),
             },
         });
