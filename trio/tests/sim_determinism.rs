@@ -187,3 +187,28 @@ fn the_explorer_stops_at_its_time_budget() {
         .unwrap();
     assert!(ok.runs >= 1 && ok.next_seed == ok.runs);
 }
+
+#[test]
+fn the_explorer_runs_under_any_scheduling_policy() {
+    use trio::lowlevel::{Fifo, Pct, Shuffle};
+    // FIFO never runs the late task first: the race never shows.
+    let ok = Explore::seeds(0..20)
+        .runtime(|b| b.schedule_policy(Fifo))
+        .run(racy)
+        .unwrap();
+    assert_eq!(ok.runs, 20);
+    // A full shuffle and PCT find it, and replay it.
+    for policy in 0..2 {
+        let e = Explore::seeds(0..100).runtime(move |b| {
+            if policy == 0 {
+                b.schedule_policy(Shuffle)
+            } else {
+                b.schedule_policy(Pct::new(2, 10))
+            }
+        });
+        let f = e.run(racy).unwrap_err();
+        let again = f.replay(racy);
+        assert!(again.result.is_err());
+        assert_eq!(again.trace.first_difference(&f.trace), None);
+    }
+}

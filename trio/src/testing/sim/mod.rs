@@ -212,8 +212,10 @@ impl Config {
     /// # Examples
     ///
     /// ```
+    /// use trio::lowlevel::Pct;
     /// use trio::testing::sim::Config;
-    /// let c = Config::new(1).runtime(|b| b.deadlock_detection(false));
+    /// // Probabilistic concurrency testing instead of the default coin flip.
+    /// let c = Config::new(1).runtime(|b| b.schedule_policy(Pct::new(3, 1000)));
     /// assert!(c.run(async |_sim| Ok(())).result.is_ok());
     /// ```
     pub fn runtime(mut self, f: impl Fn(Builder) -> Builder + 'static) -> Config {
