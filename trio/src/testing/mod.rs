@@ -1,7 +1,8 @@
 //! The testing kit (Trio's `trio.testing`): a mock clock, waiting for quiescence,
 //! a sequencer to force an order on tasks, in-memory streams
 //! ([`memory_stream_pair`], [`lockstep_stream_pair`]), conformance suites for
-//! stream implementations ([`check_half_closeable_stream`] and friends), and the
+//! stream implementations ([`check_half_closeable_stream`] and friends),
+//! deterministic simulation of several hosts and their network ([`sim`]), and the
 //! support behind `#[trio::test]`.
 
 mod check_streams;
