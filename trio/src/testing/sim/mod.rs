@@ -15,7 +15,7 @@
 //!
 //! * **Hosts** have names (which resolve) and addresses (10.0.0.1, 10.0.0.2, ...
 //!   in the order added; `localhost` is the host itself). Which host code runs
-//!   on follows the task tree ([`TreeVar`](crate::TreeVar)): a host's main and
+//!   on follows the task tree ([`TreeVar`]): a host's main and
 //!   everything it starts. [`Sim::crash`] cancels a host's tasks and resets its
 //!   connections; [`Sim::restart`] runs its main again, with fresh state.
 //! * **Links** ([`Link`]) have a latency drawn from a distribution, a
