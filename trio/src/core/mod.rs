@@ -48,9 +48,12 @@ mod dump;
 mod entry_queue;
 mod instrument;
 mod io;
+#[cfg(target_os = "linux")]
+mod io_uring;
 mod ki;
 mod nursery;
 mod parking_lot;
+mod reactor;
 mod registration;
 mod run_var;
 mod runtime;
@@ -82,6 +85,7 @@ pub use io::{WaitFd, notify_closing, wait_readable, wait_writable};
 pub use ki::CTRL_C_GRACE;
 pub use nursery::{Nursery, TaskHandle, TaskStatus, open_nursery};
 pub use parking_lot::{Park, ParkingLot, ParkingLotStatistics};
+pub use reactor::{IoBackend, current_io_backend};
 pub use registration::{IoDirection, IoReady, IoRegistration};
 pub use run_var::{RunVar, RunVarToken};
 pub use runtime::{
