@@ -52,10 +52,8 @@ fn a_run_reports_its_backend() {
         .run(async { Ok::<_, trio::Error>(current_io_backend()) })
         .unwrap();
     assert_eq!(got, IoBackend::Epoll);
-    // This machine's CI has io_uring: say so when it does not.
-    if !avail {
-        eprintln!("io_uring is unavailable here: the runs fell back to epoll");
-    }
+    // `.ci/run` reads this line to decide whether to run the suites on io_uring.
+    println!("io_uring available: {}", if avail { "yes" } else { "no" });
 }
 
 #[test]
@@ -244,4 +242,20 @@ fn notify_closing_and_errors_on_the_ring() {
         drained().await
     })
     .unwrap();
+}
+
+#[test]
+fn the_environment_variable_sets_the_default() {
+    let avail = uring_available();
+    let want = match std::env::var("TRIO_IO_BACKEND").as_deref() {
+        Ok("uring" | "auto") if avail => IoBackend::Uring,
+        _ => IoBackend::Epoll,
+    };
+    let got = trio::Runtime::new()
+        .run(async { Ok::<_, trio::Error>(current_io_backend()) })
+        .unwrap();
+    assert_eq!(got, want);
+    // `#[trio::test]` and `trio::run` build their runs the same way.
+    let got = trio::run(async { Ok::<_, trio::Error>(current_io_backend()) }).unwrap();
+    assert_eq!(got, want);
 }

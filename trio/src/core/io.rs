@@ -1,5 +1,8 @@
 //! The I/O reactor: waiting for file descriptors on `mio` (epoll / kqueue).
 //!
+//! This is the default reactor; `reactor.rs` chooses between it and the io_uring
+//! one (`io_uring.rs`, Linux, opt-in), which keeps the same contract.
+//!
 //! # Contract
 //!
 //! [`wait_readable`] / [`wait_writable`] block until a raw file descriptor is

@@ -19,6 +19,8 @@
 //! | `wait.rs` | what a blocked task waits on (for the task tree and deadlock detection) |
 //! | `deadlines.rs` | the deadline queue (a radix heap: scope deadlines and sleeps) |
 //! | `io.rs` | the reactor on mio; raw-fd waits (Trio's contract) |
+//! | `io_uring.rs` | the io_uring reactor (Linux, opt-in): readiness as ring operations |
+//! | `reactor.rs` | which reactor a run uses (`IoBackend`), and the dispatch to it |
 //! | `registration.rs` | persistent fd registrations with readiness tracking |
 //! | `entry_queue.rs` | cross-thread entry: `TrioToken`, forwarded wake-ups |
 //! | `ki.rs` | Ctrl-C |
