@@ -47,8 +47,9 @@
 //! way when the cancel is requested. So:
 //!
 //! * every operation lives in a slab owned by the reactor (`ops`), and its SQE's
-//!   `user_data` is the slab **index** — never a pointer to a future or a slot,
-//!   which the task may have freed by the time the completion comes;
+//!   `user_data` is the slab **index** (with a generation, below) — never a
+//!   pointer to a future or a slot, which the task may have freed by the time
+//!   the completion comes;
 //! * cancelling marks the entry `Cancelled` (dropping what it pointed to) and
 //!   queues an `IORING_OP_POLL_REMOVE` for that `user_data` (its own completion
 //!   is ignored: `IGNORED`);
@@ -57,7 +58,12 @@
 //!   result that raced with the removal) — and only then is it freed. A
 //!   completion never finds a reused index, and none is ever left pointing at
 //!   freed memory. `RunStatistics::io_ops_in_flight` is the slab's size: after
-//!   cancelled waits it returns to zero.
+//!   cancelled waits it returns to zero;
+//! * the high half of `user_data` is the entry's *generation* (a counter bumped
+//!   on every insertion), the low half its index. A removal that reaches the
+//!   kernel after its target completed and the index was reused names the old
+//!   generation, so it finds nothing instead of cancelling the newcomer; a
+//!   completion whose generation does not match its entry is ignored.
 //!
 //! Closing an fd while a poll is armed on it does not close the file: the poll
 //! holds a reference. So `notify_closing` and dropping a registration submit
@@ -116,7 +122,10 @@ enum Op {
 /// The io_uring reactor of one run loop (see the module notes).
 pub(in crate::core) struct UringReactor {
     ring: RefCell<IoUring>,
-    ops: RefCell<slab::Slab<Op>>,
+    /// Operations by index, each with its generation (see `user_data`).
+    ops: RefCell<slab::Slab<(u32, Op)>>,
+    /// The last generation handed out.
+    generation: Cell<u32>,
     /// The waits on each fd: slab indices of its read and write polls.
     fds: RefCell<HashMap<RawFd, [Option<usize>; 2]>>,
     waiting_read: Cell<usize>,
@@ -181,6 +190,7 @@ impl UringReactor {
             UringReactor {
                 ring: RefCell::new(ring),
                 ops: RefCell::new(slab::Slab::new()),
+                generation: Cell::new(0),
                 fds: RefCell::new(HashMap::new()),
                 waiting_read: Cell::new(0),
                 waiting_write: Cell::new(0),
@@ -221,23 +231,36 @@ impl UringReactor {
         let _ = ring.submit();
     }
 
+    /// Puts `op` in the slab: its index, and the `user_data` of its SQEs.
+    fn insert(&self, op: Op) -> usize {
+        let generation = self.generation.get().wrapping_add(1);
+        self.generation.set(generation);
+        self.ops.borrow_mut().insert((generation, op))
+    }
+
+    /// The `user_data` of the operation at `key`: its index in the low half,
+    /// its generation in the high half.
+    fn user_data(&self, key: usize) -> u64 {
+        let generation = self.ops.borrow().get(key).map_or(0, |(g, _)| *g);
+        (u64::from(generation) << 32) | key as u64
+    }
+
     fn poll_add(&self, fd: RawFd, mask: u32, multi: bool, key: usize) {
         let sqe = opcode::PollAdd::new(types::Fd(fd), mask)
             .multi(multi)
             .build()
-            .user_data(key as u64);
+            .user_data(self.user_data(key));
         self.push(&sqe);
     }
 
     /// Cancels the operation at `key`: marks it `Cancelled` and queues its
     /// removal. The entry is freed by its last completion.
     fn cancel(&self, key: usize) {
-        if let Some(op) = self.ops.borrow_mut().get_mut(key) {
+        let data = self.user_data(key);
+        if let Some((_, op)) = self.ops.borrow_mut().get_mut(key) {
             *op = Op::Cancelled;
         }
-        let sqe = opcode::PollRemove::new(key as u64)
-            .build()
-            .user_data(IGNORED);
+        let sqe = opcode::PollRemove::new(data).build().user_data(IGNORED);
         self.push(&sqe);
     }
 
@@ -272,7 +295,7 @@ impl UringReactor {
         if kind == libc::S_IFREG || kind == libc::S_IFDIR {
             return Err(io::Error::from_raw_os_error(libc::EPERM));
         }
-        let key = self.ops.borrow_mut().insert(Op::Reg {
+        let key = self.insert(Op::Reg {
             fd,
             state,
             armed: true,
@@ -283,7 +306,7 @@ impl UringReactor {
 
     pub(in crate::core) fn remove_registration(&self, key: usize) {
         let armed = match self.ops.borrow().get(key) {
-            Some(Op::Reg { armed, .. }) => *armed,
+            Some((_, Op::Reg { armed, .. })) => *armed,
             _ => return,
         };
         if armed {
@@ -312,7 +335,7 @@ impl UringReactor {
                     ),
                 ));
             }
-            let key = self.ops.borrow_mut().insert(Op::Wait { fd, dir, slot });
+            let key = self.insert(Op::Wait { fd, dir, slot });
             entry[idx(dir)] = Some(key);
             key
         };
@@ -341,7 +364,7 @@ impl UringReactor {
             };
             let ours = matches!(
                 self.ops.borrow().get(key),
-                Some(Op::Wait { slot: s, .. }) if Rc::ptr_eq(s, slot)
+                Some((_, Op::Wait { slot: s, .. })) if Rc::ptr_eq(s, slot)
             );
             if !ours {
                 return;
@@ -361,7 +384,7 @@ impl UringReactor {
         };
         let mut slots = Vec::new();
         for key in entry.into_iter().flatten() {
-            if let Some(Op::Wait { slot, .. }) = self.ops.borrow().get(key) {
+            if let Some((_, Op::Wait { slot, .. })) = self.ops.borrow().get(key) {
                 slots.push(slot.clone());
             }
             self.cancel(key);
@@ -442,8 +465,15 @@ impl UringReactor {
                 if data == IGNORED {
                     continue;
                 }
-                let key = data as usize;
-                match ops.get_mut(key) {
+                let key = (data & 0xffff_ffff) as usize;
+                let generation = (data >> 32) as u32;
+                // A completion for an index that has been freed and reused since
+                // (a removal that found nothing left): not this operation's.
+                let op = match ops.get_mut(key) {
+                    Some((g, op)) if *g == generation => Some(op),
+                    _ => None,
+                };
+                match op {
                     Some(Op::Wait { fd, dir, .. }) => {
                         let (fd, dir) = (*fd, *dir);
                         if let Some(entry) = fds.get_mut(&fd) {
@@ -454,7 +484,7 @@ impl UringReactor {
                                 }
                             }
                         }
-                        if let Op::Wait { slot, .. } = ops.remove(key) {
+                        if let (_, Op::Wait { slot, .. }) = ops.remove(key) {
                             fire.push((slot, res));
                         }
                     }
