@@ -69,6 +69,11 @@
 //! holds a reference. So `notify_closing` and dropping a registration submit
 //! their removals at once, not at the next pass.
 //!
+//! Measured on the benchmark's `tcp_echo` (`strace -c -f`, one quick run): 2,068
+//! `epoll_wait` and 259 `epoll_ctl` on epoll, 161 `io_uring_enter` on the ring;
+//! the `recvfrom`/`sendto` calls, the bulk, are the same on both (the next layer's
+//! work).
+//!
 //! # Not done yet
 //!
 //! The next layer: sockets' `recv`/`send`/`accept`/`connect` as ring operations,
