@@ -259,3 +259,52 @@ fn the_environment_variable_sets_the_default() {
     let got = trio::run(async { Ok::<_, trio::Error>(current_io_backend()) }).unwrap();
     assert_eq!(got, want);
 }
+
+#[test]
+fn registrations_on_the_ring_report_each_new_edge() {
+    use trio::lowlevel::{IoDirection, IoRegistration};
+    run_uring(async {
+        let (mut a, mut b) = std::os::unix::net::UnixStream::pair()?;
+        a.set_nonblocking(true)?;
+        let reg = IoRegistration::new(a.as_raw_fd())?;
+        let mut buf = [0u8; 64];
+        for round in 0..200u32 {
+            b.write_all(&round.to_le_bytes())?;
+            let mut got = Vec::new();
+            while got.len() < 4 {
+                let ready =
+                    trio::fail_after(Duration::from_secs(5), reg.ready(IoDirection::Read)).await?;
+                match a.read(&mut buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        reg.clear_ready(IoDirection::Read, ready)
+                    }
+                    r => got.extend_from_slice(&buf[..r?]),
+                }
+            }
+            assert_eq!(got, round.to_le_bytes());
+        }
+        // The peer's close wakes the reader, which reads the end of stream.
+        drop(b);
+        loop {
+            let ready =
+                trio::fail_after(Duration::from_secs(5), reg.ready(IoDirection::Read)).await?;
+            match a.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    reg.clear_ready(IoDirection::Read, ready)
+                }
+                r => {
+                    assert_eq!(r?, 0); // end of stream
+                    break;
+                }
+            }
+        }
+        // Dropping the registration removes its multishot poll.
+        drop(reg);
+        drained().await?;
+        // Regular files are refused, as epoll refuses them.
+        let f = std::fs::File::open("/proc/self/exe")?;
+        assert!(IoRegistration::new(f.as_raw_fd()).is_err());
+        Ok(())
+    })
+    .unwrap();
+}
