@@ -308,3 +308,48 @@ fn registrations_on_the_ring_report_each_new_edge() {
     })
     .unwrap();
 }
+
+#[test]
+fn more_completions_than_the_ring_holds() {
+    // 900 waits that are all ready at once: more than the submission queue
+    // (256) and the completion queue (512) hold, so submissions are flushed
+    // early and completions overflow into the kernel's list.
+    run_uring(async {
+        let mut pairs = Vec::new();
+        for _ in 0..300 {
+            let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
+            b.write_all(b"x")?;
+            pairs.push((a, b));
+        }
+        let done = std::cell::Cell::new(0);
+        let d = &done;
+        trio::fail_after(Duration::from_secs(10), async {
+            trio::open_nursery(async |n| {
+                for (a, b) in &pairs {
+                    let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
+                    n.start_soon(async move {
+                        wait_readable(fa).await?;
+                        d.set(d.get() + 1);
+                        Ok(())
+                    })?;
+                    n.start_soon(async move {
+                        trio::lowlevel::wait_writable(fa).await?;
+                        d.set(d.get() + 1);
+                        Ok(())
+                    })?;
+                    n.start_soon(async move {
+                        trio::lowlevel::wait_writable(fb).await?;
+                        d.set(d.get() + 1);
+                        Ok(())
+                    })?;
+                }
+                Ok(())
+            })
+            .await
+        })
+        .await?;
+        assert_eq!(done.get(), 900);
+        drained().await
+    })
+    .unwrap();
+}

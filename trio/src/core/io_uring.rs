@@ -414,7 +414,13 @@ impl UringReactor {
         let res = {
             let mut ring = self.ring.borrow_mut();
             let ready = !ring.completion().is_empty();
-            let queued = !ring.submission().is_empty();
+            // Queued SQEs, or completions the kernel holds back (the completion
+            // queue overflowed): either needs a system call even when the loop
+            // must not sleep.
+            let queued = {
+                let sq = ring.submission();
+                !sq.is_empty() || sq.cq_overflow()
+            };
             if timeout.is_zero() || ready {
                 if queued {
                     ring.submit().map(drop)
