@@ -95,6 +95,9 @@
 //!   (`trio::http`: hyper 1.x on trio), `tokio` (`trio::compat::tokio`: futures of
 //!   tokio-only crates, cancellable from trio), `tracing` (a span per task).
 //! * [`lowlevel`]: checkpoints, the parking lot, tasks, tokens, instruments, I/O waits.
+//! * The reactor: epoll (kqueue, AFD polling) by default; on Linux a run may ask
+//!   for io_uring ([`Builder::io_backend`], or `TRIO_IO_BACKEND=uring` for every
+//!   run that does not choose), falling back to epoll where the kernel refuses it.
 //! * Seeing inside a running program: [`lowlevel::task_tree`] (every task, its
 //!   state, what it waits on, where it was spawned; printable and as JSON),
 //!   deadlock detection ([`Builder::deadlock_detection`], on by default: a run whose

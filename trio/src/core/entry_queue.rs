@@ -3,8 +3,9 @@
 //! The run loop owns everything single-threaded; other threads reach it through one
 //! `Mutex`-protected queue of jobs (a callback to run, or a waker to replay on the
 //! loop thread), an atomic "something is queued" flag the loop checks cheaply on
-//! every iteration, and a [`mio::Waker`] (an eventfd) that interrupts the loop when
-//! it is blocked in `epoll_wait`. When the run ends the queue is closed: later
+//! every iteration, and a waker (an eventfd: mio's, or the one the io_uring reactor
+//! watches) that interrupts the loop when it is blocked in `epoll_wait` or
+//! `io_uring_enter`. When the run ends the queue is closed: later
 //! `run_sync_soon` calls get [`ErrorKind::RunFinished`], and forwarded wake-ups are
 //! dropped (their tasks are gone).
 //!
@@ -12,6 +13,7 @@
 //! stores a number, not a reference to the loop.
 
 use super::diagnostic::Sink;
+use super::reactor::LoopWaker;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -38,7 +40,7 @@ pub(in crate::core) struct LoopShared {
     pub(in crate::core) loop_id: u64,
     queue: Mutex<Queue>,
     pending: AtomicBool,
-    waker: mio::Waker,
+    waker: LoopWaker,
     /// Set by the Ctrl-C watchdog; consumed by the loop.
     pub(in crate::core) ki_pending: AtomicBool,
     /// Set by the loop when it has seen a Ctrl-C (the watchdog waits for it).
@@ -65,7 +67,7 @@ static REGISTRY: Mutex<Vec<(u64, Weak<LoopShared>)>> = Mutex::new(Vec::new());
 impl LoopShared {
     pub(in crate::core) fn new(
         loop_id: u64,
-        waker: mio::Waker,
+        waker: LoopWaker,
         diagnostics: Option<Sink>,
         ctrl_c_exits: bool,
         ctrl_c_grace: Option<Duration>,

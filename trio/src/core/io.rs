@@ -1,5 +1,8 @@
 //! The I/O reactor: waiting for file descriptors on `mio` (epoll / kqueue).
 //!
+//! This is the default reactor; `reactor.rs` chooses between it and the io_uring
+//! one (`io_uring.rs`, Linux, opt-in), which keeps the same contract.
+//!
 //! # Contract
 //!
 //! [`wait_readable`] / [`wait_writable`] block until a raw file descriptor is
@@ -44,14 +47,25 @@ fn reg_token(key: usize) -> Token {
 }
 const REG_INTEREST: Interest = Interest::READABLE.add(Interest::WRITABLE);
 
-struct IoSlot {
+/// What one `wait_readable`/`wait_writable` waits on, shared with the reactor.
+pub(in crate::core) struct IoSlot {
     fired: Cell<bool>,
     closed: Cell<bool>,
+    /// An OS error the kernel reported for the wait (0: none; only the io_uring
+    /// reactor reports one, epoll refuses a bad fd when the wait registers).
+    err: Cell<i32>,
     waker: RefCell<Option<Waker>>,
 }
 
 impl IoSlot {
-    fn fire(&self, closed: bool) {
+    /// Ends the wait with an OS error (`errno`), waking the waiter.
+    #[cfg(target_os = "linux")]
+    pub(in crate::core) fn fail(&self, errno: i32) {
+        self.err.set(errno);
+        self.fire(false);
+    }
+
+    pub(in crate::core) fn fire(&self, closed: bool) {
         if closed {
             self.closed.set(true);
         } else {
@@ -71,13 +85,13 @@ struct FdEntry {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Dir {
+pub(in crate::core) enum Dir {
     Read,
     Write,
 }
 
-/// The reactor of one run loop.
-pub(in crate::core) struct Reactor {
+/// The epoll (kqueue, Windows AFD) reactor of one run loop.
+pub(in crate::core) struct EpollReactor {
     /// Where fds are registered (a clone of the poller's own: registering needs
     /// no access to the poller, which a guest run lends to its I/O thread).
     registry: mio::Registry,
@@ -112,12 +126,12 @@ impl Poller {
     }
 }
 
-impl Reactor {
-    pub(in crate::core) fn new() -> io::Result<(Reactor, mio::Waker)> {
+impl EpollReactor {
+    pub(in crate::core) fn new() -> io::Result<(EpollReactor, mio::Waker)> {
         let poll = MioPoll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         Ok((
-            Reactor {
+            EpollReactor {
                 registry: poll.registry().try_clone()?,
                 poller: RefCell::new(Some(Poller {
                     poll,
@@ -242,7 +256,7 @@ impl Reactor {
         woke
     }
 
-    fn add_waiter(&self, fd: RawFd, dir: Dir, slot: Rc<IoSlot>) -> Result<()> {
+    pub(in crate::core) fn add_waiter(&self, fd: RawFd, dir: Dir, slot: Rc<IoSlot>) -> Result<()> {
         let mut fds = self.fds.borrow_mut();
         let entry = fds.entry(fd).or_default();
         let taken = match dir {
@@ -288,7 +302,7 @@ impl Reactor {
         }
     }
 
-    fn remove_waiter(&self, fd: RawFd, dir: Dir, slot: &Rc<IoSlot>) {
+    pub(in crate::core) fn remove_waiter(&self, fd: RawFd, dir: Dir, slot: &Rc<IoSlot>) {
         match dir {
             Dir::Read => self.waiting_read.set(self.waiting_read.get() - 1),
             Dir::Write => self.waiting_write.set(self.waiting_write.get() - 1),
@@ -305,7 +319,7 @@ impl Reactor {
         }
     }
 
-    fn notify_closing(&self, fd: RawFd) {
+    pub(in crate::core) fn notify_closing(&self, fd: RawFd) {
         let entry = self.fds.borrow_mut().remove(&fd);
         if let Some(mut entry) = entry {
             if let Some(mut r) = entry.registered.take() {
@@ -318,7 +332,7 @@ impl Reactor {
     }
 }
 
-fn dir_word(dir: Dir) -> &'static str {
+pub(in crate::core) fn dir_word(dir: Dir) -> &'static str {
     match dir {
         Dir::Read => "readable",
         Dir::Write => "writable",
@@ -403,6 +417,7 @@ impl Future for WaitFd {
                 let slot = Rc::new(IoSlot {
                     fired: Cell::new(false),
                     closed: Cell::new(false),
+                    err: Cell::new(0),
                     waker: RefCell::new(Some(cx.waker().clone())),
                 });
                 let fd = this.fd;
@@ -417,7 +432,10 @@ impl Future for WaitFd {
         if slot.fired.get() {
             this.unregister();
             this.cancel.clear();
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(match slot.err.get() {
+                0 => Ok(()),
+                errno => Err(Error::from(io::Error::from_raw_os_error(errno))),
+            });
         }
         if slot.closed.get() {
             this.unregister();

@@ -19,6 +19,8 @@
 //! | `wait.rs` | what a blocked task waits on (for the task tree and deadlock detection) |
 //! | `deadlines.rs` | the deadline queue (a radix heap: scope deadlines and sleeps) |
 //! | `io.rs` | the reactor on mio; raw-fd waits (Trio's contract) |
+//! | `io_uring.rs` | the io_uring reactor (Linux, opt-in): readiness as ring operations |
+//! | `reactor.rs` | which reactor a run uses (`IoBackend`), and the dispatch to it |
 //! | `registration.rs` | persistent fd registrations with readiness tracking |
 //! | `entry_queue.rs` | cross-thread entry: `TrioToken`, forwarded wake-ups |
 //! | `ki.rs` | Ctrl-C |
@@ -48,9 +50,12 @@ mod dump;
 mod entry_queue;
 mod instrument;
 mod io;
+#[cfg(target_os = "linux")]
+mod io_uring;
 mod ki;
 mod nursery;
 mod parking_lot;
+mod reactor;
 mod registration;
 mod run_var;
 mod runtime;
@@ -82,6 +87,7 @@ pub use io::{WaitFd, notify_closing, wait_readable, wait_writable};
 pub use ki::CTRL_C_GRACE;
 pub use nursery::{Nursery, TaskHandle, TaskStatus, open_nursery};
 pub use parking_lot::{Park, ParkingLot, ParkingLotStatistics};
+pub use reactor::{IoBackend, current_io_backend};
 pub use registration::{IoDirection, IoReady, IoRegistration};
 pub use run_var::{RunVar, RunVarToken};
 pub use runtime::{

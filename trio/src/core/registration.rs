@@ -67,6 +67,40 @@ impl RegState {
         if ev.is_write_closed() {
             bits |= WRITE | WRITE_CLOSED;
         }
+        self.on_bits(bits);
+    }
+
+    /// Records a report from io_uring: the `poll(2)` mask a multishot
+    /// `POLL_ADD` completed with, or an error (negative), which makes both
+    /// directions ready so that the next operation meets the error. Read as mio
+    /// reads epoll's events.
+    #[cfg(target_os = "linux")]
+    pub(in crate::core) fn on_poll_result(&self, res: i32) {
+        if res < 0 {
+            self.on_bits(READ | WRITE);
+            return;
+        }
+        let has = |flag: libc::c_short| res & i32::from(flag) != 0;
+        let (input, output) = (has(libc::POLLIN), has(libc::POLLOUT));
+        let (err, hup, rdhup) = (has(libc::POLLERR), has(libc::POLLHUP), has(libc::POLLRDHUP));
+        let mut bits = 0;
+        if input || err {
+            bits |= READ;
+        }
+        if hup || (input && rdhup) {
+            bits |= READ | READ_CLOSED;
+        }
+        if output || err {
+            bits |= WRITE;
+        }
+        if hup || err && (output || !input) {
+            bits |= WRITE | WRITE_CLOSED;
+        }
+        self.on_bits(bits);
+    }
+
+    #[inline]
+    fn on_bits(&self, bits: u8) {
         self.ready.set(self.ready.get() | bits);
         self.tick.set(self.tick.get().wrapping_add(1));
         #[cfg(windows)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::super::diagnostic::{Diagnostic, Sink};
 use super::super::instrument::Instrument;
+use super::super::reactor::IoBackend;
 use super::super::watchdog::{Report, Watchdog};
 use super::*;
 use crate::time::Clock;
@@ -41,6 +42,8 @@ pub struct Builder {
     pub(super) ctrl_c_exits: Option<bool>,
     pub(super) ctrl_c_grace: Option<Duration>,
     pub(super) sigterm_grace: Option<Duration>,
+    /// `None`: `TRIO_IO_BACKEND`, else epoll.
+    pub(super) io_backend: Option<IoBackend>,
 }
 
 impl fmt::Debug for Builder {
@@ -131,6 +134,40 @@ impl Builder {
     /// ```
     pub fn seed(mut self, seed: u64) -> Builder {
         self.seed = Some(seed);
+        self
+    }
+
+    /// Chooses the kernel interface the run waits for I/O with (default:
+    /// [`IoBackend::Epoll`](crate::lowlevel::IoBackend::Epoll), or what the
+    /// `TRIO_IO_BACKEND` environment variable says: `uring`, `auto`, `epoll`).
+    ///
+    /// [`IoBackend::Uring`](crate::lowlevel::IoBackend::Uring) and
+    /// [`IoBackend::Auto`](crate::lowlevel::IoBackend::Auto) ask for io_uring (Linux
+    /// 5.13 or later): readiness waits become ring operations and the loop's sleep
+    /// one `io_uring_enter` that also submits them. Where io_uring is missing or
+    /// refused (another system, an old kernel, `ENOSYS`, `EPERM` from a seccomp
+    /// filter) the run uses epoll instead, as it does in guest runs
+    /// ([`start_guest_run`](crate::lowlevel::start_guest_run)); ask
+    /// [`current_io_backend`](crate::lowlevel::current_io_backend) which one it got.
+    /// Every trio type works the same on both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::{IoBackend, current_io_backend};
+    /// trio::Runtime::builder()
+    ///     .io_backend(IoBackend::Auto)
+    ///     .build()
+    ///     .run(async {
+    ///         let got = current_io_backend(); // Uring where the kernel allows it
+    ///         assert!(got == IoBackend::Uring || got == IoBackend::Epoll);
+    ///         assert_eq!(trio::lowlevel::current_statistics().io_backend, got);
+    ///         trio::sleep(std::time::Duration::from_millis(1)).await // a timer, in the ring
+    ///     })
+    ///     .unwrap();
+    /// ```
+    pub fn io_backend(mut self, backend: crate::lowlevel::IoBackend) -> Builder {
+        self.io_backend = Some(backend);
         self
     }
 
@@ -612,6 +649,7 @@ impl Builder {
             ctrl_c_exits: self.ctrl_c_exits.unwrap_or(true),
             ctrl_c_grace: self.ctrl_c_grace,
             sigterm_grace: self.sigterm_grace,
+            io_backend: self.io_backend.unwrap_or_else(IoBackend::from_env),
         }
     }
 }

@@ -40,6 +40,10 @@
 //!   panic in it is resumed in the host's callback that ran the last step.
 //! * Each step is a callback on the host: a host that blocks its thread blocks
 //!   trio too, and a host that stops running callbacks stops trio.
+//! * The reactor is always epoll (mio): `Builder::io_backend(IoBackend::Uring)`
+//!   and `TRIO_IO_BACKEND` are not honoured here, because the helper thread waits
+//!   with a poller lent to it, and the io_uring reactor's ring stays on the loop's
+//!   thread.
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -11,9 +11,11 @@
 //! 2. **Timeout**: zero if anything is runnable; otherwise until the next deadline
 //!    (asked of the clock), shortened to the smallest `wait_all_tasks_blocked`
 //!    cushion or the mock clock's autojump threshold.
-//! 3. **I/O wait**: `epoll_wait` for that long — skipped entirely when the timeout is
-//!    zero and no task waits for I/O (cross-thread wake-ups are seen through an
-//!    atomic flag, so nothing is missed).
+//! 3. **I/O wait**: `epoll_wait` for that long (on the io_uring reactor, one
+//!    `io_uring_enter` that also submits the pass's queued polls and removals) —
+//!    skipped entirely when the timeout is zero and no task waits for I/O
+//!    (cross-thread wake-ups are seen through an atomic flag, so nothing is
+//!    missed).
 //! 4. **Entry queue**: run callbacks from other threads, replay their wake-ups,
 //!    deliver a pending Ctrl-C.
 //! 5. **Deadlines**: cancel every scope whose deadline has passed.

@@ -19,9 +19,9 @@ use super::super::diagnostic::Sink;
 use super::super::dump::DumpOnSignal;
 use super::super::entry_queue::{Job, LoopShared};
 use super::super::instrument::Instrument;
-use super::super::io::Reactor;
 use super::super::ki::KiGuard;
 use super::super::nursery::{NurseryCore, NurseryState};
+use super::super::reactor::{IoBackend, Reactor};
 use super::super::task::TaskCell;
 use super::super::task_tree::Deadlock;
 use super::super::terminate::TermGuard;
@@ -59,6 +59,7 @@ pub struct Runtime {
     pub(super) ctrl_c_exits: bool,
     pub(super) ctrl_c_grace: Option<Duration>,
     pub(super) sigterm_grace: Option<Duration>,
+    pub(super) io_backend: IoBackend,
 }
 
 impl fmt::Debug for Runtime {
@@ -211,7 +212,7 @@ impl Runtime {
         main_at: &'static std::panic::Location<'static>,
         guest: bool,
     ) -> Result<Run> {
-        let (io, waker) = Reactor::new()?;
+        let (io, waker) = Reactor::new(self.io_backend, guest)?;
         let loop_id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
         let dump = self
             .dump_signal

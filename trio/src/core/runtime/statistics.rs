@@ -43,6 +43,12 @@ pub struct RunStatistics {
     pub io_waiting_write: usize,
     /// Callbacks queued with `run_sync_soon` and not yet run.
     pub run_sync_soon_queue_size: usize,
+    /// The reactor the run uses (`Epoll` or `Uring`; see
+    /// [`Builder::io_backend`](crate::Builder::io_backend)).
+    pub io_backend: crate::lowlevel::IoBackend,
+    /// Operations the io_uring reactor has in the kernel, cancelled ones whose
+    /// last completion has not arrived included (always 0 on epoll).
+    pub io_ops_in_flight: usize,
 }
 
 /// Statistics of the current run (Trio's `current_statistics`).
@@ -71,6 +77,8 @@ pub fn current_statistics() -> RunStatistics {
             io_waiting_read: rd,
             io_waiting_write: wr,
             run_sync_soon_queue_size: r.shared.queue_len(),
+            io_backend: r.io.backend(),
+            io_ops_in_flight: r.io.ops_in_flight(),
         }
     })
     .expect("current_statistics called outside trio::run")
