@@ -89,11 +89,23 @@ fn a_deadlocked_test_on_a_thread_safe_channel_fails_with_the_tree() {
 #[trio::test]
 async fn a_thread_that_sends_later_is_waited_for() -> trio::Result<()> {
     let (tx, rx) = trio::open_memory_channel::<u32>(1);
+    let (go, wait) = std::sync::mpsc::channel::<()>();
     let producer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200)); // some work, outside trio
+        wait.recv().unwrap(); // told once the run has blocked
         tx.send_nowait(42).unwrap();
     });
-    assert_eq!(rx.receive().await?, 42);
+    let rx = &rx;
+    trio::open_nursery(async |n| {
+        n.start_soon(async move {
+            // Every other task is blocked (the receive below): let the thread go.
+            trio::testing::wait_all_tasks_blocked().await?;
+            go.send(()).unwrap();
+            Ok(())
+        })?;
+        assert_eq!(rx.receive().await?, 42);
+        Ok(())
+    })
+    .await?;
     producer.join().unwrap();
     Ok(())
 }

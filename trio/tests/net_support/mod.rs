@@ -15,6 +15,8 @@ pub fn fd_count() -> usize {
 #[cfg(windows)]
 pub fn under_wine() -> bool {
     use std::ffi::c_void;
+    // SAFETY: the declarations match kernel32's `GetModuleHandleA` and
+    // `GetProcAddress`; calls to them are unsafe and say why at each call.
     #[link(name = "kernel32")]
     unsafe extern "system" {
         fn GetModuleHandleA(name: *const u8) -> *mut c_void;
