@@ -94,6 +94,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 use super::io::{Dir, IoSlot, dir_word};
 use super::registration::RegState;
+use super::uring_ops::RingOpState;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::source::RawSource as RawFd;
 
@@ -120,6 +121,14 @@ enum Op {
         state: Rc<RegState>,
         armed: bool,
     },
+    /// A socket `recv` or `send` (`uring_ops.rs`): the buffer the kernel reads
+    /// or writes lives here until the operation's completion.
+    Io {
+        fd: RawFd,
+        dir: Dir,
+        buf: Vec<u8>,
+        state: Rc<RingOpState>,
+    },
     /// Cancelled: waits for its last completion to free the index.
     Cancelled,
 }
@@ -138,6 +147,12 @@ pub(in crate::core) struct UringReactor {
     eventfd: Arc<OwnedFd>,
     /// The eventfd's poll is armed (or queued).
     waker_armed: Cell<bool>,
+    /// The ring receives and sends on each fd: slab indices, by direction.
+    io_fds: RefCell<HashMap<RawFd, [Option<usize>; 2]>>,
+    /// Buffers of completed ring operations, for the next ones.
+    free_bufs: RefCell<Vec<Vec<u8>>>,
+    /// Ring receives and sends submitted (`RunStatistics::io_ring_ops`).
+    ring_ops: Cell<usize>,
 }
 
 fn idx(dir: Dir) -> usize {
@@ -201,6 +216,9 @@ impl UringReactor {
                 waiting_write: Cell::new(0),
                 eventfd: eventfd.clone(),
                 waker_armed: Cell::new(false),
+                io_fds: RefCell::new(HashMap::new()),
+                free_bufs: RefCell::new(Vec::new()),
+                ring_ops: Cell::new(0),
             },
             eventfd,
         ))
@@ -210,12 +228,13 @@ impl UringReactor {
     fn push(&self, entry: &squeue::Entry) {
         let mut ring = self.ring.borrow_mut();
         loop {
-            // SAFETY: every SQE this reactor queues is a poll add or a poll
-            // removal: they carry an fd number (resolved by the kernel when it
-            // takes the request, and kept referenced by the poll itself, so a
-            // close meanwhile cannot make it dangle) or a `user_data` to find, and
-            // no buffer or pointer into user memory. Nothing has to outlive the
-            // operation but the ring, which the reactor owns.
+            // SAFETY: every SQE this reactor queues is a poll add, a poll
+            // removal, a cancel, or a `recv`/`send` (`submit_io`). They carry an
+            // fd number (resolved by the kernel when it takes the request, and
+            // kept referenced by the operation itself, so a close meanwhile
+            // cannot make it dangle) or a `user_data` to find. The only pointers
+            // are a `recv`/`send`'s buffer, which is owned by its slab entry and
+            // freed only by the operation's last completion (see `submit_io`).
             if unsafe { ring.submission().push(entry) }.is_ok() {
                 return;
             }
@@ -267,6 +286,121 @@ impl UringReactor {
         }
         let sqe = opcode::PollRemove::new(data).build().user_data(IGNORED);
         self.push(&sqe);
+    }
+
+    /// A buffer of `len` bytes for a ring operation (reused when possible).
+    pub(in crate::core) fn take_buf(&self, len: usize) -> Vec<u8> {
+        let mut buf = self.free_bufs.borrow_mut().pop().unwrap_or_default();
+        buf.resize(len, 0);
+        buf.truncate(len);
+        buf
+    }
+
+    /// Gives a completed operation's buffer back for reuse.
+    pub(in crate::core) fn give_buf(&self, buf: Vec<u8>) {
+        let mut free = self.free_bufs.borrow_mut();
+        if free.len() < 16 {
+            free.push(buf);
+        }
+    }
+
+    /// Submits a socket `recv` (`Dir::Read`, into all of `buf`) or `send`
+    /// (`Dir::Write`, all of `buf`) on `fd`; the completion goes to `state`.
+    /// Returns the slab index.
+    pub(in crate::core) fn submit_io(
+        &self,
+        fd: RawFd,
+        dir: Dir,
+        buf: Vec<u8>,
+        state: Rc<RingOpState>,
+    ) -> Result<usize> {
+        if fd < 0 {
+            return Err(Error::from(io::Error::from_raw_os_error(libc::EBADF)));
+        }
+        let key = {
+            let mut fds = self.io_fds.borrow_mut();
+            let entry = fds.entry(fd).or_default();
+            if entry[idx(dir)].is_some() {
+                return Err(Error::new(
+                    ErrorKind::BusyResource,
+                    format!("another task is already using fd {fd} in that direction"),
+                ));
+            }
+            let key = self.insert(Op::Io {
+                fd,
+                dir,
+                buf,
+                state,
+            });
+            entry[idx(dir)] = Some(key);
+            key
+        };
+        // SAFETY: the buffer the SQE points to is the heap block of the `Vec`
+        // now owned by the slab entry at `key`. That block does not move when
+        // the slab grows (the `Vec` header moves, its heap block does not), and
+        // the entry is removed — and the `Vec` dropped — only by `process`, when
+        // the operation's one and only completion arrives (a cancelled or
+        // dropped operation stays `Op::Io`, orphaned, until then; `cancel_io`
+        // never turns it into `Op::Cancelled`, which would drop the buffer).
+        // Nothing else touches the `Vec` meanwhile: the future sees its bytes
+        // only after the completion moved the buffer into its state. So the
+        // kernel never reads or writes freed or aliased memory, whatever the
+        // task does — cancelled, dropped, or its socket closed.
+        let (ptr, len) = match self.ops.borrow_mut().get_mut(key) {
+            Some((_, Op::Io { buf, .. })) => (buf.as_mut_ptr(), buf.len()),
+            _ => unreachable!("just inserted"),
+        };
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        let sqe = match dir {
+            Dir::Read => opcode::Recv::new(types::Fd(fd), ptr, len).build(),
+            Dir::Write => opcode::Send::new(types::Fd(fd), ptr, len)
+                .flags(crate::sys::socket::SEND_FLAGS)
+                .build(),
+        }
+        .user_data(self.user_data(key));
+        self.push(&sqe);
+        self.ring_ops.set(self.ring_ops.get() + 1);
+        Ok(key)
+    }
+
+    /// Asks the kernel to cancel the ring operation at `key` (if it is still
+    /// `state`'s); its completion still comes, and frees the entry. `orphan`:
+    /// nobody will wait for it (a dropped future).
+    pub(in crate::core) fn cancel_io(&self, key: usize, state: &Rc<RingOpState>, orphan: bool) {
+        let (fd, dir) = match self.ops.borrow().get(key) {
+            Some((
+                _,
+                Op::Io {
+                    fd, dir, state: s, ..
+                },
+            )) if Rc::ptr_eq(s, state) => (*fd, *dir),
+            _ => return,
+        };
+        if orphan {
+            state.orphaned.set(true);
+            self.forget_io(fd, dir, key);
+        }
+        let sqe = opcode::AsyncCancel::new(self.user_data(key))
+            .build()
+            .user_data(IGNORED);
+        self.push(&sqe);
+    }
+
+    fn forget_io(&self, fd: RawFd, dir: Dir, key: usize) {
+        let mut fds = self.io_fds.borrow_mut();
+        if let Some(entry) = fds.get_mut(&fd) {
+            if entry[idx(dir)] == Some(key) {
+                entry[idx(dir)] = None;
+                if entry.iter().all(Option::is_none) {
+                    fds.remove(&fd);
+                }
+            }
+        }
+    }
+
+    /// Ring receives and sends submitted so far.
+    pub(in crate::core) fn ring_ops(&self) -> usize {
+        self.ring_ops.get()
     }
 
     pub(in crate::core) fn ops_in_flight(&self) -> usize {
@@ -384,6 +518,21 @@ impl UringReactor {
     }
 
     pub(in crate::core) fn notify_closing(&self, fd: RawFd) {
+        let io = self.io_fds.borrow_mut().remove(&fd);
+        if let Some(io) = io {
+            let mut states = Vec::new();
+            for key in io.into_iter().flatten() {
+                if let Some((_, Op::Io { state, .. })) = self.ops.borrow().get(key) {
+                    states.push((key, state.clone()));
+                }
+            }
+            for (key, state) in states {
+                state.closed.set(true);
+                self.cancel_io(key, &state, true);
+                state.wake();
+            }
+            self.submit_now();
+        }
         let Some(entry) = self.fds.borrow_mut().remove(&fd) else {
             return;
         };
@@ -456,6 +605,7 @@ impl UringReactor {
         let mut fire: Vec<(Rc<IoSlot>, i32)> = Vec::new();
         let mut regs: Vec<(Rc<RegState>, i32)> = Vec::new();
         let mut rearm: Vec<(RawFd, usize)> = Vec::new();
+        let mut done: Vec<(Rc<RingOpState>, Dir, Vec<u8>, i32)> = Vec::new();
         {
             let mut ring = self.ring.borrow_mut();
             let mut ops = self.ops.borrow_mut();
@@ -509,6 +659,23 @@ impl UringReactor {
                             }
                         }
                     }
+                    Some(Op::Io { fd, dir, .. }) => {
+                        // A recv or send has exactly one completion: the entry,
+                        // and its buffer, can go now (and only now).
+                        let (fd, dir) = (*fd, *dir);
+                        let mut io_fds = self.io_fds.borrow_mut();
+                        if let Some(entry) = io_fds.get_mut(&fd) {
+                            if entry[idx(dir)] == Some(key) {
+                                entry[idx(dir)] = None;
+                                if entry.iter().all(Option::is_none) {
+                                    io_fds.remove(&fd);
+                                }
+                            }
+                        }
+                        if let (_, Op::Io { buf, state, .. }) = ops.remove(key) {
+                            done.push((state, dir, buf, res));
+                        }
+                    }
                     Some(Op::Cancelled) if !more => {
                         ops.remove(key);
                     }
@@ -528,6 +695,22 @@ impl UringReactor {
         }
         for (state, res) in regs {
             state.on_poll_result(res);
+        }
+        for (state, dir, buf, res) in done {
+            if state.orphaned.get() {
+                // Nobody waits: a receive's bytes go to its socket's stash (if
+                // the socket is still there and open), so that none is lost.
+                if dir == Dir::Read && res > 0 && !state.closed.get() {
+                    if let Some(stash) = state.stash.upgrade() {
+                        stash.borrow_mut().extend_from_slice(&buf[..res as usize]);
+                    }
+                }
+                self.give_buf(buf);
+                continue;
+            }
+            state.result.set(Some(res));
+            *state.buf.borrow_mut() = buf;
+            state.wake();
         }
         woke
     }

@@ -175,6 +175,15 @@ impl Reactor {
         }
     }
 
+    /// Socket receives and sends submitted to the ring (0 on epoll).
+    pub(in crate::core) fn ring_ops(&self) -> usize {
+        match self {
+            Reactor::Epoll(_) => 0,
+            #[cfg(target_os = "linux")]
+            Reactor::Uring(r) => r.ring_ops(),
+        }
+    }
+
     #[inline]
     pub(in crate::core) fn waiters(&self) -> usize {
         dispatch!(self, r => r.waiters())

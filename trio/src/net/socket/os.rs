@@ -66,6 +66,10 @@ pub(super) struct OsSocket {
     protocol: Option<Protocol>,
     shut_wr: Cell<bool>,
     dirs: [DirWait; 2],
+    /// Bytes a dropped ring receive got (io_uring reactor), returned first by
+    /// the next receive.
+    #[cfg(target_os = "linux")]
+    stash: crate::core::RecvStash,
 }
 
 /// Ownership of a direction's wait by one operation; released on drop.
@@ -100,6 +104,8 @@ impl OsSocket {
             protocol,
             shut_wr: Cell::new(false),
             dirs: Default::default(),
+            #[cfg(target_os = "linux")]
+            stash: Default::default(),
         }
     }
 
@@ -187,6 +193,14 @@ impl OsSocket {
             }
         }
         Some(sock)
+    }
+
+    /// Claims direction `dir` for one operation (released on drop).
+    #[cfg(target_os = "linux")]
+    fn claim(&self, dir: IoDirection) -> Owner<'_> {
+        let d = &self.dirs[index(dir)];
+        d.busy.set(true);
+        Owner { dir: d, owns: true }
     }
 
     fn is_registered(&self) -> bool {
@@ -354,7 +368,26 @@ impl OsSocket {
         }
     }
 
+    /// Uses a ring operation (`IORING_OP_RECV`/`SEND`, `core/uring_ops.rs`) for
+    /// this stream socket's receive or send in `dir`: on the io_uring reactor,
+    /// a non-empty buffer, and no other task busy in that direction.
+    #[cfg(target_os = "linux")]
+    fn ring_ok(&self, dir: IoDirection, len: usize) -> bool {
+        self.ty == Type::STREAM
+            && len > 0
+            && !self.dirs[index(dir)].busy.get()
+            && self.sock.borrow().is_some()
+    }
+
     pub(super) async fn recv(&self, buf: &mut [u8]) -> Result<usize> {
+        #[cfg(target_os = "linux")]
+        if self.ring_ok(IoDirection::Read, buf.len()) {
+            let owner = self.claim(IoDirection::Read);
+            if let Some(r) = crate::core::ring_recv(self.fd, buf, &self.stash).await {
+                drop(owner);
+                return r;
+            }
+        }
         let len = buf.len();
         let stream = self.ty == Type::STREAM;
         self.io(
@@ -371,6 +404,14 @@ impl OsSocket {
     }
 
     pub(super) async fn send(&self, buf: &[u8]) -> Result<usize> {
+        #[cfg(target_os = "linux")]
+        if self.ring_ok(IoDirection::Write, buf.len()) {
+            let owner = self.claim(IoDirection::Write);
+            if let Some(r) = crate::core::ring_send(self.fd, buf, &self.stash).await {
+                drop(owner);
+                return r;
+            }
+        }
         self.io(
             IoDirection::Write,
             |s| s.send_with_flags(buf, SEND_FLAGS),
