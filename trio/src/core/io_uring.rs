@@ -10,7 +10,7 @@
 //! results. Re-arming a wait, cancelling one, and the loop's sleep are then one
 //! system call per pass of the loop, not one per fd. And the same ring can later
 //! carry the operations themselves (`recv`, `send`, `accept`, `connect`), which
-//! is where a completion ring pays most — see "Not done yet" below.
+//! is where a completion ring pays most — see "Socket receive and send as ring operations" below.
 //!
 //! # How readiness is mapped
 //!
@@ -71,16 +71,29 @@
 //!
 //! Measured on the benchmark's `tcp_echo` (`strace -c -f`, one quick run): 2,068
 //! `epoll_wait` and 259 `epoll_ctl` on epoll, 161 `io_uring_enter` on the ring;
-//! the `recvfrom`/`sendto` calls, the bulk, are the same on both (the next layer's
-//! work).
+//! the `recvfrom`/`sendto` calls, the bulk, are the same on both (before
+//! receives and sends became ring operations, below).
+//!
+//! # Socket receive and send as ring operations
+//!
+//! On this reactor, a stream socket's `recv` and `send` (`Socket::recv`/`send`,
+//! hence `SocketStream::receive_some`/`send_all`) are `IORING_OP_RECV` /
+//! `IORING_OP_SEND` (`Op::Io`, `uring_ops.rs`): no readiness wait and no
+//! system call of their own. Their buffers belong to the slab entry, never to
+//! the caller (a cancelled read must not leave the kernel writing into memory
+//! the task has freed), and their cancellation follows the abort protocol
+//! above with one difference: the task waits for the verdict, so a cancelled
+//! operation either did not happen or its result is delivered (see
+//! `uring_ops.rs`). `RunStatistics::io_ring_ops` counts them.
 //!
 //! # Not done yet
 //!
-//! The next layer: sockets' `recv`/`send`/`accept`/`connect` as ring operations,
-//! with buffers owned by the backend (a cancelled read must not leave the kernel
-//! writing into a buffer the task has freed, so the buffers cannot be the
-//! caller's `&mut [u8]`); registered files and buffer rings; `DEFER_TASKRUN`
-//! and `SINGLE_ISSUER` setup flags. Guest runs use epoll.
+//! `accept`/`connect`, datagram sockets and the poll-based `AsyncRead` /
+//! `AsyncWrite` as ring operations (they still wait for readiness and call the
+//! kernel themselves; the poll-based read does not see a dropped ring
+//! receive's stash); registered files and buffer rings (one copy per
+//! operation today); `DEFER_TASKRUN` and `SINGLE_ISSUER` setup flags. Guest
+//! runs use epoll.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -378,6 +391,11 @@ impl UringReactor {
         };
         if orphan {
             state.orphaned.set(true);
+            if dir == Dir::Read {
+                if let Some(stash) = state.stash.upgrade() {
+                    stash.orphans.set(stash.orphans.get() + 1);
+                }
+            }
             self.forget_io(fd, dir, key);
         }
         let sqe = opcode::AsyncCancel::new(self.user_data(key))
@@ -700,9 +718,15 @@ impl UringReactor {
             if state.orphaned.get() {
                 // Nobody waits: a receive's bytes go to its socket's stash (if
                 // the socket is still there and open), so that none is lost.
-                if dir == Dir::Read && res > 0 && !state.closed.get() {
+                if dir == Dir::Read {
                     if let Some(stash) = state.stash.upgrade() {
-                        stash.borrow_mut().extend_from_slice(&buf[..res as usize]);
+                        if res > 0 && !state.closed.get() {
+                            stash
+                                .bytes
+                                .borrow_mut()
+                                .extend_from_slice(&buf[..res as usize]);
+                        }
+                        stash.orphan_done();
                     }
                 }
                 self.give_buf(buf);

@@ -48,7 +48,31 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::sys::source::RawSource as RawFd;
 
 /// Bytes a dropped receive got, kept for the socket's next receive.
-pub(crate) type RecvStash = Rc<RefCell<Vec<u8>>>;
+pub(crate) type RecvStash = Rc<Stash>;
+
+/// A socket's stash (see [`RecvStash`]).
+#[derive(Default)]
+pub(crate) struct Stash {
+    /// The bytes, in the order they were received.
+    pub(in crate::core) bytes: RefCell<Vec<u8>>,
+    /// Orphaned receives still in the kernel: their bytes, if any, come before
+    /// those of any later receive, so a new receive waits for them first.
+    pub(in crate::core) orphans: Cell<usize>,
+    /// The receive waiting for `orphans` to reach zero.
+    pub(in crate::core) waker: RefCell<Option<Waker>>,
+}
+
+impl Stash {
+    /// One orphaned receive completed (its bytes, if any, already stashed).
+    pub(in crate::core) fn orphan_done(&self) {
+        self.orphans.set(self.orphans.get().saturating_sub(1));
+        if self.orphans.get() == 0 {
+            if let Some(w) = self.waker.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
+}
 
 /// The largest buffer one operation owns (longer sends are partial sends,
 /// longer receives short ones, as with `recv`/`send`).
@@ -65,7 +89,7 @@ pub(in crate::core) struct RingOpState {
     /// Nobody waits any more (the future was dropped, or the fd closed).
     pub(in crate::core) orphaned: Cell<bool>,
     /// Where an orphaned receive's bytes go.
-    pub(in crate::core) stash: Weak<RefCell<Vec<u8>>>,
+    pub(in crate::core) stash: Weak<Stash>,
     waker: RefCell<Option<Waker>>,
 }
 
@@ -110,6 +134,7 @@ impl Drop for Guard {
             Some(n) if n > 0 && !self.taken && self.dir == Dir::Read && !state.closed.get() => {
                 if let Some(stash) = state.stash.upgrade() {
                     stash
+                        .bytes
                         .borrow_mut()
                         .extend_from_slice(&state.buf.borrow()[..n as usize]);
                 }
@@ -212,18 +237,37 @@ pub(crate) async fn ring_recv(
     if !ring_active() {
         return None;
     }
-    if !stash.borrow().is_empty() {
+    if stash.orphans.get() > 0 {
+        // Bytes of a dropped receive may still come: they are first in line.
+        let mut cancel = CancelRegistration::new();
+        let r = poll_fn(|cx| {
+            if stash.orphans.get() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            if let Poll::Ready(e) = cancel.poll_cancelled(cx) {
+                return Poll::Ready(Err(e));
+            }
+            *stash.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        if let Err(e) = r {
+            return Some(Err(e));
+        }
+    }
+    if !stash.bytes.borrow().is_empty() {
         if let Err(e) = check_cancelled() {
             return Some(Err(e));
         }
-        let n = {
-            let mut s = stash.borrow_mut();
-            let n = s.len().min(buf.len());
-            buf[..n].copy_from_slice(&s[..n]);
-            s.drain(..n);
-            n
-        };
-        return Some(cancel_shielded_checkpoint().await.map(|()| n));
+        // The schedule point first: a future dropped there has taken nothing.
+        if let Err(e) = cancel_shielded_checkpoint().await {
+            return Some(Err(e));
+        }
+        let mut s = stash.bytes.borrow_mut();
+        let n = s.len().min(buf.len());
+        buf[..n].copy_from_slice(&s[..n]);
+        s.drain(..n);
+        return Some(Ok(n));
     }
     let len = buf.len();
     Some(
