@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::task::Poll;
 use std::time::Duration;
 
-use trio::abc::{HalfCloseableStream, ReceiveStream, SendStream};
+use trio::abc::{AsyncResource, HalfCloseableStream, ReceiveStream, SendStream};
 use trio::lowlevel::{IoBackend, current_io_backend, current_statistics};
 use trio::net::{SocketListener, SocketStream};
 use trio::testing::wait_all_tasks_blocked;
@@ -273,6 +273,31 @@ fn a_send_to_a_peer_that_never_reads_can_be_cancelled() {
         })
         .await?;
         assert!(r.is_none());
+        Ok(())
+    });
+}
+
+#[test]
+fn a_send_to_a_peer_that_resets_fails() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    run_uring(async {
+        for _ in 0..20 {
+            let (a, b) = pair().await?;
+            let big = vec![7u8; 1 << 20];
+            let (a, b) = (&a, &b);
+            trio::open_nursery(async |n| {
+                n.start_soon(async move {
+                    let mut buf = [0u8; 1000];
+                    b.receive_some(&mut buf).await?;
+                    b.aclose().await
+                })?;
+                let r = trio::fail_after(Duration::from_secs(5), a.send_all(&big)).await;
+                assert!(r.is_err());
+                assert!(!r.unwrap_err().is_cancelled());
+                Ok(())
+            })
+            .await?;
+        }
         Ok(())
     });
 }

@@ -118,6 +118,10 @@ const IGNORED: u64 = u64::MAX - 1;
 /// Submission queue entries (the completion queue is twice as large; the
 /// kernel keeps overflowing completions, `IORING_FEAT_NODROP`).
 const ENTRIES: u32 = 256;
+/// `IORING_RECVSEND_POLL_FIRST` (Linux 5.19): a send waits for room before it
+/// tries, so that a send that would block waits as a poll (cancellable), never
+/// blocked in a kernel worker.
+const RECVSEND_POLL_FIRST: u16 = 1;
 
 /// One operation the kernel holds, by its slab index (its `user_data`).
 enum Op {
@@ -166,6 +170,29 @@ pub(in crate::core) struct UringReactor {
     free_bufs: RefCell<Vec<Vec<u8>>>,
     /// Ring receives and sends submitted (`RunStatistics::io_ring_ops`).
     ring_ops: Cell<usize>,
+    /// The kernel takes socket receives and sends as ring operations (5.19 or
+    /// later: `RECVSEND_POLL_FIRST`); else sockets wait for readiness.
+    ops_supported: bool,
+}
+
+/// True if the running kernel is 5.19 or later.
+fn kernel_at_least_5_19() -> bool {
+    // SAFETY: `uname` fills in a plain struct of byte arrays.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is valid for writes for the duration of the call.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return false;
+    }
+    let release: String = u
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8 as char)
+        .collect();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor) >= (5, 19)
 }
 
 fn idx(dir: Dir) -> usize {
@@ -232,6 +259,7 @@ impl UringReactor {
                 io_fds: RefCell::new(HashMap::new()),
                 free_bufs: RefCell::new(Vec::new()),
                 ring_ops: Cell::new(0),
+                ops_supported: kernel_at_least_5_19(),
             },
             eventfd,
         ))
@@ -368,6 +396,7 @@ impl UringReactor {
             Dir::Read => opcode::Recv::new(types::Fd(fd), ptr, len).build(),
             Dir::Write => opcode::Send::new(types::Fd(fd), ptr, len)
                 .flags(crate::sys::socket::SEND_FLAGS)
+                .ioprio(RECVSEND_POLL_FIRST)
                 .build(),
         }
         .user_data(self.user_data(key));
@@ -414,6 +443,11 @@ impl UringReactor {
                 }
             }
         }
+    }
+
+    /// Whether sockets may use ring receives and sends on this kernel.
+    pub(in crate::core) fn ops_supported(&self) -> bool {
+        self.ops_supported
     }
 
     /// Ring receives and sends submitted so far.

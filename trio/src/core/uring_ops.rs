@@ -109,9 +109,10 @@ fn with_ring<T>(f: impl FnOnce(&UringReactor) -> T) -> Option<T> {
     .flatten()
 }
 
-/// True if the current run's reactor is the ring.
+/// True if the current run's reactor is the ring, on a kernel that takes
+/// socket operations (5.19 or later).
 pub(crate) fn ring_active() -> bool {
-    with_ring(|_| ()).is_some()
+    with_ring(UringReactor::ops_supported).unwrap_or(false)
 }
 
 /// Orphans the operation if its future goes away before its completion; if the
