@@ -90,8 +90,7 @@
 //!
 //! `accept`/`connect`, datagram sockets and the poll-based `AsyncRead` /
 //! `AsyncWrite` as ring operations (they still wait for readiness and call the
-//! kernel themselves; the poll-based read does not see a dropped ring
-//! receive's stash); registered files and buffer rings (one copy per
+//! kernel themselves); registered files and buffer rings (one copy per
 //! operation today); `DEFER_TASKRUN` and `SINGLE_ISSUER` setup flags. Guest
 //! runs use epoll.
 

@@ -29,6 +29,24 @@
 //!   socket is still alive), which the next receive returns first.
 //! * `notify_closing` (closing the socket) cancels the fd's operations at once
 //!   and wakes their tasks with `ClosedResource`; the operations are orphaned.
+//!
+//! # Details that matter
+//!
+//! * A send is submitted with `IORING_RECVSEND_POLL_FIRST`: one that would block
+//!   waits as an internal poll, which a cancel or the peer's reset ends. Without
+//!   it the kernel may hand a blocked send to a worker thread, where a peer
+//!   that reset the connection was seen to leave it hung. The flag needs Linux
+//!   5.19, so older kernels keep the readiness path for sockets.
+//! * A receive that starts while a dropped receive's operation is still in the
+//!   kernel waits for that one's completion first: its bytes, if any, were
+//!   received earlier and go first (through the stash).
+//! * The semantics differ from readiness in one visible way: an operation in the
+//!   kernel holds its place, so a second receive on the socket while one waits
+//!   does not get data that arrives (the first does), where the readiness loop
+//!   lets whichever call runs first take it. Only stream sockets' `recv`/`send`
+//!   use the ring; datagrams, `accept`, `connect` and the poll-based
+//!   `AsyncRead`/`AsyncWrite` keep readiness (the poll-based read takes the
+//!   stash's bytes first).
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
@@ -63,6 +81,20 @@ pub(crate) struct Stash {
 }
 
 impl Stash {
+    /// True if no byte waits here.
+    pub(crate) fn bytes_empty(&self) -> bool {
+        self.bytes.borrow().is_empty()
+    }
+
+    /// Moves the first bytes into `buf`; how many.
+    pub(crate) fn take_into(&self, buf: &mut [u8]) -> usize {
+        let mut s = self.bytes.borrow_mut();
+        let n = s.len().min(buf.len());
+        buf[..n].copy_from_slice(&s[..n]);
+        s.drain(..n);
+        n
+    }
+
     /// One orphaned receive completed (its bytes, if any, already stashed).
     pub(in crate::core) fn orphan_done(&self) {
         self.orphans.set(self.orphans.get().saturating_sub(1));
@@ -264,11 +296,7 @@ pub(crate) async fn ring_recv(
         if let Err(e) = cancel_shielded_checkpoint().await {
             return Some(Err(e));
         }
-        let mut s = stash.bytes.borrow_mut();
-        let n = s.len().min(buf.len());
-        buf[..n].copy_from_slice(&s[..n]);
-        s.drain(..n);
-        return Some(Ok(n));
+        return Some(Ok(stash.take_into(buf)));
     }
     let len = buf.len();
     Some(
