@@ -123,10 +123,6 @@ const IGNORED: u64 = u64::MAX - 1;
 /// Submission queue entries (the completion queue is twice as large; the
 /// kernel keeps overflowing completions, `IORING_FEAT_NODROP`).
 const ENTRIES: u32 = 256;
-/// `IORING_RECVSEND_POLL_FIRST` (Linux 5.19): a send waits for room before it
-/// tries, so that a send that would block waits as a poll (cancellable), never
-/// blocked in a kernel worker.
-const RECVSEND_POLL_FIRST: u16 = 1;
 
 /// One operation the kernel holds, by its slab index (its `user_data`).
 enum Op {
@@ -171,13 +167,37 @@ pub(in crate::core) struct UringReactor {
     waker_armed: Cell<bool>,
     /// The ring receives and sends on each fd: slab indices, by direction.
     io_fds: RefCell<HashMap<RawFd, [Option<usize>; 2]>>,
-    /// Buffers of completed ring operations, for the next ones.
-    free_bufs: RefCell<Vec<Vec<u8>>>,
+    /// Buffers of completed ring operations, for the next ones: receives'
+    /// (kept at their length, so one of the same size is not zeroed again)
+    /// and sends' (filled by copying).
+    free_bufs: [RefCell<Vec<Vec<u8>>>; 2],
     /// Ring receives and sends submitted (`RunStatistics::io_ring_ops`).
     ring_ops: Cell<usize>,
     /// The kernel takes socket receives and sends as ring operations (5.19 or
-    /// later: `RECVSEND_POLL_FIRST`); else sockets wait for readiness.
+    /// later, with `COOP_TASKRUN`); else sockets wait for readiness.
     ops_supported: bool,
+}
+
+/// The ring. `COOP_TASKRUN` (5.19): the kernel's task work for this ring (a
+/// poll that fired, an operation to finish) is not signalled to the thread,
+/// interrupting whatever it runs, but waits for the loop's next
+/// `io_uring_enter`; `TASKRUN_FLAG` sets a flag in the shared ring when there
+/// is such work, so that a pass that must not sleep still enters the kernel
+/// to run it (`wait`). Older kernels get a plain ring.
+///
+/// `DEFER_TASKRUN` (6.1, with `SINGLE_ISSUER`) would go further — task work run
+/// only by waits — but with it a multishot poll's reports were seen not to
+/// arrive (`core_io_uring`'s registration test timed out on Linux 6.18), so it
+/// is not used.
+fn new_ring() -> io::Result<IoUring> {
+    if let Ok(r) = IoUring::builder()
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .build(ENTRIES)
+    {
+        return Ok(r);
+    }
+    IoUring::new(ENTRIES)
 }
 
 /// True if the running kernel is 5.19 or later.
@@ -235,7 +255,7 @@ impl UringReactor {
     /// A ring, or the reason there is none (no io_uring, refused, or a kernel
     /// without `EXT_ARG` waits or multishot polls: older than 5.13).
     pub(in crate::core) fn new() -> io::Result<(UringReactor, Arc<OwnedFd>)> {
-        let ring = IoUring::new(ENTRIES)?;
+        let ring = new_ring()?;
         let p = ring.params();
         if !p.is_feature_ext_arg() || !p.is_feature_resource_tagging() || !p.is_feature_nodrop() {
             return Err(io::Error::new(
@@ -262,7 +282,7 @@ impl UringReactor {
                 eventfd: eventfd.clone(),
                 waker_armed: Cell::new(false),
                 io_fds: RefCell::new(HashMap::new()),
-                free_bufs: RefCell::new(Vec::new()),
+                free_bufs: Default::default(),
                 ring_ops: Cell::new(0),
                 ops_supported: kernel_at_least_5_19(),
             },
@@ -334,18 +354,28 @@ impl UringReactor {
         self.push(&sqe);
     }
 
-    /// A buffer of `len` bytes for a ring operation (reused when possible).
-    pub(in crate::core) fn take_buf(&self, len: usize) -> Vec<u8> {
-        let mut buf = self.free_bufs.borrow_mut().pop().unwrap_or_default();
-        buf.resize(len, 0);
-        buf.truncate(len);
+    /// A buffer for a ring operation (reused when possible): for a receive,
+    /// `len` bytes; for a send, empty, with room for `len`.
+    pub(in crate::core) fn take_buf(&self, dir: Dir, len: usize) -> Vec<u8> {
+        let mut buf = self.free_bufs[idx(dir)]
+            .borrow_mut()
+            .pop()
+            .unwrap_or_default();
+        match dir {
+            Dir::Read => buf.resize(len, 0),
+            Dir::Write => {
+                buf.clear();
+                buf.reserve(len);
+            }
+        }
         buf
     }
 
     /// Gives a completed operation's buffer back for reuse.
-    pub(in crate::core) fn give_buf(&self, buf: Vec<u8>) {
-        let mut free = self.free_bufs.borrow_mut();
-        if free.len() < 16 {
+    pub(in crate::core) fn give_buf(&self, dir: Dir, buf: Vec<u8>) {
+        let mut free = self.free_bufs[idx(dir)].borrow_mut();
+        // A few, and no large ones: the pool must not hold memory hostage.
+        if free.len() < 16 && buf.capacity() <= 256 * 1024 {
             free.push(buf);
         }
     }
@@ -401,7 +431,6 @@ impl UringReactor {
             Dir::Read => opcode::Recv::new(types::Fd(fd), ptr, len).build(),
             Dir::Write => opcode::Send::new(types::Fd(fd), ptr, len)
                 .flags(crate::sys::socket::SEND_FLAGS)
-                .ioprio(RECVSEND_POLL_FIRST)
                 .build(),
         }
         .user_data(self.user_data(key));
@@ -491,13 +520,26 @@ impl UringReactor {
         if kind == libc::S_IFREG || kind == libc::S_IFDIR {
             return Err(io::Error::from_raw_os_error(libc::EPERM));
         }
-        let key = self.insert(Op::Reg {
+        // Armed at the first wait (`arm_registration`): a socket whose
+        // receives and sends are ring operations may never wait for readiness,
+        // and its poll would only post reports nobody reads.
+        Ok(self.insert(Op::Reg {
             fd,
             state,
-            armed: true,
-        });
+            armed: false,
+        }))
+    }
+
+    /// Arms the registration's multishot poll, the first time it is waited for.
+    pub(in crate::core) fn arm_registration(&self, key: usize) {
+        let fd = match self.ops.borrow_mut().get_mut(key) {
+            Some((_, Op::Reg { fd, armed, .. })) if !*armed => {
+                *armed = true;
+                *fd
+            }
+            _ => return,
+        };
         self.poll_add(fd, REG_MASK, true, key);
-        Ok(key)
     }
 
     pub(in crate::core) fn remove_registration(&self, key: usize) {
@@ -625,7 +667,7 @@ impl UringReactor {
             // must not sleep.
             let queued = {
                 let sq = ring.submission();
-                !sq.is_empty() || sq.cq_overflow()
+                !sq.is_empty() || sq.cq_overflow() || sq.taskrun()
             };
             if timeout.is_zero() || ready {
                 if queued {
@@ -768,7 +810,7 @@ impl UringReactor {
                         stash.orphan_done();
                     }
                 }
-                self.give_buf(buf);
+                self.give_buf(dir, buf);
                 continue;
             }
             state.result.set(Some(res));

@@ -102,6 +102,6 @@ pub use task::{NurseryInfo, Task};
 pub use task_tree::{Deadlock, NurseryNode, TaskNode, TaskState, TaskTree, task_tree};
 pub use tree_var::{TreeVar, WithValue};
 #[cfg(target_os = "linux")]
-pub(crate) use uring_ops::{RecvStash, ring_recv, ring_send};
+pub use uring_ops::RingIo;
 pub use wait::{BlockedOn, ChannelOp, record_blocked_on};
 pub use watchdog::SlowStep;

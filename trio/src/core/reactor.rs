@@ -210,6 +210,16 @@ impl Reactor {
         }
     }
 
+    /// io_uring: arms the registration's multishot poll, which waits for the
+    /// first wait on it (epoll registers at once: nothing to do).
+    #[cfg(target_os = "linux")]
+    pub(in crate::core) fn arm_registration(&self, key: usize) {
+        match self {
+            Reactor::Epoll(_) => {}
+            Reactor::Uring(r) => r.arm_registration(key),
+        }
+    }
+
     pub(in crate::core) fn statistics(&self) -> (usize, usize) {
         dispatch!(self, r => r.statistics())
     }

@@ -32,11 +32,13 @@
 //!
 //! # Details that matter
 //!
-//! * A send is submitted with `IORING_RECVSEND_POLL_FIRST`: one that would block
-//!   waits as an internal poll, which a cancel or the peer's reset ends. Without
-//!   it the kernel may hand a blocked send to a worker thread, where a peer
-//!   that reset the connection was seen to leave it hung. The flag needs Linux
-//!   5.19, so older kernels keep the readiness path for sockets.
+//! * The kernel tries a receive or send at once, when the loop submits it (a
+//!   socket can be asked without blocking); one that would block waits as an
+//!   internal poll, which a cancel or the peer's reset ends — never in a kernel
+//!   worker thread. (Sends were first made with `IORING_RECVSEND_POLL_FIRST`,
+//!   which skips that first try: every send then went through a poll, 10% of
+//!   the echo benchmark's time.) Sockets use ring operations on Linux 5.19 or
+//!   later (`COOP_TASKRUN`); older kernels keep the readiness path.
 //! * A receive that starts while a dropped receive's operation is still in the
 //!   kernel waits for that one's completion first: its bytes, if any, were
 //!   received earlier and go first (through the stash).
@@ -52,7 +54,7 @@ use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io;
 use std::rc::{Rc, Weak};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use super::cancel::{CancelRegistration, check_cancelled};
 use super::checkpoint::cancel_shielded_checkpoint;
@@ -65,12 +67,9 @@ use super::wait::{self, RawWait};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::source::RawSource as RawFd;
 
-/// Bytes a dropped receive got, kept for the socket's next receive.
-pub(crate) type RecvStash = Rc<Stash>;
-
-/// A socket's stash (see [`RecvStash`]).
+/// Bytes dropped receives got, kept for the socket's next receive.
 #[derive(Default)]
-pub(crate) struct Stash {
+pub(in crate::core) struct Stash {
     /// The bytes, in the order they were received.
     pub(in crate::core) bytes: RefCell<Vec<u8>>,
     /// Orphaned receives still in the kernel: their bytes, if any, come before
@@ -81,13 +80,8 @@ pub(crate) struct Stash {
 }
 
 impl Stash {
-    /// True if no byte waits here.
-    pub(crate) fn bytes_empty(&self) -> bool {
-        self.bytes.borrow().is_empty()
-    }
-
     /// Moves the first bytes into `buf`; how many.
-    pub(crate) fn take_into(&self, buf: &mut [u8]) -> usize {
+    fn take_into(&self, buf: &mut [u8]) -> usize {
         let mut s = self.bytes.borrow_mut();
         let n = s.len().min(buf.len());
         buf[..n].copy_from_slice(&s[..n]);
@@ -107,8 +101,10 @@ impl Stash {
 }
 
 /// The largest buffer one operation owns (longer sends are partial sends,
-/// longer receives short ones, as with `recv`/`send`).
-const MAX_BUF: usize = 64 * 1024;
+/// longer receives short ones, as with `recv`/`send`). Large: a reader that
+/// asks for a megabyte at a time must get it, or TCP keeps its window small
+/// and the reader looks slower than it is.
+const MAX_BUF: usize = 4 << 20;
 
 /// What one ring operation shares between its future and the reactor.
 pub(in crate::core) struct RingOpState {
@@ -143,7 +139,7 @@ fn with_ring<T>(f: impl FnOnce(&UringReactor) -> T) -> Option<T> {
 
 /// True if the current run's reactor is the ring, on a kernel that takes
 /// socket operations (5.19 or later).
-pub(crate) fn ring_active() -> bool {
+fn ring_active() -> bool {
     with_ring(UringReactor::ops_supported).unwrap_or(false)
 }
 
@@ -183,7 +179,7 @@ async fn ring_op<R>(
     fd: RawFd,
     dir: Dir,
     len: usize,
-    stash: &RecvStash,
+    stash: &Rc<Stash>,
     fill: impl FnOnce(&mut Vec<u8>),
     take: impl FnOnce(&[u8], usize) -> R,
 ) -> Result<R> {
@@ -197,7 +193,7 @@ async fn ring_op<R>(
         waker: RefCell::new(None),
     });
     let key = with_ring(|u| {
-        let mut buf = u.take_buf(len.min(MAX_BUF));
+        let mut buf = u.take_buf(dir, len.min(MAX_BUF));
         fill(&mut buf);
         u.submit_io(fd, dir, buf, state.clone())
     })
@@ -251,7 +247,7 @@ async fn ring_op<R>(
         (r, _) => {
             let buf = state.buf.take();
             let out = take(&buf, r as usize);
-            with_ring(|u| u.give_buf(buf));
+            with_ring(|u| u.give_buf(dir, buf));
             Ok(out)
         }
     };
@@ -259,47 +255,176 @@ async fn ring_op<R>(
     out
 }
 
-/// `recv` on the ring into a buffer the reactor owns, copied into `buf` at
-/// completion; bytes in `stash` come first. `None` if the run's reactor is not
-/// the ring.
-pub(crate) async fn ring_recv(
-    fd: RawFd,
-    buf: &mut [u8],
-    stash: &RecvStash,
-) -> Option<Result<usize>> {
-    if !ring_active() {
-        return None;
+/// One stream socket's receives and sends as io_uring operations
+/// (`IORING_OP_RECV` / `IORING_OP_SEND`), with Trio's abort protocol: a
+/// cancelled operation either did not happen, or it completed and its result
+/// is delivered. It is what trio's own sockets use when the run's reactor is
+/// io_uring ([`IoBackend::Uring`](crate::lowlevel::IoBackend)); a socket type
+/// of your own keeps one `RingIo` per socket, next to its fd.
+///
+/// The kernel never reads or writes the caller's buffers: each operation owns
+/// a buffer of the reactor's, copied from (send) or into (receive) the
+/// caller's, and freed only by the operation's completion — so a cancelled or
+/// dropped operation never leaves the kernel writing into freed memory.
+/// A receive whose future is *dropped* (not cancelled) while in the kernel
+/// cannot hand its bytes to anyone: they are kept here, and the socket's next
+/// receive returns them first ([`take_stashed`](Self::take_stashed) for a
+/// poll-based reader). A dropped *send* may still have sent its bytes; cancel
+/// through a [`CancelScope`](crate::CancelScope) to learn how many.
+///
+/// Linux only. Only one receive and one send may be in flight per fd.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use trio::lowlevel::{IoBackend, RingIo};
+/// # trio::Runtime::builder().io_backend(IoBackend::Auto).build().run(async {
+/// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+/// if RingIo::is_available() {
+///     let (ra, rb) = (RingIo::new(), RingIo::new());
+///     assert_eq!(ra.send(a.as_raw_fd(), b"ping").await?, 4);
+///     let mut buf = [0u8; 16];
+///     let n = rb.recv(b.as_raw_fd(), &mut buf).await?;
+///     assert_eq!(&buf[..n], b"ping");
+/// }
+/// # Ok(()) }).unwrap();
+/// ```
+#[derive(Default)]
+pub struct RingIo {
+    stash: Rc<Stash>,
+}
+
+impl std::fmt::Debug for RingIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RingIo")
+            .field("stashed", &self.stashed())
+            .field("orphans", &self.stash.orphans.get())
+            .finish()
     }
-    if stash.orphans.get() > 0 {
-        // Bytes of a dropped receive may still come: they are first in line.
-        let mut cancel = CancelRegistration::new();
-        let r = poll_fn(|cx| {
-            if stash.orphans.get() == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            if let Poll::Ready(e) = cancel.poll_cancelled(cx) {
-                return Poll::Ready(Err(e));
-            }
-            *stash.waker.borrow_mut() = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await;
-        if let Err(e) = r {
-            return Some(Err(e));
-        }
+}
+
+impl RingIo {
+    /// A socket's ring state, with nothing stashed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trio::lowlevel::RingIo::new().stashed(), 0);
+    /// ```
+    pub fn new() -> RingIo {
+        RingIo::default()
     }
-    if !stash.bytes.borrow().is_empty() {
-        if let Err(e) = check_cancelled() {
-            return Some(Err(e));
-        }
-        // The schedule point first: a future dropped there has taken nothing.
-        if let Err(e) = cancel_shielded_checkpoint().await {
-            return Some(Err(e));
-        }
-        return Some(Ok(stash.take_into(buf)));
+
+    /// True if the current run takes socket operations on its ring: its
+    /// reactor is io_uring, on Linux 5.19 or later. False outside trio.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trio::lowlevel::{IoBackend, RingIo};
+    /// let on = trio::Runtime::builder().io_backend(IoBackend::Epoll).build()
+    ///     .run(async { Ok::<_, trio::Error>(RingIo::is_available()) })?;
+    /// assert!(!on);
+    /// # Ok::<(), trio::Error>(())
+    /// ```
+    pub fn is_available() -> bool {
+        ring_active()
     }
-    let len = buf.len();
-    Some(
+
+    /// Bytes that dropped receives got and nobody has read yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trio::lowlevel::RingIo::new().stashed(), 0);
+    /// ```
+    pub fn stashed(&self) -> usize {
+        self.stash.bytes.borrow().len()
+    }
+
+    /// For a poll-based reader (`AsyncRead`) on the same socket: `Ready(Some(n))`
+    /// with `n` stashed bytes moved into `buf`; `Pending` while a dropped
+    /// receive is still in the kernel (its bytes, if any, come first; `cx` is
+    /// woken when it completes); `Ready(None)` if nothing is stashed and
+    /// nothing is on its way — read the socket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::task::Poll;
+    /// # trio::run(async {
+    /// let ring = trio::lowlevel::RingIo::new();
+    /// let mut buf = [0u8; 8];
+    /// let got = std::future::poll_fn(|cx| Poll::Ready(ring.take_stashed(cx, &mut buf))).await;
+    /// assert!(got.is_ready());
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn take_stashed(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Option<usize>> {
+        if self.stash.orphans.get() > 0 {
+            *self.stash.waker.borrow_mut() = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        if buf.is_empty() || self.stashed() == 0 {
+            return Poll::Ready(None);
+        }
+        Poll::Ready(Some(self.stash.take_into(buf)))
+    }
+
+    /// Receives into `buf` from the stream socket `fd` (`IORING_OP_RECV`):
+    /// stashed bytes first, else what the kernel has, waiting for some.
+    /// `Ok(0)` is the end of the stream (or an empty `buf`).
+    ///
+    /// `fd` must stay open until the future completes; close it after
+    /// [`notify_closing`](crate::lowlevel::notify_closing), which ends the
+    /// socket's ring operations with `ClosedResource`.
+    ///
+    /// # Errors
+    ///
+    /// `Cancelled`; [`ErrorKind::Usage`](crate::ErrorKind::Usage) if the run
+    /// does not take ring operations ([`is_available`](Self::is_available));
+    /// `BusyResource` if another receive on `fd` is in flight;
+    /// `ClosedResource` if `fd` is closed meanwhile; the kernel's error
+    /// (`ECONNRESET`, `EBADF`, `ENOTSOCK`…) as an I/O error.
+    ///
+    /// # Cancellation
+    ///
+    /// A cancellation point. A cancelled receive asks the kernel to cancel it
+    /// and waits for the verdict: `Cancelled` means no byte was taken; if the
+    /// bytes came anyway they are returned (the cancellation is seen at the
+    /// next checkpoint). A dropped receive's bytes are stashed (see the type's
+    /// notes).
+    ///
+    /// # Examples
+    ///
+    /// See the [type's example](RingIo).
+    pub async fn recv(&self, fd: RawFd, buf: &mut [u8]) -> Result<usize> {
+        if !ring_active() {
+            return Err(not_available());
+        }
+        let stash = &self.stash;
+        if stash.orphans.get() > 0 {
+            // Bytes of a dropped receive may still come: they are first in line.
+            let mut cancel = CancelRegistration::new();
+            poll_fn(|cx| {
+                if stash.orphans.get() == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                if let Poll::Ready(e) = cancel.poll_cancelled(cx) {
+                    return Poll::Ready(Err(e));
+                }
+                *stash.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            })
+            .await?;
+        }
+        if !stash.bytes.borrow().is_empty() {
+            check_cancelled()?;
+            // The schedule point first: a future dropped there has taken nothing.
+            cancel_shielded_checkpoint().await?;
+            return Ok(stash.take_into(buf));
+        }
+        let len = buf.len();
         ring_op(
             fd,
             Dir::Read,
@@ -311,28 +436,49 @@ pub(crate) async fn ring_recv(
                 n
             },
         )
-        .await,
-    )
-}
-
-/// `send` on the ring from a copy of `data` the reactor owns (at most 64 KiB:
-/// longer is a partial send). `None` if the run's reactor is not the ring.
-pub(crate) async fn ring_send(fd: RawFd, data: &[u8], stash: &RecvStash) -> Option<Result<usize>> {
-    if !ring_active() {
-        return None;
+        .await
     }
-    Some(
+
+    /// Sends from `data` on the stream socket `fd` (`IORING_OP_SEND`, from a
+    /// copy the reactor owns): how many bytes went, which may be fewer than
+    /// `data.len()` (at most 4 MiB per call), as with `send(2)`.
+    ///
+    /// `fd` must stay open until the future completes (see
+    /// [`recv`](Self::recv)).
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv), with `EPIPE` when the peer is gone.
+    ///
+    /// # Cancellation
+    ///
+    /// A cancellation point. A cancelled send asks the kernel to cancel it and
+    /// waits for the verdict: `Cancelled` means nothing was sent, else the
+    /// count of bytes sent is returned. A *dropped* send may have sent its
+    /// bytes without telling anyone.
+    ///
+    /// # Examples
+    ///
+    /// See the [type's example](RingIo).
+    pub async fn send(&self, fd: RawFd, data: &[u8]) -> Result<usize> {
+        if !ring_active() {
+            return Err(not_available());
+        }
         ring_op(
             fd,
             Dir::Write,
             data.len(),
-            stash,
-            |owned| {
-                let n = owned.len();
-                owned.copy_from_slice(&data[..n]);
-            },
+            &self.stash,
+            |owned| owned.extend_from_slice(&data[..data.len().min(MAX_BUF)]),
             |_, n| n,
         )
-        .await,
+        .await
+    }
+}
+
+fn not_available() -> Error {
+    Error::new(
+        ErrorKind::Usage,
+        "this run does not take socket operations on an io_uring (see RingIo::is_available)",
     )
 }
