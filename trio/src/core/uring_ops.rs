@@ -47,8 +47,10 @@
 //!   does not get data that arrives (the first does), where the readiness loop
 //!   lets whichever call runs first take it. Only stream sockets' `recv`/`send`
 //!   use the ring; datagrams, `accept`, `connect` and the poll-based
-//!   `AsyncRead`/`AsyncWrite` keep readiness (the poll-based read takes the
-//!   stash's bytes first).
+//!   `AsyncRead`/`AsyncWrite` keep readiness. A poll-based read on the same
+//!   socket takes the stash's bytes first, and waits while a dropped receive
+//!   is still in the kernel (`RingIo::take_stashed`), so it never takes bytes
+//!   ahead of that receive's.
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
@@ -288,7 +290,7 @@ async fn ring_op<R>(
 ///     let n = rb.recv(b.as_raw_fd(), &mut buf).await?;
 ///     assert_eq!(&buf[..n], b"ping");
 /// }
-/// # Ok(()) }).unwrap();
+/// # Ok::<(), trio::Error>(()) }).unwrap();
 /// ```
 #[derive(Default)]
 pub struct RingIo {
