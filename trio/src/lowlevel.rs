@@ -4,6 +4,8 @@
 //! Everything in trio outside the core is written only against this module and the
 //! crate root.
 
+#[cfg(target_os = "linux")]
+pub use crate::core::RingIo;
 pub use crate::core::{
     BlockedOn, CTRL_C_GRACE, CancelRegistration, ChannelOp, Checkpoint, CoinFlipReverse, Deadlock,
     Diagnostic, DiagnosticKind, Fifo, IdleWait, Instrument, IoBackend, IoDirection, IoReady,

@@ -10,7 +10,7 @@
 //! results. Re-arming a wait, cancelling one, and the loop's sleep are then one
 //! system call per pass of the loop, not one per fd. And the same ring can later
 //! carry the operations themselves (`recv`, `send`, `accept`, `connect`), which
-//! is where a completion ring pays most — see "Not done yet" below.
+//! is where a completion ring pays most — see "Socket receive and send as ring operations" below.
 //!
 //! # How readiness is mapped
 //!
@@ -24,7 +24,10 @@
 //!   wait). Any completion wakes the waiter; an error (`EBADF`: the fd is not
 //!   open) ends the wait with that error.
 //! * `IoRegistration` (sockets' persistent registrations) — one **multishot**
-//!   `POLL_ADD` (`IORING_POLL_ADD_MULTI`) for both directions, armed once: every
+//!   `POLL_ADD` (`IORING_POLL_ADD_MULTI`) for both directions, armed once, at
+//!   the registration's first wait (a socket whose receives and sends are ring
+//!   operations may never wait for readiness, and a poll armed at registration
+//!   would post a report for every packet, read by nobody): every
 //!   wake-up of the file posts a completion with the current mask, which
 //!   `RegState::on_poll_result` reads as mio reads an epoll event (edge-style
 //!   reports, as the registration's tick protocol expects). If the kernel ends
@@ -71,16 +74,33 @@
 //!
 //! Measured on the benchmark's `tcp_echo` (`strace -c -f`, one quick run): 2,068
 //! `epoll_wait` and 259 `epoll_ctl` on epoll, 161 `io_uring_enter` on the ring;
-//! the `recvfrom`/`sendto` calls, the bulk, are the same on both (the next layer's
-//! work).
+//! the `recvfrom`/`sendto` calls, the bulk, are the same on both (before
+//! receives and sends became ring operations, below).
+//!
+//! # Socket receive and send as ring operations
+//!
+//! On this reactor, a stream socket's `recv` and `send` (`Socket::recv`/`send`,
+//! hence `SocketStream::receive_some`/`send_all`) are `IORING_OP_RECV` /
+//! `IORING_OP_SEND` (`Op::Io`, `uring_ops.rs`): no readiness wait and no
+//! system call of their own. Their buffers belong to the slab entry, never to
+//! the caller (a cancelled read must not leave the kernel writing into memory
+//! the task has freed), and their cancellation follows the abort protocol
+//! above with one difference: the task waits for the verdict, so a cancelled
+//! operation either did not happen or its result is delivered (see
+//! `uring_ops.rs`). `RunStatistics::io_ring_ops` counts them.
+//!
+//! Measured on `tcp_echo` (`BENCHMARKS.md`): 0.05 system calls per round trip
+//! (all `io_uring_enter`) against 4.05 on epoll; the time per round trip is
+//! about 10% above epoll's: the kernel's TCP work is the same, and trio's own
+//! share per operation (shared state, fd map, slab, a copy) is larger.
 //!
 //! # Not done yet
 //!
-//! The next layer: sockets' `recv`/`send`/`accept`/`connect` as ring operations,
-//! with buffers owned by the backend (a cancelled read must not leave the kernel
-//! writing into a buffer the task has freed, so the buffers cannot be the
-//! caller's `&mut [u8]`); registered files and buffer rings; `DEFER_TASKRUN`
-//! and `SINGLE_ISSUER` setup flags. Guest runs use epoll.
+//! `accept`/`connect`, datagram sockets, pipes, files and the poll-based
+//! `AsyncRead`/`AsyncWrite` as ring operations (they wait for readiness on the
+//! ring and call the kernel themselves); buffer rings with multishot receives
+//! (one copy and one armed receive per call today); `DEFER_TASKRUN` (see
+//! `new_ring`). Guest runs use epoll.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -94,6 +114,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 use super::io::{Dir, IoSlot, dir_word};
 use super::registration::RegState;
+use super::uring_ops::RingOpState;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::source::RawSource as RawFd;
 
@@ -120,6 +141,14 @@ enum Op {
         state: Rc<RegState>,
         armed: bool,
     },
+    /// A socket `recv` or `send` (`uring_ops.rs`): the buffer the kernel reads
+    /// or writes lives here until the operation's completion.
+    Io {
+        fd: RawFd,
+        dir: Dir,
+        buf: Vec<u8>,
+        state: Rc<RingOpState>,
+    },
     /// Cancelled: waits for its last completion to free the index.
     Cancelled,
 }
@@ -138,6 +167,59 @@ pub(in crate::core) struct UringReactor {
     eventfd: Arc<OwnedFd>,
     /// The eventfd's poll is armed (or queued).
     waker_armed: Cell<bool>,
+    /// The ring receives and sends on each fd: slab indices, by direction.
+    io_fds: RefCell<HashMap<RawFd, [Option<usize>; 2]>>,
+    /// Buffers of completed ring operations, for the next ones: receives'
+    /// (kept at their length, so one of the same size is not zeroed again)
+    /// and sends' (filled by copying).
+    free_bufs: [RefCell<Vec<Vec<u8>>>; 2],
+    /// Ring receives and sends submitted (`RunStatistics::io_ring_ops`).
+    ring_ops: Cell<usize>,
+    /// The kernel takes socket receives and sends as ring operations (5.19 or
+    /// later, with `COOP_TASKRUN`); else sockets wait for readiness.
+    ops_supported: bool,
+}
+
+/// The ring. `COOP_TASKRUN` (5.19): the kernel's task work for this ring (a
+/// poll that fired, an operation to finish) is not signalled to the thread,
+/// interrupting whatever it runs, but waits for the loop's next
+/// `io_uring_enter`; `TASKRUN_FLAG` sets a flag in the shared ring when there
+/// is such work, so that a pass that must not sleep still enters the kernel
+/// to run it (`wait`). Older kernels get a plain ring.
+///
+/// `DEFER_TASKRUN` (6.1, with `SINGLE_ISSUER`) would go further — task work run
+/// only by waits — but with it a multishot poll's reports were seen not to
+/// arrive (`core_io_uring`'s registration test timed out on Linux 6.18), so it
+/// is not used.
+fn new_ring() -> io::Result<IoUring> {
+    if let Ok(r) = IoUring::builder()
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .build(ENTRIES)
+    {
+        return Ok(r);
+    }
+    IoUring::new(ENTRIES)
+}
+
+/// True if the running kernel is 5.19 or later.
+fn kernel_at_least_5_19() -> bool {
+    // SAFETY: `uname` fills in a plain struct of byte arrays.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is valid for writes for the duration of the call.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return false;
+    }
+    let release: String = u
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8 as char)
+        .collect();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor) >= (5, 19)
 }
 
 fn idx(dir: Dir) -> usize {
@@ -175,7 +257,7 @@ impl UringReactor {
     /// A ring, or the reason there is none (no io_uring, refused, or a kernel
     /// without `EXT_ARG` waits or multishot polls: older than 5.13).
     pub(in crate::core) fn new() -> io::Result<(UringReactor, Arc<OwnedFd>)> {
-        let ring = IoUring::new(ENTRIES)?;
+        let ring = new_ring()?;
         let p = ring.params();
         if !p.is_feature_ext_arg() || !p.is_feature_resource_tagging() || !p.is_feature_nodrop() {
             return Err(io::Error::new(
@@ -201,6 +283,10 @@ impl UringReactor {
                 waiting_write: Cell::new(0),
                 eventfd: eventfd.clone(),
                 waker_armed: Cell::new(false),
+                io_fds: RefCell::new(HashMap::new()),
+                free_bufs: Default::default(),
+                ring_ops: Cell::new(0),
+                ops_supported: kernel_at_least_5_19(),
             },
             eventfd,
         ))
@@ -210,12 +296,13 @@ impl UringReactor {
     fn push(&self, entry: &squeue::Entry) {
         let mut ring = self.ring.borrow_mut();
         loop {
-            // SAFETY: every SQE this reactor queues is a poll add or a poll
-            // removal: they carry an fd number (resolved by the kernel when it
-            // takes the request, and kept referenced by the poll itself, so a
-            // close meanwhile cannot make it dangle) or a `user_data` to find, and
-            // no buffer or pointer into user memory. Nothing has to outlive the
-            // operation but the ring, which the reactor owns.
+            // SAFETY: every SQE this reactor queues is a poll add, a poll
+            // removal, a cancel, or a `recv`/`send` (`submit_io`). They carry an
+            // fd number (resolved by the kernel when it takes the request, and
+            // kept referenced by the operation itself, so a close meanwhile
+            // cannot make it dangle) or a `user_data` to find. The only pointers
+            // are a `recv`/`send`'s buffer, which is owned by its slab entry and
+            // freed only by the operation's last completion (see `submit_io`).
             if unsafe { ring.submission().push(entry) }.is_ok() {
                 return;
             }
@@ -269,6 +356,143 @@ impl UringReactor {
         self.push(&sqe);
     }
 
+    /// A buffer for a ring operation (reused when possible): for a receive,
+    /// `len` bytes; for a send, empty, with room for `len`.
+    pub(in crate::core) fn take_buf(&self, dir: Dir, len: usize) -> Vec<u8> {
+        let mut buf = self.free_bufs[idx(dir)]
+            .borrow_mut()
+            .pop()
+            .unwrap_or_default();
+        match dir {
+            Dir::Read => buf.resize(len, 0),
+            Dir::Write => {
+                buf.clear();
+                buf.reserve(len);
+            }
+        }
+        buf
+    }
+
+    /// Gives a completed operation's buffer back for reuse.
+    pub(in crate::core) fn give_buf(&self, dir: Dir, buf: Vec<u8>) {
+        let mut free = self.free_bufs[idx(dir)].borrow_mut();
+        // Enough for many sockets' operations in flight (fewer would send
+        // the allocator to the kernel, `brk`, over and over), and no large
+        // ones: at most 4 MiB per direction held back.
+        if free.len() < 64 && buf.capacity() <= 64 * 1024 {
+            free.push(buf);
+        }
+    }
+
+    /// Submits a socket `recv` (`Dir::Read`, into all of `buf`) or `send`
+    /// (`Dir::Write`, all of `buf`) on `fd`; the completion goes to `state`.
+    /// Returns the slab index.
+    pub(in crate::core) fn submit_io(
+        &self,
+        fd: RawFd,
+        dir: Dir,
+        buf: Vec<u8>,
+        state: Rc<RingOpState>,
+    ) -> Result<usize> {
+        if fd < 0 {
+            return Err(Error::from(io::Error::from_raw_os_error(libc::EBADF)));
+        }
+        let key = {
+            let mut fds = self.io_fds.borrow_mut();
+            let entry = fds.entry(fd).or_default();
+            if entry[idx(dir)].is_some() {
+                return Err(Error::new(
+                    ErrorKind::BusyResource,
+                    format!("another task is already using fd {fd} in that direction"),
+                ));
+            }
+            let key = self.insert(Op::Io {
+                fd,
+                dir,
+                buf,
+                state,
+            });
+            entry[idx(dir)] = Some(key);
+            key
+        };
+        // SAFETY: the buffer the SQE points to is the heap block of the `Vec`
+        // now owned by the slab entry at `key`. That block does not move when
+        // the slab grows (the `Vec` header moves, its heap block does not), and
+        // the entry is removed — and the `Vec` dropped — only by `process`, when
+        // the operation's one and only completion arrives (a cancelled or
+        // dropped operation stays `Op::Io`, orphaned, until then; `cancel_io`
+        // never turns it into `Op::Cancelled`, which would drop the buffer).
+        // Nothing else touches the `Vec` meanwhile: the future sees its bytes
+        // only after the completion moved the buffer into its state. So the
+        // kernel never reads or writes freed or aliased memory, whatever the
+        // task does — cancelled, dropped, or its socket closed.
+        let (ptr, len) = match self.ops.borrow_mut().get_mut(key) {
+            Some((_, Op::Io { buf, .. })) => (buf.as_mut_ptr(), buf.len()),
+            _ => unreachable!("just inserted"),
+        };
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        let sqe = match dir {
+            Dir::Read => opcode::Recv::new(types::Fd(fd), ptr, len).build(),
+            Dir::Write => opcode::Send::new(types::Fd(fd), ptr, len)
+                .flags(crate::sys::socket::SEND_FLAGS)
+                .build(),
+        }
+        .user_data(self.user_data(key));
+        self.push(&sqe);
+        self.ring_ops.set(self.ring_ops.get() + 1);
+        Ok(key)
+    }
+
+    /// Asks the kernel to cancel the ring operation at `key` (if it is still
+    /// `state`'s); its completion still comes, and frees the entry. `orphan`:
+    /// nobody will wait for it (a dropped future).
+    pub(in crate::core) fn cancel_io(&self, key: usize, state: &Rc<RingOpState>, orphan: bool) {
+        let (fd, dir) = match self.ops.borrow().get(key) {
+            Some((
+                _,
+                Op::Io {
+                    fd, dir, state: s, ..
+                },
+            )) if Rc::ptr_eq(s, state) => (*fd, *dir),
+            _ => return,
+        };
+        if orphan {
+            state.orphaned.set(true);
+            if dir == Dir::Read {
+                if let Some(stash) = state.stash.upgrade() {
+                    stash.orphans.set(stash.orphans.get() + 1);
+                }
+            }
+            self.forget_io(fd, dir, key);
+        }
+        let sqe = opcode::AsyncCancel::new(self.user_data(key))
+            .build()
+            .user_data(IGNORED);
+        self.push(&sqe);
+    }
+
+    fn forget_io(&self, fd: RawFd, dir: Dir, key: usize) {
+        let mut fds = self.io_fds.borrow_mut();
+        if let Some(entry) = fds.get_mut(&fd) {
+            if entry[idx(dir)] == Some(key) {
+                entry[idx(dir)] = None;
+                if entry.iter().all(Option::is_none) {
+                    fds.remove(&fd);
+                }
+            }
+        }
+    }
+
+    /// Whether sockets may use ring receives and sends on this kernel.
+    pub(in crate::core) fn ops_supported(&self) -> bool {
+        self.ops_supported
+    }
+
+    /// Ring receives and sends submitted so far.
+    pub(in crate::core) fn ring_ops(&self) -> usize {
+        self.ring_ops.get()
+    }
+
     pub(in crate::core) fn ops_in_flight(&self) -> usize {
         self.ops.borrow().len()
     }
@@ -300,13 +524,26 @@ impl UringReactor {
         if kind == libc::S_IFREG || kind == libc::S_IFDIR {
             return Err(io::Error::from_raw_os_error(libc::EPERM));
         }
-        let key = self.insert(Op::Reg {
+        // Armed at the first wait (`arm_registration`): a socket whose
+        // receives and sends are ring operations may never wait for readiness,
+        // and its poll would only post reports nobody reads.
+        Ok(self.insert(Op::Reg {
             fd,
             state,
-            armed: true,
-        });
+            armed: false,
+        }))
+    }
+
+    /// Arms the registration's multishot poll, the first time it is waited for.
+    pub(in crate::core) fn arm_registration(&self, key: usize) {
+        let fd = match self.ops.borrow_mut().get_mut(key) {
+            Some((_, Op::Reg { fd, armed, .. })) if !*armed => {
+                *armed = true;
+                *fd
+            }
+            _ => return,
+        };
         self.poll_add(fd, REG_MASK, true, key);
-        Ok(key)
     }
 
     pub(in crate::core) fn remove_registration(&self, key: usize) {
@@ -384,6 +621,21 @@ impl UringReactor {
     }
 
     pub(in crate::core) fn notify_closing(&self, fd: RawFd) {
+        let io = self.io_fds.borrow_mut().remove(&fd);
+        if let Some(io) = io {
+            let mut states = Vec::new();
+            for key in io.into_iter().flatten() {
+                if let Some((_, Op::Io { state, .. })) = self.ops.borrow().get(key) {
+                    states.push((key, state.clone()));
+                }
+            }
+            for (key, state) in states {
+                state.closed.set(true);
+                self.cancel_io(key, &state, true);
+                state.wake();
+            }
+            self.submit_now();
+        }
         let Some(entry) = self.fds.borrow_mut().remove(&fd) else {
             return;
         };
@@ -419,7 +671,7 @@ impl UringReactor {
             // must not sleep.
             let queued = {
                 let sq = ring.submission();
-                !sq.is_empty() || sq.cq_overflow()
+                !sq.is_empty() || sq.cq_overflow() || sq.taskrun()
             };
             if timeout.is_zero() || ready {
                 if queued {
@@ -456,6 +708,7 @@ impl UringReactor {
         let mut fire: Vec<(Rc<IoSlot>, i32)> = Vec::new();
         let mut regs: Vec<(Rc<RegState>, i32)> = Vec::new();
         let mut rearm: Vec<(RawFd, usize)> = Vec::new();
+        let mut done: Vec<(Rc<RingOpState>, Dir, Vec<u8>, i32)> = Vec::new();
         {
             let mut ring = self.ring.borrow_mut();
             let mut ops = self.ops.borrow_mut();
@@ -509,6 +762,23 @@ impl UringReactor {
                             }
                         }
                     }
+                    Some(Op::Io { fd, dir, .. }) => {
+                        // A recv or send has exactly one completion: the entry,
+                        // and its buffer, can go now (and only now).
+                        let (fd, dir) = (*fd, *dir);
+                        let mut io_fds = self.io_fds.borrow_mut();
+                        if let Some(entry) = io_fds.get_mut(&fd) {
+                            if entry[idx(dir)] == Some(key) {
+                                entry[idx(dir)] = None;
+                                if entry.iter().all(Option::is_none) {
+                                    io_fds.remove(&fd);
+                                }
+                            }
+                        }
+                        if let (_, Op::Io { buf, state, .. }) = ops.remove(key) {
+                            done.push((state, dir, buf, res));
+                        }
+                    }
                     Some(Op::Cancelled) if !more => {
                         ops.remove(key);
                     }
@@ -528,6 +798,28 @@ impl UringReactor {
         }
         for (state, res) in regs {
             state.on_poll_result(res);
+        }
+        for (state, dir, buf, res) in done {
+            if state.orphaned.get() {
+                // Nobody waits: a receive's bytes go to its socket's stash (if
+                // the socket is still there and open), so that none is lost.
+                if dir == Dir::Read {
+                    if let Some(stash) = state.stash.upgrade() {
+                        if res > 0 && !state.closed.get() {
+                            stash
+                                .bytes
+                                .borrow_mut()
+                                .extend_from_slice(&buf[..res as usize]);
+                        }
+                        stash.orphan_done();
+                    }
+                }
+                self.give_buf(dir, buf);
+                continue;
+            }
+            state.result.set(Some(res));
+            *state.buf.borrow_mut() = buf;
+            state.wake();
         }
         woke
     }

@@ -63,6 +63,8 @@ mod task;
 mod task_tree;
 mod terminate;
 mod tree_var;
+#[cfg(target_os = "linux")]
+mod uring_ops;
 mod wait;
 mod watchdog;
 
@@ -99,5 +101,7 @@ pub use runtime::{
 pub use task::{NurseryInfo, Task};
 pub use task_tree::{Deadlock, NurseryNode, TaskNode, TaskState, TaskTree, task_tree};
 pub use tree_var::{TreeVar, WithValue};
+#[cfg(target_os = "linux")]
+pub use uring_ops::RingIo;
 pub use wait::{BlockedOn, ChannelOp, record_blocked_on};
 pub use watchdog::SlowStep;

@@ -175,6 +175,15 @@ impl Reactor {
         }
     }
 
+    /// Socket receives and sends submitted to the ring (0 on epoll).
+    pub(in crate::core) fn ring_ops(&self) -> usize {
+        match self {
+            Reactor::Epoll(_) => 0,
+            #[cfg(target_os = "linux")]
+            Reactor::Uring(r) => r.ring_ops(),
+        }
+    }
+
     #[inline]
     pub(in crate::core) fn waiters(&self) -> usize {
         dispatch!(self, r => r.waiters())
@@ -198,6 +207,16 @@ impl Reactor {
     pub(in crate::core) fn rearm_registration(&self, key: usize) -> io::Result<()> {
         match self {
             Reactor::Epoll(r) => r.rearm_registration(key),
+        }
+    }
+
+    /// io_uring: arms the registration's multishot poll, which waits for the
+    /// first wait on it (epoll registers at once: nothing to do).
+    #[cfg(target_os = "linux")]
+    pub(in crate::core) fn arm_registration(&self, key: usize) {
+        match self {
+            Reactor::Epoll(_) => {}
+            Reactor::Uring(r) => r.arm_registration(key),
         }
     }
 

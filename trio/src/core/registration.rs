@@ -46,8 +46,10 @@ pub(in crate::core) struct RegState {
     read_waker: RefCell<Option<Waker>>,
     write_waker: RefCell<Option<Waker>>,
     /// Windows: a report has been asked for since the last one (mio's AFD polls
-    /// report once; see `sys/source.rs`).
-    #[cfg(windows)]
+    /// report once; see `sys/source.rs`). io_uring: the multishot poll has been
+    /// asked for (it is armed at the first wait, so that a socket whose
+    /// operations are ring operations never pays for reports nobody reads).
+    #[cfg(any(windows, target_os = "linux"))]
     armed: Cell<bool>,
 }
 
@@ -276,6 +278,10 @@ impl IoRegistration {
         }
         #[cfg(windows)]
         self.rearm();
+        #[cfg(target_os = "linux")]
+        if !self.state.armed.replace(true) {
+            context::with_runner(|r| r.io.arm_registration(self.key));
+        }
         wait::set(cx, RawWait::fd(self.fd as i64, dir));
         Poll::Pending
     }

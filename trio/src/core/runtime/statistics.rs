@@ -49,6 +49,9 @@ pub struct RunStatistics {
     /// Operations the io_uring reactor has in the kernel, cancelled ones whose
     /// last completion has not arrived included (always 0 on epoll).
     pub io_ops_in_flight: usize,
+    /// Socket receives and sends the io_uring reactor has submitted as ring
+    /// operations since the run began (always 0 on epoll).
+    pub io_ring_ops: usize,
 }
 
 /// Statistics of the current run (Trio's `current_statistics`).
@@ -79,6 +82,7 @@ pub fn current_statistics() -> RunStatistics {
             run_sync_soon_queue_size: r.shared.queue_len(),
             io_backend: r.io.backend(),
             io_ops_in_flight: r.io.ops_in_flight(),
+            io_ring_ops: r.io.ring_ops(),
         }
     })
     .expect("current_statistics called outside trio::run")

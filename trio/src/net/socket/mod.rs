@@ -108,6 +108,10 @@ pub struct Socket {
     repr: Repr,
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "almost every socket is an OS socket: boxing it would cost each one an allocation"
+)]
 enum Repr {
     Os(OsSocket),
     Custom(Box<dyn CustomSocket>, std::cell::Cell<bool>),
@@ -553,7 +557,12 @@ impl Socket {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint; a cancelled `recv` consumed nothing.
+    /// A checkpoint; a cancelled `recv` consumed nothing, or (on io_uring, if
+    /// the bytes came while the cancellation was on its way to the kernel)
+    /// returns what it received. A stream socket's `recv` whose future is
+    /// dropped after it took bytes keeps them: the next `recv` returns them
+    /// first. On io_uring a stream socket's receives and sends are ring
+    /// operations (`trio::lowlevel::RingIo`, Linux).
     ///
     /// # Examples
     ///

@@ -65,7 +65,35 @@ pub(super) struct OsSocket {
     ty: Type,
     protocol: Option<Protocol>,
     shut_wr: Cell<bool>,
+    /// Bytes a receive took whose future was dropped before returning them
+    /// (at its closing schedule point): the next receive returns them first.
+    kept: RefCell<Vec<u8>>,
     dirs: [DirWait; 2],
+    /// Bytes a dropped ring receive got (io_uring reactor), returned first by
+    /// the next receive.
+    #[cfg(target_os = "linux")]
+    ring: crate::lowlevel::RingIo,
+}
+
+/// Moves the first kept bytes into `buf`; how many.
+fn take_kept(kept: &RefCell<Vec<u8>>, buf: &mut [u8]) -> usize {
+    let mut k = kept.borrow_mut();
+    let n = k.len().min(buf.len());
+    buf[..n].copy_from_slice(&k[..n]);
+    k.drain(..n);
+    n
+}
+
+/// Keeps a receive's bytes if dropped (forgotten once they are returned).
+struct Keep<'a> {
+    kept: &'a RefCell<Vec<u8>>,
+    bytes: &'a [u8],
+}
+
+impl Drop for Keep<'_> {
+    fn drop(&mut self) {
+        self.kept.borrow_mut().extend_from_slice(self.bytes);
+    }
 }
 
 /// Ownership of a direction's wait by one operation; released on drop.
@@ -99,7 +127,10 @@ impl OsSocket {
             ty,
             protocol,
             shut_wr: Cell::new(false),
+            kept: RefCell::new(Vec::new()),
             dirs: Default::default(),
+            #[cfg(target_os = "linux")]
+            ring: Default::default(),
         }
     }
 
@@ -187,6 +218,14 @@ impl OsSocket {
             }
         }
         Some(sock)
+    }
+
+    /// Claims direction `dir` for one operation (released on drop).
+    #[cfg(target_os = "linux")]
+    fn claim(&self, dir: IoDirection) -> Owner<'_> {
+        let d = &self.dirs[index(dir)];
+        d.busy.set(true);
+        Owner { dir: d, owns: true }
     }
 
     fn is_registered(&self) -> bool {
@@ -310,9 +349,24 @@ impl OsSocket {
     async fn io<R>(
         &self,
         dir: IoDirection,
-        mut f: impl FnMut(&socket2::Socket) -> io::Result<R>,
+        f: impl FnMut(&socket2::Socket) -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Result<R> {
+        let (res, blocked) = self.io_op(dir, f, drained).await?;
+        if !blocked {
+            cancel_shielded_checkpoint().await?;
+        }
+        res.map_err(Error::from)
+    }
+
+    /// The operation of [`io`](Self::io) without its closing schedule point:
+    /// the result, and whether it had to wait (then it was a schedule point).
+    async fn io_op<R>(
+        &self,
+        dir: IoDirection,
+        mut f: impl FnMut(&socket2::Socket) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> Result<(io::Result<R>, bool)> {
         checkpoint_if_cancelled()?;
         let mut cancel = CancelRegistration::new();
         let mut owner = Owner {
@@ -329,10 +383,7 @@ impl OsSocket {
         })
         .await;
         drop(owner);
-        if !blocked {
-            cancel_shielded_checkpoint().await?;
-        }
-        res.map_err(Error::from)
+        Ok((res, blocked))
     }
 
     /// Waits until `dir` is ready, as a checkpoint. The "operation" is a
@@ -354,15 +405,52 @@ impl OsSocket {
         }
     }
 
+    /// Uses a ring operation (`lowlevel::RingIo`) for this stream socket's
+    /// receive or send in `dir`: on the io_uring reactor, a non-empty buffer,
+    /// and no other task busy in that direction.
+    #[cfg(target_os = "linux")]
+    fn ring_ok(&self, dir: IoDirection, len: usize) -> bool {
+        crate::lowlevel::RingIo::is_available()
+            && self.ty == Type::STREAM
+            && len > 0
+            && !self.dirs[index(dir)].busy.get()
+            && self.sock.borrow().is_some()
+    }
+
     pub(super) async fn recv(&self, buf: &mut [u8]) -> Result<usize> {
+        #[cfg(target_os = "linux")]
+        if self.ring_ok(IoDirection::Read, buf.len()) {
+            let _owner = self.claim(IoDirection::Read);
+            return self.ring.recv(self.fd, buf).await;
+        }
+        if !buf.is_empty() && !self.kept.borrow().is_empty() {
+            // Bytes a dropped receive took: the schedule point first, so a
+            // future dropped there has taken nothing.
+            checkpoint_if_cancelled()?;
+            cancel_shielded_checkpoint().await?;
+            return Ok(take_kept(&self.kept, buf));
+        }
         let len = buf.len();
         let stream = self.ty == Type::STREAM;
-        self.io(
-            IoDirection::Read,
-            |s| recv(s, buf),
-            |&n| stream && n > 0 && n < len,
-        )
-        .await
+        let (res, blocked) = self
+            .io_op(
+                IoDirection::Read,
+                |s| recv(s, buf),
+                |&n| stream && n > 0 && n < len,
+            )
+            .await?;
+        let n = res.map_err(Error::from)?;
+        if !blocked {
+            // A stream's bytes are taken: if the future is dropped at the
+            // schedule point, they are kept for the next receive.
+            let keep = Keep {
+                kept: &self.kept,
+                bytes: if stream { &buf[..n] } else { &[] },
+            };
+            cancel_shielded_checkpoint().await?;
+            std::mem::forget(keep);
+        }
+        Ok(n)
     }
 
     pub(super) async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SockAddr)> {
@@ -371,6 +459,11 @@ impl OsSocket {
     }
 
     pub(super) async fn send(&self, buf: &[u8]) -> Result<usize> {
+        #[cfg(target_os = "linux")]
+        if self.ring_ok(IoDirection::Write, buf.len()) {
+            let _owner = self.claim(IoDirection::Write);
+            return self.ring.send(self.fd, buf).await;
+        }
         self.io(
             IoDirection::Write,
             |s| s.send_with_flags(buf, SEND_FLAGS),
@@ -456,6 +549,17 @@ impl OsSocket {
     ) -> Poll<io::Result<usize>> {
         if let Err(e) = checkpoint_if_cancelled() {
             return Poll::Ready(Err(e.into()));
+        }
+        // Bytes dropped ring receives got come first (io_uring reactor),
+        // including those of one still in the kernel.
+        if !buf.is_empty() && !self.kept.borrow().is_empty() {
+            return Poll::Ready(Ok(take_kept(&self.kept, buf)));
+        }
+        #[cfg(target_os = "linux")]
+        match self.ring.take_stashed(cx, buf) {
+            Poll::Ready(Some(n)) => return Poll::Ready(Ok(n)),
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(None) => {}
         }
         let len = buf.len();
         let stream = self.ty == Type::STREAM;
