@@ -355,3 +355,43 @@ fn more_completions_than_the_ring_holds() {
     })
     .unwrap();
 }
+
+#[test]
+fn a_registration_removed_while_it_fires_still_lets_its_file_close() {
+    // Dropping a registration while its multishot poll is being woken (the peer
+    // wrote a moment before) once left the poll in place, holding the socket
+    // open after its fd was closed: the peer never saw the end of the stream.
+    use std::pin::pin;
+    use trio::lowlevel::{IoDirection, IoRegistration, RingIo};
+    run_uring(async {
+        if !RingIo::is_available() {
+            return Ok(());
+        }
+        for _ in 0..200 {
+            let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
+            a.set_nonblocking(true)?;
+            b.set_nonblocking(true)?;
+            let reg = IoRegistration::new(a.as_raw_fd())?;
+            reg.ready(IoDirection::Write).await?; // armed
+            // A ring send to `a`, queued: the removal below is submitted in the
+            // same system call, right after it, so the poll is being woken by
+            // the send as the removal arrives.
+            let ring = RingIo::new();
+            let mut send = pin!(ring.send(b.as_raw_fd(), b"x"));
+            let first = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
+            assert!(first.is_pending());
+            drop(reg);
+            drop(a);
+            assert_eq!(send.await?, 1);
+            trio::fail_after(Duration::from_secs(5), wait_readable(b.as_raw_fd())).await?;
+            // The end of the stream, or a reset (the closed end left unread data).
+            let mut buf = [0u8; 8];
+            match b.read(&mut buf) {
+                Ok(n) => assert_eq!(n, 0, "the peer's end is closed"),
+                Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+            }
+        }
+        drained().await
+    })
+    .unwrap();
+}

@@ -54,8 +54,12 @@
 //!   pointer to a future or a slot, which the task may have freed by the time
 //!   the completion comes;
 //! * cancelling marks the entry `Cancelled` (dropping what it pointed to) and
-//!   queues an `IORING_OP_POLL_REMOVE` for that `user_data` (its own completion
-//!   is ignored: `IGNORED`);
+//!   queues an `IORING_OP_POLL_REMOVE` for that `user_data`. Its own
+//!   completion is read for one answer: `EALREADY` means the poll was being
+//!   woken at that moment and was not removed — a multishot poll then simply
+//!   goes on, holding a reference to its file, so a closed socket stayed open
+//!   (no reset sent to its peer, whose send waited forever). The removal is
+//!   queued again until it takes;
 //! * the entry stays in the slab, its index unused by anyone else, until the
 //!   operation's last completion arrives — the poll's own (`-ECANCELED`, or a
 //!   result that raced with the removal) — and only then is it freed. A
@@ -120,8 +124,11 @@ use crate::sys::source::RawSource as RawFd;
 
 /// `user_data` of the eventfd's poll.
 const WAKER: u64 = u64::MAX;
-/// `user_data` of requests whose completion means nothing (poll removals).
+/// `user_data` of requests whose completion means nothing (cancellations).
 const IGNORED: u64 = u64::MAX - 1;
+/// Set in a poll removal's `user_data` (the target's `user_data` otherwise):
+/// bit 31, above any slab index.
+const REMOVAL: u64 = 1 << 31;
 /// Submission queue entries (the completion queue is twice as large; the
 /// kernel keeps overflowing completions, `IORING_FEAT_NODROP`).
 const ENTRIES: u32 = 256;
@@ -327,7 +334,12 @@ impl UringReactor {
     fn insert(&self, op: Op) -> usize {
         let generation = self.generation.get().wrapping_add(1);
         self.generation.set(generation);
-        self.ops.borrow_mut().insert((generation, op))
+        let key = self.ops.borrow_mut().insert((generation, op));
+        assert!(
+            (key as u64) < REMOVAL,
+            "more than 2^31 io_uring operations at once"
+        );
+        key
     }
 
     /// The `user_data` of the operation at `key`: its index in the low half,
@@ -352,7 +364,17 @@ impl UringReactor {
         if let Some((_, op)) = self.ops.borrow_mut().get_mut(key) {
             *op = Op::Cancelled;
         }
-        let sqe = opcode::PollRemove::new(data).build().user_data(IGNORED);
+        self.push_removal(data);
+    }
+
+    /// Queues the removal of the poll with `user_data` `data`. Its completion
+    /// carries `data` with `REMOVAL` set: a removal the kernel answers with
+    /// `EALREADY` (the poll was being woken at that moment: a multishot poll
+    /// then goes on, holding its file open) is queued again.
+    fn push_removal(&self, data: u64) {
+        let sqe = opcode::PollRemove::new(data)
+            .build()
+            .user_data(data | REMOVAL);
         self.push(&sqe);
     }
 
@@ -708,6 +730,7 @@ impl UringReactor {
         let mut fire: Vec<(Rc<IoSlot>, i32)> = Vec::new();
         let mut regs: Vec<(Rc<RegState>, i32)> = Vec::new();
         let mut rearm: Vec<(RawFd, usize)> = Vec::new();
+        let mut retry: Vec<u64> = Vec::new();
         let mut done: Vec<(Rc<RingOpState>, Dir, Vec<u8>, i32)> = Vec::new();
         {
             let mut ring = self.ring.borrow_mut();
@@ -727,6 +750,12 @@ impl UringReactor {
                     continue;
                 }
                 if data == IGNORED {
+                    continue;
+                }
+                if data & REMOVAL != 0 {
+                    if res == -libc::EALREADY {
+                        retry.push(data & !REMOVAL);
+                    }
                     continue;
                 }
                 let key = (data & 0xffff_ffff) as usize;
@@ -788,6 +817,17 @@ impl UringReactor {
         }
         for (fd, key) in rearm {
             self.poll_add(fd, REG_MASK, true, key);
+        }
+        for data in retry {
+            // Still waiting for its last completion: remove it again.
+            let key = (data & 0xffff_ffff) as usize;
+            let cancelled = matches!(
+                self.ops.borrow().get(key),
+                Some((g, Op::Cancelled)) if u64::from(*g) == data >> 32
+            );
+            if cancelled {
+                self.push_removal(data);
+            }
         }
         for (slot, res) in fire {
             if res < 0 && res != -libc::ECANCELED {
