@@ -108,6 +108,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::rc::Rc;
@@ -132,6 +133,32 @@ const REMOVAL: u64 = 1 << 31;
 /// Submission queue entries (the completion queue is twice as large; the
 /// kernel keeps overflowing completions, `IORING_FEAT_NODROP`).
 const ENTRIES: u32 = 256;
+
+/// A map keyed by fd. An fd is a small integer the kernel hands out densely,
+/// so it is its own hash: no SipHash on the path of every operation.
+type FdMap<V> = HashMap<RawFd, V, BuildHasherDefault<FdHasher>>;
+
+/// The identity hash of an fd (see [`FdMap`]).
+#[derive(Default)]
+struct FdHasher(u64);
+
+impl Hasher for FdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_i32(&mut self, n: i32) {
+        // Spread the bits over the whole word: hashbrown takes its control
+        // bits from the top.
+        self.0 = u64::from(n as u32).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
 
 /// One operation the kernel holds, by its slab index (its `user_data`).
 enum Op {
@@ -168,14 +195,14 @@ pub(in crate::core) struct UringReactor {
     /// The last generation handed out.
     generation: Cell<u32>,
     /// The waits on each fd: slab indices of its read and write polls.
-    fds: RefCell<HashMap<RawFd, [Option<usize>; 2]>>,
+    fds: RefCell<FdMap<[Option<usize>; 2]>>,
     waiting_read: Cell<usize>,
     waiting_write: Cell<usize>,
     eventfd: Arc<OwnedFd>,
     /// The eventfd's poll is armed (or queued).
     waker_armed: Cell<bool>,
     /// The ring receives and sends on each fd: slab indices, by direction.
-    io_fds: RefCell<HashMap<RawFd, [Option<usize>; 2]>>,
+    io_fds: RefCell<FdMap<[Option<usize>; 2]>>,
     /// Buffers of completed ring operations, for the next ones: receives'
     /// (kept at their length, so one of the same size is not zeroed again)
     /// and sends' (filled by copying).
@@ -285,12 +312,12 @@ impl UringReactor {
                 ring: RefCell::new(ring),
                 ops: RefCell::new(slab::Slab::new()),
                 generation: Cell::new(0),
-                fds: RefCell::new(HashMap::new()),
+                fds: RefCell::default(),
                 waiting_read: Cell::new(0),
                 waiting_write: Cell::new(0),
                 eventfd: eventfd.clone(),
                 waker_armed: Cell::new(false),
-                io_fds: RefCell::new(HashMap::new()),
+                io_fds: RefCell::default(),
                 free_bufs: Default::default(),
                 ring_ops: Cell::new(0),
                 ops_supported: kernel_at_least_5_19(),
