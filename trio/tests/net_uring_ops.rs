@@ -301,3 +301,104 @@ fn a_send_to_a_peer_that_resets_fails() {
         Ok(())
     });
 }
+
+#[test]
+fn dropped_accepts_keep_their_connection() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = fd_count();
+    for backend in [IoBackend::Epoll, IoBackend::Uring] {
+        let run = trio::Runtime::builder().io_backend(backend).build();
+        run.run(async {
+            let listener = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+            let addr = listener.local_addr()?;
+            for i in 0..100 {
+                // An accept polled once and dropped: before the client
+                // connects (the accept waits, or is in the kernel), or after
+                // (it may have taken the connection already).
+                let early = i % 2 == 0;
+                let late_client = if early {
+                    None
+                } else {
+                    Some(std::net::TcpStream::connect(addr)?)
+                };
+                {
+                    let mut acc = pin!(trio::abc::Listener::accept(&listener));
+                    let first = std::future::poll_fn(|cx| Poll::Ready(acc.as_mut().poll(cx))).await;
+                    assert!(first.is_pending());
+                }
+                let client = match late_client {
+                    Some(c) => c,
+                    None => std::net::TcpStream::connect(addr)?,
+                };
+                // The connection is not lost: the next accept returns it.
+                let conn = trio::fail_after(
+                    Duration::from_secs(5),
+                    trio::abc::Listener::accept(&listener),
+                )
+                .await?;
+                assert_eq!(conn.peer_addr()?, client.local_addr()?);
+            }
+            drop(listener);
+            drained().await
+        })
+        .unwrap();
+    }
+    assert_eq!(fd_count(), before, "fds leaked");
+}
+
+#[test]
+fn cancelled_accepts_lose_and_leak_no_connection() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = fd_count();
+    run_uring(async {
+        let listener = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+        let addr = listener.local_addr()?;
+        let listener = &listener;
+        let mut clients = Vec::new();
+        let mut accepted = 0;
+        for i in 0..300 {
+            let scope = trio::CancelScope::new();
+            let s = &scope;
+            let mut got = None;
+            let got_ref = &mut got;
+            trio::open_nursery(async |n| {
+                n.start_soon(async move {
+                    *got_ref = s.run(trio::abc::Listener::accept(listener)).await?;
+                    Ok(())
+                })?;
+                wait_all_tasks_blocked().await?;
+                // Cancel with no client, right after one connects (the
+                // completion may be on its way), or after it had every chance.
+                match i % 3 {
+                    0 => scope.cancel(),
+                    1 => {
+                        clients.push(std::net::TcpStream::connect(addr)?);
+                        scope.cancel();
+                    }
+                    _ => {
+                        clients.push(std::net::TcpStream::connect(addr)?);
+                        wait_all_tasks_blocked().await?;
+                        scope.cancel();
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+            accepted += usize::from(got.is_some());
+        }
+        // Every client's connection is accepted exactly once: those the
+        // cancelled accepts did not return are still there.
+        while accepted < clients.len() {
+            trio::fail_after(
+                Duration::from_secs(5),
+                trio::abc::Listener::accept(listener),
+            )
+            .await?;
+            accepted += 1;
+        }
+        assert_eq!(accepted, clients.len());
+        drop(clients);
+        drained().await
+    });
+    assert_eq!(fd_count(), before, "fds leaked");
+}

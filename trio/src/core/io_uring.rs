@@ -85,7 +85,8 @@
 //!
 //! On this reactor, a stream socket's `recv` and `send` (`Socket::recv`/`send`,
 //! hence `SocketStream::receive_some`/`send_all`) are `IORING_OP_RECV` /
-//! `IORING_OP_SEND` (`Op::Io`, `uring_ops.rs`): no readiness wait and no
+//! `IORING_OP_SEND`, and a listener's `accept` is `IORING_OP_ACCEPT`
+//! (`Op::Io`, `uring_ops.rs`): no readiness wait and no
 //! system call of their own. Their buffers belong to the slab entry, never to
 //! the caller (a cancelled read must not leave the kernel writing into memory
 //! the task has freed), and their cancellation follows the abort protocol
@@ -100,7 +101,7 @@
 //!
 //! # Not done yet
 //!
-//! `accept`/`connect`, datagram sockets, pipes, files and the poll-based
+//! `connect`, datagram sockets, pipes, files and the poll-based
 //! `AsyncRead`/`AsyncWrite` as ring operations (they wait for readiness on the
 //! ring and call the kernel themselves); buffer rings with multishot receives
 //! (one copy and one armed receive per call today); `DEFER_TASKRUN` (see
@@ -446,6 +447,7 @@ impl UringReactor {
         if fd < 0 {
             return Err(Error::from(io::Error::from_raw_os_error(libc::EBADF)));
         }
+        let state_accept = state.accept.get();
         let key = {
             let mut fds = self.io_fds.borrow_mut();
             let entry = fds.entry(fd).or_default();
@@ -480,7 +482,13 @@ impl UringReactor {
             _ => unreachable!("just inserted"),
         };
         let len = u32::try_from(len).unwrap_or(u32::MAX);
+        let accept = state_accept;
         let sqe = match dir {
+            Dir::Read if accept => {
+                opcode::Accept::new(types::Fd(fd), std::ptr::null_mut(), std::ptr::null_mut())
+                    .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+                    .build()
+            }
             Dir::Read => opcode::Recv::new(types::Fd(fd), ptr, len).build(),
             Dir::Write => opcode::Send::new(types::Fd(fd), ptr, len)
                 .flags(crate::sys::socket::SEND_FLAGS)
@@ -868,9 +876,22 @@ impl UringReactor {
         }
         for (state, dir, buf, res) in done {
             if state.orphaned.get() {
-                // Nobody waits: a receive's bytes go to its socket's stash (if
-                // the socket is still there and open), so that none is lost.
-                if dir == Dir::Read {
+                // Nobody waits: an accept's connection goes to its listener's
+                // stash (closed if the listener is gone or closed: never
+                // leaked); a receive's bytes to its socket's stash (if the
+                // socket is still there and open), so that none is lost.
+                if state.accept.get() {
+                    match state.stash.upgrade() {
+                        Some(stash) => {
+                            if res >= 0 {
+                                stash.keep_accepted(res, state.closed.get());
+                            }
+                            stash.orphan_done();
+                        }
+                        None if res >= 0 => super::uring_ops::stash_gone_close(res),
+                        None => {}
+                    }
+                } else if dir == Dir::Read {
                     if let Some(stash) = state.stash.upgrade() {
                         if res > 0 && !state.closed.get() {
                             stash

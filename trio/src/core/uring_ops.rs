@@ -27,6 +27,11 @@
 //!   cancel queued, and the slab keeps the entry (and its buffer) until the last
 //!   completion. Bytes a dropped receive got go to the socket's stash (if the
 //!   socket is still alive), which the next receive returns first.
+//! * An accept follows the same rules: a cancelled one either took no
+//!   connection or returns it; a dropped one's connection goes to the
+//!   listener's stash, for its next accept (which first waits for dropped
+//!   accepts still in the kernel: a connection they get is first in line), and
+//!   is closed if the listener is gone — never leaked.
 //! * `notify_closing` (closing the socket) cancels the fd's operations at once
 //!   and wakes their tasks with `ClosedResource`; the operations are orphaned.
 //!
@@ -45,16 +50,18 @@
 //! * The semantics differ from readiness in one visible way: an operation in the
 //!   kernel holds its place, so a second receive on the socket while one waits
 //!   does not get data that arrives (the first does), where the readiness loop
-//!   lets whichever call runs first take it. Only stream sockets' `recv`/`send`
-//!   use the ring; datagrams, `accept`, `connect` and the poll-based
-//!   `AsyncRead`/`AsyncWrite` keep readiness. A poll-based read on the same
-//!   socket takes the stash's bytes first, and waits while a dropped receive
-//!   is still in the kernel (`RingIo::take_stashed`), so it never takes bytes
-//!   ahead of that receive's.
+//!   lets whichever call runs first take it. Stream sockets' `recv`/`send`
+//!   and listeners' `accept` use the ring; datagrams, `connect` and the
+//!   poll-based `AsyncRead`/`AsyncWrite` keep readiness. A poll-based read on
+//!   the same socket takes the stash's bytes first, and waits while a dropped
+//!   receive is still in the kernel (`RingIo::take_stashed`), so it never takes
+//!   bytes ahead of that receive's.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
@@ -79,6 +86,8 @@ pub(in crate::core) struct Stash {
     pub(in crate::core) orphans: Cell<usize>,
     /// The receive waiting for `orphans` to reach zero.
     pub(in crate::core) waker: RefCell<Option<Waker>>,
+    /// Connections a dropped accept got, for the listener's next accept.
+    pub(in crate::core) accepted: RefCell<VecDeque<OwnedFd>>,
 }
 
 impl Stash {
@@ -89,6 +98,17 @@ impl Stash {
         buf[..n].copy_from_slice(&s[..n]);
         s.drain(..n);
         n
+    }
+
+    /// Keeps a connection an accept got that nobody took: for the next
+    /// accept, or closed if the listener was closed meanwhile.
+    pub(in crate::core) fn keep_accepted(&self, fd: i32, closed: bool) {
+        // SAFETY: `fd` is the result of a completed `IORING_OP_ACCEPT`: a new
+        // fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        if !closed {
+            self.accepted.borrow_mut().push_back(fd);
+        }
     }
 
     /// One orphaned receive completed (its bytes, if any, already stashed).
@@ -118,8 +138,10 @@ pub(in crate::core) struct RingOpState {
     pub(in crate::core) closed: Cell<bool>,
     /// Nobody waits any more (the future was dropped, or the fd closed).
     pub(in crate::core) orphaned: Cell<bool>,
-    /// Where an orphaned receive's bytes go.
+    /// Where an orphaned receive's bytes (or accept's connection) go.
     pub(in crate::core) stash: Weak<Stash>,
+    /// An `accept` (a read whose result is a new fd), not a `recv`.
+    pub(in crate::core) accept: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
@@ -162,6 +184,13 @@ impl Drop for Guard {
             None if !state.orphaned.get() => {
                 with_ring(|u| u.cancel_io(self.key, state, true));
             }
+            Some(n) if n >= 0 && !self.taken && state.accept.get() => {
+                if let Some(stash) = state.stash.upgrade() {
+                    stash.keep_accepted(n, state.closed.get());
+                } else {
+                    stash_gone_close(n);
+                }
+            }
             Some(n) if n > 0 && !self.taken && self.dir == Dir::Read && !state.closed.get() => {
                 if let Some(stash) = state.stash.upgrade() {
                     stash
@@ -180,6 +209,7 @@ impl Drop for Guard {
 async fn ring_op<R>(
     fd: RawFd,
     dir: Dir,
+    accept: bool,
     len: usize,
     ring: &RingIo,
     fill: impl FnOnce(&mut Vec<u8>),
@@ -194,6 +224,7 @@ async fn ring_op<R>(
             st.result.set(None);
             st.closed.set(false);
             st.orphaned.set(false);
+            st.accept.set(accept);
             st
         }
         _ => Rc::new(RingOpState {
@@ -202,6 +233,7 @@ async fn ring_op<R>(
             closed: Cell::new(false),
             orphaned: Cell::new(false),
             stash: Rc::downgrade(&ring.stash),
+            accept: Cell::new(accept),
             waker: RefCell::new(None),
         }),
     };
@@ -268,6 +300,13 @@ async fn ring_op<R>(
     drop(guard);
     spare.set(Some(state));
     out
+}
+
+/// Closes a connection an accept got for a listener that is gone.
+pub(in crate::core) fn stash_gone_close(fd: i32) {
+    // SAFETY: `fd` is the result of a completed `IORING_OP_ACCEPT`: a new fd
+    // that nothing else owns; dropping it closes it.
+    drop(unsafe { OwnedFd::from_raw_fd(fd) });
 }
 
 fn dir_index(dir: Dir) -> usize {
@@ -427,21 +466,8 @@ impl RingIo {
             return Err(not_available());
         }
         let stash = &self.stash;
-        if stash.orphans.get() > 0 {
-            // Bytes of a dropped receive may still come: they are first in line.
-            let mut cancel = CancelRegistration::new();
-            poll_fn(|cx| {
-                if stash.orphans.get() == 0 {
-                    return Poll::Ready(Ok(()));
-                }
-                if let Poll::Ready(e) = cancel.poll_cancelled(cx) {
-                    return Poll::Ready(Err(e));
-                }
-                *stash.waker.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            })
-            .await?;
-        }
+        // Bytes of a dropped receive may still come: they are first in line.
+        self.orphans_done().await?;
         if !stash.bytes.borrow().is_empty() {
             check_cancelled()?;
             // The schedule point first: a future dropped there has taken nothing.
@@ -452,6 +478,7 @@ impl RingIo {
         ring_op(
             fd,
             Dir::Read,
+            false,
             len,
             self,
             |_| {},
@@ -491,12 +518,106 @@ impl RingIo {
         ring_op(
             fd,
             Dir::Write,
+            false,
             data.len(),
             self,
             |owned| owned.extend_from_slice(&data[..data.len().min(MAX_BUF)]),
             |_, n| n,
         )
         .await
+    }
+}
+
+impl RingIo {
+    /// Accepts a connection on the listening socket `fd` (`IORING_OP_ACCEPT`,
+    /// the new fd non-blocking and close-on-exec): connections a dropped
+    /// accept got come first.
+    ///
+    /// `fd` must stay open until the future completes (see
+    /// [`recv`](Self::recv)).
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv); `EMFILE` and the like as I/O errors.
+    ///
+    /// # Cancellation
+    ///
+    /// A cancellation point. A cancelled accept asks the kernel to cancel it
+    /// and waits for the verdict: `Cancelled` means no connection was taken;
+    /// if one was, it is returned. A *dropped* accept's connection is kept
+    /// for the next accept (closed with this `RingIo` if none comes): never
+    /// leaked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use trio::lowlevel::{IoBackend, RingIo};
+    /// # trio::Runtime::builder().io_backend(IoBackend::Auto).build().run(async {
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// if RingIo::is_available() {
+    ///     let ring = RingIo::new();
+    ///     let _client = std::net::TcpStream::connect(addr)?;
+    ///     let conn = std::net::TcpStream::from(ring.accept(listener.as_raw_fd()).await?);
+    ///     assert_eq!(conn.local_addr()?, addr);
+    /// }
+    /// # Ok::<(), trio::Error>(()) }).unwrap();
+    /// ```
+    pub async fn accept(&self, fd: RawFd) -> Result<OwnedFd> {
+        if !ring_active() {
+            return Err(not_available());
+        }
+        // A dropped accept still in the kernel may yet get a connection: it
+        // is first in line (else this accept would wait in the kernel while
+        // that connection waits here).
+        self.orphans_done().await?;
+        if !self.stash.accepted.borrow().is_empty() {
+            check_cancelled()?;
+            // The schedule point first: a future dropped there has taken nothing.
+            cancel_shielded_checkpoint().await?;
+            if let Some(conn) = self.stash.accepted.borrow_mut().pop_front() {
+                return Ok(conn);
+            }
+        }
+        let n = ring_op(fd, Dir::Read, true, 0, self, |_| {}, |_, n| n).await?;
+        let n =
+            i32::try_from(n).map_err(|_| Error::from(io::Error::from_raw_os_error(libc::EBADF)))?;
+        // SAFETY: `n` is the result of a completed `IORING_OP_ACCEPT` that this
+        // call took: a new fd that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(n) })
+    }
+
+    /// Waits until no dropped receive or accept of this socket is still in
+    /// the kernel (their results, if any, are then in the stash).
+    async fn orphans_done(&self) -> Result<()> {
+        let stash = &self.stash;
+        if stash.orphans.get() == 0 {
+            return Ok(());
+        }
+        let mut cancel = CancelRegistration::new();
+        poll_fn(|cx| {
+            if stash.orphans.get() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            if let Poll::Ready(e) = cancel.poll_cancelled(cx) {
+                return Poll::Ready(Err(e));
+            }
+            *stash.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Connections dropped accepts got that nobody has taken yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trio::lowlevel::RingIo::new().accepted(), 0);
+    /// ```
+    pub fn accepted(&self) -> usize {
+        self.stash.accepted.borrow().len()
     }
 }
 

@@ -68,6 +68,9 @@ pub(super) struct OsSocket {
     /// Bytes a receive took whose future was dropped before returning them
     /// (at its closing schedule point): the next receive returns them first.
     kept: RefCell<Vec<u8>>,
+    /// A connection an accept took whose future was dropped before returning
+    /// it: the next accept returns it.
+    kept_conn: RefCell<Option<(socket2::Socket, SockAddr)>>,
     dirs: [DirWait; 2],
     /// Bytes a dropped ring receive got (io_uring reactor), returned first by
     /// the next receive.
@@ -128,6 +131,7 @@ impl OsSocket {
             protocol,
             shut_wr: Cell::new(false),
             kept: RefCell::new(Vec::new()),
+            kept_conn: RefCell::new(None),
             dirs: Default::default(),
             #[cfg(target_os = "linux")]
             ring: Default::default(),
@@ -359,6 +363,20 @@ impl OsSocket {
         res.map_err(Error::from)
     }
 
+    /// An [`io_op`](Self::io_op) result's value; an error only after the
+    /// schedule point the operation owes if it did not wait.
+    async fn ok_or_checkpoint<R>(&self, res: io::Result<R>, blocked: bool) -> Result<R> {
+        match res {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if !blocked {
+                    cancel_shielded_checkpoint().await?;
+                }
+                Err(Error::from(e))
+            }
+        }
+    }
+
     /// The operation of [`io`](Self::io) without its closing schedule point:
     /// the result, and whether it had to wait (then it was a schedule point).
     async fn io_op<R>(
@@ -439,7 +457,7 @@ impl OsSocket {
                 |&n| stream && n > 0 && n < len,
             )
             .await?;
-        let n = res.map_err(Error::from)?;
+        let n = self.ok_or_checkpoint(res, blocked).await?;
         if !blocked {
             // A stream's bytes are taken: if the future is dropped at the
             // schedule point, they are kept for the next receive.
@@ -482,7 +500,48 @@ impl OsSocket {
     }
 
     pub(super) async fn accept(&self) -> Result<(OsSocket, SockAddr)> {
-        let (sock, addr) = self.io(IoDirection::Read, accept, |_| false).await?;
+        #[cfg(target_os = "linux")]
+        if self.ring_ok(IoDirection::Read, 1) {
+            let _owner = self.claim(IoDirection::Read);
+            let sock = socket2::Socket::from(self.ring.accept(self.fd).await?);
+            // A peer that reset the connection at once has no address any
+            // more (`ENOTCONN`): the connection is still handed over, as
+            // `accept4` would, with an unspecified address of its family; its
+            // first read reports the reset. An accept never fails for one
+            // client's behaviour.
+            let addr = sock
+                .peer_addr()
+                .unwrap_or_else(|_| unspecified_addr(self.domain));
+            return Ok((
+                OsSocket::new(sock, self.domain, self.ty, self.protocol),
+                addr,
+            ));
+        }
+        if self.kept_conn.borrow().is_some() {
+            // The schedule point first: a future dropped there has taken nothing.
+            checkpoint_if_cancelled()?;
+            cancel_shielded_checkpoint().await?;
+            if let Some((sock, addr)) = self.kept_conn.borrow_mut().take() {
+                return Ok((
+                    OsSocket::new(sock, self.domain, self.ty, self.protocol),
+                    addr,
+                ));
+            }
+        }
+        let (res, blocked) = self.io_op(IoDirection::Read, accept, |_| false).await?;
+        let (sock, addr) = self.ok_or_checkpoint(res, blocked).await?;
+        let (sock, addr) = if blocked {
+            (sock, addr)
+        } else {
+            // Taken: if the future is dropped at the schedule point, the
+            // connection is kept for the next accept, not closed.
+            *self.kept_conn.borrow_mut() = Some((sock, addr));
+            cancel_shielded_checkpoint().await?;
+            self.kept_conn
+                .borrow_mut()
+                .take()
+                .expect("only this accept takes it back")
+        };
         Ok((
             OsSocket::new(sock, self.domain, self.ty, self.protocol),
             addr,
@@ -658,6 +717,19 @@ fn accept(s: &socket2::Socket) -> io::Result<(socket2::Socket, SockAddr)> {
     sock.set_nonblocking(true)?;
     crate::sys::socket::no_sigpipe(&sock)?;
     Ok((sock, addr))
+}
+
+/// The unspecified address of `domain` (port 0), for a peer whose address is
+/// gone.
+#[cfg(target_os = "linux")]
+fn unspecified_addr(domain: Domain) -> SockAddr {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+    match domain {
+        Domain::IPV6 => SockAddr::from(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))),
+        Domain::UNIX => SockAddr::unix("")
+            .unwrap_or_else(|_| SockAddr::from(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))),
+        _ => SockAddr::from(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))),
+    }
 }
 
 /// A failed connect: the OS error, with the address in the message (Trio's
