@@ -7,6 +7,8 @@
 //! check the fallback and what holds on either reactor.
 #![cfg(target_os = "linux")]
 
+mod net_support;
+
 use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -16,6 +18,8 @@ use std::time::{Duration, Instant};
 use trio::abc::{HalfCloseableStream, Listener, ReceiveStream, SendStream};
 use trio::lowlevel::{IoBackend, current_io_backend, current_statistics, wait_readable};
 use trio::net::{SocketListener, SocketStream};
+
+use net_support::drained;
 
 /// Whether this kernel gives io_uring to a run that asks.
 fn uring_available() -> bool {
@@ -105,17 +109,6 @@ async fn start_and_abandon(fd: i32) {
         Poll::Ready(())
     })
     .await;
-}
-
-/// Waits (under a deadline) until the reactor holds no operation.
-async fn drained() -> trio::Result<()> {
-    trio::fail_after(Duration::from_secs(10), async {
-        while current_statistics().io_ops_in_flight != 0 {
-            trio::sleep(Duration::from_millis(1)).await?;
-        }
-        Ok(())
-    })
-    .await
 }
 
 #[test]

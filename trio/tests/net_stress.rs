@@ -9,6 +9,8 @@
 //! protocol; on epoll, readiness waits.
 #![cfg(unix)]
 
+mod net_support;
+
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
@@ -16,9 +18,11 @@ use std::sync::Mutex;
 use std::task::Poll;
 use std::time::Duration;
 
-use trio::lowlevel::{IoBackend, current_io_backend, current_statistics};
+use trio::lowlevel::{IoBackend, current_io_backend};
 use trio::net::socket::Socket;
 use trio::net::{SocketListener, SocketStream};
+
+use net_support::{drained, fd_count};
 
 /// The test counts fds: one run at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -30,13 +34,6 @@ const BYTES: usize = 300_000;
 /// lost, repeated or misplaced byte shows.
 fn pattern(conn: usize, pos: usize) -> u8 {
     (pos.wrapping_mul(31) ^ (pos >> 9) ^ conn.wrapping_mul(77)) as u8
-}
-
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .or_else(|_| std::fs::read_dir("/dev/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
 
 /// A random deadline: mostly short enough to land while an operation waits.
@@ -157,14 +154,7 @@ async fn stress(seed: u64) -> trio::Result<()> {
     drop(pairs);
     drop(listener);
     // Every operation the reactor held has ended.
-    trio::fail_after(Duration::from_secs(10), async {
-        while current_statistics().io_ops_in_flight != 0 {
-            trio::sleep(Duration::from_millis(1)).await?;
-        }
-        Ok::<_, trio::Error>(())
-    })
-    .await?;
-    Ok(())
+    drained().await
 }
 
 fn run_on(backend: IoBackend) -> Option<()> {

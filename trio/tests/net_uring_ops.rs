@@ -7,6 +7,8 @@
 //! Skipped (with a message) where the kernel refuses io_uring.
 #![cfg(target_os = "linux")]
 
+mod net_support;
+
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Mutex;
@@ -17,6 +19,8 @@ use trio::abc::{AsyncResource, HalfCloseableStream, ReceiveStream, SendStream};
 use trio::lowlevel::{IoBackend, current_io_backend, current_statistics};
 use trio::net::{SocketListener, SocketStream};
 use trio::testing::wait_all_tasks_blocked;
+
+use net_support::{drained, fd_count};
 
 /// The tests count fds and ring operations: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -47,21 +51,6 @@ async fn pair() -> trio::Result<(SocketStream, SocketStream)> {
     let c = trio::net::open_tcp_stream("127.0.0.1", port).await?;
     let s = trio::abc::Listener::accept(&listener).await?;
     Ok((c, s))
-}
-
-/// Waits (under a deadline) until the reactor holds no operation.
-async fn drained() -> trio::Result<()> {
-    trio::fail_after(Duration::from_secs(10), async {
-        while current_statistics().io_ops_in_flight != 0 {
-            trio::sleep(Duration::from_millis(1)).await?;
-        }
-        Ok(())
-    })
-    .await
-}
-
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 #[test]

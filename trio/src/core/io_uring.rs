@@ -257,7 +257,20 @@ fn kernel_at_least_5_19() -> bool {
     (major, minor) >= (5, 19)
 }
 
-fn idx(dir: Dir) -> usize {
+/// Frees `fd`'s slot in direction `dir` if it still holds `key` (and the
+/// fd's entry once both are free).
+fn release_slot(map: &mut FdMap<[Option<usize>; 2]>, fd: RawFd, dir: Dir, key: usize) {
+    if let Some(entry) = map.get_mut(&fd) {
+        if entry[idx(dir)] == Some(key) {
+            entry[idx(dir)] = None;
+            if entry.iter().all(Option::is_none) {
+                map.remove(&fd);
+            }
+        }
+    }
+}
+
+pub(in crate::core) fn idx(dir: Dir) -> usize {
     match dir {
         Dir::Read => 0,
         Dir::Write => 1,
@@ -529,15 +542,7 @@ impl UringReactor {
     }
 
     fn forget_io(&self, fd: RawFd, dir: Dir, key: usize) {
-        let mut fds = self.io_fds.borrow_mut();
-        if let Some(entry) = fds.get_mut(&fd) {
-            if entry[idx(dir)] == Some(key) {
-                entry[idx(dir)] = None;
-                if entry.iter().all(Option::is_none) {
-                    fds.remove(&fd);
-                }
-            }
-        }
+        release_slot(&mut self.io_fds.borrow_mut(), fd, dir, key);
     }
 
     /// Whether sockets may use ring receives and sends on this kernel.
@@ -803,15 +808,7 @@ impl UringReactor {
                 };
                 match op {
                     Some(Op::Wait { fd, dir, .. }) => {
-                        let (fd, dir) = (*fd, *dir);
-                        if let Some(entry) = fds.get_mut(&fd) {
-                            if entry[idx(dir)] == Some(key) {
-                                entry[idx(dir)] = None;
-                                if entry.iter().all(Option::is_none) {
-                                    fds.remove(&fd);
-                                }
-                            }
-                        }
+                        release_slot(&mut fds, *fd, *dir, key);
                         if let (_, Op::Wait { slot, .. }) = ops.remove(key) {
                             fire.push((slot, res));
                         }
@@ -830,15 +827,7 @@ impl UringReactor {
                         // A recv or send has exactly one completion: the entry,
                         // and its buffer, can go now (and only now).
                         let (fd, dir) = (*fd, *dir);
-                        let mut io_fds = self.io_fds.borrow_mut();
-                        if let Some(entry) = io_fds.get_mut(&fd) {
-                            if entry[idx(dir)] == Some(key) {
-                                entry[idx(dir)] = None;
-                                if entry.iter().all(Option::is_none) {
-                                    io_fds.remove(&fd);
-                                }
-                            }
-                        }
+                        release_slot(&mut self.io_fds.borrow_mut(), fd, dir, key);
                         if let (_, Op::Io { buf, state, .. }) = ops.remove(key) {
                             done.push((state, dir, buf, res));
                         }
@@ -876,29 +865,10 @@ impl UringReactor {
         }
         for (state, dir, buf, res) in done {
             if state.orphaned.get() {
-                // Nobody waits: an accept's connection goes to its listener's
-                // stash (closed if the listener is gone or closed: never
-                // leaked); a receive's bytes to its socket's stash (if the
-                // socket is still there and open), so that none is lost.
-                if state.accept.get() {
-                    match state.stash.upgrade() {
-                        Some(stash) => {
-                            if res >= 0 {
-                                stash.keep_accepted(res, state.closed.get());
-                            }
-                            stash.orphan_done();
-                        }
-                        None if res >= 0 => super::uring_ops::stash_gone_close(res),
-                        None => {}
-                    }
-                } else if dir == Dir::Read {
+                // Nobody waits: the result goes to the socket's stash.
+                state.keep_untaken(dir, res, &buf);
+                if dir == Dir::Read {
                     if let Some(stash) = state.stash.upgrade() {
-                        if res > 0 && !state.closed.get() {
-                            stash
-                                .bytes
-                                .borrow_mut()
-                                .extend_from_slice(&buf[..res as usize]);
-                        }
                         stash.orphan_done();
                     }
                 }

@@ -69,7 +69,7 @@ use super::cancel::{CancelRegistration, check_cancelled};
 use super::checkpoint::cancel_shielded_checkpoint;
 use super::context;
 use super::io::Dir;
-use super::io_uring::UringReactor;
+use super::io_uring::{UringReactor, idx};
 use super::reactor::Reactor;
 use super::registration::IoDirection;
 use super::wait::{self, RawWait};
@@ -98,17 +98,6 @@ impl Stash {
         buf[..n].copy_from_slice(&s[..n]);
         s.drain(..n);
         n
-    }
-
-    /// Keeps a connection an accept got that nobody took: for the next
-    /// accept, or closed if the listener was closed meanwhile.
-    pub(in crate::core) fn keep_accepted(&self, fd: i32, closed: bool) {
-        // SAFETY: `fd` is the result of a completed `IORING_OP_ACCEPT`: a new
-        // fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        if !closed {
-            self.accepted.borrow_mut().push_back(fd);
-        }
     }
 
     /// One orphaned receive completed (its bytes, if any, already stashed).
@@ -146,6 +135,31 @@ pub(in crate::core) struct RingOpState {
 }
 
 impl RingOpState {
+    /// Keeps a completed operation's result that nobody will take (its future
+    /// was dropped): an accept's connection goes to the listener's stash, or is
+    /// closed if the listener is gone or closed — never leaked; a receive's
+    /// bytes go to the socket's stash (if it is still there and open), so that
+    /// none is lost.
+    pub(in crate::core) fn keep_untaken(&self, dir: Dir, res: i32, buf: &[u8]) {
+        if self.accept.get() {
+            if res >= 0 {
+                // SAFETY: `res` is the result of a completed `IORING_OP_ACCEPT`
+                // that nobody took: a new fd that nothing else owns.
+                let conn = unsafe { OwnedFd::from_raw_fd(res) };
+                if let Some(stash) = self.stash.upgrade().filter(|_| !self.closed.get()) {
+                    stash.accepted.borrow_mut().push_back(conn);
+                }
+            }
+        } else if dir == Dir::Read && res > 0 && !self.closed.get() {
+            if let Some(stash) = self.stash.upgrade() {
+                stash
+                    .bytes
+                    .borrow_mut()
+                    .extend_from_slice(&buf[..res as usize]);
+            }
+        }
+    }
+
     pub(in crate::core) fn wake(&self) {
         if let Some(w) = self.waker.borrow_mut().take() {
             w.wake();
@@ -184,21 +198,7 @@ impl Drop for Guard {
             None if !state.orphaned.get() => {
                 with_ring(|u| u.cancel_io(self.key, state, true));
             }
-            Some(n) if n >= 0 && !self.taken && state.accept.get() => {
-                if let Some(stash) = state.stash.upgrade() {
-                    stash.keep_accepted(n, state.closed.get());
-                } else {
-                    stash_gone_close(n);
-                }
-            }
-            Some(n) if n > 0 && !self.taken && self.dir == Dir::Read && !state.closed.get() => {
-                if let Some(stash) = state.stash.upgrade() {
-                    stash
-                        .bytes
-                        .borrow_mut()
-                        .extend_from_slice(&state.buf.borrow()[..n as usize]);
-                }
-            }
+            Some(n) if !self.taken => state.keep_untaken(self.dir, n, &state.buf.borrow()),
             _ => {}
         }
     }
@@ -216,7 +216,7 @@ async fn ring_op<R>(
     take: impl FnOnce(&[u8], usize) -> R,
 ) -> Result<R> {
     check_cancelled()?;
-    let spare = &ring.spare[dir_index(dir)];
+    let spare = &ring.spare[idx(dir)];
     // The last operation's state, if nobody else holds it any more (the
     // reactor lets go at the completion): one allocation less per operation.
     let state = match spare.take() {
@@ -300,20 +300,6 @@ async fn ring_op<R>(
     drop(guard);
     spare.set(Some(state));
     out
-}
-
-/// Closes a connection an accept got for a listener that is gone.
-pub(in crate::core) fn stash_gone_close(fd: i32) {
-    // SAFETY: `fd` is the result of a completed `IORING_OP_ACCEPT`: a new fd
-    // that nothing else owns; dropping it closes it.
-    drop(unsafe { OwnedFd::from_raw_fd(fd) });
-}
-
-fn dir_index(dir: Dir) -> usize {
-    match dir {
-        Dir::Read => 0,
-        Dir::Write => 1,
-    }
 }
 
 /// One stream socket's receives and sends as io_uring operations

@@ -2,10 +2,27 @@
 
 #![allow(dead_code)]
 
-/// The number of open file descriptors of this process (Linux).
+/// The number of open file descriptors of this process (Linux; `/dev/fd`
+/// elsewhere).
 #[cfg(unix)]
 pub fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
+    std::fs::read_dir("/proc/self/fd")
+        .or_else(|_| std::fs::read_dir("/dev/fd"))
+        .unwrap()
+        .count()
+}
+
+/// Waits (under a deadline) until the run's reactor holds no operation
+/// (io_uring: every cancelled or dropped operation has had its last
+/// completion; always at once on epoll).
+pub async fn drained() -> trio::Result<()> {
+    trio::fail_after(std::time::Duration::from_secs(10), async {
+        while trio::lowlevel::current_statistics().io_ops_in_flight != 0 {
+            trio::sleep(std::time::Duration::from_millis(1)).await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// True when this Windows test binary runs under Wine, as CI runs the Windows
@@ -15,9 +32,9 @@ pub fn fd_count() -> usize {
 #[cfg(windows)]
 pub fn under_wine() -> bool {
     use std::ffi::c_void;
+    #[link(name = "kernel32")]
     // SAFETY: the declarations match kernel32's `GetModuleHandleA` and
     // `GetProcAddress`; calls to them are unsafe and say why at each call.
-    #[link(name = "kernel32")]
     unsafe extern "system" {
         fn GetModuleHandleA(name: *const u8) -> *mut c_void;
         fn GetProcAddress(module: *mut c_void, name: *const u8) -> *mut c_void;
