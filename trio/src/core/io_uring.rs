@@ -120,7 +120,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 use super::io::{Dir, IoSlot, dir_word};
 use super::registration::RegState;
-use super::uring_ops::RingOpState;
+use super::uring_ops::{Msg, OpKind, RingOpState};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::source::RawSource as RawFd;
 
@@ -161,6 +161,10 @@ impl Hasher for FdHasher {
     }
 }
 
+/// An I/O operation's completion, read from the ring: its state, buffer,
+/// address parts and result.
+type Completed = (Rc<RingOpState>, Vec<u8>, Option<Box<Msg>>, i32);
+
 /// One operation the kernel holds, by its slab index (its `user_data`).
 enum Op {
     /// A one-shot poll of `wait_readable` / `wait_writable`.
@@ -176,12 +180,13 @@ enum Op {
         state: Rc<RegState>,
         armed: bool,
     },
-    /// A socket `recv` or `send` (`uring_ops.rs`): the buffer the kernel reads
-    /// or writes lives here until the operation's completion.
+    /// An I/O operation (`uring_ops.rs`): the buffer the kernel reads or
+    /// writes, and the address parts, live here until its completion.
     Io {
         fd: RawFd,
-        dir: Dir,
+        kind: OpKind,
         buf: Vec<u8>,
+        msg: Option<Box<Msg>>,
         state: Rc<RingOpState>,
     },
     /// Cancelled: waits for its last completion to free the index.
@@ -345,12 +350,13 @@ impl UringReactor {
         let mut ring = self.ring.borrow_mut();
         loop {
             // SAFETY: every SQE this reactor queues is a poll add, a poll
-            // removal, a cancel, or a `recv`/`send` (`submit_io`). They carry an
-            // fd number (resolved by the kernel when it takes the request, and
-            // kept referenced by the operation itself, so a close meanwhile
+            // removal, a cancel, or an I/O operation (`submit_io`). They carry
+            // an fd number (resolved by the kernel when it takes the request,
+            // and kept referenced by the operation itself, so a close meanwhile
             // cannot make it dangle) or a `user_data` to find. The only pointers
-            // are a `recv`/`send`'s buffer, which is owned by its slab entry and
-            // freed only by the operation's last completion (see `submit_io`).
+            // are an I/O operation's buffer and address parts, owned by its
+            // slab entry and freed only by its last completion (see
+            // `submit_io`).
             if unsafe { ring.submission().push(entry) }.is_ok() {
                 return;
             }
@@ -447,20 +453,22 @@ impl UringReactor {
         }
     }
 
-    /// Submits a socket `recv` (`Dir::Read`, into all of `buf`) or `send`
-    /// (`Dir::Write`, all of `buf`) on `fd`; the completion goes to `state`.
-    /// Returns the slab index.
+    /// Submits the operation `kind` on `fd`: a receive or read into all of
+    /// `buf`, a send or write of all of `buf`, with the address parts `msg`
+    /// (a connect's, a datagram's); the completion goes to `state`. Returns
+    /// the slab index.
     pub(in crate::core) fn submit_io(
         &self,
         fd: RawFd,
-        dir: Dir,
+        kind: OpKind,
         buf: Vec<u8>,
+        msg: Option<Box<Msg>>,
         state: Rc<RingOpState>,
     ) -> Result<usize> {
         if fd < 0 {
             return Err(Error::from(io::Error::from_raw_os_error(libc::EBADF)));
         }
-        let state_accept = state.accept.get();
+        let dir = kind.dir();
         let key = {
             let mut fds = self.io_fds.borrow_mut();
             let entry = fds.entry(fd).or_default();
@@ -472,40 +480,74 @@ impl UringReactor {
             }
             let key = self.insert(Op::Io {
                 fd,
-                dir,
+                kind,
                 buf,
+                msg,
                 state,
             });
             entry[idx(dir)] = Some(key);
             key
         };
-        // SAFETY: the buffer the SQE points to is the heap block of the `Vec`
-        // now owned by the slab entry at `key`. That block does not move when
-        // the slab grows (the `Vec` header moves, its heap block does not), and
-        // the entry is removed — and the `Vec` dropped — only by `process`, when
-        // the operation's one and only completion arrives (a cancelled or
-        // dropped operation stays `Op::Io`, orphaned, until then; `cancel_io`
-        // never turns it into `Op::Cancelled`, which would drop the buffer).
-        // Nothing else touches the `Vec` meanwhile: the future sees its bytes
-        // only after the completion moved the buffer into its state. So the
-        // kernel never reads or writes freed or aliased memory, whatever the
-        // task does — cancelled, dropped, or its socket closed.
-        let (ptr, len) = match self.ops.borrow_mut().get_mut(key) {
-            Some((_, Op::Io { buf, .. })) => (buf.as_mut_ptr(), buf.len()),
-            _ => unreachable!("just inserted"),
-        };
-        let len = u32::try_from(len).unwrap_or(u32::MAX);
-        let accept = state_accept;
-        let sqe = match dir {
-            Dir::Read if accept => {
-                opcode::Accept::new(types::Fd(fd), std::ptr::null_mut(), std::ptr::null_mut())
-                    .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-                    .build()
+        // SAFETY: the pointers the SQE carries are the heap block of the
+        // `Vec` and the `Box<Msg>` (address, message header, iovec — the
+        // header points at the other two and at the buffer) now owned by the
+        // slab entry at `key`. Neither block moves when the slab grows (the
+        // `Vec` and `Box` headers move, their heap blocks do not), and the
+        // entry is removed — and both dropped — only by `process`, when the
+        // operation's one and only completion arrives (a cancelled or dropped
+        // operation stays `Op::Io`, orphaned, until then; `cancel_io` never
+        // turns it into `Op::Cancelled`, which would drop them). Nothing else
+        // touches them meanwhile: the future sees the bytes and the address
+        // only after the completion moved them into its state. So the kernel
+        // never reads or writes freed or aliased memory, whatever the task
+        // does — cancelled, dropped, or its fd closed.
+        let sqe = {
+            let mut ops = self.ops.borrow_mut();
+            let Some((_, Op::Io { buf, msg, .. })) = ops.get_mut(key) else {
+                unreachable!("just inserted")
+            };
+            let (ptr, len) = (
+                buf.as_mut_ptr(),
+                u32::try_from(buf.len()).unwrap_or(u32::MAX),
+            );
+            let fd = types::Fd(fd);
+            match (kind, msg.as_deref_mut()) {
+                (OpKind::Accept, _) => {
+                    opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
+                        .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+                        .build()
+                }
+                (OpKind::Recv, _) => opcode::Recv::new(fd, ptr, len).build(),
+                (OpKind::Send, _) => opcode::Send::new(fd, ptr, len)
+                    .flags(crate::sys::socket::SEND_FLAGS)
+                    .build(),
+                (OpKind::Read, _) => opcode::Read::new(fd, ptr, len).offset(u64::MAX).build(),
+                (OpKind::Write, _) => opcode::Write::new(fd, ptr, len).offset(u64::MAX).build(),
+                (OpKind::Connect, Some(m)) => {
+                    let addr = (&raw const m.addr).cast::<libc::sockaddr>();
+                    opcode::Connect::new(fd, addr, m.addr_len).build()
+                }
+                (OpKind::RecvFrom | OpKind::SendTo, Some(m)) => {
+                    m.iov = libc::iovec {
+                        iov_base: ptr.cast(),
+                        iov_len: buf.len(),
+                    };
+                    m.hdr.msg_name = (&raw mut m.addr).cast();
+                    m.hdr.msg_namelen = m.addr_len;
+                    m.hdr.msg_iov = &raw mut m.iov;
+                    m.hdr.msg_iovlen = 1;
+                    if kind == OpKind::RecvFrom {
+                        opcode::RecvMsg::new(fd, &raw mut m.hdr).build()
+                    } else {
+                        opcode::SendMsg::new(fd, &raw const m.hdr)
+                            .flags(crate::sys::socket::SEND_FLAGS as u32)
+                            .build()
+                    }
+                }
+                (OpKind::Connect | OpKind::RecvFrom | OpKind::SendTo, None) => {
+                    unreachable!("these operations carry their address parts")
+                }
             }
-            Dir::Read => opcode::Recv::new(types::Fd(fd), ptr, len).build(),
-            Dir::Write => opcode::Send::new(types::Fd(fd), ptr, len)
-                .flags(crate::sys::socket::SEND_FLAGS)
-                .build(),
         }
         .user_data(self.user_data(key));
         self.push(&sqe);
@@ -521,9 +563,9 @@ impl UringReactor {
             Some((
                 _,
                 Op::Io {
-                    fd, dir, state: s, ..
+                    fd, kind, state: s, ..
                 },
-            )) if Rc::ptr_eq(s, state) => (*fd, *dir),
+            )) if Rc::ptr_eq(s, state) => (*fd, kind.dir()),
             _ => return,
         };
         if orphan {
@@ -771,7 +813,7 @@ impl UringReactor {
         let mut regs: Vec<(Rc<RegState>, i32)> = Vec::new();
         let mut rearm: Vec<(RawFd, usize)> = Vec::new();
         let mut retry: Vec<u64> = Vec::new();
-        let mut done: Vec<(Rc<RingOpState>, Dir, Vec<u8>, i32)> = Vec::new();
+        let mut done: Vec<Completed> = Vec::new();
         {
             let mut ring = self.ring.borrow_mut();
             let mut ops = self.ops.borrow_mut();
@@ -823,13 +865,19 @@ impl UringReactor {
                             }
                         }
                     }
-                    Some(Op::Io { fd, dir, .. }) => {
-                        // A recv or send has exactly one completion: the entry,
-                        // and its buffer, can go now (and only now).
-                        let (fd, dir) = (*fd, *dir);
+                    Some(Op::Io { fd, kind, .. }) => {
+                        // An I/O operation has exactly one completion: the
+                        // entry, and its buffer, can go now (and only now).
+                        let (fd, dir) = (*fd, kind.dir());
                         release_slot(&mut self.io_fds.borrow_mut(), fd, dir, key);
-                        if let (_, Op::Io { buf, state, .. }) = ops.remove(key) {
-                            done.push((state, dir, buf, res));
+                        if let (
+                            _,
+                            Op::Io {
+                                buf, msg, state, ..
+                            },
+                        ) = ops.remove(key)
+                        {
+                            done.push((state, buf, msg, res));
                         }
                     }
                     Some(Op::Cancelled) if !more => {
@@ -863,10 +911,11 @@ impl UringReactor {
         for (state, res) in regs {
             state.on_poll_result(res);
         }
-        for (state, dir, buf, res) in done {
+        for (state, buf, mut msg, res) in done {
+            let dir = state.kind.get().dir();
             if state.orphaned.get() {
                 // Nobody waits: the result goes to the socket's stash.
-                state.keep_untaken(dir, res, &buf);
+                state.keep_untaken(res, &buf, msg.as_deref_mut());
                 if dir == Dir::Read {
                     if let Some(stash) = state.stash.upgrade() {
                         stash.orphan_done();
@@ -877,6 +926,7 @@ impl UringReactor {
             }
             state.result.set(Some(res));
             *state.buf.borrow_mut() = buf;
+            *state.msg.borrow_mut() = msg;
             state.wake();
         }
         woke

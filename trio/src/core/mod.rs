@@ -20,6 +20,8 @@
 //! | `deadlines.rs` | the deadline queue (a radix heap: scope deadlines and sleeps) |
 //! | `io.rs` | the reactor on mio; raw-fd waits (Trio's contract) |
 //! | `io_uring.rs` | the io_uring reactor (Linux, opt-in): readiness as ring operations |
+//! | `uring_ops.rs` | I/O operations on the ring: owned buffers, the abort protocol |
+//! | `ring_io.rs` | `RingIo`: receive, send, accept, connect, datagrams, pipes on the ring |
 //! | `reactor.rs` | which reactor a run uses (`IoBackend`), and the dispatch to it |
 //! | `registration.rs` | persistent fd registrations with readiness tracking |
 //! | `entry_queue.rs` | cross-thread entry: `TrioToken`, forwarded wake-ups |
@@ -57,6 +59,8 @@ mod nursery;
 mod parking_lot;
 mod reactor;
 mod registration;
+#[cfg(target_os = "linux")]
+mod ring_io;
 mod run_var;
 mod runtime;
 mod task;
@@ -91,6 +95,8 @@ pub use nursery::{Nursery, TaskHandle, TaskStatus, open_nursery};
 pub use parking_lot::{Park, ParkingLot, ParkingLotStatistics};
 pub use reactor::{IoBackend, current_io_backend};
 pub use registration::{IoDirection, IoReady, IoRegistration};
+#[cfg(target_os = "linux")]
+pub use ring_io::RingIo;
 pub use run_var::{RunVar, RunVarToken};
 pub use runtime::{
     Builder, CoinFlipReverse, Fifo, GuestRun, IdleWait, Pct, RunStatistics, Runtime,
@@ -101,7 +107,5 @@ pub use runtime::{
 pub use task::{NurseryInfo, Task};
 pub use task_tree::{Deadlock, NurseryNode, TaskNode, TaskState, TaskTree, task_tree};
 pub use tree_var::{TreeVar, WithValue};
-#[cfg(target_os = "linux")]
-pub use uring_ops::RingIo;
 pub use wait::{BlockedOn, ChannelOp, record_blocked_on};
 pub use watchdog::SlowStep;

@@ -15,6 +15,12 @@
 //!   once, whether or not it would have had to wait.
 //! * `waker` is the waker of the task blocked in the operation, so that `close`
 //!   can wake it (the registration's own wakers are only woken by kernel events).
+//! * On the io_uring reactor (Linux), `receive_some` and `send_all` are ring
+//!   reads and writes (`ring`, a `lowlevel::RingIo`): bytes a dropped read got
+//!   are kept there for the next `receive_some`. `close` ends them through
+//!   `notify_closing`, as it ends readiness waits. A kernel that answers a
+//!   ring read on a non-blocking pipe with `EAGAIN` sends the call down the
+//!   readiness path.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -56,6 +62,8 @@ struct FdCore {
     /// The fd was in blocking mode when we took it: put back on close, so that a
     /// shared open file description (a dup of stdin, say) is left as we found it.
     was_blocking: bool,
+    #[cfg(target_os = "linux")]
+    ring: crate::lowlevel::RingIo,
 }
 
 impl FdCore {
@@ -70,7 +78,19 @@ impl FdCore {
             busy: ConflictDetector::new(busy_message),
             waker: RefCell::new(None),
             was_blocking: !was_nonblocking,
+            #[cfg(target_os = "linux")]
+            ring: crate::lowlevel::RingIo::new(),
         })
+    }
+
+    /// A ring read's or write's error as the readiness path reports it.
+    #[cfg(target_os = "linux")]
+    fn ring_error(e: Error, what: &'static str) -> Error {
+        match e.kind() {
+            ErrorKind::ClosedResource => closed_error(),
+            ErrorKind::Io => io_error(io::Error::from(e), what),
+            _ => e,
+        }
     }
 
     fn is_closed(&self) -> bool {
@@ -541,6 +561,18 @@ impl SendStream for PipeSendStream {
             return Err(closed_error());
         }
         let mut sent = 0;
+        #[cfg(target_os = "linux")]
+        while sent < data.len() && crate::lowlevel::RingIo::is_available() {
+            match self.core.ring.write(self.core.raw, &data[sent..]).await {
+                Ok(0) => break,
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => return Err(FdCore::ring_error(e, "writing to the pipe failed")),
+            }
+        }
+        if sent > 0 && sent == data.len() {
+            return Ok(());
+        }
         self.core
             .io(IoDirection::Write, "writing to the pipe failed", |fd| {
                 while sent < data.len() {
@@ -585,6 +617,13 @@ impl ReceiveStream for PipeReceiveStream {
                 ErrorKind::InvalidInput,
                 "receive_some needs a buffer with room for at least one byte",
             ));
+        }
+        #[cfg(target_os = "linux")]
+        if crate::lowlevel::RingIo::is_available() {
+            match self.core.ring.read(self.core.raw, buf).await {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                r => return r.map_err(|e| FdCore::ring_error(e, "reading from the pipe failed")),
+            }
         }
         self.core
             .io(IoDirection::Read, "reading from the pipe failed", |fd| {

@@ -423,14 +423,21 @@ impl OsSocket {
         }
     }
 
-    /// Uses a ring operation (`lowlevel::RingIo`) for this stream socket's
-    /// receive or send in `dir`: on the io_uring reactor, a non-empty buffer,
-    /// and no other task busy in that direction.
+    /// Uses a ring operation (`lowlevel::RingIo`) for this socket's operation
+    /// in `dir` on `len` bytes: on the io_uring reactor, with no other task
+    /// busy in that direction; for a stream, a non-empty buffer; for a
+    /// datagram, one the ring takes whole (a longer one keeps readiness, so
+    /// that it is never cut).
     #[cfg(target_os = "linux")]
     fn ring_ok(&self, dir: IoDirection, len: usize) -> bool {
-        crate::lowlevel::RingIo::is_available()
-            && self.ty == Type::STREAM
-            && len > 0
+        use crate::lowlevel::RingIo;
+        let size_ok = if self.ty == Type::STREAM {
+            len > 0
+        } else {
+            len <= RingIo::MAX_LEN
+        };
+        RingIo::is_available()
+            && size_ok
             && !self.dirs[index(dir)].busy.get()
             && self.sock.borrow().is_some()
     }
@@ -439,6 +446,10 @@ impl OsSocket {
         #[cfg(target_os = "linux")]
         if self.ring_ok(IoDirection::Read, buf.len()) {
             let _owner = self.claim(IoDirection::Read);
+            if self.ty != Type::STREAM {
+                // A datagram receive keeps datagrams whole if dropped.
+                return Ok(self.ring.recv_from(self.fd, buf).await?.0);
+            }
             return self.ring.recv(self.fd, buf).await;
         }
         if !buf.is_empty() && !self.kept.borrow().is_empty() {
@@ -472,6 +483,11 @@ impl OsSocket {
     }
 
     pub(super) async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SockAddr)> {
+        #[cfg(target_os = "linux")]
+        if self.ty != Type::STREAM && self.ring_ok(IoDirection::Read, buf.len()) {
+            let _owner = self.claim(IoDirection::Read);
+            return self.ring.recv_from(self.fd, buf).await;
+        }
         self.io(IoDirection::Read, |s| recv_from(s, buf), |_| false)
             .await
     }
@@ -491,6 +507,11 @@ impl OsSocket {
     }
 
     pub(super) async fn send_to(&self, buf: &[u8], addr: &SockAddr) -> Result<usize> {
+        #[cfg(target_os = "linux")]
+        if self.ty != Type::STREAM && self.ring_ok(IoDirection::Write, buf.len()) {
+            let _owner = self.claim(IoDirection::Write);
+            return self.ring.send_to(self.fd, buf, addr).await;
+        }
         self.io(
             IoDirection::Write,
             |s| s.send_to_with_flags(buf, addr, SEND_FLAGS),
@@ -551,6 +572,14 @@ impl OsSocket {
     /// Trio's non-blocking connect: start it, wait until writable, read `SO_ERROR`.
     /// The caller closes the socket if this is cancelled.
     pub(super) async fn connect(&self, addr: &SockAddr) -> Result<()> {
+        #[cfg(target_os = "linux")]
+        if self.ring_ok(IoDirection::Write, 1) {
+            let _owner = self.claim(IoDirection::Write);
+            return match self.ring.connect(self.fd, addr).await {
+                Err(e) if e.kind() == ErrorKind::Io => Err(connect_error(addr, e.into())),
+                r => r,
+            };
+        }
         checkpoint_if_cancelled()?;
         match self.sys(|s| s.connect(addr)) {
             Ok(()) => {
