@@ -16,34 +16,14 @@ use std::task::Poll;
 use std::time::Duration;
 
 use trio::abc::{AsyncResource, HalfCloseableStream, ReceiveStream, SendStream};
-use trio::lowlevel::{IoBackend, current_io_backend, current_statistics};
+use trio::lowlevel::{IoBackend, current_statistics};
 use trio::net::{SocketListener, SocketStream};
 use trio::testing::wait_all_tasks_blocked;
 
-use net_support::{drained, fd_count};
+use net_support::{drained, fd_baseline, fd_count, poll_once_and_drop, run_uring};
 
 /// The tests count fds and ring operations: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs `f` on the ring, or returns `None` (saying so) where there is none.
-fn run_uring<T>(f: impl Future<Output = trio::Result<T>>) -> Option<T> {
-    let avail = trio::Runtime::builder()
-        .io_backend(IoBackend::Auto)
-        .build()
-        .run(async { Ok::<_, trio::Error>(current_io_backend() == IoBackend::Uring) })
-        .unwrap();
-    if !avail {
-        println!("io_uring unavailable here: skipped");
-        return None;
-    }
-    Some(
-        trio::Runtime::builder()
-            .io_backend(IoBackend::Uring)
-            .build()
-            .run(f)
-            .unwrap(),
-    )
-}
 
 async fn pair() -> trio::Result<(SocketStream, SocketStream)> {
     let listener = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
@@ -143,7 +123,7 @@ fn cancelled_receives_lose_nothing() {
 #[test]
 fn dropped_receives_leak_nothing_and_lose_nothing() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let fds = fd_count();
+    let fds = fd_baseline();
     run_uring(async {
         let (a, b) = pair().await?;
         let mut sent = Vec::new();
@@ -294,7 +274,7 @@ fn a_send_to_a_peer_that_resets_fails() {
 #[test]
 fn dropped_accepts_keep_their_connection() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let before = fd_count();
+    let before = fd_baseline();
     for backend in [IoBackend::Epoll, IoBackend::Uring] {
         let run = trio::Runtime::builder().io_backend(backend).build();
         run.run(async {
@@ -338,7 +318,7 @@ fn dropped_accepts_keep_their_connection() {
 #[test]
 fn cancelled_accepts_lose_and_leak_no_connection() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let before = fd_count();
+    let before = fd_baseline();
     run_uring(async {
         let listener = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
         let addr = listener.local_addr()?;
@@ -390,4 +370,31 @@ fn cancelled_accepts_lose_and_leak_no_connection() {
         drained().await
     });
     assert_eq!(fd_count(), before, "fds leaked");
+}
+
+#[test]
+fn a_dropped_receive_never_reads_from_the_next_socket_with_its_number() {
+    use std::io::Write;
+    use trio::net::socket::{Domain, Socket, Type};
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    run_uring(async {
+        for _ in 0..50 {
+            let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None)?;
+            {
+                // Queued, not yet submitted, when its socket closes: the
+                // kernel must take it before the fd number is handed out again.
+                let mut buf = [0u8; 16];
+                poll_once_and_drop(b.recv(&mut buf)).await;
+            }
+            drop((a, b));
+            // The next pair gets the same two numbers.
+            let (mut c, d) = std::os::unix::net::UnixStream::pair()?;
+            c.write_all(b"for d")?;
+            let d = Socket::from_socket2(socket2::Socket::from(std::os::fd::OwnedFd::from(d)))?;
+            let mut buf = [0u8; 16];
+            let n = trio::fail_after(Duration::from_secs(5), d.recv(&mut buf)).await?;
+            assert_eq!(&buf[..n], b"for d", "another receive took d's bytes");
+        }
+        drained().await
+    });
 }

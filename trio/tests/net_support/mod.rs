@@ -12,6 +12,29 @@ pub fn fd_count() -> usize {
         .count()
 }
 
+/// The open fds once trio's process-wide helpers exist (the process's first
+/// run starts some, such as the Ctrl-C wake-up): the baseline a test compares
+/// with after its own runs.
+#[cfg(unix)]
+pub fn fd_baseline() -> usize {
+    trio::run(async { Ok(()) }).unwrap();
+    fd_count()
+}
+
+/// Polls `f` once — it must wait (so that its operation is submitted) — and
+/// drops it.
+pub async fn poll_once_and_drop<F: std::future::Future>(f: F) {
+    let mut f = std::pin::pin!(f);
+    std::future::poll_fn(|cx| {
+        assert!(
+            f.as_mut().poll(cx).is_pending(),
+            "it had nothing to wait for"
+        );
+        std::task::Poll::Ready(())
+    })
+    .await;
+}
+
 /// Waits (under a deadline) until the run's reactor holds no operation
 /// (io_uring: every cancelled or dropped operation has had its last
 /// completion; always at once on epoll).
@@ -23,6 +46,29 @@ pub async fn drained() -> trio::Result<()> {
         Ok(())
     })
     .await
+}
+
+/// Runs `f` on an io_uring reactor, or returns `None` (saying so) where the
+/// kernel refuses io_uring.
+#[cfg(target_os = "linux")]
+pub fn run_uring<T>(f: impl std::future::Future<Output = trio::Result<T>>) -> Option<T> {
+    use trio::lowlevel::{IoBackend, current_io_backend};
+    let avail = trio::Runtime::builder()
+        .io_backend(IoBackend::Auto)
+        .build()
+        .run(async { Ok::<_, trio::Error>(current_io_backend() == IoBackend::Uring) })
+        .unwrap();
+    if !avail {
+        println!("io_uring unavailable here: skipped");
+        return None;
+    }
+    Some(
+        trio::Runtime::builder()
+            .io_backend(IoBackend::Uring)
+            .build()
+            .run(f)
+            .unwrap(),
+    )
 }
 
 /// True when this Windows test binary runs under Wine, as CI runs the Windows
