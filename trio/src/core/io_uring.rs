@@ -562,18 +562,19 @@ impl UringReactor {
     /// `state`'s); its completion still comes, and frees the entry. `orphan`:
     /// nobody will wait for it (a dropped future).
     pub(in crate::core) fn cancel_io(&self, key: usize, state: &Rc<RingOpState>, orphan: bool) {
-        let (fd, dir) = match self.ops.borrow().get(key) {
+        let (fd, kind) = match self.ops.borrow().get(key) {
             Some((
                 _,
                 Op::Io {
                     fd, kind, state: s, ..
                 },
-            )) if Rc::ptr_eq(s, state) => (*fd, kind.dir()),
+            )) if Rc::ptr_eq(s, state) => (*fd, *kind),
             _ => return,
         };
+        let dir = kind.dir();
         if orphan {
             state.orphaned.set(true);
-            if dir == Dir::Read {
+            if kind.keeps_order() {
                 if let Some(stash) = state.stash.upgrade() {
                     stash.orphans.set(stash.orphans.get() + 1);
                 }
@@ -926,11 +927,12 @@ impl UringReactor {
             state.on_poll_result(res);
         }
         for (state, buf, mut msg, res) in done {
-            let dir = state.kind.get().dir();
+            let kind = state.kind.get();
+            let dir = kind.dir();
             if state.orphaned.get() {
                 // Nobody waits: the result goes to the socket's stash.
                 state.keep_untaken(res, &buf, msg.as_deref_mut());
-                if dir == Dir::Read {
+                if kind.keeps_order() {
                     if let Some(stash) = state.stash.upgrade() {
                         stash.orphan_done();
                     }

@@ -110,6 +110,13 @@ pub(in crate::core) enum OpKind {
 }
 
 impl OpKind {
+    /// A dropped operation of this kind is waited for by the next receive,
+    /// accept or read on the same `RingIo` (its result comes first; a file's
+    /// next operation must not overtake a dropped write).
+    pub(in crate::core) fn keeps_order(self) -> bool {
+        !matches!(self, OpKind::Send | OpKind::SendTo | OpKind::Connect)
+    }
+
     pub(in crate::core) fn dir(self) -> Dir {
         match self {
             OpKind::Recv | OpKind::Accept | OpKind::RecvFrom | OpKind::Read => Dir::Read,
@@ -168,8 +175,9 @@ impl Msg {
 pub(in crate::core) struct Stash {
     /// The bytes, in the order they were received.
     pub(in crate::core) bytes: RefCell<Vec<u8>>,
-    /// Orphaned receives still in the kernel: their bytes, if any, come before
-    /// those of any later receive, so a new receive waits for them first.
+    /// Orphaned operations still in the kernel that later ones wait for
+    /// (`OpKind::keeps_order`): a receive's bytes, if any, come before those
+    /// of any later receive, so a new receive waits for them first.
     pub(in crate::core) orphans: Cell<usize>,
     /// The receive waiting for `orphans` to reach zero.
     pub(in crate::core) waker: RefCell<Option<Waker>>,

@@ -12,6 +12,10 @@
 //! [`AsyncFile::lines`] cost one thread trip per buffer, not per line. Writes and
 //! seeks first give back the read-ahead (seeking the OS file back), so the file
 //! position is always the one the reader sees.
+//!
+//! On Linux, when the run's reactor is io_uring, `read` and `write` on an idle
+//! file are ring operations instead of thread trips (`file/ring.rs`, which
+//! says how the order of operations is kept).
 
 use std::cell::Cell;
 use std::fmt;
@@ -22,6 +26,9 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+
+#[cfg(target_os = "linux")]
+mod ring;
 
 use super::blocking;
 use crate::abc::AsyncResource;
@@ -60,6 +67,19 @@ impl FileState {
 
     fn unread(&self) -> &[u8] {
         &self.buf[self.pos..self.filled]
+    }
+
+    /// Puts `bytes` before the unread read-ahead (bytes a dropped ring read
+    /// took from the OS file).
+    #[cfg(target_os = "linux")]
+    fn unread_first(&mut self, bytes: &[u8]) {
+        let mut buf = bytes.to_vec();
+        buf.extend_from_slice(self.unread());
+        let filled = buf.len();
+        buf.resize(filled.max(BUF_CAP), 0);
+        self.buf = buf.into_boxed_slice();
+        self.pos = 0;
+        self.filled = filled;
     }
 
     fn clear_buffer(&mut self) {
@@ -253,6 +273,10 @@ async fn read_line(shared: &Shared, out: &mut String) -> io::Result<usize> {
 /// # Ok(()) }).unwrap();
 /// ```
 pub struct AsyncFile {
+    /// Declared first: dropped (ending the file's ring operations) before
+    /// the file can close.
+    #[cfg(target_os = "linux")]
+    ring: ring::RingKey,
     shared: Shared,
     /// `aclose` was called on this handle.
     closed: Cell<bool>,
@@ -392,6 +416,8 @@ impl AsyncFile {
     /// ```
     pub fn from_std(file: File) -> AsyncFile {
         AsyncFile {
+            #[cfg(target_os = "linux")]
+            ring: ring::RingKey::new(),
             shared: Arc::new(Mutex::new(Some(FileState::new(file)))),
             closed: Cell::new(false),
         }
@@ -403,6 +429,15 @@ impl AsyncFile {
         } else {
             Ok(())
         }
+    }
+
+    /// The start of every operation: the file is open, and ring operations
+    /// whose futures were dropped are settled (see `file/ring.rs`).
+    async fn begin(&self) -> io::Result<()> {
+        self.check_open()?;
+        #[cfg(target_os = "linux")]
+        self.ring.settle(&self.shared).await?;
+        Ok(())
     }
 
     /// Reads some bytes into `buf`; returns how many (0 at the end of the file),
@@ -435,7 +470,7 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.check_open()?;
+        self.begin().await?;
         if from_buffer(&self.shared, |st| (st.pos < st.filled).then_some(())).is_some() {
             checkpoint().await?;
             let served = from_buffer(&self.shared, |st| {
@@ -444,6 +479,10 @@ impl AsyncFile {
             if let Some(n) = served {
                 return n;
             }
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(r) = self.ring.read(&self.shared, buf).await {
+            return r;
         }
         let want = buf.len().min(MAX_CHUNK);
         let data = with_file(&self.shared, move |st| {
@@ -485,7 +524,7 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        self.check_open()?;
+        self.begin().await?;
         let data = with_file(&self.shared, |st| {
             let mut data = Vec::new();
             st.read_to_end(&mut data)?;
@@ -530,7 +569,7 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
-        self.check_open()?;
+        self.begin().await?;
         let data = with_file(&self.shared, |st| {
             let mut data = Vec::new();
             st.read_to_end(&mut data)?;
@@ -583,7 +622,7 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn read_line(&mut self, buf: &mut String) -> io::Result<usize> {
-        self.check_open()?;
+        self.begin().await?;
         read_line(&self.shared, buf).await
     }
 
@@ -642,7 +681,11 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.check_open()?;
+        self.begin().await?;
+        #[cfg(target_os = "linux")]
+        if let Some(r) = self.ring.write(&self.shared, buf).await {
+            return r;
+        }
         let data = buf[..buf.len().min(MAX_CHUNK)].to_vec();
         with_file(&self.shared, move |st| {
             st.give_back_read_ahead()?;
@@ -677,7 +720,7 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.check_open()?;
+        self.begin().await?;
         let data = buf.to_vec();
         with_file(&self.shared, move |st| {
             st.give_back_read_ahead()?;
@@ -716,7 +759,7 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        self.check_open()?;
+        self.begin().await?;
         with_file(&self.shared, move |st| st.seek(pos)).await
     }
 
@@ -747,7 +790,7 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn stream_position(&mut self) -> io::Result<u64> {
-        self.check_open()?;
+        self.begin().await?;
         with_file(&self.shared, FileState::stream_position).await
     }
 
@@ -775,7 +818,7 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn flush(&mut self) -> io::Result<()> {
-        self.check_open()?;
+        self.begin().await?;
         with_file(&self.shared, |st| st.file.flush()).await
     }
 
@@ -802,7 +845,7 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn sync_all(&self) -> io::Result<()> {
-        self.check_open()?;
+        self.begin().await?;
         with_file(&self.shared, |st| st.file.sync_all()).await
     }
 
@@ -830,7 +873,7 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn sync_data(&self) -> io::Result<()> {
-        self.check_open()?;
+        self.begin().await?;
         with_file(&self.shared, |st| st.file.sync_data()).await
     }
 
@@ -860,7 +903,7 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn set_len(&self, size: u64) -> io::Result<()> {
-        self.check_open()?;
+        self.begin().await?;
         with_file(&self.shared, move |st| st.file.set_len(size)).await
     }
 
@@ -889,7 +932,7 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn metadata(&self) -> io::Result<Metadata> {
-        self.check_open()?;
+        self.begin().await?;
         with_file(&self.shared, |st| st.file.metadata()).await
     }
 
@@ -919,7 +962,7 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn set_permissions(&self, perm: Permissions) -> io::Result<()> {
-        self.check_open()?;
+        self.begin().await?;
         with_file(&self.shared, move |st| st.file.set_permissions(perm)).await
     }
 
@@ -956,7 +999,9 @@ impl AsyncFile {
     /// # Ok(()) }).unwrap();
     /// ```
     pub async fn into_std(self) -> io::Result<File> {
-        self.check_open()?;
+        self.begin().await?;
+        #[cfg(target_os = "linux")]
+        self.ring.forget();
         let shared = self.shared.clone();
         blocking(move || {
             let mut state = lock(&shared).take().ok_or_else(closed_error)?;
@@ -999,6 +1044,8 @@ impl AsyncResource for AsyncFile {
         if self.closed.replace(true) {
             return checkpoint().await;
         }
+        #[cfg(target_os = "linux")]
+        self.ring.closing();
         let shared = self.shared.clone();
         let closing = CancelScope::new().shielded().run(async move {
             crate::to_thread::run_sync(move || drop(lock(&shared).take())).await
@@ -1099,10 +1146,15 @@ impl Lines<'_> {
 
     fn poll_next_line(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<String>>> {
         let pending = self.pending.get_or_insert_with(|| {
-            Box::pin(next_line_owned(
-                self.file.shared.clone(),
-                self.file.closed.get(),
-            ))
+            let shared = self.file.shared.clone();
+            let closed = self.file.closed.get();
+            #[cfg(target_os = "linux")]
+            let settle = self.file.ring.settle(&shared);
+            Box::pin(async move {
+                #[cfg(target_os = "linux")]
+                settle.await?;
+                next_line_owned(shared, closed).await
+            })
         });
         let out = std::task::ready!(pending.as_mut().poll(cx));
         self.pending = None;
