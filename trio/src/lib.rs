@@ -98,8 +98,10 @@
 //! * The reactor: epoll (kqueue, AFD polling) by default; on Linux a run may ask
 //!   for io_uring ([`Builder::io_backend`], or `TRIO_IO_BACKEND=uring` for every
 //!   run that does not choose), falling back to epoll where the kernel refuses it;
-//!   there, sockets' receives, sends and accepts are ring operations
-//!   (`lowlevel::RingIo`) whose cancellation never loses a byte or a connection.
+//!   there, sockets' receives, sends, datagrams, accepts and connects, pipes'
+//!   reads and writes and files' reads and writes are ring operations
+//!   (`lowlevel::RingIo`) whose cancellation never loses a byte, a datagram or
+//!   a connection.
 //! * Seeing inside a running program: [`lowlevel::task_tree`] (every task, its
 //!   state, what it waits on, where it was spawned; printable and as JSON),
 //!   deadlock detection ([`Builder::deadlock_detection`], on by default: a run whose

@@ -8,9 +8,10 @@
 //! system call, the kernel writes results (CQEs) into the other, and one
 //! `io_uring_enter` both hands over everything queued since the last and waits for
 //! results. Re-arming a wait, cancelling one, and the loop's sleep are then one
-//! system call per pass of the loop, not one per fd. And the same ring can later
-//! carry the operations themselves (`recv`, `send`, `accept`, `connect`), which
-//! is where a completion ring pays most — see "Socket receive and send as ring operations" below.
+//! system call per pass of the loop, not one per fd. And the same ring carries
+//! the operations themselves (`recv`, `send`, `accept`, `connect`, `read`,
+//! `write`), which is where a completion ring pays most — see "I/O operations
+//! on the ring" below.
 //!
 //! # How readiness is mapped
 //!
@@ -84,18 +85,22 @@
 //! the `recvfrom`/`sendto` calls, the bulk, are the same on both (before
 //! receives and sends became ring operations, below).
 //!
-//! # Socket receive and send as ring operations
+//! # I/O operations on the ring
 //!
-//! On this reactor, a stream socket's `recv` and `send` (`Socket::recv`/`send`,
+//! On this reactor, a socket's `recv` and `send` (`Socket::recv`/`send`,
 //! hence `SocketStream::receive_some`/`send_all`) are `IORING_OP_RECV` /
-//! `IORING_OP_SEND`, and a listener's `accept` is `IORING_OP_ACCEPT`
-//! (`Op::Io`, `uring_ops.rs`): no readiness wait and no
-//! system call of their own. Their buffers belong to the slab entry, never to
-//! the caller (a cancelled read must not leave the kernel writing into memory
-//! the task has freed), and their cancellation follows the abort protocol
-//! above with one difference: the task waits for the verdict, so a cancelled
-//! operation either did not happen or its result is delivered (see
-//! `uring_ops.rs`). `RunStatistics::io_ring_ops` counts them.
+//! `IORING_OP_SEND`, a datagram's `recv_from`/`send_to` are `RECVMSG` /
+//! `SENDMSG` (the address in a `Msg` the entry owns), a listener's `accept`
+//! is `IORING_OP_ACCEPT`, `connect` is `IORING_OP_CONNECT`, and pipes' and
+//! files' reads and writes are `IORING_OP_READ` / `WRITE` at the file's
+//! position (`Op::Io`, `uring_ops.rs`; their public face is `RingIo`,
+//! `ring_io.rs`): no readiness wait and no system call of their own. Their
+//! buffers belong to the slab entry, never to the caller (a cancelled read
+//! must not leave the kernel writing into memory the task has freed), and
+//! their cancellation follows the abort protocol above with one difference:
+//! the task waits for the verdict, so a cancelled operation either did not
+//! happen or its result is delivered (see `uring_ops.rs`).
+//! `RunStatistics::io_ring_ops` counts them.
 //!
 //! Measured on `tcp_echo` (`BENCHMARKS.md`): 0.05 system calls per round trip
 //! (all `io_uring_enter`) against 4.05 on epoll; the time per round trip is
@@ -104,11 +109,10 @@
 //!
 //! # Not done yet
 //!
-//! `connect`, datagram sockets, pipes, files and the poll-based
-//! `AsyncRead`/`AsyncWrite` as ring operations (they wait for readiness on the
-//! ring and call the kernel themselves); buffer rings with multishot receives
-//! (one copy and one armed receive per call today); `DEFER_TASKRUN` (see
-//! `new_ring`). Guest runs use epoll.
+//! The poll-based `AsyncRead`/`AsyncWrite` as ring operations (they wait for
+//! readiness on the ring and call the kernel themselves); buffer rings with
+//! multishot receives (one copy and one armed receive per call today);
+//! `DEFER_TASKRUN` (see `new_ring`). Guest runs use epoll.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

@@ -247,6 +247,16 @@ async fn read_line(shared: &Shared, out: &mut String) -> io::Result<usize> {
 /// cancelled `Err` converts into a cancellation that a
 /// [`CancelScope`](crate::CancelScope) recognises, also through `io::Error`.
 ///
+/// On Linux, when the run's reactor is io_uring
+/// ([`IoBackend::Uring`](crate::lowlevel::IoBackend)), [`read`](Self::read) and
+/// [`write`](Self::write) on an idle file are ring operations, not thread
+/// trips, and follow the ring's abort protocol instead: a cancelled one asks
+/// the kernel to cancel it and waits for the verdict — it did not happen
+/// (`Cancelled`), or it completed and its count is returned. A dropped read's
+/// bytes are not lost: the next operation sees them first (as read-ahead).
+/// Operations keep their order either way. Trio's files have no such path:
+/// this is where Rust's runtime goes further on purpose.
+///
 /// # Examples
 ///
 /// ```
@@ -450,7 +460,8 @@ impl AsyncFile {
     /// # Cancellation
     ///
     /// A checkpoint; cancelled, nothing was read. Not cancellable once its thread
-    /// has started (see [`AsyncFile`]).
+    /// has started; on io_uring, a cancelled read either read nothing or
+    /// returns what it read (see [`AsyncFile`]).
     ///
     /// # Examples
     ///
@@ -666,7 +677,9 @@ impl AsyncFile {
     /// # Cancellation
     ///
     /// A checkpoint; cancelled, nothing was written. Not cancellable once its
-    /// thread has started: the write happens and its count is returned.
+    /// thread has started: the write happens and its count is returned. On
+    /// io_uring, a cancelled write either wrote nothing or returns its count
+    /// (see [`AsyncFile`]).
     ///
     /// # Examples
     ///

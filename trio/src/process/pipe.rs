@@ -236,6 +236,10 @@ impl fmt::Debug for FdCore {
 /// [`BrokenResource`](crate::ErrorKind::BrokenResource) — provided `SIGPIPE` is
 /// ignored, as Rust programs arrange before `main` (pipes have no `MSG_NOSIGNAL`).
 ///
+/// On io_uring (Linux) `send_all` is a series of ring writes; cancelled, it
+/// stops after a write that completed, having sent a prefix, as the stream
+/// contract allows.
+///
 /// # Examples
 ///
 /// ```
@@ -262,6 +266,10 @@ pub struct PipeSendStream {
 /// [`BusyResource`](crate::ErrorKind::BusyResource). End of stream (`Ok(0)`) comes
 /// once every copy of the write end is closed — for a child's output, once the
 /// child (and anything it passed the pipe on to) has exited or closed it.
+///
+/// On io_uring (Linux) `receive_some` is a ring read: cancelled, it either
+/// read nothing or returns what it read; a dropped one's bytes come first at
+/// the next `receive_some` — none is lost.
 ///
 /// # Examples
 ///

@@ -561,8 +561,10 @@ impl Socket {
     /// the bytes came while the cancellation was on its way to the kernel)
     /// returns what it received. A stream socket's `recv` whose future is
     /// dropped after it took bytes keeps them: the next `recv` returns them
-    /// first. On io_uring a stream socket's receives and sends are ring
-    /// operations (`trio::lowlevel::RingIo`, Linux).
+    /// first. On io_uring (Linux) an OS socket's receives, sends, datagrams,
+    /// accepts and connects are ring operations (`trio::lowlevel::RingIo`),
+    /// where a dropped datagram receive keeps its datagram, whole, for the
+    /// next one.
     ///
     /// # Examples
     ///
@@ -633,7 +635,9 @@ impl Socket {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint; a cancelled `send` sent nothing.
+    /// A checkpoint; a cancelled `send` sent nothing — or, on io_uring, if it
+    /// completed while the cancellation was on its way to the kernel, returns
+    /// how much it sent.
     ///
     /// # Examples
     ///
