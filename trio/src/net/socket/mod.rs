@@ -61,7 +61,7 @@ pub(crate) use os::address_error;
 mod resolve;
 
 use std::fmt;
-use std::io;
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{Shutdown, SocketAddr};
 #[cfg(unix)]
 use std::os::fd::{AsRawFd, RawFd};
@@ -653,6 +653,92 @@ impl Socket {
             Repr::Os(os) => os.send(buf).await,
             Repr::Custom(c, closed) => {
                 check_open(closed)?;
+                c.send(buf).await
+            }
+        }
+    }
+
+    /// Receives into several buffers, filled in order (`recvmsg` with several
+    /// buffers; one ring receive, scattered, on io_uring); returns how many
+    /// bytes arrived in all (`0`: end of stream, or an empty datagram).
+    ///
+    /// A [`custom`](Self::from_custom) socket receives into the first
+    /// non-empty buffer (as `std::io::Read::read_vectored` does by default).
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv).
+    ///
+    /// # Cancellation
+    ///
+    /// As [`recv`](Self::recv): no byte is lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::IoSliceMut;
+    /// # use trio::net::socket::{Domain, Socket, Type};
+    /// # trio::run(async {
+    /// let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None)?;
+    /// a.send(b"head,body").await?;
+    /// let (mut head, mut body) = ([0u8; 5], [0u8; 16]);
+    /// let n = b
+    ///     .recv_vectored(&mut [IoSliceMut::new(&mut head), IoSliceMut::new(&mut body)])
+    ///     .await?;
+    /// assert_eq!((n, &head, &body[..4]), (9, b"head,", &b"body"[..]));
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub async fn recv_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> Result<usize> {
+        match &self.repr {
+            Repr::Os(os) => os.recv_vectored(bufs).await,
+            Repr::Custom(c, closed) => {
+                check_open(closed)?;
+                match bufs.iter_mut().find(|b| !b.is_empty()) {
+                    Some(buf) => c.recv(buf).await,
+                    None => c.recv(&mut []).await,
+                }
+            }
+        }
+    }
+
+    /// Sends from several buffers, in order (`sendmsg` with several buffers;
+    /// one ring send of their gathered copy on io_uring); returns how many
+    /// bytes were sent (perhaps fewer than all on a stream socket). On a
+    /// datagram socket, the buffers make one datagram.
+    ///
+    /// A [`custom`](Self::from_custom) socket sends the first non-empty buffer
+    /// (as `std::io::Write::write_vectored` does by default).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    ///
+    /// # Cancellation
+    ///
+    /// As [`send`](Self::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::IoSlice;
+    /// # use trio::net::socket::{Domain, Socket, Type};
+    /// # trio::run(async {
+    /// let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None)?;
+    /// let n = a.send_vectored(&[IoSlice::new(b"head,"), IoSlice::new(b"body")]).await?;
+    /// assert_eq!(n, 9);
+    /// let mut buf = [0u8; 16];
+    /// assert_eq!(b.recv(&mut buf).await?, 9);
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub async fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> Result<usize> {
+        match &self.repr {
+            Repr::Os(os) => os.send_vectored(bufs).await,
+            Repr::Custom(c, closed) => {
+                check_open(closed)?;
+                let buf = bufs
+                    .iter()
+                    .find(|b| !b.is_empty())
+                    .map_or(&[][..], |b| &**b);
                 c.send(buf).await
             }
         }

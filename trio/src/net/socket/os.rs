@@ -17,7 +17,7 @@
 use crate::sys::source::RawSource as RawFd;
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
-use std::io;
+use std::io::{self, IoSlice, IoSliceMut, Read};
 use std::mem::MaybeUninit;
 use std::task::{Context, Poll, Waker};
 
@@ -78,24 +78,36 @@ pub(super) struct OsSocket {
     ring: crate::lowlevel::RingIo,
 }
 
-/// Moves the first kept bytes into `buf`; how many.
-fn take_kept(kept: &RefCell<Vec<u8>>, buf: &mut [u8]) -> usize {
+/// Moves the first kept bytes into `bufs`, in order; how many.
+fn take_kept(kept: &RefCell<Vec<u8>>, bufs: &mut [IoSliceMut<'_>]) -> usize {
     let mut k = kept.borrow_mut();
-    let n = k.len().min(buf.len());
-    buf[..n].copy_from_slice(&k[..n]);
+    let mut n = 0;
+    for b in bufs {
+        let m = b.len().min(k.len() - n);
+        b[..m].copy_from_slice(&k[n..n + m]);
+        n += m;
+    }
     k.drain(..n);
     n
 }
 
-/// Keeps a receive's bytes if dropped (forgotten once they are returned).
-struct Keep<'a> {
+/// Keeps a receive's first `n` bytes (in `parts`, in order) if dropped
+/// (forgotten once they are returned).
+struct Keep<'a, 'b> {
     kept: &'a RefCell<Vec<u8>>,
-    bytes: &'a [u8],
+    parts: &'a [IoSliceMut<'b>],
+    n: usize,
 }
 
-impl Drop for Keep<'_> {
+impl Drop for Keep<'_, '_> {
     fn drop(&mut self) {
-        self.kept.borrow_mut().extend_from_slice(self.bytes);
+        let mut kept = self.kept.borrow_mut();
+        let mut left = self.n;
+        for p in self.parts {
+            let m = p.len().min(left);
+            kept.extend_from_slice(&p[..m]);
+            left -= m;
+        }
     }
 }
 
@@ -452,19 +464,33 @@ impl OsSocket {
             }
             return self.ring.recv(self.fd, buf).await;
         }
-        if !buf.is_empty() && !self.kept.borrow().is_empty() {
+        self.recv_ready(&mut [IoSliceMut::new(buf)]).await
+    }
+
+    pub(super) async fn recv_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> Result<usize> {
+        #[cfg(target_os = "linux")]
+        if self.ty == Type::STREAM && self.ring_ok(IoDirection::Read, total_len(bufs)) {
+            let _owner = self.claim(IoDirection::Read);
+            return self.ring.recv_vectored(self.fd, bufs).await;
+        }
+        self.recv_ready(bufs).await
+    }
+
+    /// A receive on the readiness path: kept bytes first, then the socket.
+    async fn recv_ready(&self, bufs: &mut [IoSliceMut<'_>]) -> Result<usize> {
+        let len = total_len(bufs);
+        if len > 0 && !self.kept.borrow().is_empty() {
             // Bytes a dropped receive took: the schedule point first, so a
             // future dropped there has taken nothing.
             checkpoint_if_cancelled()?;
             cancel_shielded_checkpoint().await?;
-            return Ok(take_kept(&self.kept, buf));
+            return Ok(take_kept(&self.kept, bufs));
         }
-        let len = buf.len();
         let stream = self.ty == Type::STREAM;
         let (res, blocked) = self
             .io_op(
                 IoDirection::Read,
-                |s| recv(s, buf),
+                |s| recv(s, bufs),
                 |&n| stream && n > 0 && n < len,
             )
             .await?;
@@ -474,7 +500,8 @@ impl OsSocket {
             // schedule point, they are kept for the next receive.
             let keep = Keep {
                 kept: &self.kept,
-                bytes: if stream { &buf[..n] } else { &[] },
+                parts: bufs,
+                n: if stream { n } else { 0 },
             };
             cancel_shielded_checkpoint().await?;
             std::mem::forget(keep);
@@ -501,6 +528,20 @@ impl OsSocket {
         self.io(
             IoDirection::Write,
             |s| s.send_with_flags(buf, SEND_FLAGS),
+            |_| false,
+        )
+        .await
+    }
+
+    pub(super) async fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> Result<usize> {
+        #[cfg(target_os = "linux")]
+        if self.ring_ok(IoDirection::Write, bufs.iter().map(|b| b.len()).sum()) {
+            let _owner = self.claim(IoDirection::Write);
+            return self.ring.send_vectored(self.fd, bufs).await;
+        }
+        self.io(
+            IoDirection::Write,
+            |s| s.send_vectored_with_flags(bufs, SEND_FLAGS),
             |_| false,
         )
         .await
@@ -641,7 +682,7 @@ impl OsSocket {
         // Bytes dropped ring receives got come first (io_uring reactor),
         // including those of one still in the kernel.
         if !buf.is_empty() && !self.kept.borrow().is_empty() {
-            return Poll::Ready(Ok(take_kept(&self.kept, buf)));
+            return Poll::Ready(Ok(take_kept(&self.kept, &mut [IoSliceMut::new(buf)])));
         }
         #[cfg(target_os = "linux")]
         match self.ring.take_stashed(cx, buf) {
@@ -656,7 +697,7 @@ impl OsSocket {
         self.poll_io(
             cx,
             IoDirection::Read,
-            &mut |s| recv(s, buf),
+            &mut |s| recv(s, &mut [IoSliceMut::new(buf)]),
             |&n| stream && n > 0 && n < len,
             &mut cancel,
             None,
@@ -690,12 +731,25 @@ fn busy_error(dir: IoDirection) -> Error {
     )
 }
 
-fn recv(s: &socket2::Socket, buf: &mut [u8]) -> io::Result<usize> {
-    let len = buf.len();
-    // SAFETY: `recv` only writes initialised bytes into the buffer, and a `[u8]`
-    // is a valid `[MaybeUninit<u8>]` of the same length (socket2's documented idiom).
-    let buf = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
-    match s.recv(buf) {
+fn total_len(bufs: &[IoSliceMut<'_>]) -> usize {
+    bufs.iter().map(|b| b.len()).sum()
+}
+
+/// One `recv` (into one buffer) or `recvmsg` (several).
+fn recv(s: &socket2::Socket, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    let len = total_len(bufs);
+    let res = match bufs {
+        [buf] => {
+            // SAFETY: `recv` only writes initialised bytes into the buffer, and
+            // a `[u8]` is a valid `[MaybeUninit<u8>]` of the same length
+            // (socket2's documented idiom).
+            let buf = unsafe { &mut *(&mut **buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
+            s.recv(buf)
+        }
+        // socket2's `Read` takes initialised buffers as they are.
+        _ => { s }.read_vectored(bufs),
+    };
+    match res {
         // A datagram cut to the buffer (Windows reports it as an error).
         Err(e) if crate::sys::socket::is_truncated_datagram(&e) => Ok(len),
         r => r,
@@ -708,7 +762,7 @@ fn recv_from(s: &socket2::Socket, buf: &mut [u8]) -> io::Result<(usize, SockAddr
         // Windows reports a datagram cut to the buffer as an error that loses the
         // sender's address: peek the sender first, then take the datagram.
         let from = s.peek_sender()?;
-        let n = recv(s, buf)?;
+        let n = recv(s, &mut [IoSliceMut::new(buf)])?;
         Ok((n, from))
     }
     #[cfg(unix)]
