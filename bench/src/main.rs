@@ -23,13 +23,14 @@ mod sim;
 mod smol_wl;
 mod tokio_wl;
 mod trio_tcp;
+mod trio_udp;
 mod trio_wl;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use harness::Plan;
-use params::{BUDGET, IDLE_TASKS, Workload};
+use params::{BUDGET, IDLE_TASKS, ReadFileCleanup, Workload};
 use report::{MEMORY, Results};
 use runtimes::Runtime;
 
@@ -139,6 +140,9 @@ fn main() -> ExitCode {
         print!("{}", sim::report(o.quick));
         return ExitCode::SUCCESS;
     }
+    // `file_read`'s file, if a measurement writes it, is removed when `main`
+    // returns (or a panic unwinds out of it).
+    let _read_file = ReadFileCleanup;
     let plan = Plan {
         budget: if o.quick {
             std::time::Duration::ZERO

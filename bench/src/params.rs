@@ -1,6 +1,8 @@
 //! The workloads, their constants and their fixed-seed inputs: the definitions
 //! every runtime's implementation (`*_wl.rs`) follows.
 
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 pub const SPAWN_MANY_N: usize = 10_000;
@@ -21,8 +23,13 @@ pub const CANCEL_SEED: u64 = 0xc4_9ce1;
 pub const ECHO_CONNS: usize = 64;
 pub const ECHO_ROUNDS: usize = 1_000;
 pub const ECHO_MSG: usize = 64;
-/// The servers' read buffer in `tcp_echo`.
+/// The servers' read buffer in `tcp_echo`; the receive buffer of both ends in
+/// `udp_echo` (larger than a message, so that an oversized datagram would show).
 pub const ECHO_BUF: usize = 4096;
+/// Size of the file `file_read` reads (32 MiB).
+pub const FILE_LEN: usize = 32 * 1024 * 1024;
+/// Size of each read of `file_read` (64 KiB).
+pub const FILE_CHUNK: usize = 64 * 1024;
 pub const MUTEX_TASKS: usize = 100;
 pub const MUTEX_N: usize = 1_000;
 /// Round trips to a worker thread in `to_thread` (not one of the common
@@ -62,7 +69,8 @@ pub fn cancel_durations() -> Vec<Duration> {
         .collect()
 }
 
-/// The message a `tcp_echo` client sends in round `round` (the echo is checked).
+/// The message a `tcp_echo` or `udp_echo` client sends in round `round` (the
+/// echo is checked).
 pub fn echo_message(client: usize, round: usize) -> [u8; ECHO_MSG] {
     let mut m = [0u8; ECHO_MSG];
     m[0] = client as u8;
@@ -84,6 +92,20 @@ pub enum Workload {
     TimersCancel,
     TimeoutYield,
     TcpEcho,
+    /// `ECHO_CONNS` pairs of UDP sockets on 127.0.0.1: each client sends
+    /// `ECHO_ROUNDS` datagrams of `ECHO_MSG` bytes to its server, one at a time,
+    /// and waits for and checks each echo (the server: `recv_from`, then
+    /// `send_to` the sender). Timed once every socket exists. op = one round trip.
+    UdpEcho,
+    /// One task reads a file of `FILE_LEN` bytes sequentially, `FILE_CHUNK` bytes
+    /// per read, until the end of the file, with the runtime's async file API
+    /// (`trio::fs::AsyncFile`, `tokio::fs::File`, `blocking::Unblock<File>` for
+    /// smol) and checks the total. The reads are timed, not the open. The file is
+    /// in the page cache (`read_file_path`; the warm-up iteration reads it too).
+    /// op = one `FILE_CHUNK` read (`FILE_LEN / FILE_CHUNK` per iteration; a read
+    /// that comes back short, or the last one that finds the end of the file, is
+    /// not counted apart).
+    FileRead,
     MutexContention,
     MutexUncontended,
     /// Trio only: enter + exit of a `CancelScope` around a ready future.
@@ -104,7 +126,7 @@ pub enum Workload {
 }
 
 impl Workload {
-    pub const ALL: [Workload; 17] = [
+    pub const ALL: [Workload; 19] = [
         Workload::SpawnMany,
         Workload::SpawnJoinNested,
         Workload::ChainedSpawn,
@@ -115,6 +137,8 @@ impl Workload {
         Workload::TimersCancel,
         Workload::TimeoutYield,
         Workload::TcpEcho,
+        Workload::UdpEcho,
+        Workload::FileRead,
         Workload::MutexContention,
         Workload::MutexUncontended,
         Workload::CancelScope,
@@ -136,6 +160,8 @@ impl Workload {
             Workload::TimersCancel => "timers_cancel",
             Workload::TimeoutYield => "timeout_yield",
             Workload::TcpEcho => "tcp_echo",
+            Workload::UdpEcho => "udp_echo",
+            Workload::FileRead => "file_read",
             Workload::MutexContention => "mutex_contention",
             Workload::MutexUncontended => "mutex_uncontended",
             Workload::CancelScope => "cancel_scope",
@@ -161,7 +187,8 @@ impl Workload {
             Workload::YieldMany => YIELD_TASKS * YIELD_N,
             Workload::TimersSleep => TIMERS_N,
             Workload::TimersCancel | Workload::TimeoutYield => CANCEL_N,
-            Workload::TcpEcho => ECHO_CONNS * ECHO_ROUNDS,
+            Workload::TcpEcho | Workload::UdpEcho => ECHO_CONNS * ECHO_ROUNDS,
+            Workload::FileRead => FILE_LEN / FILE_CHUNK,
             Workload::MutexContention | Workload::MutexUncontended => MUTEX_TASKS * MUTEX_N,
             Workload::CancelScope | Workload::Checkpoint => SCOPE_N,
             Workload::ToThread | Workload::ToThreadBatched => THREAD_N,
@@ -172,10 +199,47 @@ impl Workload {
     /// The cap on timed iterations.
     pub fn cap(self) -> u32 {
         match self {
-            Workload::TcpEcho => 5,
-            Workload::TimersSleep | Workload::PingPong | Workload::ChannelThroughput => 20,
+            Workload::TcpEcho | Workload::UdpEcho => 5,
+            Workload::TimersSleep
+            | Workload::PingPong
+            | Workload::ChannelThroughput
+            | Workload::FileRead => 20,
             Workload::ToThreadCold => 5,
             _ => 200,
+        }
+    }
+}
+
+/// The bytes of `file_read`'s file: `FILE_LEN` of them, none zero.
+pub fn read_file_contents() -> Vec<u8> {
+    (0..FILE_LEN).map(|i| (i % 251) as u8 + 1).collect()
+}
+
+/// Where `read_file_path` wrote the file, once it has.
+static READ_FILE: OnceLock<PathBuf> = OnceLock::new();
+
+/// The file `file_read` reads: `read_file_contents()` in `std::env::temp_dir()`,
+/// named after this process's id. Written at the first call (the dispatch calls
+/// this before it runs the workload, so the writing is never timed), then reused
+/// by every measurement of the process; [`ReadFileCleanup`] removes it.
+pub fn read_file_path() -> &'static Path {
+    READ_FILE.get_or_init(|| {
+        let path =
+            std::env::temp_dir().join(format!("trio-bench-file_read-{}.bin", std::process::id()));
+        std::fs::write(&path, read_file_contents()).expect("write file_read's file");
+        path
+    })
+}
+
+/// Removes `file_read`'s file, if this process wrote it, when dropped: `main`
+/// holds one, so the file goes at the end of the process, also when a panic
+/// unwinds out of `main` (not when the process is killed).
+pub struct ReadFileCleanup;
+
+impl Drop for ReadFileCleanup {
+    fn drop(&mut self) {
+        if let Some(path) = READ_FILE.get() {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -194,6 +258,7 @@ pub const fn tree_size(depth: u32) -> usize {
 }
 
 const _: () = assert!(tree_size(TREE_DEPTH) == TREE_TASKS);
+const _: () = assert!(FILE_LEN % FILE_CHUNK == 0);
 
 #[cfg(test)]
 mod tests {
@@ -209,6 +274,28 @@ mod tests {
         assert_eq!(s.iter().map(|d| d.as_micros()).sum::<u128>(), 500_438_914);
         let c = cancel_durations();
         assert_eq!(micros(&c), [10_007_864, 10_002_956, 10_007_920]);
+    }
+
+    #[test]
+    fn names_are_distinct_and_round_trip() {
+        for w in Workload::ALL {
+            assert_eq!(Workload::from_name(w.name()), Some(w));
+        }
+        let mut names: Vec<_> = Workload::ALL.iter().map(|w| w.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Workload::ALL.len());
+    }
+
+    #[test]
+    fn read_file_is_file_len_non_zero_bytes_and_is_removed() {
+        let path = read_file_path();
+        assert_eq!(read_file_path(), path, "written once");
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(bytes.len(), FILE_LEN);
+        assert!(bytes.iter().all(|b| *b != 0));
+        drop(ReadFileCleanup);
+        assert!(!path.exists());
     }
 
     #[test]

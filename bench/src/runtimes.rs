@@ -1,8 +1,8 @@
 //! The runtimes of the suite and which workload body each runs.
 
 use crate::harness::{Plan, Sample, smol_exec2_run, smol_local_run, tokio_run, trio_run};
-use crate::params::Workload;
-use crate::{smol_wl, tokio_wl, trio_tcp, trio_wl};
+use crate::params::{Workload, read_file_path};
+use crate::{smol_wl, tokio_wl, trio_tcp, trio_udp, trio_wl};
 
 /// A runtime flavour (current-thread and two-thread flavours of each peer), plus trio's thread-safe
 /// channel variant.
@@ -79,6 +79,11 @@ fn run_trio(w: Workload, plan: &Plan) -> Sample {
         Workload::TimersCancel => trio_run(m, timers_cancel),
         Workload::TimeoutYield => trio_run(m, timeout_yield),
         Workload::TcpEcho => trio_run(m, trio_tcp::tcp_echo),
+        Workload::UdpEcho => trio_run(m, trio_udp::udp_echo),
+        Workload::FileRead => {
+            let path = read_file_path(); // written now, before any timing
+            trio_run(m, || file_read(path))
+        }
         Workload::MutexContention => trio_run(m, mutex_contention),
         Workload::MutexUncontended => trio_run(m, mutex_uncontended),
         Workload::CancelScope => trio_run(m, cancel_scope),
@@ -114,6 +119,11 @@ fn run_tokio(w: Workload, plan: &Plan, mt: bool) -> Option<Sample> {
         Workload::TimersCancel => tokio_run(mt, m, timers_cancel),
         Workload::TimeoutYield => tokio_run(mt, m, timeout_yield),
         Workload::TcpEcho => tokio_run(mt, m, tcp_echo),
+        Workload::UdpEcho => tokio_run(mt, m, udp_echo),
+        Workload::FileRead => {
+            let path = read_file_path(); // written now, before any timing
+            tokio_run(mt, m, move || file_read(path))
+        }
         Workload::MutexContention => tokio_run(mt, m, mutex_contention),
         Workload::MutexUncontended => tokio_run(mt, m, mutex_uncontended),
         Workload::CancelScope => return None,
@@ -140,6 +150,11 @@ macro_rules! smol_dispatch {
             Workload::TimersCancel => $run($m, move || timers_cancel(s)),
             Workload::TimeoutYield => $run($m, move || timeout_yield(s)),
             Workload::TcpEcho => $run($m, move || tcp_echo(s)),
+            Workload::UdpEcho => $run($m, move || udp_echo(s)),
+            Workload::FileRead => {
+                let path = read_file_path(); // written now, before any timing
+                $run($m, move || file_read(s, path))
+            }
             Workload::MutexContention => $run($m, move || mutex_contention(s)),
             Workload::MutexUncontended => $run($m, move || mutex_uncontended(s)),
             Workload::CancelScope => return None,

@@ -4,6 +4,7 @@
 //! tasks are spawned.
 
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_executor::Task;
 use async_io::Timer;
 use async_lock::{Barrier, Mutex};
-use async_net::{TcpListener, TcpStream};
+use async_net::{TcpListener, TcpStream, UdpSocket};
 use futures_lite::future::{FutureExt, poll_once, yield_now};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
@@ -289,6 +290,83 @@ pub async fn tcp_echo<S: Spawner>(s: S) -> Duration {
     let d = t0.elapsed();
     server.await;
     assert_eq!(rounds, ECHO_CONNS * ECHO_ROUNDS);
+    d
+}
+
+/// Echoes exactly `ECHO_ROUNDS` datagrams back to their senders.
+async fn udp_echo_server(s: UdpSocket) {
+    let mut buf = [0u8; ECHO_BUF];
+    for _ in 0..ECHO_ROUNDS {
+        let (n, from) = s.recv_from(&mut buf).await.expect("server recv");
+        s.send_to(&buf[..n], from).await.expect("server send");
+    }
+}
+
+async fn udp_echo_client(
+    id: usize,
+    s: UdpSocket,
+    server: std::net::SocketAddr,
+    barrier: Arc<Barrier>,
+) -> usize {
+    barrier.wait().await;
+    let mut buf = [0u8; ECHO_BUF];
+    for round in 0..ECHO_ROUNDS {
+        let msg = echo_message(id, round);
+        s.send_to(&msg, server).await.expect("client send");
+        let (n, from) = s.recv_from(&mut buf).await.expect("client recv");
+        assert_eq!((&buf[..n], from), (&msg[..], server));
+    }
+    ECHO_ROUNDS
+}
+
+pub async fn udp_echo<S: Spawner>(s: S) -> Duration {
+    let mut servers = Vec::with_capacity(ECHO_CONNS);
+    let barrier = Arc::new(Barrier::new(ECHO_CONNS + 1));
+    let mut clients = Vec::with_capacity(ECHO_CONNS);
+    for id in 0..ECHO_CONNS {
+        let server = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        servers.push(s.spawn(udp_echo_server(server)));
+        clients.push(s.spawn(udp_echo_client(id, client, addr, barrier.clone())));
+    }
+    barrier.wait().await;
+    let t0 = Instant::now();
+    let mut rounds = 0;
+    for c in clients {
+        rounds += c.await;
+    }
+    let d = t0.elapsed();
+    for server in servers {
+        server.await;
+    }
+    assert_eq!(rounds, ECHO_CONNS * ECHO_ROUNDS);
+    d
+}
+
+/// `file_read`: the file read in `FILE_CHUNK` reads through
+/// `blocking::Unblock<std::fs::File>`, what `async_fs::File` is built on: a
+/// thread of `blocking`'s pool reads ahead into a pipe (8 MiB, `Unblock`'s
+/// default), and each read takes what the pipe holds (up to `FILE_CHUNK`). The
+/// file is opened on the pool as `async_fs::File::open` does. Only the reads are
+/// timed.
+pub async fn file_read<S: Spawner>(_s: S, path: &'static Path) -> Duration {
+    let file = blocking::unblock(move || std::fs::File::open(path))
+        .await
+        .expect("open");
+    let mut f = blocking::Unblock::new(file);
+    let mut buf = vec![0u8; FILE_CHUNK];
+    let t0 = Instant::now();
+    let mut total = 0;
+    loop {
+        let n = f.read(&mut buf).await.expect("read");
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    let d = t0.elapsed();
+    assert_eq!(total, FILE_LEN);
     d
 }
 

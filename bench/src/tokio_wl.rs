@@ -2,6 +2,7 @@
 //! way. Each body returns the wall-clock of its timed section and checks its result.
 
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future::poll_once;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Barrier, Mutex, mpsc, oneshot};
 use tokio::task::yield_now;
 
@@ -241,6 +242,81 @@ pub async fn tcp_echo() -> Duration {
     let d = t0.elapsed();
     server.await.expect("server");
     assert_eq!(rounds, ECHO_CONNS * ECHO_ROUNDS);
+    d
+}
+
+/// Echoes exactly `ECHO_ROUNDS` datagrams back to their senders.
+async fn udp_echo_server(s: UdpSocket) {
+    let mut buf = [0u8; ECHO_BUF];
+    for _ in 0..ECHO_ROUNDS {
+        let (n, from) = s.recv_from(&mut buf).await.expect("server recv");
+        s.send_to(&buf[..n], from).await.expect("server send");
+    }
+}
+
+async fn udp_echo_client(
+    id: usize,
+    s: UdpSocket,
+    server: std::net::SocketAddr,
+    barrier: Arc<Barrier>,
+) -> usize {
+    barrier.wait().await;
+    let mut buf = [0u8; ECHO_BUF];
+    for round in 0..ECHO_ROUNDS {
+        let msg = echo_message(id, round);
+        s.send_to(&msg, server).await.expect("client send");
+        let (n, from) = s.recv_from(&mut buf).await.expect("client recv");
+        assert_eq!((&buf[..n], from), (&msg[..], server));
+    }
+    ECHO_ROUNDS
+}
+
+pub async fn udp_echo() -> Duration {
+    let mut servers = Vec::with_capacity(ECHO_CONNS);
+    let barrier = Arc::new(Barrier::new(ECHO_CONNS + 1));
+    let mut clients = Vec::with_capacity(ECHO_CONNS);
+    for id in 0..ECHO_CONNS {
+        let server = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        servers.push(tokio::spawn(udp_echo_server(server)));
+        clients.push(tokio::spawn(udp_echo_client(
+            id,
+            client,
+            addr,
+            barrier.clone(),
+        )));
+    }
+    barrier.wait().await;
+    let t0 = Instant::now();
+    let mut rounds = 0;
+    for c in clients {
+        rounds += c.await.expect("client");
+    }
+    let d = t0.elapsed();
+    for s in servers {
+        s.await.expect("server");
+    }
+    assert_eq!(rounds, ECHO_CONNS * ECHO_ROUNDS);
+    d
+}
+
+/// `file_read`: the file read in `FILE_CHUNK` reads with `tokio::fs::File` (a
+/// `spawn_blocking` per read). Only the reads are timed.
+pub async fn file_read(path: &'static Path) -> Duration {
+    let mut f = tokio::fs::File::open(path).await.expect("open");
+    let mut buf = vec![0u8; FILE_CHUNK];
+    let t0 = Instant::now();
+    let mut total = 0;
+    loop {
+        let n = f.read(&mut buf).await.expect("read");
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    let d = t0.elapsed();
+    assert_eq!(total, FILE_LEN);
     d
 }
 

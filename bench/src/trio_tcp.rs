@@ -63,15 +63,15 @@ async fn serve(listener: &SocketListener) -> Result<()> {
 }
 
 /// A barrier of `parties` (the clients and the timing task): a counter plus an
-/// `Event` set by the last to arrive.
-struct Barrier {
+/// `Event` set by the last to arrive. `udp_echo` (`trio_udp.rs`) uses it too.
+pub(crate) struct Barrier {
     waiting: Cell<usize>,
     parties: usize,
     released: Event,
 }
 
 impl Barrier {
-    fn new(parties: usize) -> Barrier {
+    pub(crate) fn new(parties: usize) -> Barrier {
         Barrier {
             waiting: Cell::new(0),
             parties,
@@ -79,7 +79,7 @@ impl Barrier {
         }
     }
 
-    async fn wait(&self) -> Result<()> {
+    pub(crate) async fn wait(&self) -> Result<()> {
         self.waiting.set(self.waiting.get() + 1);
         if self.waiting.get() == self.parties {
             self.released.set();

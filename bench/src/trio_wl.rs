@@ -1,14 +1,16 @@
 //! The workloads on trio, written the idiomatic trio way: nurseries and
 //! `start_soon`, memory channels, checkpoints, cancel scopes, `trio::sync::Lock`.
 //! Each body returns the wall-clock of its timed section and checks its result.
-//! `tcp_echo` is in `trio_tcp.rs`.
+//! `tcp_echo` is in `trio_tcp.rs`, `udp_echo` in `trio_udp.rs`.
 
 use std::cell::Cell;
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use trio::channel::Flavour;
+use trio::fs::AsyncFile;
 use trio::lowlevel::checkpoint;
 use trio::{CancelScope, MemoryReceiveChannel, MemorySendChannel, Nursery, Result, open_nursery};
 
@@ -343,4 +345,24 @@ pub async fn to_thread_cold() -> Result<Duration> {
         timed += t0.elapsed();
     }
     Ok(timed)
+}
+
+/// `file_read`: the file read in `FILE_CHUNK` reads with `trio::fs::AsyncFile`
+/// (a worker-thread trip per read; ring operations with the io_uring reactor).
+/// Only the reads are timed.
+pub async fn file_read(path: &Path) -> Result<Duration> {
+    let mut f = AsyncFile::open(path).await?;
+    let mut buf = vec![0u8; FILE_CHUNK];
+    let t0 = Instant::now();
+    let mut total = 0;
+    loop {
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    let d = t0.elapsed();
+    assert_eq!(total, FILE_LEN);
+    Ok(d)
 }
