@@ -398,3 +398,41 @@ fn a_dropped_receive_never_reads_from_the_next_socket_with_its_number() {
         drained().await
     });
 }
+
+#[test]
+fn a_run_that_ends_with_a_receive_in_the_kernel_takes_it_back_first() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use trio::lowlevel::RingIo;
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..50 {
+        let (mut a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        // A receive in the kernel when the run ends (its future forgotten,
+        // so nothing cancelled it): the run must not end with the kernel
+        // still able to write into that receive's buffer.
+        let fd = b.as_raw_fd();
+        let submitted = run_uring(async move {
+            let ring = Box::leak(Box::new(RingIo::new()));
+            let buf = Box::leak(Box::new([0u8; 16]));
+            let mut f = Box::pin(ring.recv(fd, buf));
+            std::future::poll_fn(|cx| {
+                assert!(f.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            trio::lowlevel::checkpoint().await?; // a pass of the loop: submitted
+            std::mem::forget(f);
+            Ok(())
+        });
+        if submitted.is_none() {
+            return;
+        }
+        b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        a.write_all(b"after the run").unwrap();
+        let mut buf = [0u8; 16];
+        let n = b
+            .read(&mut buf)
+            .expect("the bytes went to a receive of the ended run");
+        assert_eq!(&buf[..n], b"after the run");
+    }
+}

@@ -825,6 +825,49 @@ impl UringReactor {
         res.map(|()| woke)
     }
 
+    /// Cancels every I/O operation still in the kernel and waits (at most
+    /// `limit`) for their completions, freeing their entries; true if none is
+    /// left.
+    fn drain_io(&self, limit: Duration) -> bool {
+        let io_keys = || -> Vec<usize> {
+            let ops = self.ops.borrow();
+            ops.iter()
+                .filter(|(_, (_, op))| matches!(op, Op::Io { .. }))
+                .map(|(k, _)| k)
+                .collect()
+        };
+        for key in io_keys() {
+            let sqe = opcode::AsyncCancel::new(self.user_data(key))
+                .build()
+                .user_data(IGNORED);
+            self.push(&sqe);
+        }
+        let deadline = std::time::Instant::now() + limit;
+        while !io_keys().is_empty() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let ts = types::Timespec::from(left.min(Duration::from_millis(100)));
+            let args = types::SubmitArgs::new().timespec(&ts);
+            let mut ring = self.ring.borrow_mut();
+            let _ = ring.submitter().submit_with_args(1, &args);
+            let mut ops = self.ops.borrow_mut();
+            for cqe in ring.completion() {
+                let data = cqe.user_data();
+                if data == WAKER || data == IGNORED || data & REMOVAL != 0 {
+                    continue;
+                }
+                let key = (data & 0xffff_ffff) as usize;
+                if matches!(ops.get(key), Some((g, Op::Io { .. })) if u64::from(*g) == data >> 32) {
+                    // Its last completion: the kernel is done with the buffer.
+                    ops.remove(key);
+                }
+            }
+        }
+        true
+    }
+
     /// Reads the completion queue and wakes the waiters.
     fn process(&self) -> bool {
         let mut woke = false;
@@ -950,5 +993,21 @@ impl UringReactor {
             state.wake();
         }
         woke
+    }
+}
+
+/// The kernel may still write into the buffers of I/O operations in flight
+/// when the run ends — one whose fd outlives the run, or whose future was
+/// forgotten (never dropped). Closing the ring does not wait for them: the
+/// kernel cancels a closed ring's requests later, on its own schedule (and a
+/// kernel worker in the middle of a read finishes it). So they are cancelled
+/// and waited for here, before the slab and its buffers go; if the kernel
+/// does not answer within five seconds, the slab is leaked — never freed under
+/// the kernel.
+impl Drop for UringReactor {
+    fn drop(&mut self) {
+        if !self.drain_io(Duration::from_secs(5)) {
+            std::mem::forget(std::mem::take(&mut *self.ops.borrow_mut()));
+        }
     }
 }

@@ -13,7 +13,9 @@
 //! bytes into it before submitting. An address and a message header (a
 //! connect's, a datagram's) live in a `Box<Msg>` owned the same way. The
 //! entry, and the buffer with it, are freed only by the operation's completion
-//! (see the `SAFETY` note in `UringReactor::submit_io`).
+//! (see the `SAFETY` note in `UringReactor::submit_io`) — also when the run
+//! ends with operations in flight: the reactor cancels them and waits for
+//! their completions before it goes (`Drop for UringReactor`).
 //!
 //! # Cancellation that cannot lie
 //!
