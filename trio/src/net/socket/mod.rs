@@ -1063,7 +1063,9 @@ impl Socket {
     }
 
     /// Takes the `socket2` socket out, unregistered and still open (Trio's
-    /// `detach`); this `Socket` is closed afterwards.
+    /// `detach`); this `Socket` is closed afterwards. Bytes (or connections)
+    /// that receives (or accepts) whose futures were dropped had taken and
+    /// nobody read yet stay with this `Socket`, and go with it.
     ///
     /// # Errors
     ///

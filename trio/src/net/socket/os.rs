@@ -224,10 +224,16 @@ impl OsSocket {
         }
     }
 
-    /// Takes the socket out (detach): deregistered, not closed.
+    /// Takes the socket out (detach): deregistered, not closed. The reactor
+    /// lets go of it as of a closed one (`notify_closing`): a ring operation
+    /// of a dropped future still in the kernel is cancelled, so that it does
+    /// not take bytes or a connection from the socket's new owner.
     pub(super) fn detach(&self) -> Option<socket2::Socket> {
         let sock = self.sock.borrow_mut().take()?;
         drop(self.reg.borrow_mut().take());
+        if try_current_task().is_some() {
+            notify_closing(self.fd);
+        }
         for d in &self.dirs {
             if let Some(w) = d.waker.borrow_mut().take() {
                 w.wake();
