@@ -22,7 +22,7 @@ use trio::lowlevel::{IoBackend, current_io_backend};
 use trio::net::socket::Socket;
 use trio::net::{SocketListener, SocketStream};
 
-use net_support::{drained, fd_count};
+use net_support::{Rng, drained, fd_count};
 
 /// The test counts fds: one run at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -36,28 +36,13 @@ fn pattern(conn: usize, pos: usize) -> u8 {
     (pos.wrapping_mul(31) ^ (pos >> 9) ^ conn.wrapping_mul(77)) as u8
 }
 
-/// A random deadline: mostly short enough to land while an operation waits.
-fn deadline(rng: &Cell<u64>) -> Duration {
-    Duration::from_micros(next(rng) % 300)
-}
-
-fn next(rng: &Cell<u64>) -> u64 {
-    // xorshift64*: small, seeded, good enough to pick cases.
-    let mut x = rng.get();
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng.set(x);
-    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-}
-
-async fn sender(s: &Socket, conn: usize, rng: &Cell<u64>) -> trio::Result<usize> {
+async fn sender(s: &Socket, conn: usize, rng: &Rng) -> trio::Result<usize> {
     let mut pos = 0;
     let mut cancelled = 0;
     while pos < BYTES {
-        let len = (1 + next(rng) as usize % 20_000).min(BYTES - pos);
+        let len = (1 + rng.next() as usize % 20_000).min(BYTES - pos);
         let chunk: Vec<u8> = (pos..pos + len).map(|i| pattern(conn, i)).collect();
-        match trio::move_on_after(deadline(rng), s.send(&chunk)).await? {
+        match trio::move_on_after(rng.deadline(300), s.send(&chunk)).await? {
             Some(n) => pos += n,
             None => cancelled += 1,
         }
@@ -65,13 +50,13 @@ async fn sender(s: &Socket, conn: usize, rng: &Cell<u64>) -> trio::Result<usize>
     Ok(cancelled)
 }
 
-async fn receiver(s: &Socket, conn: usize, rng: &Cell<u64>) -> trio::Result<(usize, usize)> {
+async fn receiver(s: &Socket, conn: usize, rng: &Rng) -> trio::Result<(usize, usize)> {
     let mut pos = 0;
     let (mut cancelled, mut dropped) = (0, 0);
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        let want = 1 + next(rng) as usize % buf.len();
-        let n = if next(rng) % 4 == 0 {
+        let want = 1 + rng.next() as usize % buf.len();
+        let n = if rng.next() % 4 == 0 {
             // Polled once, then dropped unless it finished at once.
             let mut fut = pin!(s.recv(&mut buf[..want]));
             match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
@@ -83,7 +68,7 @@ async fn receiver(s: &Socket, conn: usize, rng: &Cell<u64>) -> trio::Result<(usi
                 }
             }
         } else {
-            match trio::move_on_after(deadline(rng) / 8, s.recv(&mut buf[..want])).await? {
+            match trio::move_on_after(rng.deadline(300) / 8, s.recv(&mut buf[..want])).await? {
                 Some(n) => n,
                 None => {
                     cancelled += 1;
@@ -125,7 +110,7 @@ async fn stress(seed: u64) -> trio::Result<()> {
             for (conn, (c, s)) in pairs.iter().enumerate() {
                 let (c, s): (&SocketStream, &SocketStream) = (c, s);
                 n.start_soon(async move {
-                    let rng = Cell::new(seed ^ (conn as u64 + 1).wrapping_mul(0x9e37_79b9));
+                    let rng = Rng::new(seed ^ (conn as u64 + 1).wrapping_mul(0x9e37_79b9));
                     let cancelled = sender(c.socket(), conn, &rng).await?;
                     trio::abc::HalfCloseableStream::send_eof(c).await?;
                     let t = totals.get();
@@ -133,7 +118,7 @@ async fn stress(seed: u64) -> trio::Result<()> {
                     Ok(())
                 })?;
                 n.start_soon(async move {
-                    let rng = Cell::new(seed ^ (conn as u64 + 101).wrapping_mul(0x85eb_ca6b));
+                    let rng = Rng::new(seed ^ (conn as u64 + 101).wrapping_mul(0x85eb_ca6b));
                     let (cancelled, dropped) = receiver(s.socket(), conn, &rng).await?;
                     let t = totals.get();
                     totals.set((t.0, t.1 + cancelled, t.2 + dropped));

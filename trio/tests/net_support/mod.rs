@@ -21,6 +21,55 @@ pub fn fd_baseline() -> usize {
     fd_count()
 }
 
+/// A small seeded random source (xorshift64*), to pick cases in stress tests.
+pub struct Rng(std::cell::Cell<u64>);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(std::cell::Cell::new(seed | 1))
+    }
+
+    pub fn next(&self) -> u64 {
+        let mut x = self.0.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A random deadline below `max_us` microseconds: mostly short enough to
+    /// land while an operation waits.
+    pub fn deadline(&self, max_us: u64) -> std::time::Duration {
+        std::time::Duration::from_micros(self.next() % max_us)
+    }
+}
+
+/// Runs `f` on a fresh run of `backend`, or returns `None` (saying so) where
+/// this host does not have it.
+pub fn run_on_backend<T>(
+    backend: trio::lowlevel::IoBackend,
+    f: impl std::future::Future<Output = trio::Result<T>>,
+) -> Option<T> {
+    use trio::lowlevel::current_io_backend;
+    let got = trio::Runtime::builder()
+        .io_backend(backend)
+        .build()
+        .run(async { Ok::<_, trio::Error>(current_io_backend()) })
+        .unwrap();
+    if got != backend {
+        println!("{backend:?} unavailable here: skipped");
+        return None;
+    }
+    Some(
+        trio::Runtime::builder()
+            .io_backend(backend)
+            .build()
+            .run(f)
+            .unwrap(),
+    )
+}
+
 /// Polls `f` once — it must wait (so that its operation is submitted) — and
 /// drops it.
 pub async fn poll_once_and_drop<F: std::future::Future>(f: F) {

@@ -16,6 +16,7 @@
 
 use crate::sys::source::RawSource as RawFd;
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io::{self, IoSlice, IoSliceMut, Read};
 use std::mem::MaybeUninit;
@@ -71,6 +72,9 @@ pub(super) struct OsSocket {
     /// A connection an accept took whose future was dropped before returning
     /// it: the next accept returns it.
     kept_conn: RefCell<Option<(socket2::Socket, SockAddr)>>,
+    /// Datagrams (with their senders) receives took whose futures were
+    /// dropped before returning them: the next receives return them first.
+    kept_datagrams: RefCell<VecDeque<(Vec<u8>, SockAddr)>>,
     dirs: [DirWait; 2],
     /// Bytes a dropped ring receive got (io_uring reactor), returned first by
     /// the next receive.
@@ -78,35 +82,53 @@ pub(super) struct OsSocket {
     ring: crate::lowlevel::RingIo,
 }
 
+/// Copies `src` into `bufs` in order, as far as they hold; how many bytes.
+fn scatter(src: &[u8], bufs: &mut [IoSliceMut<'_>]) -> usize {
+    let mut n = 0;
+    for b in bufs {
+        let m = b.len().min(src.len() - n);
+        b[..m].copy_from_slice(&src[n..n + m]);
+        n += m;
+    }
+    n
+}
+
 /// Moves the first kept bytes into `bufs`, in order; how many.
 fn take_kept(kept: &RefCell<Vec<u8>>, bufs: &mut [IoSliceMut<'_>]) -> usize {
     let mut k = kept.borrow_mut();
-    let mut n = 0;
-    for b in bufs {
-        let m = b.len().min(k.len() - n);
-        b[..m].copy_from_slice(&k[n..n + m]);
-        n += m;
-    }
+    let n = scatter(&k, bufs);
     k.drain(..n);
     n
+}
+
+/// Where [`Keep`] puts what a dropped receive took.
+enum KeepInto<'a> {
+    /// A stream's bytes, for the next receive.
+    Bytes(&'a RefCell<Vec<u8>>),
+    /// A datagram, whole, with its sender.
+    Datagram(&'a RefCell<VecDeque<(Vec<u8>, SockAddr)>>, SockAddr),
 }
 
 /// Keeps a receive's first `n` bytes (in `parts`, in order) if dropped
 /// (forgotten once they are returned).
 struct Keep<'a, 'b> {
-    kept: &'a RefCell<Vec<u8>>,
+    into: KeepInto<'a>,
     parts: &'a [IoSliceMut<'b>],
     n: usize,
 }
 
 impl Drop for Keep<'_, '_> {
     fn drop(&mut self) {
-        let mut kept = self.kept.borrow_mut();
+        let mut bytes = Vec::with_capacity(self.n);
         let mut left = self.n;
         for p in self.parts {
             let m = p.len().min(left);
-            kept.extend_from_slice(&p[..m]);
+            bytes.extend_from_slice(&p[..m]);
             left -= m;
+        }
+        match &self.into {
+            KeepInto::Bytes(kept) => kept.borrow_mut().extend_from_slice(&bytes),
+            KeepInto::Datagram(kept, from) => kept.borrow_mut().push_back((bytes, from.clone())),
         }
     }
 }
@@ -144,6 +166,7 @@ impl OsSocket {
             shut_wr: Cell::new(false),
             kept: RefCell::new(Vec::new()),
             kept_conn: RefCell::new(None),
+            kept_datagrams: RefCell::new(VecDeque::new()),
             dirs: Default::default(),
             #[cfg(target_os = "linux")]
             ring: Default::default(),
@@ -484,6 +507,9 @@ impl OsSocket {
 
     /// A receive on the readiness path: kept bytes first, then the socket.
     async fn recv_ready(&self, bufs: &mut [IoSliceMut<'_>]) -> Result<usize> {
+        if self.ty != Type::STREAM {
+            return Ok(self.recv_datagram(bufs).await?.0);
+        }
         let len = total_len(bufs);
         if len > 0 && !self.kept.borrow().is_empty() {
             // Bytes a dropped receive took: the schedule point first, so a
@@ -492,27 +518,51 @@ impl OsSocket {
             cancel_shielded_checkpoint().await?;
             return Ok(take_kept(&self.kept, bufs));
         }
-        let stream = self.ty == Type::STREAM;
         let (res, blocked) = self
-            .io_op(
-                IoDirection::Read,
-                |s| recv(s, bufs),
-                |&n| stream && n > 0 && n < len,
-            )
+            .io_op(IoDirection::Read, |s| recv(s, bufs), |&n| n > 0 && n < len)
             .await?;
         let n = self.ok_or_checkpoint(res, blocked).await?;
         if !blocked {
-            // A stream's bytes are taken: if the future is dropped at the
-            // schedule point, they are kept for the next receive.
+            // The bytes are taken: if the future is dropped at the schedule
+            // point, they are kept for the next receive.
             let keep = Keep {
-                kept: &self.kept,
+                into: KeepInto::Bytes(&self.kept),
                 parts: bufs,
-                n: if stream { n } else { 0 },
+                n,
             };
             cancel_shielded_checkpoint().await?;
             std::mem::forget(keep);
         }
         Ok(n)
+    }
+
+    /// A datagram receive on the readiness path: datagrams dropped receives
+    /// took first (whole, with their senders), then the socket.
+    async fn recv_datagram(&self, bufs: &mut [IoSliceMut<'_>]) -> Result<(usize, SockAddr)> {
+        if !self.kept_datagrams.borrow().is_empty() {
+            // The schedule point first: a future dropped there has taken nothing.
+            checkpoint_if_cancelled()?;
+            cancel_shielded_checkpoint().await?;
+            if let Some((d, from)) = self.kept_datagrams.borrow_mut().pop_front() {
+                return Ok((scatter(&d, bufs), from));
+            }
+        }
+        let (res, blocked) = self
+            .io_op(IoDirection::Read, |s| recv_from(s, bufs), |_| false)
+            .await?;
+        let (n, from) = self.ok_or_checkpoint(res, blocked).await?;
+        if !blocked {
+            // Taken: if the future is dropped at the schedule point, the
+            // datagram is kept, whole, for the next receive.
+            let keep = Keep {
+                into: KeepInto::Datagram(&self.kept_datagrams, from.clone()),
+                parts: bufs,
+                n,
+            };
+            cancel_shielded_checkpoint().await?;
+            std::mem::forget(keep);
+        }
+        Ok((n, from))
     }
 
     pub(super) async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SockAddr)> {
@@ -521,8 +571,15 @@ impl OsSocket {
             let _owner = self.claim(IoDirection::Read);
             return self.ring.recv_from(self.fd, buf).await;
         }
-        self.io(IoDirection::Read, |s| recv_from(s, buf), |_| false)
-            .await
+        if self.ty != Type::STREAM {
+            return self.recv_datagram(&mut [IoSliceMut::new(buf)]).await;
+        }
+        self.io(
+            IoDirection::Read,
+            |s| recv_from(s, &mut [IoSliceMut::new(buf)]),
+            |_| false,
+        )
+        .await
     }
 
     pub(super) async fn send(&self, buf: &[u8]) -> Result<usize> {
@@ -762,7 +819,14 @@ fn recv(s: &socket2::Socket, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
     }
 }
 
-fn recv_from(s: &socket2::Socket, buf: &mut [u8]) -> io::Result<(usize, SockAddr)> {
+/// One `recvfrom` into `bufs` (several buffers: into one, then scattered).
+fn recv_from(s: &socket2::Socket, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, SockAddr)> {
+    let [buf] = bufs else {
+        let mut all = vec![0u8; total_len(bufs)];
+        let (n, from) = recv_from(s, &mut [IoSliceMut::new(&mut all)])?;
+        scatter(&all[..n], bufs);
+        return Ok((n, from));
+    };
     #[cfg(windows)]
     {
         // Windows reports a datagram cut to the buffer as an error that loses the
@@ -774,7 +838,7 @@ fn recv_from(s: &socket2::Socket, buf: &mut [u8]) -> io::Result<(usize, SockAddr
     #[cfg(unix)]
     {
         // SAFETY: as in `recv`.
-        let buf = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
+        let buf = unsafe { &mut *(&mut **buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
         s.recv_from(buf)
     }
 }
