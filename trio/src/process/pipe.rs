@@ -15,6 +15,9 @@
 //!   once, whether or not it would have had to wait.
 //! * `waker` is the waker of the task blocked in the operation, so that `close`
 //!   can wake it (the registration's own wakers are only woken by kernel events).
+//! * `kept` holds bytes a `receive_some` read whose future was dropped at its
+//!   closing schedule point (after the read): the next `receive_some` returns
+//!   them first, so a dropped receive loses nothing.
 //! * On the io_uring reactor (Linux), `receive_some` and `send_all` are ring
 //!   reads and writes (`ring`, a `lowlevel::RingIo`): bytes a dropped read got
 //!   are kept there for the next `receive_some`. `close` ends them through
@@ -62,8 +65,24 @@ struct FdCore {
     /// The fd was in blocking mode when we took it: put back on close, so that a
     /// shared open file description (a dup of stdin, say) is left as we found it.
     was_blocking: bool,
+    /// Bytes a `receive_some` read whose future was dropped before returning
+    /// them (at its closing schedule point): the next one returns them first.
+    kept: RefCell<Vec<u8>>,
     #[cfg(target_os = "linux")]
     ring: crate::lowlevel::RingIo,
+}
+
+/// Keeps a read's bytes if its future is dropped (forgotten once they are
+/// returned).
+struct Keep<'a> {
+    kept: &'a RefCell<Vec<u8>>,
+    bytes: &'a [u8],
+}
+
+impl Drop for Keep<'_> {
+    fn drop(&mut self) {
+        self.kept.borrow_mut().extend_from_slice(self.bytes);
+    }
 }
 
 impl FdCore {
@@ -78,6 +97,7 @@ impl FdCore {
             busy: ConflictDetector::new(busy_message),
             waker: RefCell::new(None),
             was_blocking: !was_nonblocking,
+            kept: RefCell::new(Vec::new()),
             #[cfg(target_os = "linux")]
             ring: crate::lowlevel::RingIo::new(),
         })
@@ -129,8 +149,23 @@ impl FdCore {
         &self,
         dir: IoDirection,
         what: &'static str,
-        mut op: impl FnMut(RawFd) -> io::Result<R>,
+        op: impl FnMut(RawFd) -> io::Result<R>,
     ) -> Result<R> {
+        let (res, blocked) = self.io_op(dir, what, op).await?;
+        if res.is_ok() && !blocked {
+            cancel_shielded_checkpoint().await?;
+        }
+        res
+    }
+
+    /// [`io`](Self::io) without its closing schedule point: the result, and
+    /// whether it had to wait (then it was a schedule point).
+    async fn io_op<R>(
+        &self,
+        dir: IoDirection,
+        what: &'static str,
+        mut op: impl FnMut(RawFd) -> io::Result<R>,
+    ) -> Result<(Result<R>, bool)> {
         checkpoint_if_cancelled()?;
         let mut cancel = CancelRegistration::new();
         let mut blocked = false;
@@ -141,10 +176,7 @@ impl FdCore {
         })
         .await;
         self.waker.borrow_mut().take();
-        if res.is_ok() && !blocked {
-            cancel_shielded_checkpoint().await?;
-        }
-        res
+        Ok((res, blocked))
     }
 
     fn poll_io<R>(
@@ -626,18 +658,42 @@ impl ReceiveStream for PipeReceiveStream {
                 "receive_some needs a buffer with room for at least one byte",
             ));
         }
+        let core = &self.core;
+        if !core.kept.borrow().is_empty() {
+            // Bytes a dropped receive read: the schedule point first, so a
+            // future dropped there has taken nothing.
+            checkpoint_if_cancelled()?;
+            cancel_shielded_checkpoint().await?;
+            let mut kept = core.kept.borrow_mut();
+            let n = kept.len().min(buf.len());
+            buf[..n].copy_from_slice(&kept[..n]);
+            kept.drain(..n);
+            return Ok(n);
+        }
         #[cfg(target_os = "linux")]
         if crate::lowlevel::RingIo::is_available() {
-            match self.core.ring.read(self.core.raw, buf).await {
+            match core.ring.read(core.raw, buf).await {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 r => return r.map_err(|e| FdCore::ring_error(e, "reading from the pipe failed")),
             }
         }
-        self.core
-            .io(IoDirection::Read, "reading from the pipe failed", |fd| {
+        let (res, blocked) = core
+            .io_op(IoDirection::Read, "reading from the pipe failed", |fd| {
                 sys::fd::read(fd, buf)
             })
-            .await
+            .await?;
+        let n = res?;
+        if !blocked {
+            // Read: if the future is dropped at the schedule point, the bytes
+            // are kept for the next receive.
+            let keep = Keep {
+                kept: &core.kept,
+                bytes: &buf[..n],
+            };
+            cancel_shielded_checkpoint().await?;
+            std::mem::forget(keep);
+        }
+        Ok(n)
     }
 }
 
