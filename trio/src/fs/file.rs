@@ -152,6 +152,22 @@ impl Read for FileState {
     }
 }
 
+impl FileState {
+    /// Reads into the buffer (with room for `want` bytes at least) if it
+    /// holds nothing unread.
+    fn fill_for(&mut self, want: usize) -> io::Result<()> {
+        if self.pos == self.filled {
+            if self.buf.len() < want.max(BUF_CAP) {
+                self.buf = vec![0; want.max(BUF_CAP)].into_boxed_slice();
+            }
+            let n = self.file.read(&mut self.buf)?;
+            self.pos = 0;
+            self.filled = n;
+        }
+        Ok(())
+    }
+}
+
 impl BufRead for FileState {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.pos == self.filled {
@@ -245,7 +261,10 @@ async fn read_line(shared: &Shared, out: &mut String) -> io::Result<usize> {
 /// cancellation. (Trio's file methods are `to_thread.run_sync` calls without
 /// `abandon_on_cancel`; abandoning a write would leave its effect unknown.) A
 /// cancelled `Err` converts into a cancellation that a
-/// [`CancelScope`](crate::CancelScope) recognises, also through `io::Error`.
+/// [`CancelScope`](crate::CancelScope) recognises, also through `io::Error`. A
+/// [`read`](Self::read) whose future is dropped while its worker reads loses
+/// nothing: the worker fills the read buffer, and the bytes are returned by
+/// the next read.
 ///
 /// On Linux, when the run's reactor is io_uring
 /// ([`IoBackend::Uring`](crate::lowlevel::IoBackend)), [`read`](Self::read) and
@@ -495,16 +514,21 @@ impl AsyncFile {
         if let Some(r) = self.ring.read(&self.shared, buf).await {
             return r;
         }
+        // The worker fills the read buffer and consumes nothing: the bytes
+        // are taken here, on the loop's thread. A read whose future is
+        // dropped while its worker reads so leaves them as read-ahead, for
+        // the next operation — none is lost.
         let want = buf.len().min(MAX_CHUNK);
-        let data = with_file(&self.shared, move |st| {
-            let mut data = vec![0; want];
-            let n = st.read(&mut data)?;
-            data.truncate(n);
-            Ok(data)
-        })
-        .await?;
-        buf[..data.len()].copy_from_slice(&data);
-        Ok(data.len())
+        with_file(&self.shared, move |st| st.fill_for(want)).await?;
+        match lock(&self.shared).as_mut() {
+            Some(st) => {
+                let n = st.unread().len().min(buf.len());
+                buf[..n].copy_from_slice(&st.unread()[..n]);
+                st.consume(n);
+                Ok(n)
+            }
+            None => Err(closed_error()),
+        }
     }
 
     /// Reads to the end of the file, appending to `buf`; returns how many bytes

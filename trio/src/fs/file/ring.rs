@@ -39,7 +39,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 
 use super::{MAX_CHUNK, Shared, closed_error, with_file};
 use crate::ErrorKind;
@@ -148,28 +148,32 @@ pub(super) struct FileRing {
 
 impl FileRing {
     /// Waits until no dropped ring operation of this file is in the kernel,
-    /// and hands the bytes dropped reads got to the read buffer.
+    /// and hands the bytes dropped reads got to the read buffer. They stay in
+    /// the ring's stash until the file's lock is in hand (taken on this
+    /// thread, never on a worker's), so a cancelled or dropped `settle` loses
+    /// none: a worker thread that holds the file is waited for with a no-op
+    /// of its own, then the lock is tried again.
     async fn settle(&self, shared: &Shared) -> io::Result<()> {
-        let mut bytes = Vec::new();
-        poll_fn(|cx| {
-            loop {
-                let mut chunk = [0u8; 4096];
-                match self.io.take_stashed(cx, &mut chunk) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Some(n)) => bytes.extend_from_slice(&chunk[..n]),
-                    Poll::Ready(None) => return Poll::Ready(()),
-                }
+        loop {
+            // An empty buffer: only waits while dropped reads are in flight.
+            poll_fn(|cx| self.io.take_stashed(cx, &mut []).map(drop)).await;
+            if self.io.stashed() == 0 {
+                return Ok(());
             }
-        })
-        .await;
-        if bytes.is_empty() {
-            return Ok(());
+            if let Ok(mut guard) = shared.try_lock() {
+                let mut bytes = Vec::with_capacity(self.io.stashed());
+                let mut cx = Context::from_waker(Waker::noop());
+                let mut chunk = [0u8; 4096];
+                while let Poll::Ready(Some(n)) = self.io.take_stashed(&mut cx, &mut chunk) {
+                    bytes.extend_from_slice(&chunk[..n]);
+                }
+                if let Some(st) = guard.as_mut() {
+                    st.unread_first(&bytes);
+                }
+                return Ok(());
+            }
+            with_file(shared, |_| Ok(())).await?;
         }
-        with_file(shared, move |st| {
-            st.unread_first(&bytes);
-            Ok(())
-        })
-        .await
     }
 }
 
