@@ -8,7 +8,9 @@
 //! ([`current_default_thread_limiter`](crate::to_thread::current_default_thread_limiter)).
 //! The functions mirror `std::fs` one for one and return [`io::Result`], so
 //! porting synchronous code means adding `.await`. Their errors convert into
-//! [`trio::Error`](crate::Error) with `?`.
+//! [`trio::Error`](crate::Error) with `?`. The exception: on Linux, when the
+//! run's reactor is io_uring, an open file's `read` and `write` are ring
+//! operations, with no thread trip (see [`AsyncFile`]).
 //!
 //! Unlike std's, an error names the path it is about — `opening "config.toml":
 //! no such file or directory (os error 2)` — and keeps std's
