@@ -257,6 +257,7 @@ pub mod fs;
 pub mod guide;
 #[cfg(feature = "hyper")]
 pub mod http;
+mod kept;
 pub mod loops;
 pub mod lowlevel;
 pub mod net;

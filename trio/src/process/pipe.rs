@@ -28,12 +28,13 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::future::poll_fn;
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::task::{Context, Poll, Waker};
 
 use crate::abc::{AsyncResource, ReceiveStream, SendStream};
 use crate::conflict::ConflictDetector;
+use crate::kept::{Keep, KeepInto, take_kept};
 use crate::lowlevel::{
     CancelRegistration, IoDirection, IoRegistration, cancel_shielded_checkpoint, checkpoint,
     checkpoint_if_cancelled, notify_closing, try_current_task,
@@ -70,19 +71,6 @@ struct FdCore {
     kept: RefCell<Vec<u8>>,
     #[cfg(target_os = "linux")]
     ring: crate::lowlevel::RingIo,
-}
-
-/// Keeps a read's bytes if its future is dropped (forgotten once they are
-/// returned).
-struct Keep<'a> {
-    kept: &'a RefCell<Vec<u8>>,
-    bytes: &'a [u8],
-}
-
-impl Drop for Keep<'_> {
-    fn drop(&mut self) {
-        self.kept.borrow_mut().extend_from_slice(self.bytes);
-    }
 }
 
 impl FdCore {
@@ -664,11 +652,7 @@ impl ReceiveStream for PipeReceiveStream {
             // future dropped there has taken nothing.
             checkpoint_if_cancelled()?;
             cancel_shielded_checkpoint().await?;
-            let mut kept = core.kept.borrow_mut();
-            let n = kept.len().min(buf.len());
-            buf[..n].copy_from_slice(&kept[..n]);
-            kept.drain(..n);
-            return Ok(n);
+            return Ok(take_kept(&core.kept, &mut [IoSliceMut::new(buf)]));
         }
         #[cfg(target_os = "linux")]
         if crate::lowlevel::RingIo::is_available() {
@@ -686,9 +670,11 @@ impl ReceiveStream for PipeReceiveStream {
         if !blocked {
             // Read: if the future is dropped at the schedule point, the bytes
             // are kept for the next receive.
+            let parts = [IoSliceMut::new(buf)];
             let keep = Keep {
-                kept: &core.kept,
-                bytes: &buf[..n],
+                into: KeepInto::Bytes(&core.kept),
+                parts: &parts,
+                n,
             };
             cancel_shielded_checkpoint().await?;
             std::mem::forget(keep);

@@ -24,6 +24,7 @@ use std::task::{Context, Poll, Waker};
 
 use socket2::{Domain, Protocol, SockAddr, Type};
 
+use crate::kept::{Keep, KeepInto, scatter, take_kept};
 use crate::lowlevel::{
     CancelRegistration, IoDirection, IoReady, IoRegistration, cancel_shielded_checkpoint,
     checkpoint_if_cancelled, notify_closing, try_current_task,
@@ -80,57 +81,6 @@ pub(super) struct OsSocket {
     /// the next receive.
     #[cfg(target_os = "linux")]
     ring: crate::lowlevel::RingIo,
-}
-
-/// Copies `src` into `bufs` in order, as far as they hold; how many bytes.
-fn scatter(src: &[u8], bufs: &mut [IoSliceMut<'_>]) -> usize {
-    let mut n = 0;
-    for b in bufs {
-        let m = b.len().min(src.len() - n);
-        b[..m].copy_from_slice(&src[n..n + m]);
-        n += m;
-    }
-    n
-}
-
-/// Moves the first kept bytes into `bufs`, in order; how many.
-fn take_kept(kept: &RefCell<Vec<u8>>, bufs: &mut [IoSliceMut<'_>]) -> usize {
-    let mut k = kept.borrow_mut();
-    let n = scatter(&k, bufs);
-    k.drain(..n);
-    n
-}
-
-/// Where [`Keep`] puts what a dropped receive took.
-enum KeepInto<'a> {
-    /// A stream's bytes, for the next receive.
-    Bytes(&'a RefCell<Vec<u8>>),
-    /// A datagram, whole, with its sender.
-    Datagram(&'a RefCell<VecDeque<(Vec<u8>, SockAddr)>>, SockAddr),
-}
-
-/// Keeps a receive's first `n` bytes (in `parts`, in order) if dropped
-/// (forgotten once they are returned).
-struct Keep<'a, 'b> {
-    into: KeepInto<'a>,
-    parts: &'a [IoSliceMut<'b>],
-    n: usize,
-}
-
-impl Drop for Keep<'_, '_> {
-    fn drop(&mut self) {
-        let mut bytes = Vec::with_capacity(self.n);
-        let mut left = self.n;
-        for p in self.parts {
-            let m = p.len().min(left);
-            bytes.extend_from_slice(&p[..m]);
-            left -= m;
-        }
-        match &self.into {
-            KeepInto::Bytes(kept) => kept.borrow_mut().extend_from_slice(&bytes),
-            KeepInto::Datagram(kept, from) => kept.borrow_mut().push_back((bytes, from.clone())),
-        }
-    }
 }
 
 /// Ownership of a direction's wait by one operation; released on drop.
