@@ -434,6 +434,9 @@ impl RingIo {
     ///
     /// See [`recv_from`](Self::recv_from).
     pub async fn send_to(&self, fd: RawFd, data: &[u8], addr: &SockAddr) -> Result<usize> {
+        if !ring_active() {
+            return Err(not_available());
+        }
         if data.len() > MAX_BUF {
             check_cancelled()?;
             return Err(Error::from(io::Error::from_raw_os_error(libc::EMSGSIZE)));
