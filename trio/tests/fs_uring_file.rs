@@ -2,7 +2,8 @@
 //! position): reads and writes are ring operations; a dropped read's bytes
 //! come first at the next operation (as read-ahead: positions stay right); a
 //! dropped write never lets a later operation overtake it; a read waiting on
-//! a FIFO (a kernel worker's blocking read) is cancelled and loses nothing.
+//! a FIFO (a blocking file: the kernel waits for it with an internal poll) is
+//! cancelled and loses nothing.
 //!
 //! Skipped (with a message) where the kernel refuses io_uring.
 #![cfg(target_os = "linux")]
@@ -175,8 +176,8 @@ fn a_read_waiting_on_a_fifo_is_cancelled_and_loses_nothing() {
         let mut f = trio::fs::open_file(&path, &opts).await?;
         let mut writer = std::fs::OpenOptions::new().write(true).open(&path)?;
         for _ in 0..20 {
-            // Nothing to read: the kernel's worker blocks in `read` until
-            // the cancel interrupts it.
+            // Nothing to read: the read waits in the kernel (an internal
+            // poll, the FIFO being blocking) until the cancel ends it.
             let res = trio::move_on_after(Duration::from_millis(20), f.read(&mut [0u8; 8])).await?;
             assert!(res.is_none(), "read {res:?} from an empty FIFO");
         }
