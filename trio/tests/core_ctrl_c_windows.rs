@@ -23,9 +23,10 @@ use std::time::Duration;
 use child_support::{finish, say, self_command, spawn_lines, wait_for};
 use trio::CancelScope;
 
+// kernel32's `GenerateConsoleCtrlEvent`: two DWORDs in, a BOOL out. Calls to it
+// are unsafe and say why at each call.
 #[link(name = "kernel32")]
-// SAFETY: the declaration matches kernel32's `GenerateConsoleCtrlEvent`
-// (two DWORDs in, a BOOL out); calls to it are unsafe and say why at each call.
+// SAFETY: the declaration matches that signature exactly.
 unsafe extern "system" {
     fn GenerateConsoleCtrlEvent(event: u32, process_group: u32) -> i32;
 }

@@ -39,12 +39,12 @@ mod imp {
     /// The set of CPUs the calling thread may run on.
     fn get() -> io::Result<CpuSet> {
         let mut set = empty();
+        #[cfg(target_os = "linux")]
         // SAFETY: `set` is a valid, writable CPU set of the size we pass; pid 0
         // (Linux) and id -1 with CPU_WHICH_TID (FreeBSD) mean the calling thread.
-        #[cfg(target_os = "linux")]
         let rc = unsafe { libc::sched_getaffinity(0, size_of::<CpuSet>(), &mut set) };
-        // SAFETY: as above.
         #[cfg(target_os = "freebsd")]
+        // SAFETY: as above.
         let rc = unsafe {
             libc::cpuset_getaffinity(
                 libc::CPU_LEVEL_WHICH,
@@ -79,13 +79,13 @@ mod imp {
         // SAFETY: `CPU_SET` sets bit `cpu` of a valid set, and `cpu` was checked to
         // be below `CPU_SETSIZE`.
         unsafe { libc::CPU_SET(cpu, &mut set) };
+        #[cfg(target_os = "linux")]
         // SAFETY: `sched_setaffinity` only reads the set, whose size we pass; pid 0
         // is the calling thread.
-        #[cfg(target_os = "linux")]
         let rc = unsafe { libc::sched_setaffinity(0, size_of::<CpuSet>(), &set) };
+        #[cfg(target_os = "freebsd")]
         // SAFETY: `cpuset_setaffinity` only reads the set, whose size we pass; id
         // -1 with CPU_WHICH_TID is the calling thread.
-        #[cfg(target_os = "freebsd")]
         let rc = unsafe {
             libc::cpuset_setaffinity(
                 libc::CPU_LEVEL_WHICH,

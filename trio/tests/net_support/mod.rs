@@ -127,9 +127,10 @@ pub fn run_uring<T>(f: impl std::future::Future<Output = trio::Result<T>>) -> Op
 #[cfg(windows)]
 pub fn under_wine() -> bool {
     use std::ffi::c_void;
+    // kernel32's `GetModuleHandleA` and `GetProcAddress`. Calls to them are
+    // unsafe and say why at each call.
     #[link(name = "kernel32")]
-    // SAFETY: the declarations match kernel32's `GetModuleHandleA` and
-    // `GetProcAddress`; calls to them are unsafe and say why at each call.
+    // SAFETY: the declarations match those functions' signatures exactly.
     unsafe extern "system" {
         fn GetModuleHandleA(name: *const u8) -> *mut c_void;
         fn GetProcAddress(module: *mut c_void, name: *const u8) -> *mut c_void;
