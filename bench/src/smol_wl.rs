@@ -263,6 +263,20 @@ async fn echo_client(id: usize, addr: std::net::SocketAddr, barrier: Arc<Barrier
     ECHO_ROUNDS
 }
 
+/// The echo workloads' clock: started once every client waits at the
+/// barrier, stopped when the last one is done; checks the rounds they made.
+async fn time_clients(barrier: &Barrier, clients: Vec<Task<usize>>) -> Duration {
+    barrier.wait().await;
+    let t0 = Instant::now();
+    let mut rounds = 0;
+    for c in clients {
+        rounds += c.await;
+    }
+    let d = t0.elapsed();
+    assert_eq!(rounds, ECHO_CONNS * ECHO_ROUNDS);
+    d
+}
+
 pub async fn tcp_echo<S: Spawner>(s: S) -> Duration {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -281,15 +295,8 @@ pub async fn tcp_echo<S: Spawner>(s: S) -> Duration {
     let clients: Vec<_> = (0..ECHO_CONNS)
         .map(|id| s.spawn(echo_client(id, addr, barrier.clone())))
         .collect();
-    barrier.wait().await;
-    let t0 = Instant::now();
-    let mut rounds = 0;
-    for c in clients {
-        rounds += c.await;
-    }
-    let d = t0.elapsed();
+    let d = time_clients(&barrier, clients).await;
     server.await;
-    assert_eq!(rounds, ECHO_CONNS * ECHO_ROUNDS);
     d
 }
 
@@ -330,17 +337,10 @@ pub async fn udp_echo<S: Spawner>(s: S) -> Duration {
         servers.push(s.spawn(udp_echo_server(server)));
         clients.push(s.spawn(udp_echo_client(id, client, addr, barrier.clone())));
     }
-    barrier.wait().await;
-    let t0 = Instant::now();
-    let mut rounds = 0;
-    for c in clients {
-        rounds += c.await;
-    }
-    let d = t0.elapsed();
+    let d = time_clients(&barrier, clients).await;
     for server in servers {
         server.await;
     }
-    assert_eq!(rounds, ECHO_CONNS * ECHO_ROUNDS);
     d
 }
 

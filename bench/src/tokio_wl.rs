@@ -215,6 +215,20 @@ async fn echo_client(id: usize, addr: std::net::SocketAddr, barrier: Arc<Barrier
     ECHO_ROUNDS
 }
 
+/// The echo workloads' clock: started once every client waits at the
+/// barrier, stopped when the last one is done; checks the rounds they made.
+async fn time_clients(barrier: &Barrier, clients: Vec<tokio::task::JoinHandle<usize>>) -> Duration {
+    barrier.wait().await;
+    let t0 = Instant::now();
+    let mut rounds = 0;
+    for c in clients {
+        rounds += c.await.expect("client");
+    }
+    let d = t0.elapsed();
+    assert_eq!(rounds, ECHO_CONNS * ECHO_ROUNDS);
+    d
+}
+
 pub async fn tcp_echo() -> Duration {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -233,15 +247,8 @@ pub async fn tcp_echo() -> Duration {
     let clients: Vec<_> = (0..ECHO_CONNS)
         .map(|id| tokio::spawn(echo_client(id, addr, barrier.clone())))
         .collect();
-    barrier.wait().await;
-    let t0 = Instant::now();
-    let mut rounds = 0;
-    for c in clients {
-        rounds += c.await.expect("client");
-    }
-    let d = t0.elapsed();
+    let d = time_clients(&barrier, clients).await;
     server.await.expect("server");
-    assert_eq!(rounds, ECHO_CONNS * ECHO_ROUNDS);
     d
 }
 
@@ -287,17 +294,10 @@ pub async fn udp_echo() -> Duration {
             barrier.clone(),
         )));
     }
-    barrier.wait().await;
-    let t0 = Instant::now();
-    let mut rounds = 0;
-    for c in clients {
-        rounds += c.await.expect("client");
-    }
-    let d = t0.elapsed();
+    let d = time_clients(&barrier, clients).await;
     for s in servers {
         s.await.expect("server");
     }
-    assert_eq!(rounds, ECHO_CONNS * ECHO_ROUNDS);
     d
 }
 

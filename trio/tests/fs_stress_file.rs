@@ -8,14 +8,10 @@
 #[path = "net_support/mod.rs"]
 mod net_support;
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::Poll;
-
 use trio::fs::AsyncFile;
 use trio::lowlevel::{IoBackend, current_io_backend};
 
-use net_support::{Rng, run_on_backend};
+use net_support::{Attempts, Rng, random_attempt, run_on_backend};
 
 const BYTES: usize = 4_000_000;
 
@@ -27,37 +23,21 @@ async fn stress(path: std::path::PathBuf, seed: u64) -> trio::Result<()> {
     let rng = Rng::new(seed);
     let mut f = AsyncFile::open(&path).await?;
     let mut pos = 0;
-    let (mut cancelled, mut dropped) = (0, 0);
+    let attempts = Attempts::default();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let want = 1 + rng.next() as usize % buf.len();
-        let n = match rng.next() % 4 {
-            0 => {
-                // Polled once, then dropped unless it finished at once.
-                let mut fut = pin!(f.read(&mut buf[..want]));
-                match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
-                    Poll::Ready(n) => n?,
-                    Poll::Pending => {
-                        dropped += 1;
-                        continue;
-                    }
-                }
-            }
-            1 => {
-                assert_eq!(
-                    f.stream_position().await?,
-                    pos as u64,
-                    "the position is off"
-                );
-                continue;
-            }
-            _ => match trio::move_on_after(rng.deadline(100), f.read(&mut buf[..want])).await? {
-                Some(n) => n,
-                None => {
-                    cancelled += 1;
-                    continue;
-                }
-            },
+        if rng.next() % 4 == 1 {
+            assert_eq!(
+                f.stream_position().await?,
+                pos as u64,
+                "the position is off"
+            );
+            continue;
+        }
+        let read = async { Ok(f.read(&mut buf[..want]).await?) };
+        let Some(n) = random_attempt(&rng, &attempts, || rng.deadline(100), read).await? else {
+            continue;
         };
         if n == 0 {
             break;
@@ -68,6 +48,7 @@ async fn stress(path: std::path::PathBuf, seed: u64) -> trio::Result<()> {
         pos += n;
     }
     assert_eq!(pos, BYTES, "bytes lost");
+    let (cancelled, dropped) = (attempts.cancelled.get(), attempts.dropped.get());
     println!(
         "{:?}: {cancelled} reads cancelled, {dropped} dropped",
         current_io_backend()

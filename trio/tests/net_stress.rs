@@ -12,17 +12,14 @@
 mod net_support;
 
 use std::cell::Cell;
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Mutex;
-use std::task::Poll;
 use std::time::Duration;
 
 use trio::lowlevel::{IoBackend, current_io_backend};
 use trio::net::socket::Socket;
 use trio::net::{SocketListener, SocketStream};
 
-use net_support::{Rng, drained, fd_count};
+use net_support::{Attempts, Rng, drained, random_attempt, stress_on_backend};
 
 /// The test counts fds: one run at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -52,29 +49,14 @@ async fn sender(s: &Socket, conn: usize, rng: &Rng) -> trio::Result<usize> {
 
 async fn receiver(s: &Socket, conn: usize, rng: &Rng) -> trio::Result<(usize, usize)> {
     let mut pos = 0;
-    let (mut cancelled, mut dropped) = (0, 0);
+    let attempts = Attempts::default();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let want = 1 + rng.next() as usize % buf.len();
-        let n = if rng.next() % 4 == 0 {
-            // Polled once, then dropped unless it finished at once.
-            let mut fut = pin!(s.recv(&mut buf[..want]));
-            match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
-                Poll::Ready(r) => r?,
-                Poll::Pending => {
-                    dropped += 1;
-                    trio::lowlevel::checkpoint().await?;
-                    continue;
-                }
-            }
-        } else {
-            match trio::move_on_after(rng.deadline(300) / 8, s.recv(&mut buf[..want])).await? {
-                Some(n) => n,
-                None => {
-                    cancelled += 1;
-                    continue;
-                }
-            }
+        let deadline = || rng.deadline(300) / 8;
+        let Some(n) = random_attempt(rng, &attempts, deadline, s.recv(&mut buf[..want])).await?
+        else {
+            continue;
         };
         if n == 0 {
             break;
@@ -90,7 +72,7 @@ async fn receiver(s: &Socket, conn: usize, rng: &Rng) -> trio::Result<(usize, us
         pos += n;
     }
     assert_eq!(pos, BYTES, "connection {conn}: bytes lost");
-    Ok((cancelled, dropped))
+    Ok((attempts.cancelled.get(), attempts.dropped.get()))
 }
 
 async fn stress(seed: u64) -> trio::Result<()> {
@@ -142,27 +124,9 @@ async fn stress(seed: u64) -> trio::Result<()> {
     drained().await
 }
 
-fn run_on(backend: IoBackend) -> Option<()> {
+fn run_on(backend: IoBackend) {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let got = trio::Runtime::builder()
-        .io_backend(backend)
-        .build()
-        .run(async { Ok::<_, trio::Error>(current_io_backend()) })
-        .unwrap();
-    if got != backend {
-        println!("{backend:?} unavailable here: skipped");
-        return None;
-    }
-    let before = fd_count();
-    for seed in [1, 0x5eed, 0xdead_beef] {
-        trio::Runtime::builder()
-            .io_backend(backend)
-            .build()
-            .run(stress(seed))
-            .unwrap();
-    }
-    assert_eq!(fd_count(), before, "fds leaked");
-    Some(())
+    stress_on_backend(backend, stress);
 }
 
 #[test]

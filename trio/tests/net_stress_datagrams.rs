@@ -10,17 +10,15 @@
 
 mod net_support;
 
-use std::future::Future;
-use std::pin::pin;
+use std::cell::Cell;
 use std::sync::Mutex;
-use std::task::Poll;
 use std::time::Duration;
 
 use trio::lowlevel::{IoBackend, current_io_backend};
 use trio::net::UdpSocket;
 use trio::sync::Semaphore;
 
-use net_support::{Rng, drained, fd_baseline, fd_count, run_on_backend};
+use net_support::{Attempts, Rng, drained, random_attempt, stress_on_backend};
 
 /// The test counts fds: one run at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -42,8 +40,9 @@ async fn stress(seed: u64) -> trio::Result<()> {
     );
     let (from, to) = (a.local_addr()?, b.local_addr()?);
     let credits = Semaphore::new(WINDOW);
-    let counts = std::cell::Cell::new((0usize, 0usize, 0usize));
-    let (a, b, credits, counts) = (&a, &b, &credits, &counts);
+    let (sends_cancelled, receives) = (Cell::new(0usize), Attempts::default());
+    let (a, b, credits) = (&a, &b, &credits);
+    let (sends_cancelled, receives) = (&sends_cancelled, &receives);
     trio::fail_after(
         Duration::from_secs(120),
         trio::open_nursery(async |n| {
@@ -59,10 +58,7 @@ async fn stress(seed: u64) -> trio::Result<()> {
                                 assert_eq!(sent, d.len());
                                 break;
                             }
-                            None => {
-                                let c = counts.get();
-                                counts.set((c.0 + 1, c.1, c.2));
-                            }
+                            None => sends_cancelled.set(sends_cancelled.get() + 1),
                         }
                     }
                 }
@@ -73,28 +69,10 @@ async fn stress(seed: u64) -> trio::Result<()> {
                 let mut buf = [0u8; 2_048];
                 let mut expected = 0u32;
                 while expected < DATAGRAMS {
-                    let got = if rng.next() % 4 == 0 {
-                        // Polled once, then dropped unless it finished at once.
-                        let mut f = pin!(b.recv_from(&mut buf));
-                        match std::future::poll_fn(|cx| Poll::Ready(f.as_mut().poll(cx))).await {
-                            Poll::Ready(r) => Some(r?),
-                            Poll::Pending => {
-                                let c = counts.get();
-                                counts.set((c.0, c.1, c.2 + 1));
-                                None
-                            }
-                        }
-                    } else {
-                        let r =
-                            trio::move_on_after(rng.deadline(50), b.recv_from(&mut buf)).await?;
-                        if r.is_none() {
-                            let c = counts.get();
-                            counts.set((c.0, c.1 + 1, c.2));
-                        }
-                        r
-                    };
+                    let deadline = || rng.deadline(50);
+                    let got =
+                        random_attempt(&rng, receives, deadline, b.recv_from(&mut buf)).await?;
                     let Some((len, sender)) = got else {
-                        trio::lowlevel::checkpoint().await?;
                         continue;
                     };
                     assert_eq!(sender, from);
@@ -113,7 +91,11 @@ async fn stress(seed: u64) -> trio::Result<()> {
         }),
     )
     .await?;
-    let (sends, recvs, drops) = counts.get();
+    let (sends, recvs, drops) = (
+        sends_cancelled.get(),
+        receives.cancelled.get(),
+        receives.dropped.get(),
+    );
     println!(
         "{:?}: {sends} sends and {recvs} receives cancelled, {drops} receives dropped",
         current_io_backend()
@@ -124,13 +106,7 @@ async fn stress(seed: u64) -> trio::Result<()> {
 
 fn run_on(backend: IoBackend) {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let before = fd_baseline();
-    for seed in [1, 0x5eed, 0xdead_beef] {
-        if run_on_backend(backend, stress(seed)).is_none() {
-            return;
-        }
-    }
-    assert_eq!(fd_count(), before, "fds leaked");
+    stress_on_backend(backend, stress);
 }
 
 #[test]

@@ -8,17 +8,14 @@
 mod net_support;
 
 use std::cell::Cell;
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Mutex;
-use std::task::Poll;
 use std::time::Duration;
 
 use trio::abc::{ReceiveStream, SendStream};
 use trio::lowlevel::{IoBackend, current_io_backend};
 use trio::process::{PipeReceiveStream, PipeSendStream};
 
-use net_support::{Rng, drained, fd_baseline, fd_count, run_on_backend};
+use net_support::{Attempts, Rng, drained, random_attempt, stress_on_backend};
 
 /// The test counts fds: one run at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -44,29 +41,15 @@ async fn sender(s: &PipeSendStream, pipe: usize, rng: &Rng) -> trio::Result<()> 
 
 async fn receiver(r: &PipeReceiveStream, pipe: usize, rng: &Rng) -> trio::Result<(usize, usize)> {
     let mut pos = 0;
-    let (mut cancelled, mut dropped) = (0, 0);
+    let attempts = Attempts::default();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let want = 1 + rng.next() as usize % buf.len();
-        let n = if rng.next() % 4 == 0 {
-            // Polled once, then dropped unless it finished at once.
-            let mut fut = pin!(r.receive_some(&mut buf[..want]));
-            match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
-                Poll::Ready(n) => n?,
-                Poll::Pending => {
-                    dropped += 1;
-                    trio::lowlevel::checkpoint().await?;
-                    continue;
-                }
-            }
-        } else {
-            match trio::move_on_after(rng.deadline(40), r.receive_some(&mut buf[..want])).await? {
-                Some(n) => n,
-                None => {
-                    cancelled += 1;
-                    continue;
-                }
-            }
+        let deadline = || rng.deadline(40);
+        let Some(n) =
+            random_attempt(rng, &attempts, deadline, r.receive_some(&mut buf[..want])).await?
+        else {
+            continue;
         };
         if n == 0 {
             break;
@@ -82,7 +65,7 @@ async fn receiver(r: &PipeReceiveStream, pipe: usize, rng: &Rng) -> trio::Result
         pos += n;
     }
     assert_eq!(pos, BYTES, "pipe {pipe}: bytes lost");
-    Ok((cancelled, dropped))
+    Ok((attempts.cancelled.get(), attempts.dropped.get()))
 }
 
 async fn stress(seed: u64) -> trio::Result<()> {
@@ -123,13 +106,7 @@ async fn stress(seed: u64) -> trio::Result<()> {
 
 fn run_on(backend: IoBackend) {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let before = fd_baseline();
-    for seed in [1, 0x5eed, 0xdead_beef] {
-        if run_on_backend(backend, stress(seed)).is_none() {
-            return;
-        }
-    }
-    assert_eq!(fd_count(), before, "fds leaked");
+    stress_on_backend(backend, stress);
 }
 
 #[test]

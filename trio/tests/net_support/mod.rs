@@ -70,6 +70,61 @@ pub fn run_on_backend<T>(
     )
 }
 
+/// How many of [`random_attempt`]'s operations were cancelled, and how many
+/// dropped.
+#[derive(Default)]
+pub struct Attempts {
+    pub cancelled: std::cell::Cell<usize>,
+    pub dropped: std::cell::Cell<usize>,
+}
+
+/// Runs `f` as the stress tests do: one time in four polled once and dropped
+/// unless it finished at once (a checkpoint follows); otherwise under the
+/// deadline `deadline` gives. Its value, or `None` (counted in `attempts`)
+/// if it was cancelled or dropped.
+pub async fn random_attempt<T>(
+    rng: &Rng,
+    attempts: &Attempts,
+    deadline: impl FnOnce() -> std::time::Duration,
+    f: impl std::future::Future<Output = trio::Result<T>>,
+) -> trio::Result<Option<T>> {
+    let count = |c: &std::cell::Cell<usize>| c.set(c.get() + 1);
+    if rng.next() % 4 == 0 {
+        let mut f = std::pin::pin!(f);
+        match std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx))).await {
+            std::task::Poll::Ready(r) => Ok(Some(r?)),
+            std::task::Poll::Pending => {
+                count(&attempts.dropped);
+                trio::lowlevel::checkpoint().await?;
+                Ok(None)
+            }
+        }
+    } else {
+        let r = trio::move_on_after(deadline(), f).await?;
+        if r.is_none() {
+            count(&attempts.cancelled);
+        }
+        Ok(r)
+    }
+}
+
+/// Runs `stress` on `backend` with each of the stress tests' seeds, then
+/// checks that no fd was left open; skipped (saying so) where this host does
+/// not have `backend`.
+#[cfg(unix)]
+pub fn stress_on_backend<F: std::future::Future<Output = trio::Result<()>>>(
+    backend: trio::lowlevel::IoBackend,
+    stress: impl Fn(u64) -> F,
+) {
+    let before = fd_baseline();
+    for seed in [1, 0x5eed, 0xdead_beef] {
+        if run_on_backend(backend, stress(seed)).is_none() {
+            return;
+        }
+    }
+    assert_eq!(fd_count(), before, "fds leaked");
+}
+
 /// Polls `f` once — it must wait (so that its operation is submitted) — and
 /// drops it.
 pub async fn poll_once_and_drop<F: std::future::Future>(f: F) {
