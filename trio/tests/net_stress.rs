@@ -5,18 +5,23 @@
 //!
 //! Sends are cancelled through scopes (a cancelled send says how much it sent);
 //! receives are cancelled or dropped (a dropped receive's bytes come first at
-//! the next one). On io_uring these are ring operations with the abort
-//! protocol; on epoll, readiness waits.
+//! the next one). A third of them are the poll-based `AsyncWrite`/`AsyncRead`
+//! instead (on io_uring: write-behinds, and detached receives whose bytes
+//! wait for the next read). On io_uring these are ring operations with the
+//! abort protocol; on epoll, readiness waits.
 #![cfg(unix)]
 
 mod net_support;
 
 use std::cell::Cell;
+use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use futures_io::{AsyncRead, AsyncWrite};
+
 use trio::lowlevel::{IoBackend, current_io_backend};
-use trio::net::socket::Socket;
 use trio::net::{SocketListener, SocketStream};
 
 use net_support::{Attempts, Rng, drained, random_attempt, stress_on_backend};
@@ -33,13 +38,32 @@ fn pattern(conn: usize, pos: usize) -> u8 {
     (pos.wrapping_mul(31) ^ (pos >> 9) ^ conn.wrapping_mul(77)) as u8
 }
 
-async fn sender(s: &Socket, conn: usize, rng: &Rng) -> trio::Result<usize> {
+/// `s.socket().send` or, one time in three, the poll-based write.
+async fn send(mut s: &SocketStream, data: &[u8], poll_based: bool) -> trio::Result<usize> {
+    if poll_based {
+        Ok(poll_fn(|cx| Pin::new(&mut s).poll_write(cx, data)).await?)
+    } else {
+        s.socket().send(data).await
+    }
+}
+
+/// `s.socket().recv` or, one time in three, the poll-based read.
+async fn recv(mut s: &SocketStream, buf: &mut [u8], poll_based: bool) -> trio::Result<usize> {
+    if poll_based {
+        Ok(poll_fn(|cx| Pin::new(&mut s).poll_read(cx, buf)).await?)
+    } else {
+        s.socket().recv(buf).await
+    }
+}
+
+async fn sender(s: &SocketStream, conn: usize, rng: &Rng) -> trio::Result<usize> {
     let mut pos = 0;
     let mut cancelled = 0;
     while pos < BYTES {
         let len = (1 + rng.next() as usize % 20_000).min(BYTES - pos);
         let chunk: Vec<u8> = (pos..pos + len).map(|i| pattern(conn, i)).collect();
-        match trio::move_on_after(rng.deadline(300), s.send(&chunk)).await? {
+        let poll_based = rng.next() % 3 == 0;
+        match trio::move_on_after(rng.deadline(300), send(s, &chunk, poll_based)).await? {
             Some(n) => pos += n,
             None => cancelled += 1,
         }
@@ -47,15 +71,16 @@ async fn sender(s: &Socket, conn: usize, rng: &Rng) -> trio::Result<usize> {
     Ok(cancelled)
 }
 
-async fn receiver(s: &Socket, conn: usize, rng: &Rng) -> trio::Result<(usize, usize)> {
+async fn receiver(s: &SocketStream, conn: usize, rng: &Rng) -> trio::Result<(usize, usize)> {
     let mut pos = 0;
     let attempts = Attempts::default();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let want = 1 + rng.next() as usize % buf.len();
         let deadline = || rng.deadline(300) / 8;
-        let Some(n) = random_attempt(rng, &attempts, deadline, s.recv(&mut buf[..want])).await?
-        else {
+        let poll_based = rng.next() % 3 == 0;
+        let receive = recv(s, &mut buf[..want], poll_based);
+        let Some(n) = random_attempt(rng, &attempts, deadline, receive).await? else {
             continue;
         };
         if n == 0 {
@@ -93,7 +118,7 @@ async fn stress(seed: u64) -> trio::Result<()> {
                 let (c, s): (&SocketStream, &SocketStream) = (c, s);
                 n.start_soon(async move {
                     let rng = Rng::new(seed ^ (conn as u64 + 1).wrapping_mul(0x9e37_79b9));
-                    let cancelled = sender(c.socket(), conn, &rng).await?;
+                    let cancelled = sender(c, conn, &rng).await?;
                     trio::abc::HalfCloseableStream::send_eof(c).await?;
                     let t = totals.get();
                     totals.set((t.0 + cancelled, t.1, t.2));
@@ -101,7 +126,7 @@ async fn stress(seed: u64) -> trio::Result<()> {
                 })?;
                 n.start_soon(async move {
                     let rng = Rng::new(seed ^ (conn as u64 + 101).wrapping_mul(0x85eb_ca6b));
-                    let (cancelled, dropped) = receiver(s.socket(), conn, &rng).await?;
+                    let (cancelled, dropped) = receiver(s, conn, &rng).await?;
                     let t = totals.get();
                     totals.set((t.0, t.1 + cancelled, t.2 + dropped));
                     Ok(())

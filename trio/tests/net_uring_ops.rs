@@ -17,28 +17,20 @@ use std::time::Duration;
 
 use trio::abc::{AsyncResource, HalfCloseableStream, ReceiveStream, SendStream};
 use trio::lowlevel::{IoBackend, current_statistics};
-use trio::net::{SocketListener, SocketStream};
+use trio::net::SocketListener;
 use trio::testing::wait_all_tasks_blocked;
 
-use net_support::{drained, fd_baseline, fd_count, poll_once_and_drop, run_uring};
+use net_support::{drained, fd_baseline, fd_count, poll_once_and_drop, run_uring, tcp_pair};
 
 /// The tests count fds and ring operations: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-async fn pair() -> trio::Result<(SocketStream, SocketStream)> {
-    let listener = SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
-    let port = listener.local_addr()?.port();
-    let c = trio::net::open_tcp_stream("127.0.0.1", port).await?;
-    let s = trio::abc::Listener::accept(&listener).await?;
-    Ok((c, s))
-}
 
 #[test]
 fn echo_uses_ring_operations() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run_uring(async {
         let before = current_statistics().io_ring_ops;
-        let (a, b) = pair().await?;
+        let (a, b) = tcp_pair().await?;
         let mut buf = [0u8; 1000];
         for i in 0..100u32 {
             let msg = format!("message {i}");
@@ -59,7 +51,7 @@ fn echo_uses_ring_operations() {
 fn cancelled_receives_lose_nothing() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run_uring(async {
-        let (a, b) = pair().await?;
+        let (a, b) = tcp_pair().await?;
         let (a, b) = (&a, &b);
         let mut sent: Vec<u8> = Vec::new();
         let mut got: Vec<u8> = Vec::new();
@@ -125,7 +117,7 @@ fn dropped_receives_leak_nothing_and_lose_nothing() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let fds = fd_baseline();
     run_uring(async {
-        let (a, b) = pair().await?;
+        let (a, b) = tcp_pair().await?;
         let mut sent = Vec::new();
         let mut got = Vec::new();
         for i in 0..200u32 {
@@ -182,7 +174,7 @@ fn dropped_receives_leak_nothing_and_lose_nothing() {
 fn cancelled_sends_report_what_they_sent() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run_uring(async {
-        let (a, b) = pair().await?;
+        let (a, b) = tcp_pair().await?;
         let data: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
         let (a, b, data) = (&a, &b, &data);
         let mut sent = 0usize;
@@ -231,7 +223,7 @@ fn cancelled_sends_report_what_they_sent() {
 fn a_send_to_a_peer_that_never_reads_can_be_cancelled() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run_uring(async {
-        let (a, _b) = pair().await?;
+        let (a, _b) = tcp_pair().await?;
         let big = vec![7u8; 1 << 20];
         let r = trio::move_on_after(Duration::from_millis(200), async {
             loop {
@@ -251,7 +243,7 @@ fn a_send_to_a_peer_that_resets_fails() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run_uring(async {
         for _ in 0..20 {
-            let (a, b) = pair().await?;
+            let (a, b) = tcp_pair().await?;
             let big = vec![7u8; 1 << 20];
             let (a, b) = (&a, &b);
             trio::open_nursery(async |n| {

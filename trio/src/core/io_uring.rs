@@ -102,17 +102,22 @@
 //! happen or its result is delivered (see `uring_ops.rs`).
 //! `RunStatistics::io_ring_ops` counts them.
 //!
+//! So are a socket stream's poll-based `AsyncRead`/`AsyncWrite` (hyper's
+//! path): a read submits a *detached* receive whose result waits in the
+//! socket's stash for the next read, a write is a *write-behind* that
+//! `poll_flush` waits for (`RingIo::poll_recv`/`poll_send`).
+//!
 //! Measured on `tcp_echo` (`BENCHMARKS.md`): 0.05 system calls per round trip
-//! (all `io_uring_enter`) against 4.05 on epoll; the time per round trip is
-//! about 10% above epoll's: the kernel's TCP work is the same, and trio's own
-//! share per operation (shared state, fd map, slab, a copy) is larger.
+//! (all `io_uring_enter`) against 4.05 on epoll. The time per round trip
+//! depends on what a system call costs on the machine: on an Intel Xeon VM
+//! about 5% above epoll's (the kernel's TCP work is the same, and trio's own
+//! share per operation — shared state, fd map, slab, a copy — is larger), on
+//! an AMD EPYC VM, where system calls cost more, about 10% below.
 //!
 //! # Not done yet
 //!
-//! The poll-based `AsyncRead`/`AsyncWrite` as ring operations (they wait for
-//! readiness on the ring and call the kernel themselves); buffer rings with
-//! multishot receives (one copy and one armed receive per call today);
-//! `DEFER_TASKRUN` (see `new_ring`). Guest runs use epoll.
+//! Buffer rings with multishot receives (one copy and one armed receive per
+//! call today). Guest runs use epoll.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -234,10 +239,11 @@ pub(in crate::core) struct UringReactor {
 /// is such work, so that a pass that must not sleep still enters the kernel
 /// to run it (`wait`). Older kernels get a plain ring.
 ///
-/// `DEFER_TASKRUN` (6.1, with `SINGLE_ISSUER`) would go further — task work run
-/// only by waits — but with it a multishot poll's reports were seen not to
-/// arrive (`core_io_uring`'s registration test timed out on Linux 6.18), so it
-/// is not used.
+/// `DEFER_TASKRUN` (6.1, with `SINGLE_ISSUER`) goes further — task work run
+/// only by an `io_uring_enter` that asks for completions — but it did not pay:
+/// on `tcp_echo` (AMD EPYC, Linux 6.18) three alternating runs each way took
+/// 9.7–13.1 µs per round trip with it and 9.3–9.7 µs without, so it is not
+/// used.
 fn new_ring() -> io::Result<IoUring> {
     if let Ok(r) = IoUring::builder()
         .setup_coop_taskrun()
@@ -476,6 +482,11 @@ impl UringReactor {
             return Err(Error::from(io::Error::from_raw_os_error(libc::EBADF)));
         }
         let dir = kind.dir();
+        // A write-behind goes whole: the kernel retries a partial send.
+        let send_flags = match state.detached.get() {
+            true => crate::sys::socket::SEND_FLAGS | libc::MSG_WAITALL,
+            false => crate::sys::socket::SEND_FLAGS,
+        };
         let key = {
             let mut fds = self.io_fds.borrow_mut();
             let entry = fds.entry(fd).or_default();
@@ -525,9 +536,7 @@ impl UringReactor {
                         .build()
                 }
                 (OpKind::Recv, _) => opcode::Recv::new(fd, ptr, len).build(),
-                (OpKind::Send, _) => opcode::Send::new(fd, ptr, len)
-                    .flags(crate::sys::socket::SEND_FLAGS)
-                    .build(),
+                (OpKind::Send, _) => opcode::Send::new(fd, ptr, len).flags(send_flags).build(),
                 (OpKind::Read, _) => opcode::Read::new(fd, ptr, len).offset(u64::MAX).build(),
                 (OpKind::Write, _) => opcode::Write::new(fd, ptr, len).offset(u64::MAX).build(),
                 (OpKind::Connect, Some(m)) => {
@@ -576,7 +585,7 @@ impl UringReactor {
             _ => return,
         };
         let dir = kind.dir();
-        if orphan {
+        if orphan && !state.orphaned.get() {
             state.orphaned.set(true);
             if kind.keeps_order() {
                 if let Some(stash) = state.stash.upgrade() {
@@ -979,9 +988,11 @@ impl UringReactor {
             if state.orphaned.get() {
                 // Nobody waits: the result goes to the socket's stash.
                 state.keep_untaken(res, &buf, msg.as_deref_mut());
-                if kind.keeps_order() {
-                    if let Some(stash) = state.stash.upgrade() {
+                if let Some(stash) = state.stash.upgrade() {
+                    if kind.keeps_order() {
                         stash.orphan_done();
+                    } else if state.detached.get() {
+                        stash.send_done();
                     }
                 }
                 self.give_buf(dir, buf);

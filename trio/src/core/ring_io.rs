@@ -12,7 +12,9 @@ use socket2::SockAddr;
 
 use super::cancel::{CancelRegistration, check_cancelled};
 use super::checkpoint::cancel_shielded_checkpoint;
-use super::uring_ops::{MAX_BUF, OpKind, RingOpState, Stash, not_available, ring_active, ring_op};
+use super::uring_ops::{
+    MAX_BUF, OpKind, RingOpState, Stash, not_available, ring_active, ring_op, submit_detached,
+};
 use crate::error::{Error, Result};
 use crate::sys::source::RawSource as RawFd;
 
@@ -203,6 +205,162 @@ impl RingIo {
     pub async fn send(&self, fd: RawFd, data: &[u8]) -> Result<usize> {
         self.write_op(fd, OpKind::Send, &[IoSlice::new(data)], None)
             .await
+    }
+}
+
+/// Poll-based reads and writes (`AsyncRead` / `AsyncWrite`), on the ring.
+impl RingIo {
+    /// The most bytes one [`poll_send`](Self::poll_send) takes (64 KiB).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trio::lowlevel::RingIo::WRITE_BEHIND_LEN, 64 * 1024);
+    /// ```
+    pub const WRITE_BEHIND_LEN: usize = 64 * 1024;
+
+    /// Receives into `buf` from the stream socket `fd`, poll-style (for an
+    /// `AsyncRead`): `Ready` with bytes kept from earlier receives, or the end
+    /// of stream or error one found; else `Pending`, with a receive of up to
+    /// `buf.len()` bytes submitted (or already in the kernel) and `cx` woken
+    /// when it completes. A poll-based receive has no future to drop, so its
+    /// operation is *detached*: what it gets is kept here for whichever
+    /// receive comes next — this one polled again, a later one with another
+    /// buffer, or an async [`recv`](Self::recv) — and nothing is lost if the
+    /// caller loses interest. `Ready(Ok(0))` is the end of the stream (or an
+    /// empty `buf`).
+    ///
+    /// `fd` must stay open until the receive completes; close it after
+    /// [`notify_closing`](crate::lowlevel::notify_closing), which cancels it.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv) (`BusyResource` if an async receive on `fd`
+    /// is in flight).
+    ///
+    /// # Cancellation
+    ///
+    /// Not a cancellation point: a task cancelled while waiting here learns
+    /// it from its own cancel registration (as trio's sockets do); the
+    /// receive stays in the kernel and its bytes wait for the next receive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use trio::lowlevel::{IoBackend, RingIo};
+    /// # trio::Runtime::builder().io_backend(IoBackend::Auto).build().run(async {
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// if RingIo::is_available() {
+    ///     let (ra, rb) = (RingIo::new(), RingIo::new());
+    ///     let n = std::future::poll_fn(|cx| ra.poll_send(cx, a.as_raw_fd(), b"ping")).await?;
+    ///     assert_eq!(n, 4); // taken; on its way
+    ///     std::future::poll_fn(|cx| ra.poll_flush(cx)).await?; // sent
+    ///     let mut buf = [0u8; 16];
+    ///     let n = std::future::poll_fn(|cx| rb.poll_recv(cx, b.as_raw_fd(), &mut buf)).await?;
+    ///     assert_eq!(&buf[..n], b"ping");
+    /// }
+    /// # Ok::<(), trio::Error>(()) }).unwrap();
+    /// ```
+    pub fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        fd: RawFd,
+        buf: &mut [u8],
+    ) -> Poll<Result<usize>> {
+        if !ring_active() {
+            return Poll::Ready(Err(not_available()));
+        }
+        let stash = &self.stash;
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        // Bytes kept so far were received before any still in the kernel.
+        if self.stashed() > 0 {
+            return Poll::Ready(Ok(stash.take_into(buf)));
+        }
+        if stash.orphans.get() == 0 {
+            if let Some(end) = stash.take_end() {
+                return Poll::Ready(end);
+            }
+            if let Err(e) = submit_detached(fd, OpKind::Recv, buf.len(), self, |_| {}) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        *stash.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Sends from `data` on the stream socket `fd`, poll-style (for an
+    /// `AsyncWrite`), as a *write-behind*: up to
+    /// [`WRITE_BEHIND_LEN`](Self::WRITE_BEHIND_LEN) bytes are copied into a
+    /// buffer the reactor owns and submitted whole, and their count is
+    /// returned at once; the send completes in the kernel.
+    /// [`poll_flush`](Self::poll_flush) waits for it. While one is in the
+    /// kernel, the next `poll_send` waits (`Pending`, `cx` woken when it
+    /// completes): one write-behind per socket, so bytes go in order — an
+    /// async [`send`](Self::send) waits for it too.
+    ///
+    /// `fd` must stay open until the send completes: flush before closing
+    /// (or shutting down) the socket — [`notify_closing`](crate::lowlevel::notify_closing)
+    /// cancels a write-behind that still waits for room in the socket.
+    ///
+    /// # Errors
+    ///
+    /// The previous write-behind's failure (`EPIPE`, `ECONNRESET`…, or a
+    /// [`WriteZero`](std::io::ErrorKind::WriteZero) I/O error if the socket
+    /// took only part of it), once; else as [`send`](Self::send).
+    ///
+    /// # Cancellation
+    ///
+    /// As [`poll_recv`](Self::poll_recv): bytes taken are sent whatever
+    /// happens to the task.
+    ///
+    /// # Examples
+    ///
+    /// See [`poll_recv`](Self::poll_recv).
+    pub fn poll_send(&self, cx: &mut Context<'_>, fd: RawFd, data: &[u8]) -> Poll<Result<usize>> {
+        if !ring_active() {
+            return Poll::Ready(Err(not_available()));
+        }
+        match self.poll_flush(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let n = data.len().min(Self::WRITE_BEHIND_LEN);
+        let fill = |b: &mut Vec<u8>| b.extend_from_slice(&data[..n]);
+        Poll::Ready(submit_detached(fd, OpKind::Send, n, self, fill).map(|()| n))
+    }
+
+    /// Waits for the write-behind in the kernel, if any
+    /// ([`poll_send`](Self::poll_send)): `Ready(Ok(()))` once every byte
+    /// `poll_send` took is in the socket.
+    ///
+    /// # Errors
+    ///
+    /// The write-behind's failure, once (see [`poll_send`](Self::poll_send)).
+    ///
+    /// # Cancellation
+    ///
+    /// As [`poll_recv`](Self::poll_recv).
+    ///
+    /// # Examples
+    ///
+    /// See [`poll_recv`](Self::poll_recv).
+    pub fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let stash = &self.stash;
+        if stash.sending.get() {
+            *stash.send_waker.borrow_mut() = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        match stash.send_error.borrow_mut().take() {
+            Some(e) => Poll::Ready(Err(Error::from(e))),
+            None => Poll::Ready(Ok(())),
+        }
     }
 }
 
@@ -584,6 +742,13 @@ impl RingIo {
             bytes.drain(..n);
             return Ok(n);
         }
+        if self.stash.end.get().is_some() {
+            check_cancelled()?;
+            cancel_shielded_checkpoint().await?;
+            if let Some(end) = self.stash.take_end() {
+                return end;
+            }
+        }
         let len = bufs.iter().map(|b| b.len()).sum();
         ring_op(
             fd,
@@ -609,6 +774,17 @@ impl RingIo {
         if !ring_active() {
             return Err(not_available());
         }
+        // A write-behind still in the kernel goes first (and its failure,
+        // if it failed, is this send's).
+        let mut cancel = CancelRegistration::new();
+        poll_fn(|cx| match self.poll_flush(cx) {
+            Poll::Pending => match cancel.poll_cancelled(cx) {
+                Poll::Ready(e) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            },
+            done => done,
+        })
+        .await?;
         let len = bufs.iter().map(|b| b.len()).sum();
         let fill = |owned: &mut Vec<u8>| {
             for b in bufs {

@@ -61,12 +61,30 @@
 //!   kernel holds its place, so a second receive on the socket while one waits
 //!   does not get data that arrives (the first does), where the readiness loop
 //!   lets whichever call runs first take it. Sockets' `recv`/`send`,
-//!   `recv_from`/`send_to`, `accept` and `connect`, and pipes' reads and
-//!   writes use the ring; the poll-based `AsyncRead`/`AsyncWrite` keep
-//!   readiness. A poll-based read on
-//!   the same socket takes the stash's bytes first, and waits while a dropped
-//!   receive is still in the kernel (`RingIo::take_stashed`), so it never takes
-//!   bytes ahead of that receive's.
+//!   `recv_from`/`send_to`, `accept` and `connect`, pipes' reads and
+//!   writes, and stream sockets' poll-based `AsyncRead`/`AsyncWrite` use the
+//!   ring.
+//!
+//! # Poll-based reads and writes: detached operations
+//!
+//! A poll-based read has no future whose drop could orphan its operation,
+//! and its caller may never poll again. So `RingIo::poll_recv` submits a
+//! *detached* receive — orphaned from the start (`submit_detached`): its
+//! bytes, or the end of stream or error it found (`Stash::end`), go to the
+//! stash, and the next read of either kind takes them (an async receive
+//! waits for a detached one still in the kernel, as for a dropped one).
+//! Nothing is lost whoever reads next; closing the socket cancels it, so it
+//! never holds the socket open.
+//!
+//! `poll_write` cannot return `Pending` once the kernel has the bytes (the
+//! caller may then write other bytes, or none). So `RingIo::poll_send` is a
+//! *write-behind*: it copies up to 64 KiB into an owned buffer, submits a
+//! send with `MSG_WAITALL` (the kernel retries a partial one) and returns
+//! the count at once. One is in flight per socket: the next write of either
+//! kind waits for it, so bytes go in order; `poll_flush`, `poll_close` and
+//! `send_eof` wait for it too, and its failure is kept for the next of
+//! them. Closing a socket cancels a write-behind that still waits for room
+//! (a peer that does not read): flush first.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -187,6 +205,15 @@ pub(in crate::core) struct Stash {
     pub(in crate::core) accepted: RefCell<VecDeque<OwnedFd>>,
     /// Datagrams (with their senders) dropped datagram receives got.
     pub(in crate::core) datagrams: RefCell<VecDeque<(Vec<u8>, SockAddr)>>,
+    /// How an orphaned receive ended when it got no bytes — the end of the
+    /// stream (0) or an error (`-errno`) — for the next receive.
+    pub(in crate::core) end: Cell<Option<i32>>,
+    /// A write-behind (`RingIo::poll_send`) is in the kernel.
+    pub(in crate::core) sending: Cell<bool>,
+    /// How the last write-behind failed, for the next write or flush.
+    pub(in crate::core) send_error: RefCell<Option<io::Error>>,
+    /// The writer waiting for `sending` to end.
+    pub(in crate::core) send_waker: RefCell<Option<Waker>>,
 }
 
 impl Stash {
@@ -207,6 +234,22 @@ impl Stash {
                 w.wake();
             }
         }
+    }
+
+    /// The write-behind completed (its failure, if any, already kept).
+    pub(in crate::core) fn send_done(&self) {
+        self.sending.set(false);
+        if let Some(w) = self.send_waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// The end a receive found and nobody took, as a receive's result.
+    pub(in crate::core) fn take_end(&self) -> Option<Result<usize>> {
+        self.end.take().map(|res| match res {
+            0 => Ok(0),
+            e => Err(Error::from(io::Error::from_raw_os_error(-e))),
+        })
     }
 }
 
@@ -229,6 +272,9 @@ pub(in crate::core) struct RingOpState {
     pub(in crate::core) closed: Cell<bool>,
     /// Nobody waits any more (the future was dropped, or the fd closed).
     pub(in crate::core) orphaned: Cell<bool>,
+    /// Nobody ever waited: a poll-based read's or write's operation
+    /// (`submit_detached`), orphaned from the start.
+    pub(in crate::core) detached: Cell<bool>,
     /// Where an orphaned receive's bytes (or accept's connection) go.
     pub(in crate::core) stash: Weak<Stash>,
     pub(in crate::core) kind: Cell<OpKind>,
@@ -237,10 +283,12 @@ pub(in crate::core) struct RingOpState {
 
 impl RingOpState {
     /// Keeps a completed operation's result that nobody will take (its future
-    /// was dropped): an accept's connection goes to the listener's stash, or is
-    /// closed if the listener is gone or closed — never leaked; a receive's
-    /// bytes (a datagram receive's datagram) go to the socket's stash (if it
-    /// is still there and open), so that none is lost.
+    /// was dropped, or it was detached): an accept's connection goes to the
+    /// listener's stash, or is closed if the listener is gone or closed —
+    /// never leaked; a receive's bytes (a datagram receive's datagram), or
+    /// the end of stream or error it found, go to the socket's stash (if it
+    /// is still there and open), so that none is lost; so does a
+    /// write-behind's failure.
     pub(in crate::core) fn keep_untaken(&self, res: i32, buf: &[u8], msg: Option<&mut Msg>) {
         let stash = self.stash.upgrade().filter(|_| !self.closed.get());
         match self.kind.get() {
@@ -256,6 +304,29 @@ impl RingOpState {
                 if let Some(stash) = stash {
                     let bytes = &buf[..res as usize];
                     stash.bytes.borrow_mut().extend_from_slice(bytes);
+                }
+            }
+            OpKind::Recv | OpKind::Read if res != -libc::ECANCELED => {
+                if let Some(stash) = stash {
+                    stash.end.set(Some(res));
+                }
+            }
+            OpKind::Send if self.detached.get() && res != -libc::ECANCELED => {
+                let failure = if res < 0 {
+                    Some(io::Error::from_raw_os_error(-res))
+                } else if (res as usize) < buf.len() {
+                    Some(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        format!(
+                            "the socket took {res} of the {} bytes written before it failed",
+                            buf.len()
+                        ),
+                    ))
+                } else {
+                    None
+                };
+                if let (Some(stash), Some(e)) = (stash, failure) {
+                    *stash.send_error.borrow_mut() = Some(e);
                 }
             }
             OpKind::RecvFrom if res >= 0 => {
@@ -332,27 +403,7 @@ pub(in crate::core) async fn ring_op<R>(
     check_cancelled()?;
     let dir = kind.dir();
     let spare = &ring.spare[idx(dir)];
-    // The last operation's state, if nobody else holds it any more (the
-    // reactor lets go at the completion): one allocation less per operation.
-    let state = match spare.take() {
-        Some(st) if Rc::strong_count(&st) == 1 => {
-            st.result.set(None);
-            st.closed.set(false);
-            st.orphaned.set(false);
-            st.kind.set(kind);
-            st
-        }
-        _ => Rc::new(RingOpState {
-            result: Cell::new(None),
-            buf: RefCell::new(Vec::new()),
-            msg: RefCell::new(None),
-            closed: Cell::new(false),
-            orphaned: Cell::new(false),
-            stash: Rc::downgrade(&ring.stash),
-            kind: Cell::new(kind),
-            waker: RefCell::new(None),
-        }),
-    };
+    let state = op_state(ring, kind);
     let msg = match kind {
         OpKind::Connect | OpKind::SendTo | OpKind::RecvFrom => Some(Msg::new(addr)),
         _ => None,
@@ -419,6 +470,67 @@ pub(in crate::core) async fn ring_op<R>(
     drop(guard);
     spare.set(Some(state));
     out
+}
+
+/// A fresh state for an operation of `kind`: the last one of its direction,
+/// if nobody else holds it any more (the reactor lets go at the completion) —
+/// one allocation less per operation.
+fn op_state(ring: &RingIo, kind: OpKind) -> Rc<RingOpState> {
+    match ring.spare[idx(kind.dir())].take() {
+        Some(st) if Rc::strong_count(&st) == 1 => {
+            st.result.set(None);
+            st.closed.set(false);
+            st.orphaned.set(false);
+            st.detached.set(false);
+            st.kind.set(kind);
+            st
+        }
+        _ => Rc::new(RingOpState {
+            result: Cell::new(None),
+            buf: RefCell::new(Vec::new()),
+            msg: RefCell::new(None),
+            closed: Cell::new(false),
+            orphaned: Cell::new(false),
+            detached: Cell::new(false),
+            stash: Rc::downgrade(&ring.stash),
+            kind: Cell::new(kind),
+            waker: RefCell::new(None),
+        }),
+    }
+}
+
+/// Submits a receive (of up to `len` bytes) or a send (of what `fill` puts
+/// in its buffer) that no future waits for: a poll-based read's or write's
+/// (`RingIo::poll_recv` / `poll_send`). It is orphaned from the start: its
+/// result goes to the stash when it completes — a receive's bytes or end,
+/// a write-behind's failure — and the socket's next operation in its
+/// direction waits for it (a receive counts in `orphans`, a send sets
+/// `sending`). A send goes whole (`MSG_WAITALL`: the kernel retries a
+/// partial one).
+pub(in crate::core) fn submit_detached(
+    fd: RawFd,
+    kind: OpKind,
+    len: usize,
+    ring: &RingIo,
+    fill: impl FnOnce(&mut Vec<u8>),
+) -> Result<()> {
+    let dir = kind.dir();
+    let state = op_state(ring, kind);
+    state.orphaned.set(true);
+    state.detached.set(true);
+    with_ring(|u| {
+        let mut buf = u.take_buf(dir, len.min(MAX_BUF));
+        fill(&mut buf);
+        u.submit_io(fd, kind, buf, None, state.clone())
+    })
+    .unwrap_or_else(|| Err(super::cancel::outside_trio()))?;
+    ring.spare[idx(dir)].set(Some(state));
+    if kind.keeps_order() {
+        ring.stash.orphans.set(ring.stash.orphans.get() + 1);
+    } else {
+        ring.stash.sending.set(true);
+    }
+    Ok(())
 }
 
 pub(in crate::core) fn not_available() -> Error {

@@ -2,10 +2,11 @@
 //! [`abc`](crate::abc) stream interfaces on a connected socket, and a listener that
 //! accepts them.
 
+use std::future::poll_fn;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use crate::abc::{AsyncResource, HalfCloseableStream, Listener, ReceiveStream, SendStream};
 use crate::conflict::ConflictDetector;
@@ -266,6 +267,10 @@ impl HalfCloseableStream for SocketStream {
         if self.socket.did_shutdown_write() {
             return Ok(());
         }
+        // Bytes a poll-based write took go before the end of stream.
+        poll_fn(|cx| self.socket.poll_flush(cx))
+            .await
+            .map_err(|e| translate(Error::from(e)))?;
         self.socket.shutdown(Shutdown::Write).map_err(translate)
     }
 }
@@ -299,10 +304,18 @@ fn poll_write(s: &SocketStream, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Re
     s.socket.poll_send(cx, buf)
 }
 
-fn poll_close(s: &SocketStream) -> Poll<io::Result<()>> {
+fn poll_flush(s: &SocketStream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    if let Err(e) = s.sending.check() {
+        return Poll::Ready(Err(e.into()));
+    }
+    s.socket.poll_flush(cx)
+}
+
+fn poll_close(s: &SocketStream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
     if s.socket.did_shutdown_write() {
         return Poll::Ready(Ok(()));
     }
+    ready!(poll_flush(s, cx))?;
     Poll::Ready(s.socket.shutdown(Shutdown::Write).map_err(io::Error::from))
 }
 
@@ -311,6 +324,10 @@ fn poll_close(s: &SocketStream) -> Poll<io::Result<()>> {
 /// carries trio's `Cancelled` (so the scope recognises and absorbs it). Unlike
 /// [`receive_some`](ReceiveStream::receive_some) it is not a schedule point when
 /// data is already there. OS errors keep their [`io::ErrorKind`].
+///
+/// On the io_uring reactor a read that waits has a receive in the kernel; if
+/// the caller stops polling, what it gets (bytes, the end of the stream, an
+/// error) is kept for the next read, poll-based or not: nothing is lost.
 ///
 /// # Examples
 ///
@@ -347,9 +364,16 @@ impl futures_io::AsyncRead for &SocketStream {
 }
 
 /// Poll-based writing for code written against `futures-io`, with trio
-/// cancellation as for [`AsyncRead`](futures_io::AsyncRead). `poll_flush` does
-/// nothing (nothing is buffered); `poll_close` shuts the sending side down, like
-/// [`send_eof`](HalfCloseableStream::send_eof) — the socket stays open for reading.
+/// cancellation as for [`AsyncRead`](futures_io::AsyncRead). `poll_close`
+/// shuts the sending side down, like [`send_eof`](HalfCloseableStream::send_eof)
+/// — the socket stays open for reading.
+///
+/// On the io_uring reactor a write is a *write-behind*: `poll_write` copies up
+/// to 64 KiB into a buffer the reactor owns, submits it, and returns at once;
+/// the next write waits for it, and `poll_flush` (as `poll_close` and
+/// `send_eof`) waits until it is in the socket, returning its error if it
+/// failed. Flush before dropping the stream. On epoll `poll_flush` has
+/// nothing to wait for.
 ///
 /// # Examples
 ///
@@ -375,12 +399,12 @@ impl futures_io::AsyncWrite for SocketStream {
         poll_write(&self, cx, buf)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        poll_flush(&self, cx)
     }
 
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        poll_close(&self)
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        poll_close(&self, cx)
     }
 }
 
@@ -394,12 +418,12 @@ impl futures_io::AsyncWrite for &SocketStream {
         poll_write(&self, cx, buf)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        poll_flush(&self, cx)
     }
 
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        poll_close(&self)
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        poll_close(&self, cx)
     }
 }
 

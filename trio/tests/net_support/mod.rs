@@ -271,3 +271,12 @@ pub fn reset_on_close(stream: &trio::net::SocketStream) -> trio::Result<()> {
         .socket()
         .as_socket2(|s| s.set_linger(Some(std::time::Duration::ZERO)))
 }
+
+/// A connected pair of loopback TCP streams (client, server).
+pub async fn tcp_pair() -> trio::Result<(trio::net::SocketStream, trio::net::SocketStream)> {
+    let listener = trio::net::SocketListener::bind("127.0.0.1:0".parse().unwrap())?;
+    let port = listener.local_addr()?.port();
+    let c = trio::net::open_tcp_stream("127.0.0.1", port).await?;
+    let s = trio::abc::Listener::accept(&listener).await?;
+    Ok((c, s))
+}

@@ -1151,6 +1151,13 @@ impl Socket {
             Repr::Custom(..) => Poll::Ready(Err(poll_unsupported())),
         }
     }
+
+    pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &self.repr {
+            Repr::Os(os) => os.poll_flush(cx),
+            Repr::Custom(..) => Poll::Ready(Ok(())),
+        }
+    }
 }
 
 fn poll_unsupported() -> io::Error {

@@ -697,14 +697,20 @@ impl OsSocket {
         if !buf.is_empty() && !self.kept.borrow().is_empty() {
             return Poll::Ready(Ok(take_kept(&self.kept, &mut [IoSliceMut::new(buf)])));
         }
+        let len = buf.len();
+        let stream = self.ty == Type::STREAM;
+        #[cfg(target_os = "linux")]
+        if stream && self.ring_ok(IoDirection::Read, len) {
+            return self.poll_ring(cx, IoDirection::Read, |ring, cx| {
+                ring.poll_recv(cx, self.fd, buf)
+            });
+        }
         #[cfg(target_os = "linux")]
         match self.ring.take_stashed(cx, buf) {
             Poll::Ready(Some(n)) => return Poll::Ready(Ok(n)),
             Poll::Pending => return Poll::Pending,
             Poll::Ready(None) => {}
         }
-        let len = buf.len();
-        let stream = self.ty == Type::STREAM;
         let d = &self.dirs[index(IoDirection::Read)];
         let mut cancel = d.poll_cancel.borrow_mut();
         self.poll_io(
@@ -721,6 +727,12 @@ impl OsSocket {
         if let Err(e) = checkpoint_if_cancelled() {
             return Poll::Ready(Err(e.into()));
         }
+        #[cfg(target_os = "linux")]
+        if self.ty == Type::STREAM && self.ring_ok(IoDirection::Write, buf.len()) {
+            return self.poll_ring(cx, IoDirection::Write, |ring, cx| {
+                ring.poll_send(cx, self.fd, buf)
+            });
+        }
         let d = &self.dirs[index(IoDirection::Write)];
         let mut cancel = d.poll_cancel.borrow_mut();
         self.poll_io(
@@ -731,6 +743,40 @@ impl OsSocket {
             &mut cancel,
             None,
         )
+    }
+
+    /// Waits until every byte a poll-based send took is in the socket (on
+    /// the io_uring reactor, sends from `poll_send` complete in the kernel
+    /// after it returns; elsewhere there is nothing to wait for).
+    pub(super) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        #[cfg(target_os = "linux")]
+        return self.poll_ring(cx, IoDirection::Write, |ring, cx| ring.poll_flush(cx));
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = cx;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// One poll of a ring operation in `dir`, woken by cancellation too.
+    #[cfg(target_os = "linux")]
+    fn poll_ring<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: IoDirection,
+        f: impl FnOnce(&crate::lowlevel::RingIo, &mut Context<'_>) -> Poll<Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        let mut cancel = self.dirs[index(dir)].poll_cancel.borrow_mut();
+        match f(&self.ring, cx) {
+            Poll::Ready(r) => {
+                cancel.clear();
+                Poll::Ready(r.map_err(io::Error::from))
+            }
+            Poll::Pending => match cancel.poll_cancelled(cx) {
+                Poll::Ready(e) => Poll::Ready(Err(e.into())),
+                Poll::Pending => Poll::Pending,
+            },
+        }
     }
 }
 
