@@ -201,6 +201,45 @@ fn a_large_write_behind_goes_whole_before_the_end() {
 }
 
 #[test]
+fn a_write_behind_that_waits_for_room_still_goes_whole() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    run_uring(async {
+        let (a, b) = tcp_pair().await?;
+        a.socket()
+            .as_socket2(|s| s.set_send_buffer_size(16 * 1024))?;
+        b.socket()
+            .as_socket2(|s| s.set_recv_buffer_size(16 * 1024))?;
+        let data: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
+        let (a, b, data) = (&a, &b, &data);
+        let mut got = Vec::new();
+        trio::open_nursery(async |n| {
+            n.start_soon(async move {
+                let mut sent = 0;
+                while sent < data.len() {
+                    sent += poll_write(a, &data[sent..]).await?;
+                }
+                trio::abc::HalfCloseableStream::send_eof(a).await
+            })?;
+            // Nobody reads yet: the socket fills, and a write-behind waits in
+            // the kernel with part of its bytes sent.
+            wait_all_tasks_blocked().await?;
+            assert_eq!(current_statistics().io_ops_in_flight, 1);
+            let mut buf = vec![0u8; 50_000];
+            loop {
+                let n = b.receive_some(&mut buf).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        })
+        .await?;
+        assert!(got == *data, "the received bytes differ from the sent ones");
+        Ok(())
+    });
+}
+
+#[test]
 fn a_failed_write_behind_reports_its_failure() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run_uring(async {
