@@ -26,6 +26,10 @@ pub const ECHO_MSG: usize = 64;
 /// The servers' read buffer in `tcp_echo`; the receive buffer of both ends in
 /// `udp_echo` (larger than a message, so that an oversized datagram would show).
 pub const ECHO_BUF: usize = 4096;
+/// Bytes `tcp_bulk` sends over its one connection (256 MiB).
+pub const BULK_LEN: usize = 256 * 1024 * 1024;
+/// Size of each write and of the read buffer in `tcp_bulk` (64 KiB).
+pub const BULK_CHUNK: usize = 64 * 1024;
 /// Size of the file `file_read` reads (32 MiB).
 pub const FILE_LEN: usize = 32 * 1024 * 1024;
 /// Size of each read of `file_read` (64 KiB).
@@ -97,6 +101,12 @@ pub enum Workload {
     /// and waits for and checks each echo (the server: `recv_from`, then
     /// `send_to` the sender). Timed once every socket exists. op = one round trip.
     UdpEcho,
+    /// One loopback TCP connection: the client sends `BULK_LEN` bytes in
+    /// `BULK_CHUNK` writes (`send_all`, `write_all`) and closes its side; the
+    /// server reads them into a `BULK_CHUNK` buffer until the end of the stream
+    /// and checks the total. Timed from the first write to the server's end of
+    /// stream. op = one `BULK_CHUNK` (64 KiB) carried.
+    TcpBulk,
     /// One task reads a file of `FILE_LEN` bytes sequentially, `FILE_CHUNK` bytes
     /// per read, until the end of the file, with the runtime's async file API
     /// (`trio::fs::AsyncFile`, `tokio::fs::File`, `blocking::Unblock<File>` for
@@ -126,7 +136,7 @@ pub enum Workload {
 }
 
 impl Workload {
-    pub const ALL: [Workload; 19] = [
+    pub const ALL: [Workload; 20] = [
         Workload::SpawnMany,
         Workload::SpawnJoinNested,
         Workload::ChainedSpawn,
@@ -138,6 +148,7 @@ impl Workload {
         Workload::TimeoutYield,
         Workload::TcpEcho,
         Workload::UdpEcho,
+        Workload::TcpBulk,
         Workload::FileRead,
         Workload::MutexContention,
         Workload::MutexUncontended,
@@ -161,6 +172,7 @@ impl Workload {
             Workload::TimeoutYield => "timeout_yield",
             Workload::TcpEcho => "tcp_echo",
             Workload::UdpEcho => "udp_echo",
+            Workload::TcpBulk => "tcp_bulk",
             Workload::FileRead => "file_read",
             Workload::MutexContention => "mutex_contention",
             Workload::MutexUncontended => "mutex_uncontended",
@@ -189,6 +201,7 @@ impl Workload {
             Workload::TimersCancel | Workload::TimeoutYield => CANCEL_N,
             Workload::TcpEcho | Workload::UdpEcho => ECHO_CONNS * ECHO_ROUNDS,
             Workload::FileRead => FILE_LEN / FILE_CHUNK,
+            Workload::TcpBulk => BULK_LEN / BULK_CHUNK,
             Workload::MutexContention | Workload::MutexUncontended => MUTEX_TASKS * MUTEX_N,
             Workload::CancelScope | Workload::Checkpoint => SCOPE_N,
             Workload::ToThread | Workload::ToThreadBatched => THREAD_N,
@@ -203,7 +216,8 @@ impl Workload {
             Workload::TimersSleep
             | Workload::PingPong
             | Workload::ChannelThroughput
-            | Workload::FileRead => 20,
+            | Workload::FileRead
+            | Workload::TcpBulk => 20,
             Workload::ToThreadCold => 5,
             _ => 200,
         }

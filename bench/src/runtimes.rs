@@ -80,6 +80,7 @@ fn run_trio(w: Workload, plan: &Plan) -> Sample {
         Workload::TimeoutYield => trio_run(m, timeout_yield),
         Workload::TcpEcho => trio_run(m, trio_tcp::tcp_echo),
         Workload::UdpEcho => trio_run(m, trio_udp::udp_echo),
+        Workload::TcpBulk => trio_run(m, trio_tcp::tcp_bulk),
         Workload::FileRead => {
             let path = read_file_path(); // written now, before any timing
             trio_run(m, || file_read(path))
@@ -120,6 +121,7 @@ fn run_tokio(w: Workload, plan: &Plan, mt: bool) -> Option<Sample> {
         Workload::TimeoutYield => tokio_run(mt, m, timeout_yield),
         Workload::TcpEcho => tokio_run(mt, m, tcp_echo),
         Workload::UdpEcho => tokio_run(mt, m, udp_echo),
+        Workload::TcpBulk => tokio_run(mt, m, tcp_bulk),
         Workload::FileRead => {
             let path = read_file_path(); // written now, before any timing
             tokio_run(mt, m, move || file_read(path))
@@ -151,6 +153,7 @@ macro_rules! smol_dispatch {
             Workload::TimeoutYield => $run($m, move || timeout_yield(s)),
             Workload::TcpEcho => $run($m, move || tcp_echo(s)),
             Workload::UdpEcho => $run($m, move || udp_echo(s)),
+            Workload::TcpBulk => $run($m, move || tcp_bulk(s)),
             Workload::FileRead => {
                 let path = read_file_path(); // written now, before any timing
                 $run($m, move || file_read(s, path))

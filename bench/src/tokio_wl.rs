@@ -252,6 +252,37 @@ pub async fn tcp_echo() -> Duration {
     d
 }
 
+/// `tcp_bulk`: `BULK_LEN` bytes over one connection, `BULK_CHUNK` at a time.
+pub async fn tcp_bulk() -> Duration {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut client = TcpStream::connect(addr).await.expect("connect");
+    let (mut server, _) = listener.accept().await.expect("accept");
+    client.set_nodelay(true).expect("nodelay");
+    server.set_nodelay(true).expect("nodelay");
+    let t0 = Instant::now();
+    let sender = tokio::spawn(async move {
+        let chunk = vec![7u8; BULK_CHUNK];
+        for _ in 0..BULK_LEN / BULK_CHUNK {
+            client.write_all(&chunk).await.expect("write");
+        }
+        client.shutdown().await.expect("shutdown");
+    });
+    let mut buf = vec![0u8; BULK_CHUNK];
+    let mut total = 0;
+    loop {
+        let n = server.read(&mut buf).await.expect("read");
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    let d = t0.elapsed();
+    sender.await.expect("sender");
+    assert_eq!(total, BULK_LEN);
+    d
+}
+
 /// Echoes exactly `ECHO_ROUNDS` datagrams back to their senders.
 async fn udp_echo_server(s: UdpSocket) {
     let mut buf = [0u8; ECHO_BUF];

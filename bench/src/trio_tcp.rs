@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use trio::abc::{Listener, ReceiveStream, SendStream};
+use trio::abc::{HalfCloseableStream, Listener, ReceiveStream, SendStream};
 use trio::net::{LoopListener, SocketListener, SocketStream, open_tcp_stream};
 use trio::sync::Event;
 use trio::{Result, open_nursery};
@@ -135,6 +135,38 @@ pub async fn tcp_echo() -> Result<Duration> {
     drop(listener);
     assert_eq!(rounds.get(), ECHO_CONNS * ECHO_ROUNDS);
     Ok(elapsed.get().expect("timed"))
+}
+
+/// `tcp_bulk`: `BULK_LEN` bytes over one connection, `BULK_CHUNK` at a time.
+pub async fn tcp_bulk() -> Result<Duration> {
+    let listener = SocketListener::bind("127.0.0.1:0".parse().expect("an address"))?;
+    let addr = listener.local_addr()?;
+    let client = open_tcp_stream("127.0.0.1", addr.port()).await?; // setup: not timed
+    let server = listener.accept().await?;
+    let (client, server) = (&client, &server);
+    let t0 = Instant::now();
+    let mut total = 0;
+    open_nursery(async |n| {
+        n.start_soon(async move {
+            let chunk = vec![7u8; BULK_CHUNK];
+            for _ in 0..BULK_LEN / BULK_CHUNK {
+                client.send_all(&chunk).await?;
+            }
+            client.send_eof().await
+        })?;
+        let mut buf = vec![0u8; BULK_CHUNK];
+        loop {
+            let n = server.receive_some(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            total += n;
+        }
+    })
+    .await?;
+    let d = t0.elapsed();
+    assert_eq!(total, BULK_LEN);
+    Ok(d)
 }
 
 // ---- tcp_echo on two trio loops ----------------------------------------------------
