@@ -67,6 +67,8 @@ impl std::fmt::Debug for RingIo {
         f.debug_struct("RingIo")
             .field("stashed", &self.stashed())
             .field("orphans", &self.stash.orphans.get())
+            .field("end", &self.stash.end.get())
+            .field("sending", &self.stash.sending.get())
             .finish()
     }
 }
