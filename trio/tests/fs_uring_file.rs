@@ -13,6 +13,7 @@ mod net_support;
 
 use std::fs::OpenOptions;
 use std::io::SeekFrom;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -118,6 +119,36 @@ fn dropped_reads_lose_nothing_and_positions_stay_right() {
         drained().await
     });
     assert_eq!(fd_count(), fds, "an fd was left open");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_dropped_read_at_the_end_does_not_hide_what_comes_later() {
+    let dir = temp_dir("dropped-at-end");
+    let path = dir.join("f");
+    std::fs::write(&path, b"start").unwrap();
+    run_uring(async {
+        let mut f = AsyncFile::open(&path).await?;
+        let mut buf = [0u8; 16];
+        let n = f.read(&mut buf).await?;
+        assert_eq!(&buf[..n], b"start");
+        // Dropped at the end of the file: its end of file is no answer for
+        // later reads, the file may grow (or the position move).
+        poll_once_and_drop(f.read(&mut buf)).await;
+        wait_all_tasks_blocked().await?;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)?
+            .write_all(b", more")?;
+        let n = f.read(&mut buf).await?;
+        assert_eq!(&buf[..n], b", more");
+        poll_once_and_drop(f.read(&mut buf)).await;
+        wait_all_tasks_blocked().await?;
+        f.seek(SeekFrom::Start(0)).await?;
+        let n = f.read(&mut buf).await?;
+        assert_eq!(&buf[..n], b"start, more");
+        Ok(())
+    });
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

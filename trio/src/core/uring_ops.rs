@@ -205,8 +205,8 @@ pub(in crate::core) struct Stash {
     pub(in crate::core) accepted: RefCell<VecDeque<OwnedFd>>,
     /// Datagrams (with their senders) dropped datagram receives got.
     pub(in crate::core) datagrams: RefCell<VecDeque<(Vec<u8>, SockAddr)>>,
-    /// How an orphaned receive ended when it got no bytes — the end of the
-    /// stream (0) or an error (`-errno`) — for the next receive.
+    /// How an orphaned socket receive ended when it got no bytes — the end of
+    /// the stream (0) or an error (`-errno`) — for the next receive.
     pub(in crate::core) end: Cell<Option<i32>>,
     /// A write-behind (`RingIo::poll_send`) is in the kernel.
     pub(in crate::core) sending: Cell<bool>,
@@ -285,10 +285,10 @@ impl RingOpState {
     /// Keeps a completed operation's result that nobody will take (its future
     /// was dropped, or it was detached): an accept's connection goes to the
     /// listener's stash, or is closed if the listener is gone or closed —
-    /// never leaked; a receive's bytes (a datagram receive's datagram), or
-    /// the end of stream or error it found, go to the socket's stash (if it
-    /// is still there and open), so that none is lost; so does a
-    /// write-behind's failure.
+    /// never leaked; a receive's or read's bytes (a datagram receive's
+    /// datagram), or the end of stream or error a stream socket's receive
+    /// found, go to the stash (if the socket is still there and open), so
+    /// that none is lost; so does a write-behind's failure.
     pub(in crate::core) fn keep_untaken(&self, res: i32, buf: &[u8], msg: Option<&mut Msg>) {
         let stash = self.stash.upgrade().filter(|_| !self.closed.get());
         match self.kind.get() {
@@ -306,7 +306,10 @@ impl RingOpState {
                     stash.bytes.borrow_mut().extend_from_slice(bytes);
                 }
             }
-            OpKind::Recv | OpKind::Read if res != -libc::ECANCELED => {
+            // A socket's end of stream or error, said once, is the next
+            // receive's. Not a file's or pipe's end: a file may grow or its
+            // position move, and the next read asks the kernel again.
+            OpKind::Recv if res != -libc::ECANCELED => {
                 if let Some(stash) = stash {
                     stash.end.set(Some(res));
                 }
