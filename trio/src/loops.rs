@@ -649,13 +649,16 @@ impl<'o, T> Supervisor<'o, T> {
 
     /// After a Ctrl-C: as with one loop (see `core/ki.rs`), every loop must
     /// notice the cancellation within the grace period, or the process exits.
+    /// Noticing takes two answers from the loop's scheduler: the one that
+    /// delivered the cancellation, and one more after it — a task that
+    /// resumed in that very pass, at a point that does not look at the
+    /// cancellation, and then never reaches a checkpoint, keeps the second
+    /// from coming.
     async fn await_acks(&mut self) {
         let wait = async {
-            while self.pending_acks > 0 {
-                self.acks.1.receive().await?;
-                self.pending_acks -= 1;
-            }
-            Ok::<(), Error>(())
+            self.collect_acks().await?;
+            self.ping_unfinished();
+            self.collect_acks().await
         };
         let r = CancelScope::new()
             .shielded()
@@ -673,6 +676,36 @@ impl<'o, T> Supervisor<'o, T> {
                 ),
             );
             std::process::exit(130);
+        }
+    }
+
+    async fn collect_acks(&mut self) -> Result<()> {
+        while self.pending_acks > 0 {
+            self.acks.1.receive().await?;
+            self.pending_acks -= 1;
+        }
+        Ok(())
+    }
+
+    /// Asks every loop that has not finished to answer once more from its
+    /// scheduler (a loop that ends first answers as its run is torn down).
+    fn ping_unfinished(&mut self) {
+        for slot in &self.slots {
+            if slot.finished {
+                continue;
+            }
+            let Some(token) = slot.weak.as_ref().and_then(WeakTrioToken::upgrade) else {
+                continue;
+            };
+            let ack = self.acks.0.clone();
+            if token
+                .run_sync_soon(move || {
+                    let _ = ack.send_nowait(());
+                })
+                .is_ok()
+            {
+                self.pending_acks += 1;
+            }
         }
     }
 

@@ -14,7 +14,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
 use std::time::Duration;
 
-use child_support::{say, self_command, spawn_lines, wait_for};
+use child_support::{busy_once_cancelled, say, self_command, spawn_lines, wait_for};
 
 use trio::{CancelScope, ErrorKind};
 
@@ -108,6 +108,10 @@ fn ki_scenario_child() {
                 // not be lost behind the interrupt.
                 Err(trio::Error::from("the clean-up failed"))
             }
+            "busy_after_cancel" => {
+                say("ready");
+                busy_once_cancelled().await
+            }
             "busy" | "busy_reported" => {
                 say("ready");
                 let mut x: u64 = 0;
@@ -190,6 +194,18 @@ fn ctrl_c_stops_a_program_that_never_checkpoints() {
     assert_eq!(status.code(), Some(130), "{status:?}");
     // The grace period is 3 s; allow a generous margin on a loaded machine.
     assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+}
+
+#[test]
+fn ctrl_c_stops_a_task_that_stops_checkpointing_once_cancelled() {
+    // The task resumes in the very pass that delivers the cancellation, at a
+    // point that does not look at it, and spins from then on: the loop took
+    // the Ctrl-C, but never comes back to its scheduler.
+    let (mut child, mut lines) = spawn("busy_after_cancel");
+    wait_for(&mut lines, "ready");
+    sigint(&child);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
 }
 
 #[test]

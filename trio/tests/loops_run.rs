@@ -466,6 +466,9 @@ fn loops_ki_scenario_child() {
                 }
                 say("ready"); // every loop is in main
             }
+            if scenario == "busy_after_cancel" && cx.index() == 1 {
+                child_support::busy_once_cancelled().await?;
+            }
             if scenario == "busy" && cx.index() == 1 {
                 let mut x: u64 = 0;
                 loop {
@@ -529,6 +532,19 @@ fn ctrl_c_cancels_every_loop_and_run_loops_reports_interrupt() {
     );
     assert_eq!(last.as_deref(), Some("run_loops returned Interrupted"));
     assert!(status.success(), "{status:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_loops_when_one_stops_checkpointing_once_cancelled() {
+    // The loop took the cancellation (its scheduler ran the supervisor's
+    // request), but its task resumed in that very pass and spins: the loop
+    // never answers again, and the process must still end.
+    let (mut child, mut lines) = spawn("busy_after_cancel");
+    wait_for(&mut lines, "ready");
+    sigint(&child);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
 }
 
 #[cfg(unix)]

@@ -45,6 +45,10 @@ pub(in crate::core) struct LoopShared {
     pub(in crate::core) ki_pending: AtomicBool,
     /// Set by the loop when it has seen a Ctrl-C (the watchdog waits for it).
     pub(in crate::core) ki_seen: AtomicBool,
+    /// Set by the watchdog once the loop has seen a Ctrl-C; cleared by the
+    /// loop's next pass through its entry queue — proof that the tasks of the
+    /// pass that delivered the cancellation have yielded.
+    pub(in crate::core) ki_ping: AtomicBool,
     /// [`TrioToken`]s alive: while there is one, another thread may call in, so
     /// the loop does not declare a deadlock. Counted apart from the `Arc`'s strong
     /// count, which other threads also raise for a moment (to forward a wake-up)
@@ -82,6 +86,7 @@ impl LoopShared {
             waker,
             ki_pending: AtomicBool::new(false),
             ki_seen: AtomicBool::new(false),
+            ki_ping: AtomicBool::new(false),
             tokens: AtomicUsize::new(0),
             diagnostics,
             ctrl_c_exits,
@@ -115,7 +120,9 @@ impl LoopShared {
     /// True if jobs are waiting (cheap; checked on every loop iteration).
     #[inline]
     pub(in crate::core) fn has_pending(&self) -> bool {
-        self.pending.load(Ordering::Acquire) || self.ki_pending.load(Ordering::Acquire)
+        self.pending.load(Ordering::Acquire)
+            || self.ki_pending.load(Ordering::Acquire)
+            || self.ki_ping.load(Ordering::Acquire)
     }
 
     /// Takes every queued job.
@@ -136,7 +143,7 @@ impl LoopShared {
     }
 
     /// True once the run has ended (the queue refuses jobs).
-    fn is_closed(&self) -> bool {
+    pub(in crate::core) fn is_closed(&self) -> bool {
         self.queue.lock().unwrap_or_else(|e| e.into_inner()).closed
     }
 

@@ -13,6 +13,10 @@
 //!    never reaches a checkpoint keeps it from running — the process exits with
 //!    status 130, after saying why as a diagnostic
 //!    ([`DiagnosticKind::CtrlCUnhandled`](crate::lowlevel::DiagnosticKind::CtrlCUnhandled)).
+//!    Noticing means the loop's scheduler delivered the cancellation *and*
+//!    came back once more: a task that resumed in the pass that delivered it,
+//!    at a schedule point that does not look at cancellation, and then never
+//!    checkpoints again, is caught too.
 //!
 //! 2 and 3 are the default; with `Builder::ctrl_c_exits(false)` trio never ends
 //! the process: further Ctrl-Cs only cancel again (a no-op), and a stuck loop
@@ -155,14 +159,29 @@ fn watchdog_notify() {
     if shared.ctrl_c_grace.is_none() || count >= 2 {
         g.kill.store(true, Ordering::Release);
     }
+    // Two proofs, both within the grace period: the loop took the Ctrl-C
+    // (its scheduler delivered the cancellation), and then came back to its
+    // scheduler once more. The second catches a task that resumed in the very
+    // pass that delivered the cancellation, at a point that does not look at
+    // it, and then never reaches a checkpoint. A run that has ended has
+    // nothing stuck.
     let start = Instant::now();
-    while start.elapsed() < GRACE {
-        if shared.ki_seen.load(Ordering::Acquire) {
-            return;
+    let within_grace = |done: &dyn Fn() -> bool| {
+        let done = || done() || shared.is_closed();
+        while start.elapsed() < GRACE {
+            if done() {
+                return true;
+            }
+            std::thread::park_timeout(Duration::from_millis(20));
         }
-        std::thread::park_timeout(Duration::from_millis(20));
-    }
-    if !shared.ki_seen.load(Ordering::Acquire) {
+        done()
+    };
+    let seen = within_grace(&|| shared.ki_seen.load(Ordering::Acquire)) && {
+        shared.ki_ping.store(true, Ordering::Release);
+        shared.wake_loop();
+        within_grace(&|| !shared.ki_ping.load(Ordering::Acquire))
+    };
+    if !seen {
         emit(
             shared.diagnostics.as_ref(),
             Diagnostic::new(

@@ -69,3 +69,18 @@ pub fn finish(mut child: Child) -> (Option<i32>, String) {
     }
     (child.wait().unwrap().code(), out + &err)
 }
+
+/// Yields at schedule points that do not look at cancellation until the
+/// task's scope is cancelled — seen in the very pass that delivered the
+/// cancellation — then spins without a checkpoint, forever.
+pub async fn busy_once_cancelled() -> trio::Result<()> {
+    loop {
+        trio::lowlevel::cancel_shielded_checkpoint().await?;
+        if trio::current_effective_deadline() == trio::Instant::NEG_INFINITY {
+            let mut x: u64 = 0;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+    }
+}

@@ -268,6 +268,9 @@ impl Runner {
         if !self.shared.has_pending() {
             return false;
         }
+        // Before a Ctrl-C is taken below: a ping answers only a pass after
+        // the one that delivered the cancellation.
+        self.shared.ki_ping.store(false, Ordering::Release);
         if self.shared.ki_pending.swap(false, Ordering::AcqRel) {
             self.shared.ki_seen.store(true, Ordering::Release);
             self.interrupted.set(true);
