@@ -163,11 +163,10 @@ fn watchdog_notify() {
     // (its scheduler delivered the cancellation), and then came back to its
     // scheduler once more. The second catches a task that resumed in the very
     // pass that delivered the cancellation, at a point that does not look at
-    // it, and then never reaches a checkpoint. A run that has ended has
-    // nothing stuck.
+    // it, and then never reaches a checkpoint. (A run that ended after it
+    // took the Ctrl-C has answered: nothing of it is stuck.)
     let start = Instant::now();
     let within_grace = |done: &dyn Fn() -> bool| {
-        let done = || done() || shared.is_closed();
         while start.elapsed() < GRACE {
             if done() {
                 return true;
@@ -179,7 +178,7 @@ fn watchdog_notify() {
     let seen = within_grace(&|| shared.ki_seen.load(Ordering::Acquire)) && {
         shared.ki_ping.store(true, Ordering::Release);
         shared.wake_loop();
-        within_grace(&|| !shared.ki_ping.load(Ordering::Acquire))
+        within_grace(&|| !shared.ki_ping.load(Ordering::Acquire) || shared.is_closed())
     };
     if !seen {
         emit(
