@@ -363,15 +363,16 @@ impl UringReactor {
     fn push(&self, entry: &squeue::Entry) {
         let mut ring = self.ring.borrow_mut();
         loop {
-            // SAFETY: every SQE this reactor queues is a poll add, a poll
-            // removal, a cancel, or an I/O operation (`submit_io`). They carry
-            // an fd number (resolved by the kernel when it takes the request,
-            // and kept referenced by the operation itself, so a close meanwhile
-            // cannot make it dangle) or a `user_data` to find. The only pointers
-            // are an I/O operation's buffer and address parts, owned by its
-            // slab entry and freed only by its last completion (see
-            // `submit_io`).
-            if unsafe { ring.submission().push(entry) }.is_ok() {
+            // Every SQE this reactor queues is a poll add, a poll removal, a
+            // cancel, or an I/O operation (`submit_io`). They carry an fd
+            // number (resolved by the kernel when it takes the request, and
+            // kept referenced by the operation itself, so a close meanwhile
+            // cannot make it dangle) or a `user_data` to find.
+            // SAFETY: the only pointers an SQE carries are an I/O operation's
+            // buffer and address parts, owned by its slab entry and freed only
+            // by its last completion (see `submit_io`).
+            let pushed = unsafe { ring.submission().push(entry) };
+            if pushed.is_ok() {
                 return;
             }
             // Full: hand the queue to the kernel and try again.

@@ -126,6 +126,8 @@ fn global() -> Option<&'static KiGlobal> {
 }
 
 #[cfg(windows)]
+// SAFETY: Windows calls it with the handler signature it declares; it touches
+// only atomics, a mutex and the watchdog, all safe from any thread.
 unsafe extern "system" fn console_handler(event: u32) -> windows_sys::core::BOOL {
     use windows_sys::Win32::System::Console::{CTRL_BREAK_EVENT, CTRL_C_EVENT};
     if event != CTRL_C_EVENT && event != CTRL_BREAK_EVENT {
