@@ -38,6 +38,28 @@ async fn poll_flush(mut s: &SocketStream) -> trio::Result<()> {
     Ok(poll_fn(|cx| Pin::new(&mut s).poll_flush(cx)).await?)
 }
 
+/// Writes all of `data` with the poll-based write, then the end of stream.
+async fn poll_write_all_then_eof(s: &SocketStream, data: &[u8]) -> trio::Result<()> {
+    let mut sent = 0;
+    while sent < data.len() {
+        sent += poll_write(s, &data[sent..]).await?;
+    }
+    trio::abc::HalfCloseableStream::send_eof(s).await
+}
+
+/// Receives until the end of the stream, `chunk` bytes at most at a time.
+async fn read_to_end(s: &SocketStream, chunk: usize) -> trio::Result<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; chunk];
+    loop {
+        let n = s.receive_some(&mut buf).await?;
+        if n == 0 {
+            return Ok(got);
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
 /// Polls a read once — it must wait, so that its receive is in the kernel —
 /// and walks away from it.
 async fn abandon_read(mut s: &SocketStream) {
@@ -155,15 +177,7 @@ fn write_behinds_keep_their_order() {
         // Closing the sending side flushes first: every byte, then the end.
         let mut a_ref = &a;
         poll_fn(|cx| Pin::new(&mut a_ref).poll_close(cx)).await?;
-        let mut got = Vec::new();
-        let mut buf = [0u8; 1000];
-        loop {
-            let n = b.receive_some(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
+        let got = read_to_end(&b, 1000).await?;
         assert!(got == sent, "the received bytes differ from the sent ones");
         Ok(())
     });
@@ -178,21 +192,9 @@ fn a_large_write_behind_goes_whole_before_the_end() {
         let (a, b, data) = (&a, &b, &data);
         let mut got = Vec::new();
         trio::open_nursery(async |n| {
-            n.start_soon(async move {
-                let mut sent = 0;
-                while sent < data.len() {
-                    sent += poll_write(a, &data[sent..]).await?;
-                }
-                trio::abc::HalfCloseableStream::send_eof(a).await
-            })?;
-            let mut buf = vec![0u8; 70_000];
-            loop {
-                let n = b.receive_some(&mut buf).await?;
-                if n == 0 {
-                    return Ok(());
-                }
-                got.extend_from_slice(&buf[..n]);
-            }
+            n.start_soon(poll_write_all_then_eof(a, data))?;
+            got = read_to_end(b, 70_000).await?;
+            Ok(())
         })
         .await?;
         assert!(got == *data, "the received bytes differ from the sent ones");
@@ -213,25 +215,13 @@ fn a_write_behind_that_waits_for_room_still_goes_whole() {
         let (a, b, data) = (&a, &b, &data);
         let mut got = Vec::new();
         trio::open_nursery(async |n| {
-            n.start_soon(async move {
-                let mut sent = 0;
-                while sent < data.len() {
-                    sent += poll_write(a, &data[sent..]).await?;
-                }
-                trio::abc::HalfCloseableStream::send_eof(a).await
-            })?;
+            n.start_soon(poll_write_all_then_eof(a, data))?;
             // Nobody reads yet: the socket fills, and a write-behind waits in
             // the kernel with part of its bytes sent.
             wait_all_tasks_blocked().await?;
             assert_eq!(current_statistics().io_ops_in_flight, 1);
-            let mut buf = vec![0u8; 50_000];
-            loop {
-                let n = b.receive_some(&mut buf).await?;
-                if n == 0 {
-                    return Ok(());
-                }
-                got.extend_from_slice(&buf[..n]);
-            }
+            got = read_to_end(b, 50_000).await?;
+            Ok(())
         })
         .await?;
         assert!(got == *data, "the received bytes differ from the sent ones");

@@ -777,16 +777,18 @@ impl RingIo {
             return Err(not_available());
         }
         // A write-behind still in the kernel goes first (and its failure,
-        // if it failed, is this send's).
-        let mut cancel = CancelRegistration::new();
-        poll_fn(|cx| match self.poll_flush(cx) {
-            Poll::Pending => match cancel.poll_cancelled(cx) {
-                Poll::Ready(e) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            },
-            done => done,
-        })
-        .await?;
+        // if it failed, is this send's). Most sends have none: no wait set up.
+        if self.stash.sending.get() || self.stash.send_error.borrow().is_some() {
+            let mut cancel = CancelRegistration::new();
+            poll_fn(|cx| match self.poll_flush(cx) {
+                Poll::Pending => match cancel.poll_cancelled(cx) {
+                    Poll::Ready(e) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                },
+                done => done,
+            })
+            .await?;
+        }
         let len = bufs.iter().map(|b| b.len()).sum();
         let fill = |owned: &mut Vec<u8>| {
             for b in bufs {
