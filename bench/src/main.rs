@@ -2,6 +2,9 @@
 //! tokio (current_thread, multi_thread x2) and smol (LocalExecutor, Executor x2),
 //! in one invocation, alternating runtimes per workload; `trio-2loops` runs
 //! `tcp_echo` on two trio loops (`trio::run_loops`), the peer of the x2 flavours.
+//! For `tcp_echo` on io_uring there are two more references: monoio (with the
+//! `monoio` feature) and `uring-floor` / `uring-floor-ms`, the workload on a bare
+//! ring with no runtime at all (`uring_floor.rs`).
 //!
 //! ```text
 //! cargo run --release -p trio-bench -- [--runs N] [--only w1,w2] [--runtimes r1,r2]
@@ -16,6 +19,8 @@
 
 mod harness;
 mod memory;
+#[cfg(feature = "monoio")]
+mod monoio_wl;
 mod params;
 mod report;
 mod runtimes;
@@ -25,6 +30,8 @@ mod tokio_wl;
 mod trio_tcp;
 mod trio_udp;
 mod trio_wl;
+#[cfg(target_os = "linux")]
+mod uring_floor;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -39,7 +46,8 @@ usage: trio-bench [options]
   --runs N                repeat the whole pass N times (default 3); report median and min–max
   --only W1,W2,...        workloads to run (default: all; `idle_task_bytes` is the memory figure)
   --runtimes R1,R2,...    runtimes (default: trio,trio-ts,trio-2loops,tokio-ct,tokio-mt2,
-                          smol-local,smol-exec2)
+                          smol-local,smol-exec2, monoio when built with --features monoio,
+                          uring-floor on Linux; the last two run tcp_echo only)
   --quick                 smoke test: no warm-up, one timed iteration, 100k idle tasks
   --python-results FILE   include python-trio lines (`python-trio <workload> <ops> <ns>`) in the tables
   --trio-deterministic    diagnostic: run trio with FIFO batches (no coin-flip reversal)

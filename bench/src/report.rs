@@ -9,7 +9,7 @@ use crate::params::Workload;
 pub const MEMORY: &str = "idle_task_bytes";
 
 /// The runtimes in table order (python-trio comes from `--python-results`).
-pub const COLUMNS: [&str; 8] = [
+pub const COLUMNS: [&str; 11] = [
     "trio",
     "trio-ts",
     "trio-2loops",
@@ -17,15 +17,21 @@ pub const COLUMNS: [&str; 8] = [
     "tokio-mt2",
     "smol-local",
     "smol-exec2",
+    "monoio",
+    "uring-floor",
+    "uring-floor-ms",
     "python-trio",
 ];
 
 /// The peers trio's ratio is computed against.
-const PEERS: [&str; 5] = [
+const PEERS: [&str; 8] = [
     "tokio-ct",
     "tokio-mt2",
     "smol-local",
     "smol-exec2",
+    "monoio",
+    "uring-floor",
+    "uring-floor-ms",
     "python-trio",
 ];
 

@@ -1,7 +1,11 @@
 //! The runtimes of the suite and which workload body each runs.
 
 use crate::harness::{Plan, Sample, smol_exec2_run, smol_local_run, tokio_run, trio_run};
+#[cfg(feature = "monoio")]
+use crate::monoio_wl;
 use crate::params::{Workload, read_file_path};
+#[cfg(target_os = "linux")]
+use crate::uring_floor;
 use crate::{smol_wl, tokio_wl, trio_tcp, trio_udp, trio_wl};
 
 /// A runtime flavour (current-thread and two-thread flavours of each peer), plus trio's thread-safe
@@ -18,10 +22,20 @@ pub enum Runtime {
     TokioMt2,
     SmolLocal,
     SmolExec2,
+    /// monoio on its io_uring driver (`tcp_echo` only; the `monoio` feature).
+    #[cfg(feature = "monoio")]
+    Monoio,
+    /// `tcp_echo` on a bare ring with no runtime: the floor under every io_uring
+    /// runtime (Linux only).
+    #[cfg(target_os = "linux")]
+    UringFloor,
+    /// The same with one multishot receive per socket and a buffer pool.
+    #[cfg(target_os = "linux")]
+    UringFloorMs,
 }
 
 impl Runtime {
-    pub const ALL: [Runtime; 7] = [
+    pub const ALL: &[Runtime] = &[
         Runtime::Trio,
         Runtime::TrioTs,
         Runtime::Trio2Loops,
@@ -29,6 +43,12 @@ impl Runtime {
         Runtime::TokioMt2,
         Runtime::SmolLocal,
         Runtime::SmolExec2,
+        #[cfg(feature = "monoio")]
+        Runtime::Monoio,
+        #[cfg(target_os = "linux")]
+        Runtime::UringFloor,
+        #[cfg(target_os = "linux")]
+        Runtime::UringFloorMs,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,11 +60,17 @@ impl Runtime {
             Runtime::TokioMt2 => "tokio-mt2",
             Runtime::SmolLocal => "smol-local",
             Runtime::SmolExec2 => "smol-exec2",
+            #[cfg(feature = "monoio")]
+            Runtime::Monoio => "monoio",
+            #[cfg(target_os = "linux")]
+            Runtime::UringFloor => "uring-floor",
+            #[cfg(target_os = "linux")]
+            Runtime::UringFloorMs => "uring-floor-ms",
         }
     }
 
     pub fn from_name(s: &str) -> Option<Runtime> {
-        Runtime::ALL.into_iter().find(|r| r.name() == s)
+        Runtime::ALL.iter().copied().find(|r| r.name() == s)
     }
 
     /// Measures `w` on this runtime; `None` if the pair does not exist.
@@ -60,6 +86,21 @@ impl Runtime {
             Runtime::TokioMt2 => run_tokio(w, plan, true),
             Runtime::SmolLocal => run_smol_local(w, plan),
             Runtime::SmolExec2 => run_smol_exec2(w, plan),
+            #[cfg(feature = "monoio")]
+            Runtime::Monoio => match w {
+                Workload::TcpEcho => monoio_wl::monoio_run(plan.meter(w), monoio_wl::tcp_echo),
+                _ => None,
+            },
+            #[cfg(target_os = "linux")]
+            Runtime::UringFloor => match w {
+                Workload::TcpEcho => uring_floor::tcp_echo(plan.meter(w), false),
+                _ => None,
+            },
+            #[cfg(target_os = "linux")]
+            Runtime::UringFloorMs => match w {
+                Workload::TcpEcho => uring_floor::tcp_echo(plan.meter(w), true),
+                _ => None,
+            },
         }
     }
 }

@@ -24,12 +24,12 @@ use crate::params::*;
 /// reads up to 64 KiB by default), it receives into a buffer larger than the
 /// message: a read that comes back short tells the socket it is drained, so the
 /// next read waits for the kernel instead of trying a `recv` that would fail
-/// with `EAGAIN`.
-async fn read_exact(s: &SocketStream, out: &mut [u8]) -> Result<()> {
-    let mut buf = [0u8; ECHO_BUF];
+/// with `EAGAIN`. `buf` is that larger buffer, the caller's for all its rounds
+/// (as the peers' echo servers keep theirs).
+async fn read_exact(s: &SocketStream, buf: &mut [u8; ECHO_BUF], out: &mut [u8]) -> Result<()> {
     let mut got = 0;
     while got < out.len() {
-        let n = s.receive_some(&mut buf).await?;
+        let n = s.receive_some(buf).await?;
         assert!(n > 0, "unexpected end of stream");
         assert!(got + n <= out.len(), "the echo sent more than was asked");
         out[got..got + n].copy_from_slice(&buf[..n]);
@@ -98,10 +98,11 @@ async fn echo_client(
     let s = open_tcp_stream("127.0.0.1", addr.port()).await?; // setup: not timed
     barrier.wait().await?;
     let mut buf = [0u8; ECHO_MSG];
+    let mut scratch = [0u8; ECHO_BUF];
     for round in 0..ECHO_ROUNDS {
         let msg = echo_message(id, round);
         s.send_all(&msg).await?;
-        read_exact(&s, &mut buf).await?;
+        read_exact(&s, &mut scratch, &mut buf).await?;
         assert_eq!(buf, msg);
     }
     drop(s);
@@ -331,10 +332,11 @@ async fn half(
                 connected.arrive();
                 go.wait().await?;
                 let mut buf = [0u8; ECHO_MSG];
+                let mut scratch = [0u8; ECHO_BUF];
                 for round in 0..ECHO_ROUNDS {
                     let msg = echo_message(id, round);
                     s.send_all(&msg).await?;
-                    read_exact(&s, &mut buf).await?;
+                    read_exact(&s, &mut scratch, &mut buf).await?;
                     assert_eq!(buf, msg);
                 }
                 drop(s);

@@ -147,6 +147,9 @@ const REMOVAL: u64 = 1 << 31;
 /// Submission queue entries (the completion queue is twice as large; the
 /// kernel keeps overflowing completions, `IORING_FEAT_NODROP`).
 const ENTRIES: u32 = 256;
+/// Bytes of spare operation buffers the reactor keeps, per direction: 256
+/// buffers of 4 KiB, or 16 of 64 KiB.
+const POOL_BYTES: usize = 1 << 20;
 
 /// A map keyed by fd. An fd is a small integer the kernel hands out densely,
 /// so it is its own hash: no SipHash on the path of every operation.
@@ -226,6 +229,11 @@ pub(in crate::core) struct UringReactor {
     /// (kept at their length, so one of the same size is not zeroed again)
     /// and sends' (filled by copying).
     free_bufs: [RefCell<Vec<Vec<u8>>>; 2],
+    /// The bytes `free_bufs` hold, by direction (at most `POOL_BYTES`).
+    free_bytes: [Cell<usize>; 2],
+    /// `process`'s list of completed I/O operations, kept between calls so
+    /// that a batch of completions allocates nothing.
+    completed: RefCell<Vec<Completed>>,
     /// Ring receives and sends submitted (`RunStatistics::io_ring_ops`).
     ring_ops: Cell<usize>,
     /// The kernel takes socket receives and sends as ring operations (5.19 or
@@ -285,6 +293,17 @@ fn release_slot(map: &mut FdMap<[Option<usize>; 2]>, fd: RawFd, dir: Dir, key: u
             if entry.iter().all(Option::is_none) {
                 map.remove(&fd);
             }
+        }
+    }
+}
+
+/// Frees `fd`'s slot in direction `dir` if it still holds `key`, keeping the
+/// fd's entry: its next operation, usually soon, finds it in place (an entry
+/// with both slots free is the same as none; `notify_closing` removes it).
+fn release_io_slot(map: &mut FdMap<[Option<usize>; 2]>, fd: RawFd, dir: Dir, key: usize) {
+    if let Some(entry) = map.get_mut(&fd) {
+        if entry[idx(dir)] == Some(key) {
+            entry[idx(dir)] = None;
         }
     }
 }
@@ -352,6 +371,8 @@ impl UringReactor {
                 waker_armed: Cell::new(false),
                 io_fds: RefCell::default(),
                 free_bufs: Default::default(),
+                free_bytes: Default::default(),
+                completed: RefCell::default(),
                 ring_ops: Cell::new(0),
                 ops_supported: kernel_at_least_5_19(),
             },
@@ -447,6 +468,8 @@ impl UringReactor {
             .borrow_mut()
             .pop()
             .unwrap_or_default();
+        let held = &self.free_bytes[idx(dir)];
+        held.set(held.get() - buf.capacity());
         match dir {
             Dir::Read => buf.resize(len, 0),
             Dir::Write => {
@@ -459,12 +482,15 @@ impl UringReactor {
 
     /// Gives a completed operation's buffer back for reuse.
     pub(in crate::core) fn give_buf(&self, dir: Dir, buf: Vec<u8>) {
-        let mut free = self.free_bufs[idx(dir)].borrow_mut();
-        // Enough for many sockets' operations in flight (fewer would send
-        // the allocator to the kernel, `brk`, over and over), and no large
-        // ones: at most 4 MiB per direction held back.
-        if free.len() < 64 && buf.capacity() <= 64 * 1024 {
-            free.push(buf);
+        // Enough for every operation in flight of a few hundred sockets of
+        // small messages (fewer send the allocator to the kernel, `brk`, over
+        // and over, and a fresh receive buffer is zeroed), no large buffers,
+        // and at most `POOL_BYTES` per direction held back.
+        let held = &self.free_bytes[idx(dir)];
+        let cap = buf.capacity();
+        if cap <= 64 * 1024 && held.get() + cap <= POOL_BYTES {
+            held.set(held.get() + cap);
+            self.free_bufs[idx(dir)].borrow_mut().push(buf);
         }
     }
 
@@ -603,7 +629,7 @@ impl UringReactor {
     }
 
     fn forget_io(&self, fd: RawFd, dir: Dir, key: usize) {
-        release_slot(&mut self.io_fds.borrow_mut(), fd, dir, key);
+        release_io_slot(&mut self.io_fds.borrow_mut(), fd, dir, key);
     }
 
     /// Whether sockets may use ring receives and sends on this kernel.
@@ -886,7 +912,7 @@ impl UringReactor {
         let mut regs: Vec<(Rc<RegState>, i32)> = Vec::new();
         let mut rearm: Vec<(RawFd, usize)> = Vec::new();
         let mut retry: Vec<u64> = Vec::new();
-        let mut done: Vec<Completed> = Vec::new();
+        let mut done = std::mem::take(&mut *self.completed.borrow_mut());
         {
             let mut ring = self.ring.borrow_mut();
             let mut ops = self.ops.borrow_mut();
@@ -942,7 +968,7 @@ impl UringReactor {
                         // An I/O operation has exactly one completion: the
                         // entry, and its buffer, can go now (and only now).
                         let (fd, dir) = (*fd, kind.dir());
-                        release_slot(&mut self.io_fds.borrow_mut(), fd, dir, key);
+                        release_io_slot(&mut self.io_fds.borrow_mut(), fd, dir, key);
                         if let (
                             _,
                             Op::Io {
@@ -984,7 +1010,7 @@ impl UringReactor {
         for (state, res) in regs {
             state.on_poll_result(res);
         }
-        for (state, buf, mut msg, res) in done {
+        for (state, buf, mut msg, res) in done.drain(..) {
             let kind = state.kind.get();
             let dir = kind.dir();
             if state.orphaned.get() {
@@ -1005,6 +1031,7 @@ impl UringReactor {
             *state.msg.borrow_mut() = msg;
             state.wake();
         }
+        *self.completed.borrow_mut() = done;
         woke
     }
 }
@@ -1022,5 +1049,39 @@ impl Drop for UringReactor {
         if !self.drain_io(Duration::from_secs(5)) {
             std::mem::forget(std::mem::take(&mut *self.ops.borrow_mut()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spare-buffer pool keeps every buffer of many small operations in
+    /// flight, up to `POOL_BYTES` per direction, and no large buffer.
+    #[test]
+    fn the_buffer_pool_is_bounded_by_bytes() {
+        let Ok((ring, _eventfd)) = UringReactor::new() else {
+            return; // no io_uring here
+        };
+        let bufs: Vec<Vec<u8>> = (0..300).map(|_| ring.take_buf(Dir::Read, 4096)).collect();
+        for b in bufs {
+            ring.give_buf(Dir::Read, b);
+        }
+        assert_eq!(
+            ring.free_bufs[idx(Dir::Read)].borrow().len(),
+            POOL_BYTES / 4096
+        );
+        assert_eq!(ring.free_bytes[idx(Dir::Read)].get(), POOL_BYTES);
+        assert!(ring.free_bufs[idx(Dir::Write)].borrow().is_empty());
+
+        // A pooled receive buffer comes back at its length, not zeroed again.
+        let mut b = ring.take_buf(Dir::Read, 4096);
+        assert_eq!(ring.free_bytes[idx(Dir::Read)].get(), POOL_BYTES - 4096);
+        b[0] = 7;
+        ring.give_buf(Dir::Read, b);
+        assert_eq!(ring.take_buf(Dir::Read, 100)[0], 7);
+
+        ring.give_buf(Dir::Write, Vec::with_capacity(128 * 1024));
+        assert!(ring.free_bufs[idx(Dir::Write)].borrow().is_empty());
     }
 }
