@@ -428,3 +428,44 @@ fn a_run_that_ends_with_a_receive_in_the_kernel_takes_it_back_first() {
         assert_eq!(&buf[..n], b"after the run");
     }
 }
+
+/// What a dropped receive found when it got no bytes — a reset, the end of
+/// the stream — is what a poll-based reader on the same socket takes next
+/// from `RingIo::take_stashed`, once (the kernel reports a reset only once).
+#[test]
+fn a_dropped_receive_leaves_its_reset_or_end_for_a_poll_based_reader() {
+    use std::os::fd::AsRawFd;
+    use trio::lowlevel::RingIo;
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    run_uring(async {
+        for reset in [true, false] {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let a = std::net::TcpStream::connect(listener.local_addr()?)?;
+            let (b, _) = listener.accept()?;
+            b.set_nonblocking(true)?;
+            let ring = RingIo::new();
+            let mut buf = [0u8; 16];
+            poll_once_and_drop(ring.recv(b.as_raw_fd(), &mut buf)).await;
+            if reset {
+                socket2::SockRef::from(&a).set_linger(Some(Duration::ZERO))?;
+            }
+            drop(a);
+            // Pending until the dropped receive has its verdict.
+            let got = std::future::poll_fn(|cx| ring.take_stashed(cx, &mut buf)).await;
+            match got.expect("the dropped receive's end is kept") {
+                Err(e) => {
+                    assert!(reset, "a clean close is no error: {e}");
+                    let e = std::io::Error::from(e);
+                    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+                }
+                Ok(n) => {
+                    assert!(!reset, "the reset was lost");
+                    assert_eq!(n, 0, "the end of the stream");
+                }
+            }
+            let again = std::future::poll_fn(|cx| Poll::Ready(ring.take_stashed(cx, &mut buf)));
+            assert!(matches!(again.await, Poll::Ready(None)), "taken once");
+        }
+        drained().await
+    });
+}

@@ -123,11 +123,18 @@ impl RingIo {
         self.stash.bytes.borrow().len()
     }
 
-    /// For a poll-based reader (`AsyncRead`) on the same socket: `Ready(Some(n))`
-    /// with `n` stashed bytes moved into `buf`; `Pending` while a dropped
-    /// receive is still in the kernel (its bytes, if any, come first; `cx` is
-    /// woken when it completes); `Ready(None)` if nothing is stashed and
-    /// nothing is on its way — read the socket.
+    /// For a poll-based reader (`AsyncRead`) on the same socket: what dropped
+    /// receives left for the next read. `Ready(Some(Ok(n)))` with `n` stashed
+    /// bytes moved into `buf`; `Ready(Some(Ok(0)))` or `Ready(Some(Err(_)))`
+    /// if a dropped receive found the end of the stream or an error and got
+    /// no bytes (the kernel reports a reset only once: this is where it is);
+    /// `Pending` while a dropped receive is still in the kernel (its result
+    /// comes first; `cx` is woken when it completes); `Ready(None)` if nothing
+    /// is left and nothing is on its way, or `buf` is empty — read the socket.
+    ///
+    /// # Errors
+    ///
+    /// The error a dropped receive got (`ECONNRESET`…), as an I/O error, once.
     ///
     /// # Examples
     ///
@@ -137,18 +144,25 @@ impl RingIo {
     /// let ring = trio::lowlevel::RingIo::new();
     /// let mut buf = [0u8; 8];
     /// let got = std::future::poll_fn(|cx| Poll::Ready(ring.take_stashed(cx, &mut buf))).await;
-    /// assert!(got.is_ready());
+    /// assert!(matches!(got, Poll::Ready(None)), "nothing was dropped");
     /// # Ok(()) }).unwrap();
     /// ```
-    pub fn take_stashed(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Option<usize>> {
+    pub fn take_stashed(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<Option<Result<usize>>> {
         if self.stash.orphans.get() > 0 {
             *self.stash.waker.borrow_mut() = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        if buf.is_empty() || self.stashed() == 0 {
+        if buf.is_empty() {
             return Poll::Ready(None);
         }
-        Poll::Ready(Some(self.stash.take_into(buf)))
+        if self.stashed() > 0 {
+            return Poll::Ready(Some(Ok(self.stash.take_into(buf))));
+        }
+        Poll::Ready(self.stash.take_end())
     }
 
     /// Receives into `buf` from the stream socket `fd` (`IORING_OP_RECV`):

@@ -164,7 +164,7 @@ impl FileRing {
                 let mut bytes = Vec::with_capacity(self.io.stashed());
                 let mut cx = Context::from_waker(Waker::noop());
                 let mut chunk = [0u8; 4096];
-                while let Poll::Ready(Some(n)) = self.io.take_stashed(&mut cx, &mut chunk) {
+                while let Poll::Ready(Some(Ok(n))) = self.io.take_stashed(&mut cx, &mut chunk) {
                     bytes.extend_from_slice(&chunk[..n]);
                 }
                 if let Some(st) = guard.as_mut() {

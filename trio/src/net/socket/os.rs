@@ -707,7 +707,7 @@ impl OsSocket {
         }
         #[cfg(target_os = "linux")]
         match self.ring.take_stashed(cx, buf) {
-            Poll::Ready(Some(n)) => return Poll::Ready(Ok(n)),
+            Poll::Ready(Some(got)) => return Poll::Ready(got.map_err(io::Error::from)),
             Poll::Pending => return Poll::Pending,
             Poll::Ready(None) => {}
         }
