@@ -122,16 +122,16 @@ impl<S> PipeCore<S> {
         }
         let thread = thread.as_ref().map(|t| t.as_handle());
         let give_up = Instant::now() + INTERRUPT_PATIENCE;
-        loop {
+        // Until the thread is out of its call: once closed, it starts no other,
+        // so `in_io` means the same call. A cancel that answers NotFound came
+        // before the thread was in the call (or after); one that answers
+        // success may still miss it — Wine's can, on a synchronous pipe write
+        // that is about to wait for room — so a success is not taken on trust.
+        while pipe.shared.in_io() && Instant::now() < give_up {
             match sys::handle::cancel_io(pipe.handle.as_handle(), thread) {
-                // Not in the call yet (or any more): look again.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                _ => return,
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return,
+                _ => std::thread::yield_now(),
             }
-            if !pipe.shared.in_io() || Instant::now() >= give_up {
-                return;
-            }
-            std::thread::yield_now();
         }
     }
 }
