@@ -53,7 +53,9 @@ use crate::wait_stop_requested;
 /// # Ok(()) }).unwrap();
 /// ```
 pub async fn until_stop_requested<F: Future>(fut: F) -> Option<F::Output> {
-    if crate::stop_requested() {
+    // `stop_requested` is also true under an outright cancellation, which is
+    // not a stop: `fut` hears that one at its own checkpoint.
+    if crate::stop_requested() && crate::lowlevel::checkpoint_if_cancelled().is_ok() {
         return None;
     }
     let mut fut = pin!(fut);

@@ -196,6 +196,63 @@ async fn wait_stop_requested_is_a_checkpoint_and_an_outright_cancel_wins(
     Ok(())
 }
 
+/// `until_stop_requested` reports a graceful stop as `None` without polling its
+/// future, but an outright cancellation is not a stop, though `stop_requested`
+/// is true under it: the future hears it at its own checkpoint.
+#[trio::test(autojump)]
+async fn until_stop_requested_tells_a_stop_from_a_cancellation(
+    _clock: MockClock,
+) -> trio::Result<()> {
+    let polled = Cell::new(false);
+    let scope = CancelScope::new();
+    scope.cancel_gracefully(GRACE);
+    let r = scope
+        .run(async {
+            Ok::<_, trio::Error>(
+                trio::until_stop_requested(async {
+                    polled.set(true);
+                })
+                .await,
+            )
+        })
+        .await?;
+    assert_eq!(r, Some(None), "a stop already requested: None");
+    assert!(
+        !polled.get(),
+        "a stop already requested: the future is not polled"
+    );
+
+    for already in [true, false] {
+        let scope = CancelScope::new();
+        if already {
+            scope.cancel();
+        }
+        let s = &scope;
+        trio::open_nursery(async |n| {
+            n.start_soon(async move {
+                let r = s
+                    .run(async {
+                        trio::until_stop_requested(trio::sleep_forever())
+                            .await
+                            .expect("a cancellation is not a stop")
+                    })
+                    .await?;
+                assert!(r.is_none(), "sleep_forever never returns");
+                Ok(())
+            })?;
+            wait_all_tasks_blocked().await?;
+            scope.cancel();
+            Ok(())
+        })
+        .await?;
+        assert!(
+            scope.cancelled_caught(),
+            "the future's own Cancelled reached the scope"
+        );
+    }
+    Ok(())
+}
+
 #[trio::test(autojump)]
 async fn a_scope_cancelled_or_exited_ignores_the_request(_clock: MockClock) -> trio::Result<()> {
     let scope = CancelScope::new();

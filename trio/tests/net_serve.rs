@@ -303,6 +303,38 @@ async fn serving_no_listeners_returns() -> trio::Result<()> {
     serve_listeners(handler, Vec::<MemoryListener>::new()).await
 }
 
+/// A server cancelled outright — even before its first `accept` — stops with
+/// `Cancelled`, as in Trio: `Ok` means a graceful stop, and a cancellation is not
+/// one (`move_on_after` sees its own cancellation caught, not a server that
+/// returned).
+#[trio::test]
+async fn a_server_cancelled_before_it_accepts_is_cancelled_not_stopped() -> trio::Result<()> {
+    let handler = async |_s: SocketStream| Ok(());
+    for timeout in [Duration::ZERO, Duration::from_secs(3600)] {
+        let scope = trio::CancelScope::new();
+        if timeout.is_zero() {
+            scope.cancel(); // before the server's tasks run
+        }
+        let s = &scope;
+        let r = trio::open_nursery(async |n| {
+            n.start_soon(async move {
+                let r = s
+                    .run(serve_listeners(handler, vec![MemoryListener::new()]))
+                    .await?;
+                assert_eq!(r, None, "the server returned instead of being cancelled");
+                Ok(())
+            })?;
+            wait_all_tasks_blocked().await?;
+            scope.cancel(); // while it waits in accept
+            Ok(())
+        })
+        .await;
+        r?;
+        assert!(scope.cancelled_caught());
+    }
+    Ok(())
+}
+
 // The listeners stay shared: Rc handles come back from `start`.
 #[trio::test]
 async fn started_listeners_are_shared() -> trio::Result<()> {
