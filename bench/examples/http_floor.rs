@@ -87,6 +87,9 @@ mod floor {
         let deadline = duration.map(|d| Instant::now() + d);
         let mut conns: slab::Slab<Conn> = slab::Slab::new();
         let mut served = 0u64;
+        // A panic aborts: unwinding would free connections' buffers under the
+        // ring (declared last, so dropped first).
+        let _abort = AbortOnPanic;
         push(&mut ring, accept(&listener), ACCEPT);
         let mut batch = Vec::new();
         loop {
@@ -222,9 +225,19 @@ mod floor {
         // one operation in flight has completed and no other is queued (each
         // connection has at most one: receive, then send, then receive). The
         // listener and the ring live until the process exits, and nothing
-        // unwinds meanwhile (`fail` exits the process).
+        // unwinds meanwhile (`fail` exits the process, a panic aborts it).
         if unsafe { ring.submission().push(&entry.user_data(user_data)) }.is_err() {
             fail("submission queue full");
+        }
+    }
+
+    struct AbortOnPanic;
+
+    impl Drop for AbortOnPanic {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                std::process::abort();
+            }
         }
     }
 

@@ -20,8 +20,9 @@
 //!
 //! Buffers: each connection owns a boxed buffer, and the pool lives as long as
 //! the ring. A connection's buffer is freed only once no operation on it is in
-//! flight, and nothing unwinds while one is (`fail` ends the process, which
-//! takes the ring down with the memory it points into).
+//! flight, and nothing unwinds while one is: an unexpected result ends the
+//! process (`fail`), and so does a panic (`AbortOnPanic`), which takes the ring
+//! down with the memory it points into.
 
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
@@ -60,6 +61,8 @@ pub fn tcp_echo(mut meter: Meter, multishot: bool) -> Option<Sample> {
         conns: Vec::new(),
         batch: Vec::with_capacity(16 * ECHO_CONNS),
     };
+    // Declared last, so dropped first when a panic unwinds.
+    let _abort = AbortOnPanic;
     if let Some(pool) = floor.pool.as_deref_mut() {
         let e = opcode::ProvideBuffers::new(pool.as_mut_ptr(), ECHO_BUF as i32, POOL_BUFS, 0, 0);
         floor.push(e.build(), PROVIDE);
@@ -114,6 +117,18 @@ struct Floor<'a> {
     pool: Option<&'a mut [u8]>,
     conns: Vec<Conn>,
     batch: Vec<(u64, i32, u32)>,
+}
+
+/// Aborts the process if dropped while a panic unwinds: the kernel may still
+/// write into buffers that unwinding would free.
+struct AbortOnPanic;
+
+impl Drop for AbortOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            std::process::abort();
+        }
+    }
 }
 
 fn fail(what: &str) -> ! {
@@ -217,7 +232,8 @@ impl Floor<'_> {
         // address does not move with the `Conn`) or into the pool, which
         // outlives the ring. A connection is dropped only once it has no
         // operation in flight (`one_iteration` waits for that), and nothing
-        // unwinds in between (`fail` exits the process). While an operation is
+        // unwinds in between (`fail` exits the process, a panic aborts it:
+        // `AbortOnPanic`). While an operation is
         // in flight nobody writes the bytes it sends or reads the bytes it
         // receives into: a connection has at most one send and one receive in
         // flight, and they cover different bytes (a client's message and its
