@@ -108,8 +108,7 @@ mod floor {
             for (user_data, res) in batch.drain(..) {
                 if user_data == ACCEPT {
                     if res >= 0 {
-                        // SAFETY: a successful accept's result is a new
-                        // descriptor that nothing else owns.
+                        // SAFETY: a successful accept's result is a new fd nobody else owns.
                         let stream = unsafe { TcpStream::from_raw_fd(res) };
                         let _ = stream.set_nodelay(true);
                         let key = conns.insert(Conn {
@@ -219,14 +218,14 @@ mod floor {
         if ring.submission().is_full() {
             let _ = ring.submit(); // room for this one
         }
-        // SAFETY: an entry points into its connection's boxed buffers (their
-        // addresses do not move with the `Conn` in the slab), and a connection
-        // is removed — its buffers freed, its socket closed — only when its
-        // one operation in flight has completed and no other is queued (each
-        // connection has at most one: receive, then send, then receive). The
-        // listener and the ring live until the process exits, and nothing
-        // unwinds meanwhile (`fail` exits the process, a panic aborts it).
-        if unsafe { ring.submission().push(&entry.user_data(user_data)) }.is_err() {
+        // An entry points into its connection's boxed buffers (their addresses
+        // do not move with the `Conn` in the slab). The listener and the ring
+        // live until the process exits, and nothing unwinds meanwhile (`fail`
+        // exits the process, a panic aborts it).
+        // SAFETY: a connection is removed (its buffers freed) only once its one
+        // operation in flight has completed and no other is queued.
+        let pushed = unsafe { ring.submission().push(&entry.user_data(user_data)) };
+        if pushed.is_err() {
             fail("submission queue full");
         }
     }

@@ -228,17 +228,18 @@ impl Floor<'_> {
 
     /// Queues an operation (submitted by the next `run_batch`).
     fn push(&mut self, entry: squeue::Entry, user_data: u64) {
-        // SAFETY: every entry points into a connection's boxed buffer (its
-        // address does not move with the `Conn`) or into the pool, which
-        // outlives the ring. A connection is dropped only once it has no
-        // operation in flight (`one_iteration` waits for that), and nothing
-        // unwinds in between (`fail` exits the process, a panic aborts it:
-        // `AbortOnPanic`). While an operation is
-        // in flight nobody writes the bytes it sends or reads the bytes it
-        // receives into: a connection has at most one send and one receive in
-        // flight, and they cover different bytes (a client's message and its
-        // echo; a server's bytes to send and the free space after them).
-        if unsafe { self.ring.submission().push(&entry.user_data(user_data)) }.is_err() {
+        // Every entry points into a connection's boxed buffer (its address
+        // does not move with the `Conn`) or into the pool, which outlives the
+        // ring. A connection is dropped only once it has no operation in flight
+        // (`one_iteration` waits for that), and nothing unwinds in between
+        // (`fail` exits the process, a panic aborts it: `AbortOnPanic`). A
+        // connection's one send and one receive in flight cover different
+        // bytes (a client's message and its echo; a server's bytes to send and
+        // the free space after them).
+        // SAFETY: so the memory an entry points into outlives its operation,
+        // and nothing else touches it meanwhile.
+        let pushed = unsafe { self.ring.submission().push(&entry.user_data(user_data)) };
+        if pushed.is_err() {
             fail("submission queue full");
         }
     }
