@@ -21,6 +21,13 @@
 //! complete request loses its own connection and nothing else.
 
 #[cfg(target_os = "linux")]
+#[path = "../src/bare_ring.rs"]
+mod bare_ring;
+#[cfg(target_os = "linux")]
+#[path = "support/server_args.rs"]
+mod server_args;
+
+#[cfg(target_os = "linux")]
 fn main() {
     floor::main()
 }
@@ -59,27 +66,8 @@ mod floor {
         sent: usize,
     }
 
-    fn parse_args() -> Result<(u16, Option<Duration>), String> {
-        let (mut port, mut duration) = (8080, None);
-        let mut it = std::env::args().skip(1);
-        while let Some(a) = it.next() {
-            match a.as_str() {
-                "--duration-secs" => {
-                    let v = it.next().ok_or("--duration-secs needs a value")?;
-                    let secs: f64 = v.parse().map_err(|e| format!("bad duration {v:?}: {e}"))?;
-                    duration = Some(Duration::from_secs_f64(secs));
-                }
-                p => port = p.parse().map_err(|e| format!("bad port {p:?}: {e}"))?,
-            }
-        }
-        Ok((port, duration))
-    }
-
     pub fn main() {
-        let (port, duration) = parse_args().unwrap_or_else(|e| {
-            eprintln!("{e}\nusage: http_floor [PORT] [--duration-secs N]");
-            std::process::exit(2)
-        });
+        let (port, duration) = super::server_args::parse("http_floor");
         let listener = TcpListener::bind(("127.0.0.1", port))
             .unwrap_or_else(|e| fail(&format!("cannot listen on 127.0.0.1:{port}: {e}")));
         let mut ring = IoUring::new(1024).unwrap_or_else(|e| fail(&format!("no io_uring: {e}")));
@@ -89,7 +77,7 @@ mod floor {
         let mut served = 0u64;
         // A panic aborts: unwinding would free connections' buffers under the
         // ring (declared last, so dropped first).
-        let _abort = AbortOnPanic;
+        let _abort = super::bare_ring::AbortOnPanic;
         push(&mut ring, accept(&listener), ACCEPT);
         let mut batch = Vec::new();
         loop {
@@ -230,18 +218,7 @@ mod floor {
         }
     }
 
-    struct AbortOnPanic;
-
-    impl Drop for AbortOnPanic {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                std::process::abort();
-            }
-        }
-    }
-
     fn fail(what: &str) -> ! {
-        eprintln!("http_floor: {what}");
-        std::process::exit(1)
+        super::bare_ring::fail("http_floor", what)
     }
 }

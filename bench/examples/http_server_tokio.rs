@@ -9,7 +9,6 @@
 //! ```
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -17,29 +16,13 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 
+#[path = "support/server_args.rs"]
+mod server_args;
+
 const BODY: &str = "Hello, world!\n";
 
-fn parse_args() -> Result<(u16, Option<Duration>), String> {
-    let (mut port, mut duration) = (8080, None);
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--duration-secs" => {
-                let v = it.next().ok_or("--duration-secs needs a value")?;
-                let secs: f64 = v.parse().map_err(|e| format!("bad duration {v:?}: {e}"))?;
-                duration = Some(Duration::from_secs_f64(secs));
-            }
-            p => port = p.parse().map_err(|e| format!("bad port {p:?}: {e}"))?,
-        }
-    }
-    Ok((port, duration))
-}
-
 fn main() {
-    let (port, duration) = parse_args().unwrap_or_else(|e| {
-        eprintln!("{e}\nusage: http_server_tokio [PORT] [--duration-secs N]");
-        std::process::exit(2)
-    });
+    let (port, duration) = server_args::parse("http_server_tokio");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

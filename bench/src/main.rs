@@ -17,6 +17,8 @@
 //! is faster). The memory figure is printed as `<runtime> idle_task_bytes <tasks>
 //! <bytes per task>`.
 
+#[cfg(target_os = "linux")]
+mod bare_ring;
 mod harness;
 mod memory;
 #[cfg(feature = "monoio")]

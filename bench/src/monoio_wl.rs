@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_lock::Barrier;
 use monoio::buf::IoBuf;
@@ -96,14 +96,7 @@ pub async fn tcp_echo() -> Duration {
     let clients: Vec<_> = (0..ECHO_CONNS)
         .map(|id| monoio::spawn(echo_client(id, addr, barrier.clone())))
         .collect();
-    barrier.wait().await;
-    let t0 = Instant::now();
-    let mut rounds = 0;
-    for c in clients {
-        rounds += c.await;
-    }
-    let d = t0.elapsed();
-    assert_eq!(rounds, ECHO_CONNS * ECHO_ROUNDS);
+    let d = crate::smol_wl::time_clients(&barrier, clients).await;
     server.await;
     d
 }

@@ -265,7 +265,11 @@ async fn echo_client(id: usize, addr: std::net::SocketAddr, barrier: Arc<Barrier
 
 /// The echo workloads' clock: started once every client waits at the
 /// barrier, stopped when the last one is done; checks the rounds they made.
-async fn time_clients(barrier: &Barrier, clients: Vec<Task<usize>>) -> Duration {
+/// (monoio's `tcp_echo` uses it too: its barrier is this one.)
+pub(crate) async fn time_clients(
+    barrier: &Barrier,
+    clients: Vec<impl Future<Output = usize>>,
+) -> Duration {
     barrier.wait().await;
     let t0 = Instant::now();
     let mut rounds = 0;

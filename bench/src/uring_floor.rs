@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
+use crate::bare_ring::AbortOnPanic;
 use crate::harness::{Meter, Sample};
 use crate::params::*;
 
@@ -119,21 +120,8 @@ struct Floor<'a> {
     batch: Vec<(u64, i32, u32)>,
 }
 
-/// Aborts the process if dropped while a panic unwinds: the kernel may still
-/// write into buffers that unwinding would free.
-struct AbortOnPanic;
-
-impl Drop for AbortOnPanic {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            std::process::abort();
-        }
-    }
-}
-
 fn fail(what: &str) -> ! {
-    eprintln!("uring-floor: {what}");
-    std::process::exit(1)
+    crate::bare_ring::fail("uring-floor", what)
 }
 
 impl Floor<'_> {
